@@ -1,0 +1,78 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "StreamGate",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "streamgate", targets: ["streamgate"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+    ],
+    targets: [
+        // C libraries, through pkg-config; SwiftPM names the Debian packages when one is missing.
+        .systemLibrary(
+            name: "CFFmpeg",
+            pkgConfig: "libavformat",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev", "libswresample-dev"])]
+        ),
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
+
+        // Envelope encryption: master key -> per-asset content keys; AES-128-CBC for segments.
+        .target(name: "Vault", dependencies: ["COpenSSL"]),
+        // Playlists: model, writer, parser.
+        .target(name: "HLS"),
+        // Ladder profiles (YAML), validated with line numbers.
+        .target(name: "Profiles", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // The on-disk layout: staging, atomic publish, reading published assets.
+        .target(name: "Store"),
+        // FFmpeg wrappers and the transcode pipeline.
+        .target(
+            name: "Media",
+            dependencies: ["CFFmpeg", "HLS", "Vault", "Store", "Profiles", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The HTTP origin.
+        .target(
+            name: "Origin",
+            dependencies: [
+                "Store", "Vault",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "streamgate",
+            dependencies: [
+                "Media", "Origin", "Store", "Vault", "Profiles",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+
+        .testTarget(name: "VaultTests", dependencies: ["Vault"]),
+        .testTarget(name: "HLSTests", dependencies: ["HLS"]),
+        .testTarget(name: "ProfilesTests", dependencies: ["Profiles"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(
+            name: "OriginTests",
+            dependencies: [
+                "Origin", "Store", "Vault",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(name: "MediaTests", dependencies: ["Media", "Profiles", "Vault", "Store", "HLS"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["streamgate", "Media", "Vault", "Store", "HLS"]
+        ),
+    ]
+)
