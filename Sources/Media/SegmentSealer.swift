@@ -1,0 +1,55 @@
+import Store
+import Vault
+
+/// One written segment, as the playlists need it.
+struct SealedSegment {
+    var index: Int
+    var fileName: String
+    /// Seconds.
+    var duration: Double
+    /// Bytes at rest (ciphertext, padding included): what a player downloads.
+    var size: Int
+    var keyID: String
+    var iv: [UInt8]
+}
+
+/// Encrypts segments in memory under the asset's content keys and writes the ciphertext to staging.
+///
+/// A content key covers `rotation` consecutive segment indexes (all of them when 0), the same on
+/// every rendition, so a player switching renditions keeps its key. Each segment has its own random
+/// IV, written into the playlist, so no two segments share a CBC IV under one key.
+final class SegmentSealer {
+    private let staging: StagingArea
+    private let rotation: Int
+    private(set) var keys: [ContentKey] = []
+
+    init(staging: StagingArea, rotation: Int) {
+        self.staging = staging
+        self.rotation = rotation
+    }
+
+    func key(forSegment index: Int) throws -> ContentKey {
+        let slot = rotation > 0 ? index / rotation : 0
+        while keys.count <= slot {
+            keys.append(try ContentKey.generate())
+        }
+        return keys[slot]
+    }
+
+    /// Encrypts `plaintext` and writes it to `<rendition>/<file>`; the plaintext never touches disk.
+    func seal(_ plaintext: [UInt8], rendition: String, index: Int, fileName: String, duration: Double) throws -> SealedSegment {
+        let key = try key(forSegment: index)
+        let iv = try SecureRandom.bytes(16)
+        let ciphertext = try AES128CBC.encrypt(plaintext, key: key.bytes, iv: iv)
+        try staging.write(ciphertext, to: "\(rendition)/\(fileName)")
+        return SealedSegment(index: index, fileName: fileName, duration: duration, size: ciphertext.count, keyID: key.id, iv: iv)
+    }
+
+    /// Writes every content key, wrapped by the master key, as `keys/<id>.key`.
+    func writeWrappedKeys(keyring: Keyring, assetID: AssetID) throws {
+        for key in keys {
+            let wrapped = try keyring.wrap(key, context: assetID.rawValue)
+            try staging.write(wrapped.serialized(), to: "keys/\(key.id).key")
+        }
+    }
+}

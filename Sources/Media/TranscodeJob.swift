@@ -1,0 +1,423 @@
+import CFFmpeg
+import Foundation
+import HLS
+import Profiles
+import Store
+import Vault
+
+/// One rung's share of the pipeline: conversion, encoder and output.
+private final class VideoRendition {
+    let plan: PlannedRung
+    let converter: PictureConverter
+    let encoder: Encoder
+    let writer: RenditionWriter
+    let packet: Packet
+    var level: H264Level
+
+    init(plan: PlannedRung, converter: PictureConverter, encoder: Encoder, writer: RenditionWriter, level: H264Level) throws(MediaError) {
+        self.plan = plan
+        self.converter = converter
+        self.encoder = encoder
+        self.writer = writer
+        self.level = level
+        packet = try Packet()
+    }
+
+    func encode(_ frame: UnsafeMutablePointer<AVFrame>?) throws {
+        if let frame {
+            let picture = converter.isPassthrough(frame) ? frame : try converter.convert(frame)
+            picture.pointee.pict_type = frame.pointee.pict_type
+            picture.pointee.pts = frame.pointee.pts
+            picture.pointee.sample_aspect_ratio = AVRational(num: 1, den: 1)
+            try encoder.send(picture)
+        } else {
+            try encoder.send(nil as UnsafeMutablePointer<AVFrame>?)
+        }
+        while try encoder.receive(into: packet) == .produced {
+            try writer.addVideo(packet)
+            packet.unref()
+        }
+    }
+}
+
+/// The state of one transcode, from open to playlists. Used once, on one thread.
+final class TranscodeJob {
+    private let inputPath: String
+    private let profile: Profile
+    private let assetID: AssetID
+    private let staging: StagingArea
+    private let keyring: Keyring
+    private let progressInterval: Double
+    private let progress: ((TranscodeProgress) -> Void)?
+    private let isCancelled: () -> Bool
+    private let started: Date
+
+    private let input: InputFile
+    private var videoIndex: Int32?
+    private var audioIndex: Int32?
+    private var videoDecoder: Decoder?
+    private var audioDecoder: Decoder?
+    private var audio: AudioPipeline?
+    private var renditions: [VideoRendition] = []
+    private var audioOnlyWriter: RenditionWriter?
+    private let sealer: SegmentSealer
+    private let boundaries: SegmentBoundaries
+    private var warnings: [String] = []
+    private var geometry: SourceGeometry?
+    private var frameRate = AVRational(num: 0, den: 1)
+
+    // Timing state.
+    private let originSeconds: Double
+    private var framesDecoded = 0
+    private var lastVideoPTS: Int64?
+    private var videoEnd: Int64 = 0
+    private var nextKeyframeTime = 0.0
+    private var currentSegment = -1
+    private var processedSeconds = 0.0
+    private var lastReport = Date.distantPast
+    private var decodeFailures = 0
+
+    init(
+        input inputPath: String, profile: Profile, assetID: AssetID, staging: StagingArea, keyring: Keyring,
+        progressInterval: Double, progress: ((TranscodeProgress) -> Void)?, isCancelled: @escaping () -> Bool,
+        started: Date
+    ) throws {
+        self.inputPath = inputPath
+        self.profile = profile
+        self.assetID = assetID
+        self.staging = staging
+        self.keyring = keyring
+        self.progressInterval = progressInterval
+        self.progress = progress
+        self.isCancelled = isCancelled
+        self.started = started
+        do {
+            input = try InputFile(path: inputPath)
+        } catch {
+            throw TranscodeError(file: inputPath, reason: error.reason)
+        }
+        originSeconds = input.startTime
+        sealer = SegmentSealer(staging: staging, rotation: profile.keyRotationSegments)
+        boundaries = SegmentBoundaries(segmentDuration: profile.segmentDuration)
+        try selectStreams()
+        try buildPipeline()
+    }
+
+    private func selectStreams() throws {
+        if !profile.rungs.isEmpty { videoIndex = input.bestStream(AVMEDIA_TYPE_VIDEO) }
+        if profile.audio != nil { audioIndex = input.bestStream(AVMEDIA_TYPE_AUDIO) }
+        guard videoIndex != nil || audioIndex != nil else {
+            let found = input.streamCount == 0 ? "no streams at all" : "streams: \(input.streamSummary)"
+            let wanted = profile.rungs.isEmpty ? "audio" : (profile.audio == nil ? "video" : "video or audio")
+            throw TranscodeError(file: inputPath, reason: "no decodable \(wanted) stream (\(found))")
+        }
+    }
+
+    private func buildPipeline() throws {
+        if let audioIndex, let settings = profile.audio {
+            let decoder = try Decoder(stream: input.stream(audioIndex))
+            audioDecoder = decoder
+            audio = try AudioPipeline(decoder: decoder, settings: settings)
+        }
+        if let videoIndex {
+            try buildVideo(stream: input.stream(videoIndex))
+        } else {
+            let muxer = try SegmentMuxer(name: "audio", video: nil, audio: audio!.encoder, expectedSegmentBytes: 256 * 1024)
+            audioOnlyWriter = RenditionWriter(
+                name: "audio", muxer: muxer, sealer: sealer, boundaries: boundaries,
+                videoTimeBase: nil, audioTimeBase: audio!.timeBase
+            )
+        }
+    }
+
+    private func buildVideo(stream: UnsafeMutablePointer<AVStream>) throws {
+        let decoder = try Decoder(stream: stream)
+        videoDecoder = decoder
+        let parameters = stream.pointee.codecpar!.pointee
+        let sar = stream.pointee.sample_aspect_ratio.num > 0 ? stream.pointee.sample_aspect_ratio : parameters.sample_aspect_ratio
+        let geometry = SourceGeometry(
+            codedWidth: Int(parameters.width), codedHeight: Int(parameters.height),
+            sampleAspectRatio: sar.num > 0 && sar.den > 0 ? av_q2d(sar) : 1,
+            rotation: TranscodeJob.rotation(of: stream)
+        )
+        guard geometry.codedWidth > 0, geometry.codedHeight > 0 else {
+            throw TranscodeError(file: inputPath, reason: "the video stream has no picture size")
+        }
+        self.geometry = geometry
+        frameRate = av_guess_frame_rate(input.context, stream, nil)
+        let fps = frameRate.num > 0 && frameRate.den > 0 ? av_q2d(frameRate) : 30
+        let plans = LadderPlanner.plan(rungs: profile.rungs, for: geometry)
+
+        for plan in plans {
+            let level = levelFitting(plan: plan, fps: fps)
+            let encoder = try makeVideoEncoder(plan: plan, level: level, timeBase: stream.pointee.time_base, fps: fps)
+            let scaled = plan.scaledSize(for: geometry)
+            let converter = try PictureConverter(
+                width: plan.width, height: plan.height, scaledWidth: scaled.width, scaledHeight: scaled.height,
+                rotation: geometry.rotation
+            )
+            let expected = Int(Double(plan.rung.maxrate) / 8 * profile.segmentDuration * 1.2)
+            let muxer = try SegmentMuxer(name: plan.rung.name, video: encoder, audio: audio?.encoder, expectedSegmentBytes: expected)
+            let writer = RenditionWriter(
+                name: plan.rung.name, muxer: muxer, sealer: sealer, boundaries: boundaries,
+                videoTimeBase: encoder.timeBase, audioTimeBase: audio?.timeBase
+            )
+            renditions.append(try VideoRendition(plan: plan, converter: converter, encoder: encoder, writer: writer, level: level))
+        }
+    }
+
+    /// The profile's level, raised when this source's frame rate needs more macroblocks per second
+    /// than it allows: a level that lies to the player is worse than a higher one.
+    private func levelFitting(plan: PlannedRung, fps: Double) -> H264Level {
+        let macroblocks = ((plan.width + 15) / 16) * ((plan.height + 15) / 16)
+        let rate = Int((Double(macroblocks) * fps).rounded(.up))
+        let declared = plan.rung.level
+        guard rate > declared.maxMacroblocksPerSecond || macroblocks > declared.maxFrameSizeMBs else { return declared }
+        let fitting = H264Level.all.first {
+            $0.idc >= declared.idc && $0.maxMacroblocksPerSecond >= rate && $0.maxFrameSizeMBs >= macroblocks
+        } ?? declared
+        warnings.append(
+            "\(plan.rung.name): level \(declared.name) allows \(declared.maxMacroblocksPerSecond) macroblocks/s; "
+                + "\(plan.width)x\(plan.height) at \(String(format: "%.3g", fps)) fps needs \(rate), using level \(fitting.name)"
+        )
+        return fitting
+    }
+
+    private func makeVideoEncoder(plan: PlannedRung, level: H264Level, timeBase: AVRational, fps: Double) throws -> Encoder {
+        let rung = plan.rung
+        let encoder = try Encoder(name: "libx264", role: "encode \(rung.name)")
+        let context = encoder.pointer
+        context.pointee.width = Int32(plan.width)
+        context.pointee.height = Int32(plan.height)
+        context.pointee.pix_fmt = AV_PIX_FMT_YUV420P
+        context.pointee.sample_aspect_ratio = AVRational(num: 1, den: 1)
+        context.pointee.time_base = timeBase
+        if frameRate.num > 0, frameRate.den > 0 { context.pointee.framerate = frameRate }
+        context.pointee.bit_rate = Int64(rung.bitrate)
+        context.pointee.rc_max_rate = Int64(rung.maxrate)
+        context.pointee.rc_buffer_size = Int32(clamping: rung.bufsize)
+        let gop = max(1, Int32((profile.keyframeInterval * fps).rounded()))
+        context.pointee.gop_size = gop
+        context.pointee.keyint_min = gop
+        context.pointee.level = Int32(level.idc)
+        context.pointee.color_range = AVCOL_RANGE_MPEG
+        if let source = videoDecoder?.pointer.pointee {
+            context.pointee.color_primaries = source.color_primaries
+            context.pointee.color_trc = source.color_trc
+            context.pointee.colorspace = source.colorspace
+        }
+        context.pointee.thread_count = 0
+        try encoder.open(options: [
+            ("preset", rung.preset),
+            ("profile", rung.profile.rawValue),
+            // IDR frames come only where the pipeline forces them, at the same instants on every rung.
+            ("forced-idr", "1"),
+            ("x264-params", "scenecut=0:open-gop=0"),
+        ])
+        return encoder
+    }
+
+    /// Clockwise degrees (0, 90, 180, 270) the display matrix asks for.
+    private static func rotation(of stream: UnsafeMutablePointer<AVStream>) -> Int {
+        guard let matrix = CFFmpeg_stream_display_matrix(stream) else { return 0 }
+        let counterClockwise = av_display_rotation_get(matrix)
+        guard counterClockwise.isFinite else { return 0 }
+        var degrees = Int((-counterClockwise).rounded()) % 360
+        if degrees < 0 { degrees += 360 }
+        return (degrees + 45) / 90 * 90 % 360
+    }
+
+    // MARK: - Running
+
+    func run() throws -> TranscodeSummary {
+        let packet = try Packet()
+        let frame = try Frame()
+        while try input.read(into: packet) {
+            defer { packet.unref() }
+            if isCancelled() { throw TranscodeError(file: inputPath, reason: "cancelled") }
+            if packet.streamIndex == videoIndex, let decoder = videoDecoder {
+                try decode(packet, with: decoder, into: frame, video: true)
+            } else if packet.streamIndex == audioIndex, let decoder = audioDecoder {
+                try decode(packet, with: decoder, into: frame, video: false)
+            }
+            reportProgress(final: false)
+        }
+        if let decoder = videoDecoder { try decode(nil, with: decoder, into: frame, video: true) }
+        if let decoder = audioDecoder { try decode(nil, with: decoder, into: frame, video: false) }
+        if videoDecoder != nil, framesDecoded == 0 {
+            throw TranscodeError(file: inputPath, reason: "the video stream has no decodable frames")
+        }
+        try finishEncoding()
+        reportProgress(final: true)
+        return try writePlaylists()
+    }
+
+    private func decode(_ packet: Packet?, with decoder: Decoder, into frame: Frame, video: Bool) throws {
+        if try !decoder.send(packet) {
+            decodeFailures += 1
+            return
+        }
+        while try decoder.receive(into: frame) == .produced {
+            defer { frame.unref() }
+            if video {
+                try handleVideo(frame.pointer, timeBase: decoder.streamTimeBase)
+            } else {
+                try handleAudio(frame.pointer, timeBase: decoder.streamTimeBase)
+            }
+        }
+    }
+
+    private func handleVideo(_ frame: UnsafeMutablePointer<AVFrame>, timeBase: AVRational) throws {
+        let origin = Int64((originSeconds / av_q2d(timeBase)).rounded())
+        var pts = frame.pointee.best_effort_timestamp
+        let frameDuration = frame.pointee.pkt_duration > 0
+            ? frame.pointee.pkt_duration
+            : Int64((1 / (frameRate.num > 0 ? av_q2d(frameRate) : 30) / av_q2d(timeBase)).rounded())
+        if pts == noPTS { pts = (lastVideoPTS.map { $0 + frameDuration }) ?? origin }
+        pts -= origin
+        // The encoder needs strictly increasing timestamps; a repeated or backwards one is nudged.
+        if let last = lastVideoPTS, pts <= last { pts = last + 1 }
+        if pts < 0, lastVideoPTS == nil { pts = 0 }
+        lastVideoPTS = pts
+        videoEnd = max(videoEnd, pts + max(1, frameDuration))
+        frame.pointee.pts = pts
+
+        // Force an IDR on the first frame at or after each keyframe instant; segments start on the
+        // first of those at or after each segment instant. The same decision feeds every rung.
+        let seconds = Double(pts) * av_q2d(timeBase)
+        let slack = 0.001
+        if framesDecoded == 0 || seconds + slack >= nextKeyframeTime {
+            frame.pointee.pict_type = AV_PICTURE_TYPE_I
+            let keyIndex = ((seconds + slack) / profile.keyframeInterval).rounded(.down)
+            nextKeyframeTime = (keyIndex + 1) * profile.keyframeInterval
+            let segment = Int(((seconds + slack) / profile.segmentDuration).rounded(.down))
+            if framesDecoded == 0 || segment > currentSegment {
+                boundaries.markVideoStart(pts)
+                currentSegment = max(segment, 0)
+            }
+        } else {
+            frame.pointee.pict_type = AV_PICTURE_TYPE_NONE
+        }
+        framesDecoded += 1
+        processedSeconds = max(processedSeconds, seconds)
+        for rendition in renditions {
+            try rendition.encode(frame)
+        }
+    }
+
+    private func handleAudio(_ frame: UnsafeMutablePointer<AVFrame>, timeBase: AVRational) throws {
+        guard let audio else { return }
+        var pts = frame.pointee.best_effort_timestamp
+        if pts == noPTS { pts = 0 }
+        let seconds = Double(pts) * av_q2d(timeBase) - originSeconds
+        if videoDecoder == nil { processedSeconds = max(processedSeconds, seconds) }
+        try audio.add(frame, startSeconds: seconds) { packet in try self.distributeAudio(packet) }
+    }
+
+    private func distributeAudio(_ packet: Packet) throws {
+        if let audioOnlyWriter {
+            try audioOnlyWriter.addAudio(packet)
+        }
+        for rendition in renditions {
+            try rendition.writer.addAudio(packet)
+        }
+    }
+
+    private func finishEncoding() throws {
+        if let audio {
+            try audio.finish { packet in try self.distributeAudio(packet) }
+            try audioOnlyWriter?.endAudio()
+            for rendition in renditions { try rendition.writer.endAudio() }
+        }
+        let videoTimeBase = videoDecoder?.streamTimeBase
+        for rendition in renditions {
+            try rendition.encode(nil)
+            try rendition.writer.endVideo()
+            try rendition.writer.finish(videoEnd: videoTimeBase.map { Double(videoEnd) * av_q2d($0) })
+        }
+        try audioOnlyWriter?.finish(videoEnd: nil)
+    }
+
+    private func reportProgress(final: Bool) {
+        guard let progress else { return }
+        let now = Date()
+        guard final || now.timeIntervalSince(lastReport) >= progressInterval else { return }
+        lastReport = now
+        var total = input.duration
+        if final { total = max(total ?? 0, processedSeconds) }
+        progress(TranscodeProgress(
+            processedSeconds: final ? (total ?? processedSeconds) : processedSeconds,
+            totalSeconds: total, frames: framesDecoded, elapsedSeconds: now.timeIntervalSince(started)
+        ))
+    }
+
+    // MARK: - Playlists and manifest
+
+    private func writePlaylists() throws -> TranscodeSummary {
+        var variants: [VariantStream] = []
+        var summaries: [TranscodeSummary.Rendition] = []
+        let audioCodec = audio != nil ? ["mp4a.40.2"] : []
+        let fps: Double? = frameRate.num > 0 && frameRate.den > 0 ? av_q2d(frameRate) : nil
+
+        var outputs: [(RenditionWriter, PlannedRung?)] = renditions.map { ($0.writer, $0.plan) }
+        if let audioOnlyWriter { outputs.append((audioOnlyWriter, nil)) }
+
+        var duration = 0.0
+        for (writer, plan) in outputs {
+            let segments = writer.segments
+            guard !segments.isEmpty else {
+                throw TranscodeError(file: inputPath, reason: "rendition \(writer.name) produced no segments")
+            }
+            let playlist = MediaPlaylist(
+                version: nil, targetDuration: nil, mediaSequence: 0, playlistType: .vod,
+                independentSegments: true, endList: true,
+                segments: segments.map { segment in
+                    MediaSegment(
+                        duration: segment.duration, uri: segment.fileName,
+                        key: SegmentKey(method: .aes128, uri: "../keys/\(segment.keyID)", iv: segment.iv, keyFormat: nil)
+                    )
+                }
+            )
+            try staging.write(playlist.render(), to: "\(writer.name)/index.m3u8")
+
+            let totalSeconds = segments.reduce(0) { $0 + $1.duration }
+            let totalBytes = segments.reduce(0) { $0 + $1.size }
+            duration = max(duration, totalSeconds)
+            let peak = segments.map { Double($0.size * 8) / max($0.duration, 0.001) }.max() ?? 0
+            let average = totalSeconds > 0 ? Double(totalBytes * 8) / totalSeconds : 0
+            var codecs: [String] = []
+            if plan != nil {
+                guard let videoCodec = writer.videoCodecString else {
+                    throw TranscodeError(file: inputPath, reason: "rendition \(writer.name): no H.264 sequence parameter set in the output")
+                }
+                codecs.append(videoCodec)
+            }
+            codecs += audioCodec
+            let resolution = plan.map { Resolution(width: $0.width, height: $0.height) }
+            variants.append(VariantStream(
+                uri: "\(writer.name)/index.m3u8", bandwidth: Int(peak.rounded(.up)),
+                averageBandwidth: Int(average.rounded(.up)), codecs: codecs, resolution: resolution,
+                frameRate: plan != nil ? fps : nil, audioGroup: nil
+            ))
+            summaries.append(TranscodeSummary.Rendition(
+                name: writer.name, width: plan?.width, height: plan?.height, codecs: codecs,
+                bandwidth: Int(peak.rounded(.up)), averageBandwidth: Int(average.rounded(.up)),
+                frameRate: plan != nil ? fps : nil, segments: segments.count, bytes: totalBytes
+            ))
+        }
+
+        try sealer.writeWrappedKeys(keyring: keyring, assetID: assetID)
+        let summary = TranscodeSummary(
+            assetID: assetID.rawValue, version: nil, profile: profile.name, durationSeconds: duration,
+            segments: summaries.reduce(0) { $0 + $1.segments }, wallSeconds: Date().timeIntervalSince(started),
+            renditions: summaries, keys: sealer.keys.count, warnings: warnings
+        )
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try staging.write(Array(try encoder.encode(summary)), to: "asset.json")
+        // The multivariant playlist is written last: an asset without one is never published.
+        let master = MultivariantPlaylist(version: nil, independentSegments: true, renditions: [], variants: variants)
+        try staging.write(master.render(), to: "master.m3u8")
+        return summary
+    }
+}

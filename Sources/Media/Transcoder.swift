@@ -1,0 +1,153 @@
+import CFFmpeg
+import Foundation
+import HLS
+import Profiles
+import Store
+import Vault
+
+/// How far a transcode has got, reported at most a few times a second.
+public struct TranscodeProgress: Sendable {
+    /// Media time processed, seconds.
+    public var processedSeconds: Double
+    /// The source's duration, when the container says.
+    public var totalSeconds: Double?
+    /// Video frames decoded so far.
+    public var frames: Int
+    /// Wall time since the transcode started, seconds.
+    public var elapsedSeconds: Double
+
+    /// 0…1, when the duration is known.
+    public var fraction: Double? {
+        guard let totalSeconds, totalSeconds > 0 else { return nil }
+        return min(1, max(0, processedSeconds / totalSeconds))
+    }
+
+    public var framesPerSecond: Double { elapsedSeconds > 0 ? Double(frames) / elapsedSeconds : 0 }
+    /// Media seconds per wall second.
+    public var speed: Double { elapsedSeconds > 0 ? processedSeconds / elapsedSeconds : 0 }
+    /// Seconds left at the current speed, when the duration is known.
+    public var etaSeconds: Double? {
+        guard let totalSeconds, speed > 0 else { return nil }
+        return max(0, (totalSeconds - processedSeconds) / speed)
+    }
+}
+
+/// What a finished transcode published.
+public struct TranscodeSummary: Codable, Sendable {
+    public struct Rendition: Codable, Sendable {
+        public var name: String
+        public var width: Int?
+        public var height: Int?
+        public var codecs: [String]
+        /// Peak segment bit rate, bits/s, as BANDWIDTH.
+        public var bandwidth: Int
+        public var averageBandwidth: Int
+        public var frameRate: Double?
+        public var segments: Int
+        public var bytes: Int
+    }
+
+    public var assetID: String
+    /// The published version; nil in the manifest written before publishing.
+    public var version: String?
+    public var profile: String
+    public var durationSeconds: Double
+    public var segments: Int
+    public var wallSeconds: Double
+    public var renditions: [Rendition]
+    public var keys: Int
+    public var warnings: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case assetID = "asset_id", version, profile, durationSeconds = "duration", segments
+        case wallSeconds = "wall_time", renditions, keys, warnings
+    }
+}
+
+/// A transcode failure for one input: the file and one clear reason.
+public struct TranscodeError: Error, CustomStringConvertible, Sendable {
+    public let file: String
+    public let reason: String
+
+    public init(file: String, reason: String) {
+        self.file = file
+        self.reason = reason
+    }
+
+    public var description: String { "\(file): \(reason)" }
+}
+
+/// Transcodes one input into an encrypted HLS ladder and publishes it atomically.
+///
+/// The source is demuxed and decoded once; every decoded picture is converted and encoded for each
+/// rung, and the audio is encoded once and muxed into every rendition. Segments are cut at the same
+/// instants on every rendition (IDR frames forced on shared timestamps), encrypted in memory and
+/// written to a staging folder; playlists and wrapped keys follow; then the asset is published in one
+/// rename. On any failure the staging folder is removed and nothing is visible.
+public final class Transcoder {
+    private let store: AssetStore
+    private let keyring: Keyring
+
+    public init(store: AssetStore, keyring: Keyring) {
+        self.store = store
+        self.keyring = keyring
+        FFmpegLog.install()
+    }
+
+    /// Runs a transcode on the calling thread (it blocks for the whole transcode).
+    /// - Parameters:
+    ///   - progress: called at most every `progressInterval` seconds, and once at the end.
+    ///   - isCancelled: polled between packets; returning true abandons the transcode.
+    public func transcode(
+        input: String,
+        profile: Profile,
+        assetID: AssetID,
+        progressInterval: Double = 0.25,
+        progress: ((TranscodeProgress) -> Void)? = nil,
+        isCancelled: () -> Bool = { false }
+    ) throws -> TranscodeSummary {
+        try Transcoder.checkReadable(input)
+        let started = Date()
+        let staging: StagingArea
+        do {
+            staging = try store.stage(assetID)
+        } catch {
+            throw TranscodeError(file: store.root, reason: "\(error)")
+        }
+        do {
+            let job = try TranscodeJob(
+                input: input, profile: profile, assetID: assetID, staging: staging, keyring: keyring,
+                progressInterval: progressInterval, progress: progress, isCancelled: isCancelled, started: started
+            )
+            var summary = try job.run()
+            let published = try staging.publish(requiredFiles: ["master.m3u8", "asset.json"])
+            summary.version = published.version
+            summary.wallSeconds = Date().timeIntervalSince(started)
+            return summary
+        } catch let error as TranscodeError {
+            staging.discard()
+            throw error
+        } catch {
+            staging.discard()
+            throw TranscodeError(file: input, reason: "\(error)")
+        }
+    }
+
+    /// The checks that give the clearest message for the commonest mistakes, before FFmpeg sees
+    /// the file.
+    static func checkReadable(_ path: String) throws {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw TranscodeError(file: path, reason: String(cString: strerror(errno)).lowercased())
+        }
+        if info.st_mode & S_IFMT == S_IFDIR {
+            throw TranscodeError(file: path, reason: "is a directory, not a media file")
+        }
+        if info.st_mode & S_IFMT == S_IFREG, info.st_size == 0 {
+            throw TranscodeError(file: path, reason: "file is empty (0 bytes)")
+        }
+        guard access(path, R_OK) == 0 else {
+            throw TranscodeError(file: path, reason: String(cString: strerror(errno)).lowercased())
+        }
+    }
+}

@@ -1,0 +1,27 @@
+import ArgumentParser
+
+@main
+struct StreamGate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "streamgate",
+        abstract: "Transcode uploads into encrypted HLS ladders and serve them.",
+        subcommands: [Transcode.self, Serve.self]
+    )
+
+    /// Runs the chosen command; a ``CommandFailure`` becomes one line on standard error and an exit
+    /// code that tells its kind, instead of ArgumentParser's generic error output.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let failure as CommandFailure {
+            failure.exit()
+        } catch {
+            exit(withError: error)
+        }
+    }
+}

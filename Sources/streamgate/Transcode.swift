@@ -1,0 +1,111 @@
+import ArgumentParser
+import Foundation
+import Media
+import Profiles
+import Store
+import Vault
+
+struct Transcode: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Transcode one file into an encrypted HLS ladder and publish it in a store."
+    )
+
+    @Argument(help: "The source file: anything FFmpeg's libavformat reads.")
+    var input: String
+
+    @Option(help: "The ladder profile (YAML).")
+    var profile: String = "profiles/default.yaml"
+
+    @Option(name: .customLong("out"), help: "The store folder the asset is published into.")
+    var store: String
+
+    @Option(help: "The asset id (letters, digits, '-', '_'); random when omitted.")
+    var assetID: String?
+
+    @Option(help: "A file holding the master key (base64 or 32 raw bytes); else STREAMGATE_MASTER_KEY.")
+    var masterKeyFile: String?
+
+    @Flag(help: "Print a JSON summary on standard output.")
+    var json = false
+
+    @Flag(help: "No progress bar.")
+    var quiet = false
+
+    func run() throws {
+        do {
+            let keyring = try Keyring.load(keyFile: masterKeyFile)
+            let ladder = try Profile.load(path: profile)
+            let id = try assetID.map { try AssetID($0) } ?? AssetID.random()
+            let assets = try AssetStore(root: store)
+            let transcoder = Transcoder(store: assets, keyring: keyring)
+            let bar = (!quiet && isatty(STDERR_FILENO) == 1) ? ProgressBar() : nil
+            let summary = try transcoder.transcode(
+                input: input, profile: ladder, assetID: id,
+                progress: bar.map { bar in { bar.draw($0) } }
+            )
+            bar?.finish()
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+            } else {
+                let rungs = summary.renditions.map { r in r.width.map { "\(r.name) \($0)x\(r.height ?? 0)" } ?? r.name }
+                print("published \(summary.assetID) (\(rungs.joined(separator: ", ")); \(String(format: "%.2f", summary.durationSeconds)) s in \(summary.segments) segments, \(String(format: "%.1f", summary.wallSeconds)) s)")
+                print("  \(assets.root)/assets/\(summary.assetID)/master.m3u8")
+            }
+        } catch {
+            throw CommandFailure(error)
+        }
+    }
+}
+
+/// Prints one line, `streamgate: <reason>`, and exits with a code that tells the kind of failure.
+struct CommandFailure: Error, CustomStringConvertible {
+    let message: String
+    let code: Int32
+
+    init(_ error: Error) {
+        message = "\(error)"
+        switch error {
+        case is VaultError, is ProfileError: code = 78  // EX_CONFIG
+        case is StoreError: code = 73  // EX_CANTCREAT
+        case is TranscodeError: code = 65  // EX_DATAERR
+        default: code = 1
+        }
+    }
+}
+
+extension CommandFailure {
+    func exit() -> Never {
+        FileHandle.standardError.write(Data("streamgate: \(message)\n".utf8))
+        Foundation.exit(code)
+    }
+}
+
+/// A one-line progress bar on standard error: percent, frames per second, speed and ETA.
+final class ProgressBar {
+    private var drawn = false
+
+    func draw(_ progress: TranscodeProgress) {
+        let width = 30
+        let fraction = progress.fraction ?? 0
+        let filled = Int((fraction * Double(width)).rounded(.down))
+        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+        let percent = progress.fraction.map { String(format: "%5.1f%%", $0 * 100) } ?? "  ?  %"
+        let eta = progress.etaSeconds.map(ProgressBar.clock) ?? "--:--"
+        let line = String(format: "\r%@ %@  %6.1f fps  %5.2fx  ETA %@ ", bar, percent, progress.framesPerSecond, progress.speed, eta)
+        FileHandle.standardError.write(Data(line.utf8))
+        drawn = true
+    }
+
+    func finish() {
+        if drawn { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+
+    static func clock(_ seconds: Double) -> String {
+        let total = Int(seconds.rounded())
+        return total >= 3600
+            ? String(format: "%d:%02d:%02d", total / 3600, total / 60 % 60, total % 60)
+            : String(format: "%d:%02d", total / 60, total % 60)
+    }
+}

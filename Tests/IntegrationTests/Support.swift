@@ -1,0 +1,191 @@
+import Foundation
+import Testing
+
+/// The package root, found from this file's path.
+let packageRoot: URL = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// The `streamgate` binary SwiftPM built beside this test bundle.
+let streamgateBinary: String = {
+    let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    let candidates = [
+        bundleDirectory.appendingPathComponent("streamgate").path,
+        packageRoot.appendingPathComponent(".build/debug/streamgate").path,
+    ]
+    return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
+}()
+
+/// A fixed test master key (base64 of 32 bytes); never used outside tests.
+let testMasterKey = Data((0..<32).map { UInt8($0 &* 7 &+ 3) }).base64EncodedString()
+
+/// What a finished child process printed.
+struct ProcessOutput {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+    var stdoutData: Data
+}
+
+/// Runs a program to completion, with a time limit, capturing both outputs.
+func run(
+    _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+    stdin: Data? = nil, timeout: Double = 300
+) throws -> ProcessOutput {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    let input = Pipe()
+    process.standardInput = stdin == nil ? FileHandle.nullDevice : input
+    try process.run()
+    if let stdin {
+        try input.fileHandleForWriting.write(contentsOf: stdin)
+        try input.fileHandleForWriting.close()
+    }
+    // Read both pipes concurrently so a chatty child never blocks on a full pipe.
+    let collected = Collected()
+    let group = DispatchGroup()
+    for (handle, isOut) in [(out.fileHandleForReading, true), (err.fileHandleForReading, false)] {
+        group.enter()
+        DispatchQueue.global().async {
+            let data = handle.readDataToEndOfFile()
+            collected.set(data, isOut: isOut)
+            group.leave()
+        }
+    }
+    let deadline = DispatchTime.now() + timeout
+    if group.wait(timeout: deadline) == .timedOut {
+        process.terminate()
+        throw TestFailure("\(executable) \(arguments.joined(separator: " ")) timed out after \(timeout) s")
+    }
+    process.waitUntilExit()
+    let (stdoutData, stderrData) = collected.values
+    return ProcessOutput(
+        status: process.terminationStatus,
+        stdout: String(decoding: stdoutData, as: UTF8.self),
+        stderr: String(decoding: stderrData, as: UTF8.self),
+        stdoutData: stdoutData
+    )
+}
+
+private final class Collected: @unchecked Sendable {
+    private let lock = NSLock()
+    private var out = Data()
+    private var err = Data()
+
+    func set(_ data: Data, isOut: Bool) {
+        lock.lock(); defer { lock.unlock() }
+        if isOut { out = data } else { err = data }
+    }
+
+    var values: (Data, Data) {
+        lock.lock(); defer { lock.unlock() }
+        return (out, err)
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The environment for `streamgate` with the test master key and nothing else key-related.
+func streamgateEnvironment(masterKey: String? = testMasterKey) -> [String: String] {
+    var environment = ProcessInfo.processInfo.environment
+    environment.removeValue(forKey: "STREAMGATE_MASTER_KEY")
+    environment.removeValue(forKey: "STREAMGATE_MASTER_KEY_FILE")
+    environment.removeValue(forKey: "STREAMGATE_PREVIOUS_MASTER_KEYS")
+    if let masterKey { environment["STREAMGATE_MASTER_KEY"] = masterKey }
+    return environment
+}
+
+/// A temporary folder removed when the value is released.
+final class TemporaryFolder {
+    let url: URL
+    var path: String { url.path }
+
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("streamgate-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
+}
+
+/// A free TCP port on loopback, from the kernel.
+func freePort() throws -> Int {
+    let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard socketFD >= 0 else { throw TestFailure("socket: \(errno)") }
+    defer { close(socketFD) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0 else { throw TestFailure("bind: \(errno)") }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socketFD, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// `streamgate serve` running as a child process on a free port, stopped on release.
+final class RunningServer {
+    let process = Process()
+    let port: Int
+    var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    init(store: String) throws {
+        port = try freePort()
+        process.executableURL = URL(fileURLWithPath: streamgateBinary)
+        process.arguments = ["serve", "--store", store, "--port", String(port)]
+        process.environment = streamgateEnvironment()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if canConnect(port: port) { return }
+            guard process.isRunning else { throw TestFailure("streamgate serve exited with \(process.terminationStatus)") }
+            usleep(50_000)
+        }
+        process.terminate()
+        throw TestFailure("streamgate serve did not open port \(port)")
+    }
+
+    deinit {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    /// GETs a path with a real HTTP client (curl), returning the status and body.
+    func get(_ path: String) throws -> (status: Int, body: Data) {
+        let output = try run("/usr/bin/curl", ["-s", "-o", "-", "-w", "\n%{http_code}", baseURL + path])
+        var data = output.stdoutData
+        guard let newline = data.lastIndex(of: UInt8(ascii: "\n")) else { throw TestFailure("curl printed no status") }
+        let status = Int(String(decoding: data[(newline + 1)...], as: UTF8.self)) ?? 0
+        data = data[..<newline]
+        return (status, Data(data))
+    }
+}
+
+private func canConnect(port: Int) -> Bool {
+    let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard socketFD >= 0 else { return false }
+    defer { close(socketFD) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = UInt16(port).bigEndian
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    } == 0
+}

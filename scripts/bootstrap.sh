@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what StreamGate needs on a Debian 12 machine when it is missing: the FFmpeg and OpenSSL
+# development packages the Swift package links, the ffmpeg/ffprobe tools the tests play with, and
+# Redis and nginx for the later parts. Safe to run again: it installs only what is absent.
+set -euo pipefail
+
+packages=(
+  pkg-config
+  libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
+  libssl-dev
+  ffmpeg curl
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "bootstrap: installing ${missing[*]}" >&2
+  sudo_cmd=()
+  if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+  if [[ -x /opt/swift/usr/bin/swift ]]; then
+    echo "bootstrap: add /opt/swift/usr/bin to PATH" >&2
+  else
+    echo "bootstrap: Swift 6 is required (swift not found on PATH or in /opt/swift)" >&2
+    exit 1
+  fi
+fi
