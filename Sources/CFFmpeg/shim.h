@@ -44,4 +44,22 @@ static inline const int32_t *CFFmpeg_stream_display_matrix(const AVStream *st) {
     return (const int32_t *)data;
 }
 
+/* Logging. A va_list callback cannot be written in Swift, so this trampoline formats each libav*
+ * log call into a line and hands the line to a plain C-callable function installed from Swift. */
+typedef void (*CFFmpeg_log_line_fn)(int level, const char *line);
+static CFFmpeg_log_line_fn CFFmpeg_log_line_sink = 0;
+
+static inline void CFFmpeg_log_trampoline(void *avcl, int level, const char *fmt, va_list vl) {
+    if (level > av_log_get_level() || !CFFmpeg_log_line_sink) return;
+    char line[1024];
+    int print_prefix = 1;
+    av_log_format_line2(avcl, level, fmt, vl, line, (int)sizeof line, &print_prefix);
+    CFFmpeg_log_line_sink(level, line);
+}
+
+static inline void CFFmpeg_set_log_sink(CFFmpeg_log_line_fn sink) {
+    CFFmpeg_log_line_sink = sink;
+    av_log_set_callback(CFFmpeg_log_trampoline);
+}
+
 #endif

@@ -23,7 +23,7 @@ public enum FFmpegLog {
                 echoLevel = level(named: wanted)
             }
             av_log_set_level(max(AV_LOG_ERROR, echoLevel))
-            av_log_set_callback(callback)
+            CFFmpeg_set_log_sink(sink)
         }
     }
 
@@ -47,14 +47,9 @@ public enum FFmpegLog {
         }
     }
 
-    private static let callback: @convention(c) (
-        UnsafeMutableRawPointer?, Int32, UnsafePointer<CChar>?, CVaListPointer
-    ) -> Void = { avcl, level, format, arguments in
-        guard level <= max(AV_LOG_ERROR, FFmpegLog.echoLevel), let format else { return }
-        var line = [CChar](repeating: 0, count: 1024)
-        var printPrefix: Int32 = 1
-        av_log_format_line2(avcl, level, format, arguments, &line, Int32(line.count), &printPrefix)
-        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    private static let sink: @convention(c) (Int32, UnsafePointer<CChar>?) -> Void = { level, line in
+        guard let line else { return }
+        let text = String(cString: line)
         if level <= FFmpegLog.echoLevel {
             FileHandle.standardError.write(Data(("[ffmpeg] " + text).utf8))
         }

@@ -16,7 +16,7 @@ final class PictureConverter {
     private var scaler: OpaquePointer?
     private let scaled: Frame
     private let rotated: Frame
-    private var configuredFor: (Int32, Int32, Int32, Int32)?
+    private var configuredFor: (Int32, Int32, Int32, UInt32)?
 
     init(width: Int, height: Int, scaledWidth: Int, scaledHeight: Int, rotation: Int) throws(MediaError) {
         outputWidth = Int32(width)

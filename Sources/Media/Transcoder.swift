@@ -45,6 +45,11 @@ public struct TranscodeSummary: Codable, Sendable {
         public var frameRate: Double?
         public var segments: Int
         public var bytes: Int
+
+        enum CodingKeys: String, CodingKey {
+            case name, width, height, codecs, bandwidth, averageBandwidth = "average_bandwidth"
+            case frameRate = "frame_rate", segments, bytes
+        }
     }
 
     public var assetID: String
@@ -104,7 +109,7 @@ public final class Transcoder {
         assetID: AssetID,
         progressInterval: Double = 0.25,
         progress: ((TranscodeProgress) -> Void)? = nil,
-        isCancelled: () -> Bool = { false }
+        isCancelled: @escaping () -> Bool = { false }
     ) throws -> TranscodeSummary {
         try Transcoder.checkReadable(input)
         let started = Date()

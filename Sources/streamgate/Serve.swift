@@ -27,7 +27,7 @@ struct Serve: AsyncParsableCommand {
         let assets: AssetStore
         do {
             keyring = try Keyring.load(keyFile: masterKeyFile)
-            assets = try AssetStore(root: store)
+            assets = try AssetStore(readingFrom: store)
         } catch {
             throw CommandFailure(error)
         }
@@ -39,7 +39,7 @@ struct Serve: AsyncParsableCommand {
             unwrapKey: { asset, keyID, stored in
                 let wrapped = try WrappedKey(serialized: stored)
                 guard wrapped.keyID == keyID else {
-                    throw VaultError(operation: "unwrap", reason: "key file \(keyID) holds key \(wrapped.keyID)")
+                    throw VaultError("keys/\(keyID).key of \(asset) holds key \(wrapped.keyID)")
                 }
                 return try keyring.unwrap(wrapped, context: asset.rawValue).bytes
             },

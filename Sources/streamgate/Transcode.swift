@@ -64,6 +64,8 @@ struct CommandFailure: Error, CustomStringConvertible {
     let message: String
     let code: Int32
 
+    var description: String { message }
+
     init(_ error: Error) {
         message = "\(error)"
         switch error {

@@ -26,7 +26,7 @@ struct SegmentAlignmentTests {
             input: Self.root.appendingPathComponent("fixtures").appendingPathComponent(fixture).path,
             profile: profile, assetID: asset
         )
-        let published = try #require(store.publishedVersion(of: asset))
+        let published = try #require(try store.publishedVersion(of: asset))
         #expect(!summary.renditions.isEmpty)
 
         var firstFrames: [String: [FirstFrame]] = [:]

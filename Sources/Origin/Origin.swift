@@ -1,0 +1,218 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOPosix
+import Store
+
+/// Where the origin listens.
+public struct OriginConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+
+    public init(host: String = "127.0.0.1", port: Int = 8080) {
+        self.host = host
+        self.port = port
+    }
+}
+
+/// Turns a stored, wrapped content key into the 16 key bytes: `(asset, key id, stored bytes)`.
+/// It throws when the stored key does not unwrap (wrong master key, tampering).
+public typealias KeyUnwrapper = @Sendable (AssetID, String, [UInt8]) throws -> [UInt8]
+
+/// The origin application: ``OriginRoutes`` on an HTTP/1.1 server.
+public func buildOriginApplication(
+    configuration: OriginConfiguration,
+    store: AssetStore,
+    unwrapKey: @escaping KeyUnwrapper,
+    logger: Logger
+) -> some ApplicationProtocol {
+    let router = Router()
+    OriginRoutes(store: store, unwrapKey: unwrapKey, logger: logger).register(on: router)
+    return Application(
+        router: router,
+        configuration: ApplicationConfiguration(
+            address: .hostname(configuration.host, port: configuration.port),
+            serverName: "StreamGate"
+        ),
+        logger: logger
+    )
+}
+
+/// The playback routes, served straight from the store's published versions:
+///
+/// - `GET|HEAD /v/{asset}/master.m3u8`
+/// - `GET|HEAD /v/{asset}/{rendition}/index.m3u8` and `/v/{asset}/{rendition}/{segment}`
+/// - `GET|HEAD /v/{asset}/keys/{key_id}`: the content key, unwrapped; never cached by anyone.
+///
+/// Every name is checked against the store's grammar before any file is touched, so `..`, encoded
+/// dots, absolute paths and NUL bytes are simply not found. Segments are served exactly as stored:
+/// encrypted.
+public struct OriginRoutes: Sendable {
+    let store: AssetStore
+    let unwrapKey: KeyUnwrapper
+    let logger: Logger
+    let threadPool: NIOThreadPool
+
+    public init(store: AssetStore, unwrapKey: @escaping KeyUnwrapper, logger: Logger, threadPool: NIOThreadPool = .singleton) {
+        self.store = store
+        self.unwrapKey = unwrapKey
+        self.logger = logger
+        self.threadPool = threadPool
+    }
+
+    public func register<Context: RequestContext>(on router: Router<Context>) {
+        for method in [HTTPRequest.Method.get, .head] {
+            router.on("/v/{asset}/master.m3u8", method: method) { request, context in
+                try await self.serveFile(request: request, asset: context.parameters.get("asset"), relative: "master.m3u8")
+            }
+            router.on("/v/{asset}/{folder}/{name}", method: method) { request, context in
+                let folder = context.parameters.get("folder") ?? ""
+                let name = context.parameters.get("name") ?? ""
+                if folder == "keys" {
+                    return try await self.serveKey(request: request, asset: context.parameters.get("asset"), keyID: name)
+                }
+                return try await self.serveFile(request: request, asset: context.parameters.get("asset"), relative: "\(folder)/\(name)")
+            }
+        }
+    }
+
+    // MARK: - Files
+
+    private func serveFile(request: Request, asset rawAsset: String?, relative: String) async throws -> Response {
+        guard let rawAsset, let asset = try? AssetID(rawAsset), StorePath.isSafeRelative(relative),
+              let type = MediaType.of(relative)
+        else { return Self.notFound }
+        guard let version = try await published(asset) else { return Self.notFound }
+        guard let path = version.path(of: relative) else { return Self.notFound }
+        let isHead = request.method == .head
+        let content: StoredFile
+        do {
+            content = try await threadPool.runIfActive { try StoredFile(path: path, readBody: !isHead) }
+        } catch let error as StoredFile.Missing {
+            _ = error
+            return Self.notFound
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = type.contentType
+        headers[.contentLength] = String(content.size)
+        // A published version never changes, so (version, name) identifies the bytes.
+        headers[.eTag] = "\"\(version.version)/\(relative)\""
+        headers[.cacheControl] = type.cacheControl
+        headers[.acceptRanges] = "none"
+        return Response(status: .ok, headers: headers, body: content.body.map { .init(byteBuffer: $0) } ?? .init())
+    }
+
+    // MARK: - Keys
+
+    private func serveKey(request: Request, asset rawAsset: String?, keyID: String) async throws -> Response {
+        guard let rawAsset, let asset = try? AssetID(rawAsset), Self.isKeyID(keyID) else { return Self.notFound }
+        guard let version = try await published(asset), let path = version.path(of: "keys/\(keyID).key") else {
+            return Self.notFound
+        }
+        let stored: StoredFile
+        do {
+            stored = try await threadPool.runIfActive { try StoredFile(path: path, readBody: true) }
+        } catch is StoredFile.Missing {
+            return Self.notFound
+        }
+        let key: [UInt8]
+        do {
+            key = try unwrapKey(asset, keyID, Array(buffer: stored.body ?? ByteBuffer()))
+        } catch {
+            // The reason names the key id and the master key id, never key bytes.
+            logger.error("key unwrap failed", metadata: ["asset": "\(asset)", "key": "\(keyID)", "error": "\(error)"])
+            return Response(status: .internalServerError, headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-store"],
+                            body: .init(byteBuffer: ByteBuffer(string: "key \(keyID) is not available\n")))
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "application/octet-stream"
+        headers[.contentLength] = String(key.count)
+        // Keys must never sit in a shared cache or on a player's disk.
+        headers[.cacheControl] = "no-store, private"
+        let body: ResponseBody = request.method == .head ? .init() : .init(byteBuffer: ByteBuffer(bytes: key))
+        return Response(status: .ok, headers: headers, body: body)
+    }
+
+    static func isKeyID(_ text: String) -> Bool {
+        text.utf8.count == 32 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+
+    // MARK: - Helpers
+
+    private func published(_ asset: AssetID) async throws -> PublishedVersion? {
+        try await threadPool.runIfActive { try store.publishedVersion(of: asset) }
+    }
+
+    static var notFound: Response {
+        Response(
+            status: .notFound, headers: [.contentType: "text/plain; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: "not found\n"))
+        )
+    }
+}
+
+/// What the origin serves, by file name.
+enum MediaType {
+    case playlist, transportStream
+
+    static func of(_ relative: String) -> MediaType? {
+        if relative.hasSuffix(".m3u8") { return .playlist }
+        if relative.hasSuffix(".ts") { return .transportStream }
+        return nil
+    }
+
+    var contentType: String {
+        switch self {
+        case .playlist: "application/vnd.apple.mpegurl"
+        case .transportStream: "video/mp2t"
+        }
+    }
+
+    /// Short-lived for now: a republished asset reuses these URLs. Versioned, immutable URLs come
+    /// with the caching origin.
+    var cacheControl: String {
+        switch self {
+        case .playlist: "public, max-age=10"
+        case .transportStream: "public, max-age=60"
+        }
+    }
+}
+
+/// A file read whole from a published version, on a thread-pool thread.
+struct StoredFile: Sendable {
+    struct Missing: Error {}
+
+    let size: Int
+    let body: ByteBuffer?
+
+    init(path: String, readBody: Bool) throws {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            if errno == ENOENT || errno == ENOTDIR || errno == EISDIR { throw Missing() }
+            throw StoreError("\(path): cannot open: \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { throw Missing() }
+        let size = Int(info.st_size)
+        self.size = size
+        guard readBody else {
+            body = nil
+            return
+        }
+        var buffer = ByteBufferAllocator().buffer(capacity: size)
+        let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { pointer in
+            var total = 0
+            while total < size {
+                let count = Glibc.read(descriptor, pointer.baseAddress! + total, size - total)
+                if count < 0, errno == EINTR { continue }
+                if count <= 0 { break }
+                total += count
+            }
+            return total
+        }
+        guard read == size else { throw StoreError("\(path): short read (\(read) of \(size) bytes)") }
+        body = buffer
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One published version of an asset: an immutable folder.
+public struct PublishedVersion: Sendable, Equatable {
+    public let asset: AssetID
+    /// `v<UTC yyyyMMddTHHmmss>Z-<12 hex>`: sorts by publish time, unique.
+    public let version: String
+    /// The absolute folder holding `master.m3u8` and the rest.
+    public let directory: String
+
+    /// The absolute path of a file inside the version, or nil when `relative` is not a plain
+    /// relative path the store could have written (see ``StorePath``).
+    public func path(of relative: String) -> String? {
+        guard StorePath.isSafeRelative(relative) else { return nil }
+        return directory + "/" + relative
+    }
+}
+
+/// Where assets live on a filesystem.
+///
+/// ```
+/// ROOT/staging/<asset>.<random>/        being written; never served; removed on failure
+/// ROOT/objects/<asset>/<version>/       a published version, immutable
+/// ROOT/assets/<asset> -> ../objects/<asset>/<version>   swapped atomically on publish
+/// ```
+///
+/// A version becomes visible in one `rename(2)` of a symbolic link, after its files were flushed
+/// to disk: a reader sees the old version or the new one, complete, never a mix and never half.
+public final class AssetStore: Sendable {
+    /// The store folder, absolute, without a trailing slash.
+    public let root: String
+
+    var stagingRoot: String { root + "/staging" }
+    var objectsRoot: String { root + "/objects" }
+    var assetsRoot: String { root + "/assets" }
+
+    /// Opens a store, creating its folders when they are missing; for writers.
+    ///
+    /// Throws when the folders cannot be created or written, naming the path and the reason.
+    public init(root: String) throws(StoreError) {
+        self.root = StorePath.absolute(root)
+        for folder in [self.root, stagingRoot, objectsRoot, assetsRoot] {
+            try StorePath.makeDirectory(folder)
+        }
+        guard access(stagingRoot, W_OK) == 0 else {
+            throw StoreError.system("the store is not writable", path: stagingRoot)
+        }
+    }
+
+    /// Opens an existing store for reading; nothing is created. Missing subfolders simply hold no
+    /// assets yet.
+    public init(readingFrom root: String) throws(StoreError) {
+        self.root = StorePath.absolute(root)
+        var info = stat()
+        guard stat(self.root, &info) == 0 else {
+            throw StoreError.system("cannot open the store", path: self.root)
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            throw StoreError("\(self.root): the store must be a folder")
+        }
+    }
+
+    // MARK: - Writing
+
+    /// A new, empty staging folder for `asset`. Nothing in it is visible until ``StagingArea/publish(requiredFiles:)``.
+    public func stage(_ asset: AssetID) throws(StoreError) -> StagingArea {
+        try StorePath.makeDirectory(stagingRoot)
+        var template = Array("\(stagingRoot)/\(asset.rawValue).XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        guard made != nil else {
+            throw StoreError.system("cannot create a staging folder", path: stagingRoot)
+        }
+        let directory = String(cString: template)
+        return StagingArea(store: self, asset: asset, directory: directory)
+    }
+
+    // MARK: - Reading
+
+    /// The version of `asset` readers see now, or nil when it was never published (or was deleted).
+    public func publishedVersion(of asset: AssetID) throws(StoreError) -> PublishedVersion? {
+        let link = assetsRoot + "/" + asset.rawValue
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlink(link, &buffer, buffer.count - 1)
+        if length < 0 {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw StoreError.system("cannot read the published version", path: link)
+        }
+        let target = String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let expectedPrefix = "../objects/\(asset.rawValue)/"
+        let version = target.hasPrefix(expectedPrefix) ? String(target.dropFirst(expectedPrefix.count)) : ""
+        guard Self.isVersionName(version) else {
+            throw StoreError("\(link): points to '\(target)', not to a version of \(asset.rawValue)")
+        }
+        return PublishedVersion(asset: asset, version: version, directory: "\(objectsRoot)/\(asset.rawValue)/\(version)")
+    }
+
+    /// Every asset with a published version, sorted.
+    public func publishedAssets() throws(StoreError) -> [AssetID] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: assetsRoot) else { return [] }
+        return names.sorted().compactMap { try? AssetID($0) }
+    }
+
+    /// Withdraws an asset: readers stop seeing it at once; its versions are removed after.
+    public func unpublish(_ asset: AssetID) throws(StoreError) {
+        let link = assetsRoot + "/" + asset.rawValue
+        if unlink(link) != 0, errno != ENOENT {
+            throw StoreError.system("cannot withdraw the asset", path: link)
+        }
+        try StorePath.syncDirectory(assetsRoot)
+        try? FileManager.default.removeItem(atPath: "\(objectsRoot)/\(asset.rawValue)")
+    }
+
+    // MARK: - Versions
+
+    static func newVersionName() -> String {
+        var now = time(nil)
+        var parts = tm()
+        gmtime_r(&now, &parts)
+        var generator = SystemRandomNumberGenerator()
+        let suffix = (0..<6).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        return String(
+            format: "v%04d%02d%02dT%02d%02d%02dZ-%@",
+            Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
+            Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), suffix
+        )
+    }
+
+    static func isVersionName(_ name: String) -> Bool {
+        // v20261123T171900Z-0123456789ab
+        let bytes = Array(name.utf8)
+        guard bytes.count == 30, bytes[0] == UInt8(ascii: "v"), bytes[9] == UInt8(ascii: "T"),
+              bytes[16] == UInt8(ascii: "Z"), bytes[17] == UInt8(ascii: "-")
+        else { return false }
+        let digits = bytes[1..<9] + bytes[10..<16]
+        let hex = bytes[18...]
+        return digits.allSatisfy { (48...57).contains($0) }
+            && hex.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+}

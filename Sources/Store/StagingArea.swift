@@ -1,0 +1,141 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A private folder an asset version is written into before it is published.
+///
+/// Used by one writer on one thread. If it is neither published nor discarded by the time it is
+/// released, it discards itself: a failed or abandoned transcode leaves nothing behind.
+public final class StagingArea {
+    public let asset: AssetID
+    /// The absolute staging folder.
+    public let directory: String
+    private let store: AssetStore
+    private var createdDirectories: Set<String> = []
+    private var finished = false
+    private var writtenFiles: [String] = []
+
+    init(store: AssetStore, asset: AssetID, directory: String) {
+        self.store = store
+        self.asset = asset
+        self.directory = directory
+    }
+
+    deinit {
+        if !finished { discard() }
+    }
+
+    /// Writes a new file at `relative` (folders created as needed). Each file is written once:
+    /// writing the same name twice is an error, so a pipeline bug cannot silently replace a segment.
+    public func write(_ bytes: [UInt8], to relative: String) throws(StoreError) {
+        guard !finished else { throw StoreError("\(directory): staging area already \(publishedOrDiscarded)") }
+        guard StorePath.isSafeRelative(relative) else {
+            throw StoreError("\(directory): refusing to write '\(relative)': not a plain relative path")
+        }
+        let path = directory + "/" + relative
+        if let slash = relative.lastIndex(of: "/") {
+            let parent = directory + "/" + relative[..<slash]
+            if !createdDirectories.contains(parent) {
+                try StorePath.makeDirectory(parent)
+                createdDirectories.insert(parent)
+            }
+        }
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw StoreError.system("cannot create file", path: path) }
+        defer { close(descriptor) }
+        let failure: Int32? = bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                offset += written
+            }
+            return nil
+        }
+        if let failure { throw StoreError.system("cannot write", path: path, errno: failure) }
+        writtenFiles.append(path)
+    }
+
+    /// Writes `text` as UTF-8.
+    public func write(_ text: String, to relative: String) throws(StoreError) {
+        try write(Array(text.utf8), to: relative)
+    }
+
+    /// True when the staging area holds a file at `relative`.
+    public func contains(_ relative: String) -> Bool {
+        StorePath.isSafeRelative(relative) && access(directory + "/" + relative, F_OK) == 0
+    }
+
+    /// Makes the staged files the asset's published version, atomically.
+    ///
+    /// The files are flushed to disk, the folder is renamed into `objects/<asset>/<version>`, and the
+    /// `assets/<asset>` link is swapped to it with one `rename(2)`. Versions older than the one this
+    /// replaces are then removed; the one it replaces is kept, so a reader that resolved the link a
+    /// moment ago can finish.
+    ///
+    /// - Parameter requiredFiles: files that must exist, or nothing is published.
+    public func publish(requiredFiles: [String]) throws(StoreError) -> PublishedVersion {
+        guard !finished else { throw StoreError("\(directory): staging area already \(publishedOrDiscarded)") }
+        for file in requiredFiles where !contains(file) {
+            throw StoreError("\(directory): cannot publish \(asset): \(file) is missing")
+        }
+        for file in writtenFiles { try StorePath.syncFile(file) }
+        for folder in createdDirectories.union([directory]) { try StorePath.syncDirectory(folder) }
+
+        let assetObjects = store.objectsRoot + "/" + asset.rawValue
+        try StorePath.makeDirectory(assetObjects)
+        let version = AssetStore.newVersionName()
+        let destination = assetObjects + "/" + version
+        guard rename(directory, destination) == 0 else {
+            throw StoreError.system("cannot move the staged version to \(destination)", path: directory)
+        }
+        finished = true
+        var published = false
+        defer {
+            // The version folder is not reachable unless the link below was swapped to it.
+            if !published { try? FileManager.default.removeItem(atPath: destination) }
+        }
+        try StorePath.syncDirectory(assetObjects)
+
+        let previous = try store.publishedVersion(of: asset)
+        let link = store.assetsRoot + "/" + asset.rawValue
+        let temporaryLink = store.assetsRoot + "/.\(asset.rawValue).\(version).link"
+        guard symlink("../objects/\(asset.rawValue)/\(version)", temporaryLink) == 0 else {
+            throw StoreError.system("cannot create the publish link", path: temporaryLink)
+        }
+        guard rename(temporaryLink, link) == 0 else {
+            let error = StoreError.system("cannot swap the publish link", path: link)
+            unlink(temporaryLink)
+            throw error
+        }
+        published = true
+        try StorePath.syncDirectory(store.assetsRoot)
+        pruneVersions(in: assetObjects, olderThan: previous?.version)
+        return PublishedVersion(asset: asset, version: version, directory: destination)
+    }
+
+    /// Removes the staging folder and everything in it. Safe to call more than once.
+    public func discard() {
+        guard !finished else { return }
+        finished = true
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    private var publishedOrDiscarded: String {
+        access(directory, F_OK) == 0 ? "closed" : "published or discarded"
+    }
+
+    /// Removes versions whose names sort before `kept` (names start with their publish time).
+    /// Best effort: a version left behind is only wasted space.
+    private func pruneVersions(in folder: String, olderThan kept: String?) {
+        guard let kept, let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+        for name in names where AssetStore.isVersionName(name) && name < kept {
+            try? FileManager.default.removeItem(atPath: folder + "/" + name)
+        }
+    }
+}
