@@ -22,6 +22,11 @@ let package = Package(
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev", "libswresample-dev"])]
         ),
         .systemLibrary(
+            name: "CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+        .systemLibrary(
             name: "COpenSSL",
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
@@ -39,6 +44,16 @@ let package = Package(
         .target(
             name: "Media",
             dependencies: ["CFFmpeg", "HLS", "Vault", "Store", "Profiles", .product(name: "Logging", package: "swift-log")]
+        ),
+        // Redis (hiredis, off the event loops) and the job queue on Redis Streams.
+        .target(
+            name: "Jobs",
+            dependencies: [
+                "CHiredis", "Vault", "Store",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // The HTTP origin.
         .target(
@@ -65,6 +80,7 @@ let package = Package(
         .testTarget(name: "HLSTests", dependencies: ["HLS"]),
         .testTarget(name: "ProfilesTests", dependencies: ["Profiles"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs"]),
         .testTarget(
             name: "OriginTests",
             dependencies: [

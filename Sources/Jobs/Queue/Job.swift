@@ -1,0 +1,241 @@
+import Foundation
+
+/// What a job asks for: the `job` field of its stream entry, as JSON.
+///
+/// A service in any language enqueues with `XADD {sg}:jobs:normal * job '{"source":"/in.mp4"}'`;
+/// see `docs/jobs.md`.
+public struct JobSpec: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable {
+        /// Transcode `source` into an encrypted ladder and publish it as `asset_id`.
+        case transcode
+        /// Does nothing and succeeds: for measuring the queue itself.
+        case noop
+    }
+
+    /// The job id; when a plain XADD leaves it out, the stream entry id is used.
+    public var id: String?
+    public var kind: Kind
+    /// The input file's path, as the workers see it.
+    public var source: String?
+    /// A profile name (`default` → `profiles/default.yaml` in the workers' profile folder) or path.
+    public var profile: String?
+    /// The asset to publish; random when left out.
+    public var assetID: String?
+    public var priority: JobPriority?
+    /// Receives a signed JSON POST on every state change.
+    public var callbackURL: String?
+    public var idempotencyKey: String?
+    /// Attempts before the job is dead-lettered (default 3).
+    public var maxAttempts: Int?
+    /// Seconds a transcode may run before it is killed and retried.
+    public var timeoutSeconds: Double?
+    /// The source is an upload StreamGate stored encrypted; it is deleted after a successful
+    /// publish unless `keep_source` is true.
+    public var sourceEncrypted: Bool?
+    public var keepSource: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case id, kind, source, profile, assetID = "asset_id", priority, callbackURL = "callback_url"
+        case idempotencyKey = "idempotency_key", maxAttempts = "max_attempts", timeoutSeconds = "timeout_s"
+        case sourceEncrypted = "source_encrypted", keepSource = "keep_source"
+    }
+
+    public init(
+        id: String? = nil, kind: Kind = .transcode, source: String? = nil, profile: String? = nil, assetID: String? = nil,
+        priority: JobPriority? = nil, callbackURL: String? = nil, idempotencyKey: String? = nil, maxAttempts: Int? = nil,
+        timeoutSeconds: Double? = nil, sourceEncrypted: Bool? = nil, keepSource: Bool? = nil
+    ) {
+        self.id = id
+        self.kind = kind
+        self.source = source
+        self.profile = profile
+        self.assetID = assetID
+        self.priority = priority
+        self.callbackURL = callbackURL
+        self.idempotencyKey = idempotencyKey
+        self.maxAttempts = maxAttempts
+        self.timeoutSeconds = timeoutSeconds
+        self.sourceEncrypted = sourceEncrypted
+        self.keepSource = keepSource
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decodeIfPresent(String.self, forKey: .id)
+        kind = try container.decodeIfPresent(Kind.self, forKey: .kind) ?? .transcode
+        source = try container.decodeIfPresent(String.self, forKey: .source)
+        profile = try container.decodeIfPresent(String.self, forKey: .profile)
+        assetID = try container.decodeIfPresent(String.self, forKey: .assetID)
+        priority = try container.decodeIfPresent(JobPriority.self, forKey: .priority)
+        callbackURL = try container.decodeIfPresent(String.self, forKey: .callbackURL)
+        idempotencyKey = try container.decodeIfPresent(String.self, forKey: .idempotencyKey)
+        maxAttempts = try container.decodeIfPresent(Int.self, forKey: .maxAttempts)
+        timeoutSeconds = try container.decodeIfPresent(Double.self, forKey: .timeoutSeconds)
+        sourceEncrypted = try container.decodeIfPresent(Bool.self, forKey: .sourceEncrypted)
+        keepSource = try container.decodeIfPresent(Bool.self, forKey: .keepSource)
+    }
+
+    public static let defaultMaxAttempts = 3
+
+    /// Checks what a worker needs before it starts; the error names the field.
+    public func validate() throws(JobError) {
+        if let id, !JobID.isValid(id) { throw .invalidField("id", "must be 1-64 of [A-Za-z0-9_-], got '\(id.prefix(80))'") }
+        if let maxAttempts, !(1...100).contains(maxAttempts) { throw .invalidField("max_attempts", "must be 1…100, got \(maxAttempts)") }
+        if let timeoutSeconds, !(timeoutSeconds > 0) { throw .invalidField("timeout_s", "must be positive") }
+        if let assetID, !JobID.isValid(assetID) {
+            throw .invalidField("asset_id", "must be 1-64 of [A-Za-z0-9_-] starting with a letter or digit, got '\(assetID.prefix(80))'")
+        }
+        if let callbackURL {
+            guard let url = URL(string: callbackURL), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https", url.host != nil else {
+                throw .invalidField("callback_url", "must be an http or https URL")
+            }
+        }
+        if let idempotencyKey, idempotencyKey.isEmpty || idempotencyKey.utf8.count > 200 {
+            throw .invalidField("idempotency_key", "must be 1-200 bytes")
+        }
+        switch kind {
+        case .noop: break
+        case .transcode:
+            guard let source, !source.isEmpty else { throw .missingField("source") }
+            if source.utf8.contains(0) { throw .invalidField("source", "contains a NUL byte") }
+        }
+    }
+
+    /// Compact JSON with sorted keys.
+    public func json() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+    }
+
+    /// Parses a `job` field; the error says what is wrong with it.
+    public static func parse(_ text: String) throws(JobError) -> JobSpec {
+        guard let data = text.data(using: .utf8), (try? JSONSerialization.jsonObject(with: data)) is [String: Any] else {
+            throw .malformed("the job field is not a JSON object")
+        }
+        do {
+            return try JSONDecoder().decode(JobSpec.self, from: data)
+        } catch DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context) {
+            throw .invalidField(context.codingPath.map(\.stringValue).joined(separator: "."), "has the wrong type")
+        } catch DecodingError.dataCorrupted(let context) {
+            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw .invalidField(field.isEmpty ? "job" : field, context.debugDescription)
+        } catch {
+            throw .malformed("\(error)")
+        }
+    }
+}
+
+/// Job ids share the asset id grammar: they appear in keys and URLs.
+public enum JobID {
+    public static func isValid(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard (1...64).contains(bytes.count) else { return false }
+        return bytes.enumerated().allSatisfy { offset, byte in
+            let alphanumeric = (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte)
+            return alphanumeric || (offset > 0 && (byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")))
+        }
+    }
+
+    /// A new id: `j` and 19 lowercase base-32 characters.
+    public static func random() -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567")
+        return "j" + String((0..<19).map { _ in alphabet.randomElement()! })
+    }
+}
+
+/// Where a job is in its life.
+public enum JobState: String, Codable, Sendable, CaseIterable {
+    case queued, running, retrying, succeeded, failed, dead, cancelled
+
+    public var isTerminal: Bool {
+        switch self {
+        case .succeeded, .failed, .dead, .cancelled: true
+        case .queued, .running, .retrying: false
+        }
+    }
+}
+
+/// A job's record, as stored in its hash.
+public struct JobRecord: Sendable, Equatable, Codable {
+    public var id: String
+    public var state: JobState
+    public var spec: JobSpec?
+    public var attempts: Int
+    public var maxAttempts: Int
+    public var priority: JobPriority
+    public var assetID: String?
+    public var version: String?
+    public var error: String?
+    public var worker: String?
+    public var progress: Double?
+    public var stage: String?
+    public var fps: Double?
+    public var speed: Double?
+    public var etaSeconds: Double?
+    public var cancelRequested: Bool
+    /// Milliseconds since the epoch.
+    public var createdAt: Int64?
+    public var startedAt: Int64?
+    public var finishedAt: Int64?
+    public var updatedAt: Int64?
+    public var nextAttemptAt: Int64?
+
+    enum CodingKeys: String, CodingKey {
+        case id, state, spec, attempts, maxAttempts = "max_attempts", priority, assetID = "asset_id", version, error, worker
+        case progress, stage, fps, speed, etaSeconds = "eta_s", cancelRequested = "cancel_requested"
+        case createdAt = "created_at", startedAt = "started_at", finishedAt = "finished_at", updatedAt = "updated_at"
+        case nextAttemptAt = "next_attempt_at"
+    }
+
+    /// Reads a job hash (HGETALL); nil when it is empty.
+    init?(id: String, fields: [String: String]) {
+        guard let stateText = fields["state"] else { return nil }
+        self.id = id
+        state = JobState(rawValue: stateText) ?? .queued
+        spec = fields["spec"].flatMap { try? JobSpec.parse($0) }
+        attempts = fields["attempts"].flatMap { Int($0) } ?? 0
+        maxAttempts = fields["max_attempts"].flatMap { Int($0) } ?? JobSpec.defaultMaxAttempts
+        priority = fields["priority"].flatMap { JobPriority(rawValue: $0) } ?? .normal
+        assetID = fields["asset_id"].flatMap { $0.isEmpty ? nil : $0 }
+        version = fields["version"].flatMap { $0.isEmpty ? nil : $0 }
+        error = fields["error"].flatMap { $0.isEmpty ? nil : $0 }
+        worker = fields["worker"].flatMap { $0.isEmpty ? nil : $0 }
+        progress = fields["progress"].flatMap { Double($0) }
+        stage = fields["stage"].flatMap { $0.isEmpty ? nil : $0 }
+        fps = fields["fps"].flatMap { Double($0) }
+        speed = fields["speed"].flatMap { Double($0) }
+        etaSeconds = fields["eta_s"].flatMap { Double($0) }
+        cancelRequested = fields["cancel"] == "1"
+        createdAt = fields["created_at"].flatMap { Int64($0) }
+        startedAt = fields["started_at"].flatMap { Int64($0) }
+        finishedAt = fields["finished_at"].flatMap { Int64($0) }
+        updatedAt = fields["updated_at"].flatMap { Int64($0) }
+        nextAttemptAt = fields["next_attempt_at"].flatMap { Int64($0) }
+    }
+}
+
+/// A job that cannot be taken as it is.
+public enum JobError: Error, CustomStringConvertible, Sendable, Equatable {
+    case malformed(String)
+    case missingField(String)
+    case invalidField(String, String)
+    case notFound(String)
+
+    public var description: String {
+        switch self {
+        case .malformed(let reason): "malformed job: \(reason)"
+        case .missingField(let field): "field '\(field)' is required"
+        case .invalidField(let field, let reason): "field '\(field)' \(reason)"
+        case .notFound(let id): "no job \(id)"
+        }
+    }
+
+    /// The field at fault, for API answers.
+    public var field: String? {
+        switch self {
+        case .missingField(let field), .invalidField(let field, _): field
+        default: nil
+        }
+    }
+}

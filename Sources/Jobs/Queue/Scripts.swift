@@ -1,0 +1,216 @@
+import Vault
+
+/// The Lua scripts that move a job from one state to the next. Each runs atomically in Redis, so a
+/// job is never in two states, never acknowledged without its record saying why, and never
+/// finished by a worker that no longer holds its lease.
+///
+/// Every key a script touches is passed in KEYS (all share one hash tag), as Redis Cluster wants.
+enum Scripts {
+    /// Lua helpers shared by the scripts below.
+    private static let prelude = """
+    local function event(key, maxlen, ...)
+      redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', ...)
+    end
+    local function terminal(state)
+      return state == 'succeeded' or state == 'failed' or state == 'dead' or state == 'cancelled'
+    end
+
+    """
+
+    /// KEYS: job, stream, index, idempotency, events.
+    /// ARGV: id, spec, priority, now, max_attempts, asset_id, use_idempotency, idempotency_ttl, events_maxlen.
+    /// Returns {1, id} when created, {0, existing id} for a known idempotency key.
+    static let enqueue = Script(prelude + """
+    if ARGV[7] == '1' then
+      local existing = redis.call('GET', KEYS[4])
+      if existing then return {0, existing} end
+    end
+    if redis.call('EXISTS', KEYS[1]) == 1 then
+      return redis.error_reply('EXISTS job ' .. ARGV[1] .. ' already exists')
+    end
+    if ARGV[7] == '1' then redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[8]) end
+    local entry = redis.call('XADD', KEYS[2], '*', 'job', ARGV[2])
+    redis.call('HSET', KEYS[1], 'id', ARGV[1], 'spec', ARGV[2], 'state', 'queued', 'attempts', 0,
+      'max_attempts', ARGV[5], 'priority', ARGV[3], 'asset_id', ARGV[6], 'created_at', ARGV[4],
+      'updated_at', ARGV[4], 'entry', entry, 'stream', KEYS[2])
+    redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+    event(KEYS[5], ARGV[9], 'job', ARGV[1], 'state', 'queued', 'at', ARGV[4])
+    return {1, ARGV[1]}
+    """)
+
+    /// A worker took a stream entry. Creates the record of a job enqueued with a plain XADD, drops
+    /// entries of finished or cancelled jobs, dead-letters a job out of attempts, else marks it
+    /// running under a new lease.
+    ///
+    /// KEYS: job, stream, events, dead, index, stats.
+    /// ARGV: id, entry, group, consumer, now, spec, priority, max_attempts, events_maxlen, asset_id, retention.
+    /// Returns {'run', lease, attempts, spec, asset_id} or {'skip', why} or {'dead', reason}.
+    static let start = Script(prelude + """
+    local function close(result)
+      redis.call('XACK', KEYS[2], ARGV[3], ARGV[2])
+      redis.call('XDEL', KEYS[2], ARGV[2])
+      return result
+    end
+    if redis.call('EXISTS', KEYS[1]) == 0 then
+      redis.call('HSET', KEYS[1], 'id', ARGV[1], 'spec', ARGV[6], 'state', 'queued', 'attempts', 0,
+        'max_attempts', ARGV[8], 'priority', ARGV[7], 'asset_id', ARGV[10], 'created_at', ARGV[5],
+        'updated_at', ARGV[5], 'entry', ARGV[2], 'stream', KEYS[2])
+      redis.call('ZADD', KEYS[5], ARGV[5], ARGV[1])
+    end
+    local state = redis.call('HGET', KEYS[1], 'state')
+    if terminal(state) then return close({'skip', state}) end
+    local current = redis.call('HGET', KEYS[1], 'entry')
+    if current ~= ARGV[2] then return close({'skip', 'superseded entry'}) end
+    local now = ARGV[5]
+    if redis.call('HGET', KEYS[1], 'cancel') == '1' then
+      redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finished_at', now, 'updated_at', now)
+      redis.call('HDEL', KEYS[1], 'lease')
+      redis.call('EXPIRE', KEYS[1], ARGV[11])
+      redis.call('HINCRBY', KEYS[6], 'cancelled', 1)
+      event(KEYS[3], ARGV[9], 'job', ARGV[1], 'state', 'cancelled', 'at', now)
+      return close({'skip', 'cancelled'})
+    end
+    local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+    local max = tonumber(redis.call('HGET', KEYS[1], 'max_attempts')) or 3
+    if attempts > max then
+      attempts = attempts - 1
+      local last = redis.call('HGET', KEYS[1], 'error') or ''
+      local reason = 'gave up after ' .. attempts .. ' attempts'
+      if last ~= '' then reason = reason .. ': ' .. last end
+      redis.call('HSET', KEYS[1], 'state', 'dead', 'attempts', attempts, 'error', reason,
+        'finished_at', now, 'updated_at', now)
+      redis.call('HDEL', KEYS[1], 'lease')
+      redis.call('EXPIRE', KEYS[1], ARGV[11])
+      redis.call('XADD', KEYS[4], '*', 'job', ARGV[1], 'reason', reason, 'attempts', attempts, 'at', now,
+        'spec', redis.call('HGET', KEYS[1], 'spec'))
+      redis.call('HINCRBY', KEYS[6], 'dead', 1)
+      event(KEYS[3], ARGV[9], 'job', ARGV[1], 'state', 'dead', 'error', reason, 'at', now)
+      return close({'dead', reason})
+    end
+    local lease = ARGV[4] .. ':' .. attempts
+    redis.call('HSET', KEYS[1], 'state', 'running', 'worker', ARGV[4], 'lease', lease, 'started_at', now,
+      'updated_at', now, 'progress', '0', 'stage', 'starting')
+    event(KEYS[3], ARGV[9], 'job', ARGV[1], 'state', 'running', 'attempt', attempts, 'worker', ARGV[4], 'at', now)
+    return {'run', lease, attempts, redis.call('HGET', KEYS[1], 'spec'), redis.call('HGET', KEYS[1], 'asset_id') or ''}
+    """)
+
+    /// Renews a lease: resets the entry's idle time, only while this worker still owns it.
+    /// KEYS: job, stream. ARGV: lease, group, consumer, entry, now.
+    /// Returns 0 when the lease is lost, 1 when renewed, 2 when renewed and cancellation was asked.
+    static let renew = Script("""
+    if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[1] then return 0 end
+    local pending = redis.call('XPENDING', KEYS[2], ARGV[2], ARGV[4], ARGV[4], 1)
+    if #pending == 0 or pending[1][2] ~= ARGV[3] then return 0 end
+    redis.call('XCLAIM', KEYS[2], ARGV[2], ARGV[3], 0, ARGV[4], 'JUSTID')
+    redis.call('HSET', KEYS[1], 'updated_at', ARGV[5])
+    if redis.call('HGET', KEYS[1], 'cancel') == '1' then return 2 end
+    return 1
+    """)
+
+    /// Records progress under a lease. KEYS: job, events.
+    /// ARGV: lease, now, progress, stage, fps, speed, eta_s, events_maxlen, id.
+    /// Returns 0 when the lease is lost, 1, or 2 when cancellation was asked.
+    static let progress = Script(prelude + """
+    if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[1] then return 0 end
+    redis.call('HSET', KEYS[1], 'progress', ARGV[3], 'stage', ARGV[4], 'fps', ARGV[5], 'speed', ARGV[6],
+      'eta_s', ARGV[7], 'updated_at', ARGV[2])
+    event(KEYS[2], ARGV[8], 'job', ARGV[9], 'state', 'running', 'progress', ARGV[3], 'stage', ARGV[4],
+      'fps', ARGV[5], 'speed', ARGV[6], 'eta_s', ARGV[7], 'at', ARGV[2])
+    if redis.call('HGET', KEYS[1], 'cancel') == '1' then return 2 end
+    return 1
+    """)
+
+    /// Ends an attempt under its lease: succeeded, failed, dead, cancelled, retry (to the delayed set)
+    /// or release (straight back to the stream, the attempt not counted).
+    /// KEYS: job, stream, events, dead, delayed, stats.
+    /// ARGV: lease, group, entry, now, outcome, error, version, retry_at, events_maxlen, retention, id.
+    /// Returns 1, or 0 when the lease was lost (nothing changed).
+    static let finish = Script(prelude + """
+    if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[1] then return 0 end
+    local now, outcome, id = ARGV[4], ARGV[5], ARGV[11]
+    redis.call('XACK', KEYS[2], ARGV[2], ARGV[3])
+    redis.call('XDEL', KEYS[2], ARGV[3])
+    redis.call('HDEL', KEYS[1], 'lease')
+    if outcome == 'retry' then
+      redis.call('HSET', KEYS[1], 'state', 'retrying', 'error', ARGV[6], 'next_attempt_at', ARGV[8],
+        'updated_at', now, 'entry', '', 'stage', 'waiting to retry')
+      redis.call('ZADD', KEYS[5], ARGV[8], id)
+      event(KEYS[3], ARGV[9], 'job', id, 'state', 'retrying', 'error', ARGV[6], 'at', now)
+    elseif outcome == 'release' then
+      redis.call('HINCRBY', KEYS[1], 'attempts', -1)
+      local entry = redis.call('XADD', KEYS[2], '*', 'job', redis.call('HGET', KEYS[1], 'spec'))
+      redis.call('HSET', KEYS[1], 'state', 'queued', 'entry', entry, 'updated_at', now, 'stage', 'released')
+      event(KEYS[3], ARGV[9], 'job', id, 'state', 'queued', 'at', now)
+    else
+      redis.call('HSET', KEYS[1], 'state', outcome, 'error', ARGV[6], 'version', ARGV[7],
+        'finished_at', now, 'updated_at', now, 'stage', outcome)
+      if outcome == 'succeeded' then redis.call('HSET', KEYS[1], 'progress', '100') end
+      if outcome == 'dead' then
+        redis.call('XADD', KEYS[4], '*', 'job', id, 'reason', ARGV[6],
+          'attempts', redis.call('HGET', KEYS[1], 'attempts'), 'at', now, 'spec', redis.call('HGET', KEYS[1], 'spec'))
+      end
+      redis.call('EXPIRE', KEYS[1], ARGV[10])
+      event(KEYS[3], ARGV[9], 'job', id, 'state', outcome, 'error', ARGV[6], 'at', now)
+    end
+    redis.call('HINCRBY', KEYS[6], outcome, 1)
+    return 1
+    """)
+
+    /// Cancels a job: at once when nobody runs it, else flags it for its worker.
+    /// KEYS: job, delayed, events, stream high, stream normal, stats.
+    /// ARGV: id, now, events_maxlen, retention.
+    /// Returns {1, 'cancelled' | 'cancelling'} or {0, state | 'missing'}.
+    static let cancel = Script(prelude + """
+    local state = redis.call('HGET', KEYS[1], 'state')
+    if not state then return {0, 'missing'} end
+    if terminal(state) then return {0, state} end
+    local now = ARGV[2]
+    redis.call('HSET', KEYS[1], 'cancel', '1', 'updated_at', now)
+    if state == 'running' then return {1, 'cancelling'} end
+    redis.call('ZREM', KEYS[2], ARGV[1])
+    local stream = redis.call('HGET', KEYS[1], 'stream')
+    local entry = redis.call('HGET', KEYS[1], 'entry')
+    if entry and entry ~= '' then
+      if stream == KEYS[4] then redis.call('XDEL', KEYS[4], entry) end
+      if stream == KEYS[5] then redis.call('XDEL', KEYS[5], entry) end
+    end
+    redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finished_at', now, 'stage', 'cancelled', 'entry', '')
+    redis.call('EXPIRE', KEYS[1], ARGV[4])
+    redis.call('HINCRBY', KEYS[6], 'cancelled', 1)
+    event(KEYS[3], ARGV[3], 'job', ARGV[1], 'state', 'cancelled', 'at', now)
+    return {1, 'cancelled'}
+    """)
+
+    /// Moves one due retry back to its stream. KEYS: delayed, job, stream, events.
+    /// ARGV: id, now, events_maxlen. Returns 1 when moved.
+    static let promote = Script(prelude + """
+    if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+    if redis.call('HGET', KEYS[2], 'state') ~= 'retrying' then return 0 end
+    local entry = redis.call('XADD', KEYS[3], '*', 'job', redis.call('HGET', KEYS[2], 'spec'))
+    redis.call('HSET', KEYS[2], 'state', 'queued', 'entry', entry, 'stream', KEYS[3], 'updated_at', ARGV[2], 'stage', 'queued')
+    event(KEYS[4], ARGV[3], 'job', ARGV[1], 'state', 'queued', 'at', ARGV[2])
+    return 1
+    """)
+
+    /// Dead-letters a stream entry that is not a job (no `job` field, bad JSON, a bad field).
+    /// KEYS: stream, dead, events, stats. ARGV: group, entry, reason, now, fields (JSON), events_maxlen.
+    static let rejectEntry = Script(prelude + """
+    redis.call('XADD', KEYS[2], '*', 'entry', ARGV[2], 'stream', KEYS[1], 'reason', ARGV[3], 'at', ARGV[4], 'fields', ARGV[5])
+    redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+    redis.call('XDEL', KEYS[1], ARGV[2])
+    redis.call('HINCRBY', KEYS[4], 'rejected', 1)
+    event(KEYS[3], ARGV[6], 'entry', ARGV[2], 'state', 'rejected', 'error', ARGV[3], 'at', ARGV[4])
+    return 1
+    """)
+}
+
+/// A Lua script, sent by its SHA1 and loaded on first use (or after a server restart).
+struct Script: Sendable {
+    let source: String
+    let sha: String
+
+    init(_ source: String) {
+        self.source = source
+        sha = Digest.sha1Hex(Array(source.utf8))
+    }
+}

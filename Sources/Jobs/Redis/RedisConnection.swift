@@ -1,0 +1,169 @@
+import CHiredis
+import Foundation
+
+/// One blocking hiredis connection. Every call blocks its thread: use it from a dedicated thread
+/// (``RedisClient`` runs it on its own thread pool), never from an event loop or a Swift task.
+///
+/// Commands are argv arrays, never format strings, so no value is ever interpreted as a format.
+/// Replies are copied into ``RedisValue`` and freed at once. After a connection-level failure the
+/// connection is broken for good (``isBroken``); make a new one.
+public final class RedisConnection {
+    public let url: RedisURL
+    private let context: UnsafeMutablePointer<redisContext>
+    private let defaultTimeout: Double
+    public private(set) var isBroken = false
+
+    /// Connects, authenticates and selects the database.
+    /// - Parameter timeout: for connecting and for each reply, seconds.
+    public init(url: RedisURL, timeout: Double = 5) throws(RedisError) {
+        _ = Self.ignoreBrokenPipes
+        self.url = url
+        defaultTimeout = timeout
+        let tv = Self.timeval(seconds: timeout)
+        let connected: UnsafeMutablePointer<redisContext>? = switch url.endpoint {
+        case .tcp(let host, let port): redisConnectWithTimeout(host, Int32(port), tv)
+        case .unix(let path): redisConnectUnixWithTimeout(path, tv)
+        }
+        guard let connected else { throw .connect(endpoint: url.description, reason: "out of memory") }
+        if connected.pointee.err != 0 {
+            let reason = Self.errorString(connected)
+            redisFree(connected)
+            throw .connect(endpoint: url.description, reason: reason)
+        }
+        context = connected
+        _ = redisSetTimeout(context, tv)
+        if case .tcp = url.endpoint { _ = redisEnableKeepAlive(context) }
+        do {
+            if let password = url.password {
+                _ = try send(url.username.map { ["AUTH", $0, password] } ?? ["AUTH", password])
+            }
+            if url.database != 0 { _ = try send(["SELECT", String(url.database)]) }
+        } catch {
+            // A refused AUTH or SELECT means nothing was done yet: report it as a connect failure.
+            throw .connect(endpoint: url.description, reason: error.description)
+        }
+    }
+
+    deinit { redisFree(context) }
+
+    /// hiredis writes with plain write(2): a server that went away would kill the process with
+    /// SIGPIPE instead of failing the call with EPIPE. Ignored once, process-wide.
+    private static let ignoreBrokenPipes: Void = {
+        signal(SIGPIPE, SIG_IGN)
+    }()
+
+    /// Sends one command and waits for its reply. An error reply throws ``RedisError/server(_:)``.
+    public func send(_ arguments: [String]) throws(RedisError) -> RedisValue {
+        try send(bytes: arguments.map { Array($0.utf8) })
+    }
+
+    /// Sends one command made of binary-safe arguments.
+    public func send(bytes arguments: [[UInt8]]) throws(RedisError) -> RedisValue {
+        let reply = try pipeline(bytes: [arguments])[0]
+        if case .error(let message) = reply { throw .server(message) }
+        return reply
+    }
+
+    /// Sends several commands in one write and reads their replies in order. Error replies are
+    /// returned in place; a connection failure throws.
+    public func pipeline(_ commands: [[String]]) throws(RedisError) -> [RedisValue] {
+        try pipeline(bytes: commands.map { $0.map { Array($0.utf8) } })
+    }
+
+    public func pipeline(bytes commands: [[[UInt8]]]) throws(RedisError) -> [RedisValue] {
+        guard !isBroken else { throw .connection(endpoint: url.description, reason: "connection already failed") }
+        for arguments in commands {
+            let status = Self.withArgv(arguments) { argc, argv, lengths in
+                redisAppendCommandArgv(context, argc, argv, lengths)
+            }
+            if status != CHiredis_OK() { throw fail() }
+        }
+        var replies: [RedisValue] = []
+        replies.reserveCapacity(commands.count)
+        for _ in commands {
+            var raw: UnsafeMutableRawPointer? = nil
+            if redisGetReply(context, &raw) != CHiredis_OK() || raw == nil { throw fail() }
+            let reply = raw!.assumingMemoryBound(to: redisReply.self)
+            replies.append(Self.copy(reply))
+            freeReplyObject(raw)
+        }
+        return replies
+    }
+
+    /// Runs `body` with a longer reply timeout, for blocking commands (`XREADGROUP … BLOCK`).
+    public func withReplyTimeout<T>(_ seconds: Double, _ body: () throws(RedisError) -> T) throws(RedisError) -> T {
+        _ = redisSetTimeout(context, Self.timeval(seconds: seconds))
+        defer { if !isBroken { _ = redisSetTimeout(context, Self.timeval(seconds: defaultTimeout)) } }
+        return try body()
+    }
+
+    private func fail() -> RedisError {
+        isBroken = true
+        return .connection(endpoint: url.description, reason: Self.errorString(context))
+    }
+
+    private static func errorString(_ context: UnsafeMutablePointer<redisContext>) -> String {
+        let text = withUnsafeBytes(of: context.pointee.errstr) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        return text.isEmpty ? "error \(context.pointee.err)" : text
+    }
+
+    private static func timeval(seconds: Double) -> Glibc.timeval {
+        let whole = seconds.rounded(.down)
+        return Glibc.timeval(tv_sec: Int(whole), tv_usec: Int((seconds - whole) * 1_000_000))
+    }
+
+    private static func withArgv<R>(
+        _ arguments: [[UInt8]], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R
+    ) -> R {
+        // One contiguous buffer for all arguments, so argv points into memory that lives for the call.
+        var storage: [UInt8] = []
+        storage.reserveCapacity(arguments.reduce(0) { $0 + $1.count + 1 })
+        var offsets: [Int] = []
+        var lengths: [Int] = []
+        for argument in arguments {
+            offsets.append(storage.count)
+            lengths.append(argument.count)
+            storage.append(contentsOf: argument)
+            storage.append(0)
+        }
+        return storage.withUnsafeBufferPointer { buffer in
+            let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
+            var argv: [UnsafePointer<CChar>?] = offsets.map { base + $0 }
+            return argv.withUnsafeMutableBufferPointer { argvBuffer in
+                lengths.withUnsafeBufferPointer { lengthBuffer in
+                    body(Int32(arguments.count), argvBuffer.baseAddress!, lengthBuffer.baseAddress!)
+                }
+            }
+        }
+    }
+
+    private static func copy(_ reply: UnsafeMutablePointer<redisReply>) -> RedisValue {
+        let value = reply.pointee
+        switch value.type {
+        case CHiredis_REPLY_STRING():
+            return .string(bytes(value.str, value.len))
+        case CHiredis_REPLY_STATUS():
+            return .status(String(decoding: bytes(value.str, value.len), as: UTF8.self))
+        case CHiredis_REPLY_ERROR():
+            return .error(String(decoding: bytes(value.str, value.len), as: UTF8.self))
+        case CHiredis_REPLY_INTEGER():
+            return .integer(value.integer)
+        case CHiredis_REPLY_ARRAY():
+            var elements: [RedisValue] = []
+            elements.reserveCapacity(value.elements)
+            for index in 0..<value.elements {
+                if let element = value.element[index] { elements.append(copy(element)) } else { elements.append(.null) }
+            }
+            return .array(elements)
+        default:
+            return .null
+        }
+    }
+
+    private static func bytes(_ pointer: UnsafeMutablePointer<CChar>?, _ count: Int) -> [UInt8] {
+        guard let pointer, count > 0 else { return [] }
+        return Array(UnsafeRawBufferPointer(start: pointer, count: count))
+    }
+}
