@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs what StreamGate needs on a Debian 12 machine when it is missing: the FFmpeg and OpenSSL
 # development packages the Swift package links, the ffmpeg/ffprobe tools the tests play with, and
-# Redis and nginx for the later parts. Safe to run again: it installs only what is absent.
+# redis-server, which the queue tests start on their own Unix sockets. Safe to run again: it
+# installs only what is absent.
 set -euo pipefail
 
 packages=(
   pkg-config
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
   libssl-dev
+  libhiredis-dev redis-server
   ffmpeg curl
 )
 
