@@ -55,6 +55,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The worker loop (each transcode in a child process) and the farm supervisor.
+        .target(
+            name: "Farm",
+            dependencies: [
+                "Jobs",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         // The HTTP origin.
         .target(
             name: "Origin",
@@ -69,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "streamgate",
             dependencies: [
-                "Media", "Origin", "Store", "Vault", "Profiles",
+                "Media", "Origin", "Store", "Vault", "Profiles", "Jobs", "Farm",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -91,7 +100,7 @@ let package = Package(
         .testTarget(name: "MediaTests", dependencies: ["Media", "Profiles", "Vault", "Store", "HLS"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["streamgate", "Media", "Vault", "Store", "HLS"]
+            dependencies: ["streamgate", "Media", "Vault", "Store", "HLS", "Jobs"]
         ),
     ]
 )

@@ -5,7 +5,7 @@ struct StreamGate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "streamgate",
         abstract: "Transcode uploads into encrypted HLS ladders and serve them.",
-        subcommands: [Transcode.self, Serve.self]
+        subcommands: [Transcode.self, Serve.self, WorkerCommand.self, Enqueue.self, Jobs.self, QueueCommand.self, Workers.self]
     )
 
     /// Runs the chosen command; a ``CommandFailure`` becomes one line on standard error and an exit

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Jobs
 import Media
 import Profiles
 import Store
@@ -31,20 +32,31 @@ struct Transcode: ParsableCommand {
     @Flag(help: "No progress bar.")
     var quiet = false
 
+    @Flag(help: .hidden)
+    var events = false
+
+    @Option(help: .hidden)
+    var memoryLimitMib: Int?
+
     func run() throws {
         do {
+            if let memoryLimitMib { try ResourceLimits.capAddressSpace(mebibytes: memoryLimitMib) }
             let keyring = try Keyring.load(keyFile: masterKeyFile)
             let ladder = try Profile.load(path: profile)
             let id = try assetID.map { try AssetID($0) } ?? AssetID.random()
             let assets = try AssetStore(root: store)
             let transcoder = Transcoder(store: assets, keyring: keyring)
-            let bar = (!quiet && isatty(STDERR_FILENO) == 1) ? ProgressBar() : nil
+            let stop = StopSignal.install(watchParent: events)
+            let bar = (!quiet && !events && isatty(STDERR_FILENO) == 1) ? ProgressBar() : nil
+            let progress: ((TranscodeProgress) -> Void)? = events ? EventWriter.progress : bar.map { bar in { bar.draw($0) } }
             let summary = try transcoder.transcode(
-                input: input, profile: ladder, assetID: id,
-                progress: bar.map { bar in { bar.draw($0) } }
+                input: input, profile: ladder, assetID: id, progressInterval: events ? 0.5 : 0.25,
+                progress: progress, isCancelled: { stop.isRequested }
             )
             bar?.finish()
-            if json {
+            if events {
+                EventWriter.done(summary)
+            } else if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
                 print(String(decoding: try encoder.encode(summary), as: UTF8.self))
@@ -66,12 +78,25 @@ struct CommandFailure: Error, CustomStringConvertible {
 
     var description: String { message }
 
+    init(message: String, code: Int32) {
+        self.message = message
+        self.code = code
+    }
+
     init(_ error: Error) {
+        if let failure = error as? CommandFailure {
+            self = failure
+            return
+        }
         message = "\(error)"
         switch error {
         case is VaultError, is ProfileError: code = 78  // EX_CONFIG
         case is StoreError: code = 73  // EX_CANTCREAT
+        case is JobError: code = 65
+        case is RedisError: code = 69  // EX_UNAVAILABLE
+        case let error as TranscodeError where error.reason == "cancelled": code = 130
         case is TranscodeError: code = 65  // EX_DATAERR
+        case is ResourceLimitError: code = 71  // EX_OSERR
         default: code = 1
         }
     }
@@ -89,13 +114,17 @@ final class ProgressBar {
     private var drawn = false
 
     func draw(_ progress: TranscodeProgress) {
+        draw(fraction: progress.fraction, fps: progress.framesPerSecond, speed: progress.speed, eta: progress.etaSeconds)
+    }
+
+    func draw(fraction known: Double?, fps: Double, speed: Double, eta etaSeconds: Double?) {
         let width = 30
-        let fraction = progress.fraction ?? 0
+        let fraction = min(1, max(0, known ?? 0))
         let filled = Int((fraction * Double(width)).rounded(.down))
         let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-        let percent = progress.fraction.map { String(format: "%5.1f%%", $0 * 100) } ?? "  ?  %"
-        let eta = progress.etaSeconds.map(ProgressBar.clock) ?? "--:--"
-        let line = String(format: "\r%@ %@  %6.1f fps  %5.2fx  ETA %@ ", bar, percent, progress.framesPerSecond, progress.speed, eta)
+        let percent = known.map { String(format: "%5.1f%%", $0 * 100) } ?? "  ?  %"
+        let eta = etaSeconds.map(ProgressBar.clock) ?? "--:--"
+        let line = String(format: "\r%@ %@  %6.1f fps  %5.2fx  ETA %@ ", bar, percent, fps, speed, eta)
         FileHandle.standardError.write(Data(line.utf8))
         drawn = true
     }

@@ -1,0 +1,320 @@
+import Foundation
+import Jobs
+import Logging
+import NIOConcurrencyHelpers
+
+/// A worker: takes jobs from the queue and runs each transcode in a child process, holding the job's
+/// lease while it runs.
+///
+/// - Renews the lease every third of its length and reports progress at most every 500 ms.
+/// - Kills a child that outlives the job's time limit, and retries it; retries back off
+///   exponentially with jitter; a job out of attempts is dead-lettered.
+/// - A job whose lease was lost (this worker stalled and another took it over) is killed at once
+///   and never finished here.
+/// - Cancellation reaches a running job within a renewal or progress interval (≤ 0.5 s).
+/// - ``drain()`` stops taking jobs and lets running ones finish; ``release()`` stops them and puts
+///   them straight back in the queue, attempts not counted.
+public final class Worker: Sendable {
+    public let configuration: WorkerConfiguration
+    private let queue: JobQueue
+    /// A client of its own for the blocking reads.
+    private let fetcher: JobQueue
+    private let logger: Logger
+    private let state = NIOLockedValueBox(State())
+
+    private struct State {
+        var draining = false
+        var releasing = false
+        var running: Set<String> = []
+        var jobsDone = 0
+    }
+
+    public init(configuration: WorkerConfiguration, queue: JobQueue, fetcher: JobQueue, logger: Logger) {
+        self.configuration = configuration
+        self.queue = queue
+        self.fetcher = fetcher
+        self.logger = logger
+    }
+
+    /// Stop taking jobs; finish the running ones.
+    public func drain() {
+        state.withLockedValue { $0.draining = true }
+        logger.info("draining: finishing running jobs, taking no new ones")
+    }
+
+    /// Stop taking jobs and hand the running ones back to the queue now.
+    public func release() {
+        state.withLockedValue {
+            $0.draining = true
+            $0.releasing = true
+        }
+        logger.info("releasing running jobs back to the queue")
+    }
+
+    var isDraining: Bool { state.withLockedValue { $0.draining } }
+    var isReleasing: Bool { state.withLockedValue { $0.releasing } }
+
+    /// Runs until drained (or released) and every job it holds has ended.
+    public func run() async throws {
+        try await retrying("create consumer groups") { try await self.queue.ensureGroups() }
+        let heartbeat = Task { await self.heartbeatLoop() }
+        defer { heartbeat.cancel() }
+        logger.info("worker started", metadata: ["id": "\(configuration.id)", "concurrency": "\(configuration.concurrency)"])
+
+        await withTaskGroup(of: Void.self) { group in
+            var running = 0
+            var lastReclaim = Date.distantPast
+            var lastPromote = Date.distantPast
+            var failures = 0
+            while !isDraining {
+                if running >= configuration.concurrency {
+                    await group.next()
+                    running -= 1
+                    continue
+                }
+                do {
+                    if Date().timeIntervalSince(lastPromote) >= 1 {
+                        lastPromote = Date()
+                        try await queue.promoteDueRetries()
+                    }
+                    var deliveries: [Delivery] = []
+                    if Date().timeIntervalSince(lastReclaim) >= max(0.5, configuration.leaseSeconds / 4) {
+                        lastReclaim = Date()
+                        deliveries = try await queue.reclaim(
+                            consumer: configuration.id, leaseSeconds: configuration.leaseSeconds,
+                            count: configuration.concurrency - running
+                        )
+                        for delivery in deliveries {
+                            logger.warning("reclaimed a job whose lease ran out", metadata: ["entry": "\(delivery.entry)"])
+                        }
+                    }
+                    if deliveries.isEmpty {
+                        deliveries = try await fetcher.fetch(
+                            consumer: configuration.id, count: configuration.concurrency - running, block: 1
+                        )
+                    }
+                    failures = 0
+                    for delivery in deliveries {
+                        switch try await queue.start(delivery, consumer: configuration.id) {
+                        case .run(let lease, let spec):
+                            running += 1
+                            group.addTask { await self.runJob(lease: lease, spec: spec) }
+                        case .skip(let why):
+                            logger.debug("skipped an entry", metadata: ["entry": "\(delivery.entry)", "why": "\(why)"])
+                        case .dead(let reason):
+                            logger.error("dead-lettered", metadata: ["entry": "\(delivery.entry)", "reason": "\(reason)"])
+                        case .rejected(let reason):
+                            logger.error("rejected a stream entry that is not a job", metadata: ["entry": "\(delivery.entry)", "reason": "\(reason)"])
+                        }
+                    }
+                } catch {
+                    failures += 1
+                    let delay = min(5, 0.1 * pow(2, Double(min(failures, 6)))) * Double.random(in: 0.5...1)
+                    logger.error("queue unavailable; retrying", metadata: ["error": "\(error)", "in_s": "\(String(format: "%.2f", delay))"])
+                    try? await Task.sleep(for: .seconds(delay))
+                }
+            }
+            await group.waitForAll()
+        }
+        try? await queue.redis.send(["ZREM", queue.keys.workers, configuration.id])
+        try? await queue.redis.send(["DEL", queue.keys.worker(configuration.id)])
+        logger.info("worker stopped", metadata: ["jobs_done": "\(state.withLockedValue { $0.jobsDone })"])
+    }
+
+    // MARK: - One job
+
+    private func runJob(lease: Lease, spec: JobSpec) async {
+        state.withLockedValue { _ = $0.running.insert(lease.jobID) }
+        defer {
+            state.withLockedValue {
+                $0.running.remove(lease.jobID)
+                $0.jobsDone += 1
+            }
+        }
+        let outcome: Outcome?
+        switch spec.kind {
+        case .noop: outcome = .succeeded(version: nil)
+        case .transcode: outcome = await runTranscode(lease: lease, spec: spec)
+        }
+        guard let outcome else { return }
+        await finish(lease, outcome)
+    }
+
+    private func finish(_ lease: Lease, _ outcome: Outcome) async {
+        do {
+            let recorded = try await retrying("finish job \(lease.jobID)", attempts: 8) { try await self.queue.finish(lease, outcome) }
+            if recorded {
+                logger.info("job ended", metadata: ["job": "\(lease.jobID)", "outcome": "\(outcome)", "attempt": "\(lease.attempt)"])
+            } else {
+                logger.warning("job was taken over by another worker; its result here is dropped", metadata: ["job": "\(lease.jobID)"])
+            }
+        } catch {
+            // The lease runs out and another worker reclaims the job: nothing is lost.
+            logger.error("cannot record the end of a job", metadata: ["job": "\(lease.jobID)", "error": "\(error)"])
+        }
+    }
+
+    /// Runs the transcode child; nil when the lease was lost (nothing must be recorded).
+    private func runTranscode(lease: Lease, spec: JobSpec) async -> Outcome? {
+        guard let source = spec.source else { return .failed("field 'source' is required") }
+        let profileName = spec.profile ?? "default"
+        let profilePath = profileName.contains("/") || profileName.hasSuffix(".yaml")
+            ? profileName : "\(configuration.profilesDirectory)/\(profileName).yaml"
+        guard FileManager.default.fileExists(atPath: profilePath) else {
+            return .failed("unknown profile '\(profileName)' (no \(profilePath))")
+        }
+        guard let asset = lease.assetID ?? spec.assetID else { return .failed("field 'asset_id' is required") }
+
+        var environment = ProcessInfo.processInfo.environment
+        environment.merge(configuration.childEnvironment) { $1 }
+        let arguments = [
+            "transcode", source, "--profile", profilePath, "--out", configuration.store, "--asset-id", asset,
+            "--events", "--quiet", "--memory-limit-mib", String(configuration.memoryLimitMiB),
+        ]
+        let child: TranscodeChild
+        do {
+            child = try TranscodeChild(executable: configuration.executable, arguments: arguments, environment: environment)
+        } catch {
+            return retryOrDead(lease: lease, spec: spec, reason: "\(error)")
+        }
+        let timeLimit = spec.timeoutSeconds ?? configuration.jobTimeoutSeconds
+        let started = Date()
+        var lastRenew = Date()
+        var lastReport = Date.distantPast
+        var reported: TranscodeChild.Progress?
+        var stopReason: StopReason?
+
+        while child.process.isRunning {
+            try? await Task.sleep(for: .milliseconds(100))
+            if stopReason == nil {
+                if isReleasing { stopReason = .release }
+                if Date().timeIntervalSince(started) > timeLimit { stopReason = .timeout(timeLimit) }
+            }
+            var status: LeaseStatus?
+            let progress = child.progress
+            if stopReason == nil, let progress, progress != reported, Date().timeIntervalSince(lastReport) >= 0.5 {
+                lastReport = Date()
+                reported = progress
+                status = try? await queue.report(lease, progress: JobProgress(
+                    percent: progress.percent, stage: "transcoding", fps: progress.fps, speed: progress.speed,
+                    etaSeconds: progress.etaSeconds
+                ))
+                if status != nil { lastRenew = Date() }
+            }
+            if stopReason == nil, Date().timeIntervalSince(lastRenew) >= min(0.5, configuration.leaseSeconds / 3) {
+                status = try? await queue.renew(lease, consumer: configuration.id)
+                if status != nil { lastRenew = Date() }
+            }
+            switch status {
+            case .lost?: stopReason = .leaseLost
+            case .cancelRequested?: if stopReason == nil { stopReason = .cancel }
+            default: break
+            }
+            if let stopReason { await stop(child, because: stopReason, asset: asset); break }
+        }
+        let exit = await child.process.exited() ?? .signaled(SIGKILL)
+        child.drainOutput()
+
+        switch stopReason {
+        case .leaseLost?:
+            logger.warning("lease lost; the job belongs to another worker now", metadata: ["job": "\(lease.jobID)"])
+            return nil
+        case .cancel?: return .cancelled
+        case .release?: return .release
+        case .timeout(let limit)?:
+            return retryOrDead(lease: lease, spec: spec, reason: "timed out after \(Int(limit)) s and was killed")
+        case nil: break
+        }
+        switch exit {
+        case .exited(0) where child.finishedCleanly:
+            return .succeeded(version: child.publishedVersion)
+        case .exited(65), .exited(78):
+            // Bad input or configuration: another attempt would fail the same way.
+            return .failed(child.lastError.isEmpty ? "transcode \(exit)" : child.lastError)
+        case .exited(130):
+            return .cancelled
+        default:
+            removeStaging(asset: asset)
+            let detail = child.lastError.isEmpty ? "" : ": \(child.lastError)"
+            return retryOrDead(lease: lease, spec: spec, reason: "transcode \(exit)\(detail)")
+        }
+    }
+
+    private enum StopReason {
+        case cancel, release, leaseLost
+        case timeout(Double)
+    }
+
+    /// Asks the child to stop (it discards its staging folder), then kills its process group.
+    private func stop(_ child: TranscodeChild, because reason: StopReason, asset: String) async {
+        switch reason {
+        case .leaseLost, .timeout:
+            child.process.signalGroup(SIGKILL)
+        case .cancel, .release:
+            child.process.signalGroup(SIGTERM)
+            if await child.process.exited(timeout: 1.5) == nil { child.process.signalGroup(SIGKILL) }
+        }
+        if await child.process.exited(timeout: 5) == nil { child.process.signalGroup(SIGKILL) }
+        if case .leaseLost = reason { return }
+        removeStaging(asset: asset)
+    }
+
+    /// A child killed before it could clean up leaves its staging folder: remove this asset's.
+    private func removeStaging(asset: String) {
+        let folder = configuration.store + "/staging"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+        for name in names where name.hasPrefix(asset + ".") {
+            try? FileManager.default.removeItem(atPath: folder + "/" + name)
+        }
+    }
+
+    private func retryOrDead(lease: Lease, spec: JobSpec, reason: String) -> Outcome {
+        let maxAttempts = spec.maxAttempts ?? JobSpec.defaultMaxAttempts
+        guard lease.attempt < maxAttempts else {
+            return .dead("gave up after \(lease.attempt) attempts: \(reason)")
+        }
+        let delay = configuration.retryDelay(afterAttempt: lease.attempt)
+        return .retry(reason, at: Int64((Date().timeIntervalSince1970 + delay) * 1000))
+    }
+
+    // MARK: - Heartbeats
+
+    private func heartbeatLoop() async {
+        let started = Int64(Date().timeIntervalSince1970 * 1000)
+        var name = [CChar](repeating: 0, count: 256)
+        gethostname(&name, name.count - 1)
+        let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        while !Task.isCancelled {
+            let snapshot = state.withLockedValue { $0 }
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let key = queue.keys.worker(configuration.id)
+            _ = try? await queue.redis.pipeline([
+                [
+                    "HSET", key, "id", configuration.id, "host", host, "pid", String(getpid()), "started_at", String(started),
+                    "heartbeat_at", String(now), "concurrency", String(configuration.concurrency),
+                    "jobs", snapshot.running.sorted().joined(separator: ","), "jobs_done", String(snapshot.jobsDone),
+                    "state", snapshot.releasing ? "releasing" : snapshot.draining ? "draining" : "running",
+                ],
+                ["EXPIRE", key, String(Int(configuration.heartbeatSeconds * 5 + 1))],
+                ["ZADD", queue.keys.workers, String(now), configuration.id],
+                ["ZREMRANGEBYSCORE", queue.keys.workers, "-inf", String(now - 3_600_000)],
+            ])
+            try? await Task.sleep(for: .seconds(configuration.heartbeatSeconds))
+        }
+    }
+
+    private func retrying<T>(_ what: String, attempts: Int = .max, _ body: () async throws -> T) async throws -> T {
+        var failures = 0
+        while true {
+            do {
+                return try await body()
+            } catch {
+                failures += 1
+                guard failures < attempts, !Task.isCancelled else { throw error }
+                let delay = min(5, 0.1 * pow(2, Double(min(failures, 6)))) * Double.random(in: 0.5...1)
+                logger.warning("\(what) failed; retrying", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(delay))
+            }
+        }
+    }
+}

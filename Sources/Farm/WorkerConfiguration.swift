@@ -1,0 +1,66 @@
+import Foundation
+
+/// How a worker runs its jobs.
+public struct WorkerConfiguration: Sendable {
+    /// This worker's consumer name in the group, unique in the farm.
+    public var id: String
+    /// Jobs run at once.
+    public var concurrency: Int
+    /// The store assets are published into.
+    public var store: String
+    /// Where `profile: NAME` is looked up, as `NAME.yaml`.
+    public var profilesDirectory: String
+    /// The `streamgate` binary each transcode runs in, as a child process.
+    public var executable: String
+    /// Seconds a job's entry may go without renewal before another worker reclaims it. Renewed
+    /// every third of this while the job runs.
+    public var leaseSeconds: Double
+    /// Seconds a transcode may run before it is killed (and retried); a job's `timeout_s` overrides.
+    public var jobTimeoutSeconds: Double
+    /// Address-space cap for each transcode child, MiB.
+    public var memoryLimitMiB: Int
+    /// First retry delay, seconds; doubled per attempt, with full jitter, up to `retryCapSeconds`.
+    public var retryBaseSeconds: Double
+    public var retryCapSeconds: Double
+    /// Seconds between heartbeats.
+    public var heartbeatSeconds: Double
+    /// Extra environment for the children (the master key comes from the worker's own environment).
+    public var childEnvironment: [String: String]
+
+    public init(
+        id: String = WorkerConfiguration.defaultID(), concurrency: Int = 1, store: String,
+        profilesDirectory: String = "profiles", executable: String = CommandLine.arguments[0],
+        leaseSeconds: Double = 30, jobTimeoutSeconds: Double = 4 * 3600, memoryLimitMiB: Int = 8192,
+        retryBaseSeconds: Double = 5, retryCapSeconds: Double = 600, heartbeatSeconds: Double = 2,
+        childEnvironment: [String: String] = [:]
+    ) {
+        self.id = id
+        self.concurrency = max(1, concurrency)
+        self.store = store
+        self.profilesDirectory = profilesDirectory
+        self.executable = executable
+        self.leaseSeconds = leaseSeconds
+        self.jobTimeoutSeconds = jobTimeoutSeconds
+        self.memoryLimitMiB = memoryLimitMiB
+        self.retryBaseSeconds = retryBaseSeconds
+        self.retryCapSeconds = retryCapSeconds
+        self.heartbeatSeconds = heartbeatSeconds
+        self.childEnvironment = childEnvironment
+    }
+
+    /// `host-pid-xxxx`: readable in `streamgate workers`, unique across restarts.
+    public static func defaultID() -> String {
+        var name = [CChar](repeating: 0, count: 256)
+        gethostname(&name, name.count - 1)
+        let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let safeHost = String(host.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "-" }.prefix(40))
+        let suffix = String((0..<4).map { _ in "abcdefghijklmnopqrstuvwxyz234567".randomElement()! })
+        return "\(safeHost.isEmpty ? "worker" : safeHost)-\(getpid())-\(suffix)"
+    }
+
+    /// The retry delay after `attempt` failed: exponential, full jitter.
+    func retryDelay(afterAttempt attempt: Int) -> Double {
+        let ceiling = min(retryCapSeconds, retryBaseSeconds * pow(2, Double(max(0, attempt - 1))))
+        return Double.random(in: (ceiling / 2)...max(ceiling / 2, ceiling))
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import Media
+
+/// SIGTERM and SIGINT ask a running transcode to stop: it abandons the work at the next packet and
+/// removes its staging folder, so a cancelled or drained job leaves nothing behind.
+final class StopSignal: @unchecked Sendable {
+    private let lock = NSLock()
+    private var requested = false
+    private var sources: [DispatchSourceSignal] = []
+    private var timer: DispatchSourceTimer?
+
+    var isRequested: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return requested
+    }
+
+    /// - Parameter watchParent: also stop when the parent process dies (a worker killed with
+    ///   SIGKILL cannot stop its children; they must not run on, unowned, and publish anyway).
+    static func install(watchParent: Bool = false) -> StopSignal {
+        let stop = StopSignal()
+        if watchParent {
+            let parent = getppid()
+            let timer = DispatchSource.makeTimerSource(queue: .global())
+            timer.schedule(deadline: .now() + 0.2, repeating: 0.2)
+            timer.setEventHandler {
+                guard getppid() != parent else { return }
+                stop.lock.lock()
+                stop.requested = true
+                stop.lock.unlock()
+            }
+            timer.resume()
+            stop.timer = timer
+        }
+        for number in [SIGTERM, SIGINT] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                stop.lock.lock()
+                stop.requested = true
+                stop.lock.unlock()
+            }
+            source.resume()
+            stop.sources.append(source)
+        }
+        return stop
+    }
+}
+
+/// `transcode --events`: one JSON object per line on standard output, for the worker that runs the
+/// transcode as a child process: `{"type":"progress",…}` at most twice a second, then
+/// `{"type":"done","summary":{…}}`. Failures are the usual one line on standard error and exit code.
+enum EventWriter {
+    static func progress(_ progress: TranscodeProgress) {
+        var object: [String: Any] = [
+            "type": "progress", "frames": progress.frames, "fps": progress.framesPerSecond, "speed": progress.speed,
+            "processed_s": progress.processedSeconds,
+        ]
+        if let fraction = progress.fraction { object["percent"] = fraction * 100 }
+        if let eta = progress.etaSeconds { object["eta_s"] = eta }
+        write(object)
+    }
+
+    static func done(_ summary: TranscodeSummary) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard let data = try? encoder.encode(summary), let object = try? JSONSerialization.jsonObject(with: data) else { return }
+        write(["type": "done", "summary": object])
+    }
+
+    private static func write(_ object: [String: Any]) {
+        guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+        data.append(UInt8(ascii: "\n"))
+        FileHandle.standardOutput.write(data)
+    }
+}
+
+struct ResourceLimitError: Error, CustomStringConvertible {
+    let description: String
+}
+
+enum ResourceLimits {
+    /// Caps this process's address space, so a hostile file that makes a decoder allocate without
+    /// bound fails this one transcode instead of exhausting the machine.
+    static func capAddressSpace(mebibytes: Int) throws {
+        guard mebibytes > 0 else { throw ResourceLimitError(description: "--memory-limit-mib must be positive") }
+        let bytes = rlim_t(mebibytes) * 1024 * 1024
+        var limit = rlimit(rlim_cur: bytes, rlim_max: bytes)
+        guard setrlimit(Int32(RLIMIT_AS.rawValue), &limit) == 0 else {
+            throw ResourceLimitError(description: "cannot set a memory limit of \(mebibytes) MiB: \(String(cString: strerror(errno)))")
+        }
+    }
+}

@@ -1,0 +1,328 @@
+import ArgumentParser
+import Farm
+import Foundation
+import Jobs
+import Logging
+import Vault
+
+/// Where the queue is: shared by every command that talks to Redis.
+struct QueueOptions: ParsableArguments {
+    @Option(help: "Redis URL: redis://[:password@]host:port/db or unix:///path (default: $STREAMGATE_REDIS_URL, else redis://127.0.0.1:6379).")
+    var redis: String?
+
+    @Option(help: "The hash tag every key shares (several deployments can share one Redis).")
+    var prefix: String = "sg"
+
+    func queue(connections: Int = 4) throws -> JobQueue {
+        let text = redis ?? ProcessInfo.processInfo.environment["STREAMGATE_REDIS_URL"] ?? "redis://127.0.0.1:6379"
+        do {
+            let client = RedisClient(url: try RedisURL(text), connections: connections)
+            return JobQueue(redis: client, keys: QueueKeys(prefix: prefix))
+        } catch {
+            throw CommandFailure(message: "\(error)", code: 78)
+        }
+    }
+}
+
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Take jobs from the queue and transcode them, each in a child process.",
+        discussion: "SIGTERM or SIGINT once: finish the running jobs, take no new ones. Twice: hand them back to the queue now."
+    )
+
+    @OptionGroup var queueOptions: QueueOptions
+
+    @Option(help: "The store assets are published into.")
+    var store: String
+
+    @Option(help: "Jobs to run at once.")
+    var concurrency: Int = 1
+
+    @Option(help: "Folder where a job's profile NAME is found as NAME.yaml.")
+    var profiles: String = "profiles"
+
+    @Option(help: "Seconds without renewal after which another worker takes a job over.")
+    var lease: Double = 30
+
+    @Option(help: "Seconds a transcode may run before it is killed and retried.")
+    var jobTimeout: Double = 4 * 3600
+
+    @Option(help: "Address-space limit of each transcode, MiB.")
+    var memoryLimitMib: Int = 8192
+
+    @Option(help: "This worker's id (default: host-pid-random).")
+    var id: String?
+
+    @Option(help: "A file holding the master key (base64 or 32 raw bytes); else STREAMGATE_MASTER_KEY.")
+    var masterKeyFile: String?
+
+    func run() async throws {
+        var environment: [String: String] = [:]
+        if let masterKeyFile { environment["STREAMGATE_MASTER_KEY_FILE"] = masterKeyFile }
+        // Refuse to start without a master key: every job would fail on it.
+        do {
+            _ = try Keyring.load(keyFile: masterKeyFile)
+        } catch {
+            throw CommandFailure(error)
+        }
+        let configuration = WorkerConfiguration(
+            id: id ?? WorkerConfiguration.defaultID(), concurrency: concurrency, store: store, profilesDirectory: profiles,
+            executable: Self.executablePath(), leaseSeconds: lease, jobTimeoutSeconds: jobTimeout,
+            memoryLimitMiB: memoryLimitMib, childEnvironment: environment
+        )
+        var logger = Logger(label: "streamgate.worker")
+        logger.logLevel = .info
+        logger[metadataKey: "worker"] = "\(configuration.id)"
+        let worker = Worker(
+            configuration: configuration, queue: try queueOptions.queue(),
+            fetcher: try queueOptions.queue(connections: 1), logger: logger
+        )
+        let signals = SignalCounter { count in count == 1 ? worker.drain() : worker.release() }
+        try await worker.run()
+        withExtendedLifetime(signals) {}
+    }
+
+    /// The running binary, for the children.
+    static func executablePath() -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        if length > 0 { return String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+        return CommandLine.arguments[0]
+    }
+}
+
+/// Counts SIGTERM/SIGINT and calls back with the count (1 = drain, 2 = release).
+final class SignalCounter: @unchecked Sendable {
+    private var sources: [DispatchSourceSignal] = []
+    private let lock = NSLock()
+    private var count = 0
+
+    init(_ onSignal: @escaping @Sendable (Int) -> Void) {
+        for number in [SIGTERM, SIGINT] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [self] in
+                lock.lock()
+                count += 1
+                let seen = count
+                lock.unlock()
+                onSignal(seen)
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+}
+
+struct Enqueue: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Enqueue a transcode of FILE (as the workers see that path).")
+
+    @OptionGroup var queueOptions: QueueOptions
+
+    @Argument(help: "The source file.")
+    var file: String
+
+    @Option(help: "Profile name (looked up by the workers) or path.")
+    var profile: String = "default"
+
+    @Option(help: "The asset id; random when omitted.")
+    var assetID: String?
+
+    @Option(help: "high or normal.")
+    var priority: String = "normal"
+
+    @Option(help: "An idempotency key: enqueueing the same key again returns the first job.")
+    var idempotencyKey: String?
+
+    @Option(help: "Attempts before the job is dead-lettered.")
+    var maxAttempts: Int?
+
+    @Flag(help: "Wait for the job to end, with a progress bar; print the playback URL.")
+    var wait = false
+
+    @Option(help: "The origin that serves the store, for the playback URL.")
+    var origin: String = "http://127.0.0.1:8080"
+
+    func run() async throws {
+        guard let priority = JobPriority(rawValue: priority) else {
+            throw CommandFailure(message: "--priority must be high or normal, got '\(self.priority)'", code: 64)
+        }
+        let source = file.hasPrefix("/") ? file : FileManager.default.currentDirectoryPath + "/" + file
+        let queue = try queueOptions.queue(connections: 2)
+        let enqueued: JobQueue.Enqueued
+        do {
+            enqueued = try await queue.enqueue(JobSpec(
+                source: source, profile: profile, assetID: assetID, priority: priority,
+                idempotencyKey: idempotencyKey, maxAttempts: maxAttempts
+            ))
+        } catch {
+            throw CommandFailure(error)
+        }
+        print("job \(enqueued.jobID) asset \(enqueued.assetID ?? "-")\(enqueued.created ? "" : " (already enqueued)")")
+        guard wait else { return }
+        let record = try await JobWatcher(queue: queue).watch(enqueued.jobID)
+        if record.state == .succeeded, let asset = record.assetID {
+            print("play: \(origin)/v/\(asset)/master.m3u8")
+        } else {
+            throw CommandFailure(message: "job \(record.id) \(record.state.rawValue): \(record.error ?? "no reason recorded")", code: 1)
+        }
+    }
+}
+
+/// Follows a job until it ends, drawing a progress bar on a terminal.
+struct JobWatcher {
+    let queue: JobQueue
+
+    func watch(_ id: String) async throws -> JobRecord {
+        let bar = isatty(STDERR_FILENO) == 1 ? ProgressBar() : nil
+        var lastState: JobState?
+        while true {
+            guard let record = try await queue.job(id) else {
+                throw CommandFailure(message: "no job \(id)", code: 1)
+            }
+            if record.state != lastState, bar == nil {
+                FileHandle.standardError.write(Data("job \(id): \(record.state.rawValue)\(record.error.map { " (\($0))" } ?? "")\n".utf8))
+            }
+            lastState = record.state
+            if let bar, record.state == .running {
+                bar.draw(fraction: (record.progress ?? 0) / 100, fps: record.fps ?? 0, speed: record.speed ?? 0, eta: record.etaSeconds)
+            }
+            if record.state.isTerminal {
+                bar?.finish()
+                return record
+            }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+    }
+}
+
+struct Jobs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List recent jobs, show one, watch one, or cancel one.",
+        subcommands: [List.self, Show.self, Watch.self, Cancel.self, DeadLetters.self],
+        defaultSubcommand: List.self
+    )
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The most recent jobs.")
+        @OptionGroup var queueOptions: QueueOptions
+        @Option(help: "How many.") var limit: Int = 20
+        @Flag(help: "JSON output.") var json = false
+
+        func run() async throws {
+            let jobs = try await queueOptions.queue().recentJobs(limit: limit)
+            if json { return printJSON(jobs) }
+            print("JOB                   STATE       ATTEMPTS  PROGRESS  ASSET                 ERROR")
+            for job in jobs {
+                let progress = job.progress.map { String(format: "%5.1f%%", $0) } ?? "    -"
+                print(
+                    job.id.padding(toLength: 22, withPad: " ", startingAt: 0)
+                        + job.state.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)
+                        + "\(job.attempts)/\(job.maxAttempts)".padding(toLength: 10, withPad: " ", startingAt: 0)
+                        + progress.padding(toLength: 10, withPad: " ", startingAt: 0)
+                        + (job.assetID ?? "-").padding(toLength: 22, withPad: " ", startingAt: 0)
+                        + (job.error ?? "")
+                )
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One job's record, as JSON.")
+        @OptionGroup var queueOptions: QueueOptions
+        @Argument var id: String
+
+        func run() async throws {
+            guard let job = try await queueOptions.queue().job(id) else { throw CommandFailure(message: "no job \(id)", code: 1) }
+            printJSON(job)
+        }
+    }
+
+    struct Watch: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Follow a job with a progress bar until it ends.")
+        @OptionGroup var queueOptions: QueueOptions
+        @Argument var id: String
+
+        func run() async throws {
+            let record = try await JobWatcher(queue: try queueOptions.queue()).watch(id)
+            print("job \(record.id) \(record.state.rawValue)\(record.error.map { ": \($0)" } ?? "")")
+            if record.state != .succeeded { throw ExitCode(1) }
+        }
+    }
+
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Cancel a job (a running one stops within a second).")
+        @OptionGroup var queueOptions: QueueOptions
+        @Argument var id: String
+
+        func run() async throws {
+            let result = try await queueOptions.queue().cancel(id)
+            print("job \(id): \(result.rawValue)")
+            if result == .missing { throw ExitCode(1) }
+        }
+    }
+
+    struct DeadLetters: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "dead", abstract: "The newest dead letters and why.")
+        @OptionGroup var queueOptions: QueueOptions
+        @Option(help: "How many.") var limit: Int = 20
+
+        func run() async throws {
+            for letter in try await queueOptions.queue().deadLetters(limit: limit) {
+                let what = letter.fields["job"].map { "job \($0)" } ?? "entry \(letter.fields["entry"] ?? letter.id)"
+                print("\(letter.id)  \(what)  \(letter.fields["reason"] ?? "")")
+            }
+        }
+    }
+}
+
+struct QueueCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "queue", abstract: "Queue depth, lag, pending, oldest age and workers.")
+    @OptionGroup var queueOptions: QueueOptions
+    @Flag(help: "JSON output.") var json = false
+
+    func run() async throws {
+        let stats = try await queueOptions.queue().stats()
+        if json { return printJSON(stats) }
+        for priority in JobPriority.readOrder {
+            guard let figures = stats.priorities[priority.rawValue] else { continue }
+            let oldest = figures.oldestWaitingSeconds.map { String(format: "%.1f s", $0) } ?? "-"
+            print("\(priority.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) waiting \(figures.lag)  running \(figures.pending)  oldest \(oldest)")
+        }
+        print("retrying \(stats.delayed)  dead \(stats.dead)  workers \(stats.workers)")
+        if !stats.totals.isEmpty {
+            print("totals " + stats.totals.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: "  "))
+        }
+    }
+}
+
+struct Workers: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Live workers: id, host, state, current jobs, jobs done, uptime.")
+    @OptionGroup var queueOptions: QueueOptions
+
+    func run() async throws {
+        let queue = try queueOptions.queue()
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let ids = try await queue.redis.send(["ZRANGEBYSCORE", queue.keys.workers, String(now - 15_000), "+inf"]).array?.compactMap(\.text) ?? []
+        print("WORKER                              STATE      JOBS DONE  UPTIME  CURRENT")
+        for id in ids {
+            let fields = try await queue.redis.send(["HGETALL", queue.keys.worker(id)]).fieldMap
+            guard !fields.isEmpty else { continue }
+            let uptime = (Int64(fields["started_at"] ?? "") ?? now).distance(to: now) / 1000
+            print(
+                id.padding(toLength: 36, withPad: " ", startingAt: 0)
+                    + (fields["state"] ?? "?").padding(toLength: 11, withPad: " ", startingAt: 0)
+                    + (fields["jobs_done"] ?? "0").padding(toLength: 11, withPad: " ", startingAt: 0)
+                    + ProgressBar.clock(Double(uptime)).padding(toLength: 8, withPad: " ", startingAt: 0)
+                    + (fields["jobs"].flatMap { $0.isEmpty ? nil : $0 } ?? "-")
+            )
+        }
+    }
+}
+
+func printJSON<T: Encodable>(_ value: T) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    if let data = try? encoder.encode(value) { print(String(decoding: data, as: UTF8.self)) }
+}
