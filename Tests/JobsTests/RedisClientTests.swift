@@ -116,6 +116,7 @@ struct RedisClientTests {
         let error = await #expect(throws: RedisError.self) { try await client.send(["PING"]) }
         #expect(error?.isConnectFailure == true)
         #expect(error?.description.contains("sg-no-such-redis.sock") == true)
-        #expect(Date().timeIntervalSince(started) < 5)
+        // Bounded by the window, not by a connect timeout per attempt (loose: the test machine is shared).
+        #expect(Date().timeIntervalSince(started) < 30)
     }
 }
