@@ -281,9 +281,7 @@ public final class Worker: Sendable {
 
     private func heartbeatLoop() async {
         let started = Int64(Date().timeIntervalSince1970 * 1000)
-        var name = [CChar](repeating: 0, count: 256)
-        gethostname(&name, name.count - 1)
-        let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let host = WorkerConfiguration.hostName()
         while !Task.isCancelled {
             let snapshot = state.withLockedValue { $0 }
             let now = Int64(Date().timeIntervalSince1970 * 1000)

@@ -50,12 +50,17 @@ public struct WorkerConfiguration: Sendable {
 
     /// `host-pid-xxxx`: readable in `streamgate workers`, unique across restarts.
     public static func defaultID() -> String {
-        var name = [CChar](repeating: 0, count: 256)
-        gethostname(&name, name.count - 1)
-        let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let host = hostName()
         let safeHost = String(host.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "-" }.prefix(40))
         let suffix = String((0..<4).map { _ in "abcdefghijklmnopqrstuvwxyz234567".randomElement()! })
         return "\(safeHost.isEmpty ? "worker" : safeHost)-\(getpid())-\(suffix)"
+    }
+
+    /// This machine's host name.
+    static func hostName() -> String {
+        var name = [CChar](repeating: 0, count: 256)
+        gethostname(&name, name.count - 1)
+        return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// The retry delay after `attempt` failed: exponential, full jitter.
