@@ -13,6 +13,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // C libraries, through pkg-config; SwiftPM names the Debian packages when one is missing.
@@ -59,7 +62,9 @@ let package = Package(
         .target(
             name: "Farm",
             dependencies: [
-                "Jobs",
+                "Jobs", "Vault",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
@@ -68,7 +73,8 @@ let package = Package(
         .target(
             name: "Origin",
             dependencies: [
-                "Store", "Vault",
+                "Store", "Vault", "Jobs",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -80,6 +86,8 @@ let package = Package(
             dependencies: [
                 "Media", "Origin", "Store", "Vault", "Profiles", "Jobs", "Farm",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
@@ -93,14 +101,17 @@ let package = Package(
         .testTarget(
             name: "OriginTests",
             dependencies: [
-                "Origin", "Store", "Vault",
+                "Origin", "Store", "Vault", "Jobs",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
         .testTarget(name: "MediaTests", dependencies: ["Media", "Profiles", "Vault", "Store", "HLS"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["streamgate", "Media", "Vault", "Store", "HLS", "Jobs"]
+            dependencies: [
+                "streamgate", "Media", "Vault", "Store", "HLS", "Jobs",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
         ),
     ]
 )

@@ -11,6 +11,7 @@ packages=(
   libssl-dev
   libhiredis-dev redis-server
   ffmpeg curl
+  python3 python3-venv
 )
 
 missing=()

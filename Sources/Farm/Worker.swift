@@ -2,6 +2,7 @@ import Foundation
 import Jobs
 import Logging
 import NIOConcurrencyHelpers
+import Metrics
 
 /// A worker: takes jobs from the queue and runs each transcode in a child process, holding the job's
 /// lease while it runs.
@@ -20,16 +21,19 @@ public final class Worker: Sendable {
     /// A client of its own for the blocking reads.
     private let fetcher: JobQueue
     private let logger: Logger
+    private let webhooks: WebhookSender
     private let state = NIOLockedValueBox(State())
 
     private struct State {
         var draining = false
+        var drainStarted: Date?
         var releasing = false
         var running: Set<String> = []
         var jobsDone = 0
     }
 
     public init(configuration: WorkerConfiguration, queue: JobQueue, fetcher: JobQueue, logger: Logger) {
+        webhooks = WebhookSender(secret: configuration.webhookSecret, logger: logger)
         self.configuration = configuration
         self.queue = queue
         self.fetcher = fetcher
@@ -38,7 +42,10 @@ public final class Worker: Sendable {
 
     /// Stop taking jobs; finish the running ones.
     public func drain() {
-        state.withLockedValue { $0.draining = true }
+        state.withLockedValue {
+            $0.draining = true
+            if $0.drainStarted == nil { $0.drainStarted = Date() }
+        }
         logger.info("draining: finishing running jobs, taking no new ones")
     }
 
@@ -52,7 +59,14 @@ public final class Worker: Sendable {
     }
 
     var isDraining: Bool { state.withLockedValue { $0.draining } }
-    var isReleasing: Bool { state.withLockedValue { $0.releasing } }
+    /// True once jobs must go back to the queue: asked to, or draining for longer than allowed.
+    var isReleasing: Bool {
+        state.withLockedValue { state in
+            if state.releasing { return true }
+            guard let started = state.drainStarted, let limit = configuration.drainTimeoutSeconds else { return false }
+            return Date().timeIntervalSince(started) >= limit
+        }
+    }
 
     /// Runs until drained (or released) and every job it holds has ended.
     public func run() async throws {
@@ -118,39 +132,74 @@ public final class Worker: Sendable {
         }
         try? await queue.redis.send(["ZREM", queue.keys.workers, configuration.id])
         try? await queue.redis.send(["DEL", queue.keys.worker(configuration.id)])
+        await webhooks.shutdown()
         logger.info("worker stopped", metadata: ["jobs_done": "\(state.withLockedValue { $0.jobsDone })"])
     }
 
     // MARK: - One job
 
     private func runJob(lease: Lease, spec: JobSpec) async {
-        state.withLockedValue { _ = $0.running.insert(lease.jobID) }
+        WorkerMetrics.running(state.withLockedValue { $0.running.insert(lease.jobID); return $0.running.count })
         defer {
-            state.withLockedValue {
+            WorkerMetrics.running(state.withLockedValue {
                 $0.running.remove(lease.jobID)
                 $0.jobsDone += 1
-            }
+                return $0.running.count
+            })
         }
+        notify(spec: spec, lease: lease, state: "running")
         let outcome: Outcome?
         switch spec.kind {
         case .noop: outcome = .succeeded(version: nil)
         case .transcode: outcome = await runTranscode(lease: lease, spec: spec)
         }
         guard let outcome else { return }
-        await finish(lease, outcome)
+        if await finish(lease, outcome) {
+            notify(spec: spec, lease: lease, outcome: outcome)
+        }
     }
 
-    private func finish(_ lease: Lease, _ outcome: Outcome) async {
+    /// Tells the job's callback URL, if it has one.
+    private func notify(spec: JobSpec, lease: Lease, state: String, error: String? = nil, version: String? = nil) {
+        guard let url = spec.callbackURL else { return }
+        let asset = lease.assetID ?? spec.assetID
+        webhooks.send(
+            WebhookSender.Event(
+                type: "job.\(state)", jobID: lease.jobID, state: state, assetID: asset, attempt: lease.attempt, error: error,
+                version: version, playbackPath: state == "succeeded" ? asset.map { "/v/\($0)/master.m3u8" } : nil,
+                at: ISO8601DateFormatter().string(from: Date())
+            ),
+            to: url
+        )
+    }
+
+    private func notify(spec: JobSpec, lease: Lease, outcome: Outcome) {
+        switch outcome {
+        case .succeeded(let version): notify(spec: spec, lease: lease, state: "succeeded", version: version)
+        case .failed(let reason): notify(spec: spec, lease: lease, state: "failed", error: reason)
+        case .retry(let reason, _): notify(spec: spec, lease: lease, state: "retrying", error: reason)
+        case .dead(let reason): notify(spec: spec, lease: lease, state: "dead", error: reason)
+        case .cancelled: notify(spec: spec, lease: lease, state: "cancelled")
+        case .release: notify(spec: spec, lease: lease, state: "queued")
+        }
+    }
+
+    /// Records the end of an attempt; true when it was recorded (the lease was still ours).
+    @discardableResult
+    private func finish(_ lease: Lease, _ outcome: Outcome) async -> Bool {
         do {
             let recorded = try await retrying("finish job \(lease.jobID)", attempts: 8) { try await self.queue.finish(lease, outcome) }
             if recorded {
+                WorkerMetrics.ended(outcome.name)
                 logger.info("job ended", metadata: ["job": "\(lease.jobID)", "outcome": "\(outcome)", "attempt": "\(lease.attempt)"])
             } else {
                 logger.warning("job was taken over by another worker; its result here is dropped", metadata: ["job": "\(lease.jobID)"])
             }
+            return recorded
         } catch {
             // The lease runs out and another worker reclaims the job: nothing is lost.
             logger.error("cannot record the end of a job", metadata: ["job": "\(lease.jobID)", "error": "\(error)"])
+            return false
         }
     }
 
@@ -227,6 +276,11 @@ public final class Worker: Sendable {
         }
         switch exit {
         case .exited(0) where child.finishedCleanly:
+            WorkerMetrics.transcoded(seconds: Date().timeIntervalSince(started), speed: child.progress?.speed)
+            if spec.sourceEncrypted == true, spec.keepSource != true {
+                // A sealed upload has served its purpose once the asset is published.
+                try? FileManager.default.removeItem(atPath: source)
+            }
             return .succeeded(version: child.publishedVersion)
         case .exited(65), .exited(78):
             // Bad input or configuration: another attempt would fail the same way.

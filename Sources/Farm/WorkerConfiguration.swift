@@ -24,6 +24,12 @@ public struct WorkerConfiguration: Sendable {
     public var retryCapSeconds: Double
     /// Seconds between heartbeats.
     public var heartbeatSeconds: Double
+    /// Seconds a drain may last before running jobs are handed back to the queue (nil: no limit).
+    /// Set it below the time a platform waits between SIGTERM and SIGKILL (Kubernetes'
+    /// `terminationGracePeriodSeconds`), so a long job is released instead of killed.
+    public var drainTimeoutSeconds: Double?
+    /// Signs webhooks (`STREAMGATE_WEBHOOK_SECRET`); none are sent without it.
+    public var webhookSecret: [UInt8]?
     /// Extra environment for the children (the master key comes from the worker's own environment).
     public var childEnvironment: [String: String]
 
@@ -32,8 +38,11 @@ public struct WorkerConfiguration: Sendable {
         profilesDirectory: String = "profiles", executable: String = CommandLine.arguments[0],
         leaseSeconds: Double = 30, jobTimeoutSeconds: Double = 4 * 3600, memoryLimitMiB: Int = 8192,
         retryBaseSeconds: Double = 5, retryCapSeconds: Double = 600, heartbeatSeconds: Double = 2,
-        childEnvironment: [String: String] = [:]
+        childEnvironment: [String: String] = [:], drainTimeoutSeconds: Double? = nil,
+        webhookSecret: [UInt8]? = ProcessInfo.processInfo.environment["STREAMGATE_WEBHOOK_SECRET"].flatMap { $0.isEmpty ? nil : Array($0.utf8) }
     ) {
+        self.webhookSecret = webhookSecret
+        self.drainTimeoutSeconds = drainTimeoutSeconds
         self.id = id
         self.concurrency = max(1, concurrency)
         self.store = store

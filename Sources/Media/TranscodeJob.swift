@@ -92,7 +92,7 @@ final class TranscodeJob {
         self.isCancelled = isCancelled
         self.started = started
         do {
-            input = try InputFile(path: inputPath)
+            input = try InputFile(path: inputPath, keyring: keyring)
         } catch {
             throw TranscodeError(file: inputPath, reason: error.reason)
         }

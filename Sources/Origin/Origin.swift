@@ -27,8 +27,25 @@ public func buildOriginApplication(
     unwrapKey: @escaping KeyUnwrapper,
     logger: Logger
 ) -> some ApplicationProtocol {
+    buildServerApplication(
+        configuration: configuration, origin: OriginRoutes(store: store, unwrapKey: unwrapKey, logger: logger),
+        api: nil, health: HealthRoutes(store: store, queue: nil, metrics: nil), logger: logger
+    )
+}
+
+/// The whole HTTP server: playback, and when a queue is configured the job API, plus health and
+/// metrics.
+public func buildServerApplication(
+    configuration: OriginConfiguration,
+    origin: OriginRoutes,
+    api: JobAPI?,
+    health: HealthRoutes,
+    logger: Logger
+) -> some ApplicationProtocol {
     let router = Router()
-    OriginRoutes(store: store, unwrapKey: unwrapKey, logger: logger).register(on: router)
+    origin.register(on: router)
+    api?.register(on: router)
+    health.register(on: router)
     return Application(
         router: router,
         configuration: ApplicationConfiguration(

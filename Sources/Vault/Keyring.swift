@@ -41,12 +41,20 @@ public struct Keyring: Sendable {
 
     /// Unwraps with whichever key in the ring has the wrapped key's master key id.
     public func unwrap(_ wrapped: WrappedKey, context: String) throws -> ContentKey {
-        guard let key = ([current] + previous).first(where: { $0.id == wrapped.masterKeyID }) else {
-            let known = ([current] + previous).map(\.id).joined(separator: ", ")
-            throw VaultError(
-                "content key \(wrapped.keyID) is wrapped by master key \(wrapped.masterKeyID), which is not in the keyring (known: \(known)); add it to \(Self.previousKeysEnvironmentVariable)"
-            )
+        guard let key = masterKey(id: wrapped.masterKeyID) else {
+            throw VaultError("content key \(wrapped.keyID) \(notInKeyring(wrapped.masterKeyID))")
         }
         return try key.unwrap(wrapped, context: context)
+    }
+
+    /// The key in the ring with this id, current or earlier.
+    func masterKey(id: String) -> MasterKey? {
+        ([current] + previous).first { $0.id == id }
+    }
+
+    /// The end of a "not in the keyring" message: which ids are known and how to add one.
+    func notInKeyring(_ masterKeyID: String) -> String {
+        let known = ([current] + previous).map(\.id).joined(separator: ", ")
+        return "is wrapped by master key \(masterKeyID), which is not in the keyring (known: \(known)); add it to \(Self.previousKeysEnvironmentVariable)"
     }
 }

@@ -119,6 +119,33 @@ public struct MasterKey: Sendable {
         return try ContentKey(id: wrapped.keyID, bytes: bytes)
     }
 
+    /// Wraps a 256-bit data key (such as a sealed source's) with AES-256-GCM under a fresh nonce.
+    ///
+    /// `context` is bound into the authenticated data, after a label and this master key's id
+    /// that keep data-key wraps apart from content-key wraps.
+    func wrap(dataKey: [UInt8], context: [UInt8]) throws -> WrappedDataKey {
+        guard dataKey.count == WrappedDataKey.keyLength else {
+            throw VaultError("data key must be \(WrappedDataKey.keyLength) bytes, got \(dataKey.count)")
+        }
+        let nonce = try SecureRandom.bytes(AES256GCM.nonceLength)
+        let sealed = try AES256GCM.seal(dataKey, key: key, nonce: nonce, aad: Self.dataKeyAAD(masterKeyID: id, context: context))
+        return WrappedDataKey(masterKeyID: id, nonce: nonce, ciphertext: sealed.ciphertext, tag: sealed.tag)
+    }
+
+    /// Unwraps a data key; nil when the tag does not verify over this key's id and `context`,
+    /// so the caller can say which file failed.
+    func unwrap(_ wrapped: WrappedDataKey, context: [UInt8]) throws -> [UInt8]? {
+        guard wrapped.masterKeyID == id else { return nil }
+        return try AES256GCM.open(
+            wrapped.ciphertext, tag: wrapped.tag, key: key, nonce: wrapped.nonce,
+            aad: Self.dataKeyAAD(masterKeyID: id, context: context)
+        )
+    }
+
+    private static func dataKeyAAD(masterKeyID: String, context: [UInt8]) -> [UInt8] {
+        Array("streamgate/data-key/v1|\(masterKeyID)|".utf8) + context
+    }
+
     static func aad(masterKeyID: String, keyID: String, context: String) -> [UInt8] {
         Array("streamgate/v1|\(masterKeyID)|\(keyID)|\(context)".utf8)
     }

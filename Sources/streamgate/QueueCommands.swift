@@ -2,7 +2,10 @@ import ArgumentParser
 import Farm
 import Foundation
 import Jobs
+import Hummingbird
 import Logging
+import Origin
+import Store
 import Vault
 
 /// Where the queue is: shared by every command that talks to Redis.
@@ -33,31 +36,20 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @OptionGroup var queueOptions: QueueOptions
 
-    @Option(help: "The store assets are published into.")
-    var store: String
-
-    @Option(help: "Jobs to run at once.")
-    var concurrency: Int = 1
-
-    @Option(help: "Folder where a job's profile NAME is found as NAME.yaml.")
-    var profiles: String = "profiles"
-
-    @Option(help: "Seconds without renewal after which another worker takes a job over.")
-    var lease: Double = 30
-
-    @Option(help: "Seconds a transcode may run before it is killed and retried.")
-    var jobTimeout: Double = 4 * 3600
-
-    @Option(help: "Address-space limit of each transcode, MiB.")
-    var memoryLimitMib: Int = 8192
+    @OptionGroup var workerOptions: WorkerOptions
 
     @Option(help: "This worker's id (default: host-pid-random).")
     var id: String?
 
-    @Option(help: "A file holding the master key (base64 or 32 raw bytes); else STREAMGATE_MASTER_KEY.")
-    var masterKeyFile: String?
+    @Option(help: "Serve /metrics and /healthz on this port (loopback unless --metrics-host).")
+    var metricsPort: Int?
+
+    @Option(help: "The address for --metrics-port.")
+    var metricsHost: String = "127.0.0.1"
 
     func run() async throws {
+        let options = workerOptions
+        let masterKeyFile = options.masterKeyFile
         var environment: [String: String] = [:]
         if let masterKeyFile { environment["STREAMGATE_MASTER_KEY_FILE"] = masterKeyFile }
         // Refuse to start without a master key: every job would fail on it.
@@ -67,9 +59,10 @@ struct WorkerCommand: AsyncParsableCommand {
             throw CommandFailure(error)
         }
         let configuration = WorkerConfiguration(
-            id: id ?? WorkerConfiguration.defaultID(), concurrency: concurrency, store: store, profilesDirectory: profiles,
-            executable: Self.executablePath(), leaseSeconds: lease, jobTimeoutSeconds: jobTimeout,
-            memoryLimitMiB: memoryLimitMib, childEnvironment: environment
+            id: id ?? WorkerConfiguration.defaultID(), concurrency: options.concurrency, store: options.store,
+            profilesDirectory: options.profiles, executable: Self.executablePath(), leaseSeconds: options.lease,
+            jobTimeoutSeconds: options.jobTimeout, memoryLimitMiB: options.memoryLimitMib, childEnvironment: environment,
+            drainTimeoutSeconds: options.drainTimeout
         )
         var logger = Logger(label: "streamgate.worker")
         logger.logLevel = .info
@@ -79,7 +72,19 @@ struct WorkerCommand: AsyncParsableCommand {
             fetcher: try queueOptions.queue(connections: 1), logger: logger
         )
         let signals = SignalCounter { count in count == 1 ? worker.drain() : worker.release() }
+        var metricsServer: Task<Void, Error>?
+        if let metricsPort {
+            let router = Router()
+            HealthRoutes(store: try AssetStore(root: options.store), queue: nil, metrics: Telemetry.render).register(on: router)
+            let app = Application(
+                router: router,
+                configuration: ApplicationConfiguration(address: .hostname(metricsHost, port: metricsPort), serverName: "StreamGate"),
+                logger: logger
+            )
+            metricsServer = Task { try await app.run() }
+        }
         try await worker.run()
+        metricsServer?.cancel()
         withExtendedLifetime(signals) {}
     }
 
@@ -325,4 +330,114 @@ func printJSON<T: Encodable>(_ value: T) {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     if let data = try? encoder.encode(value) { print(String(decoding: data, as: UTF8.self)) }
+}
+
+/// The worker options a farm passes on to each worker it starts.
+struct WorkerOptions: ParsableArguments {
+    @Option(help: "The store assets are published into.")
+    var store: String
+
+    @Option(help: "Jobs each worker runs at once.")
+    var concurrency: Int = 1
+
+    @Option(help: "Folder where a job's profile NAME is found as NAME.yaml.")
+    var profiles: String = "profiles"
+
+    @Option(help: "Seconds without renewal after which another worker takes a job over.")
+    var lease: Double = 30
+
+    @Option(help: "Seconds a transcode may run before it is killed and retried.")
+    var jobTimeout: Double = 4 * 3600
+
+    @Option(help: "Address-space limit of each transcode, MiB.")
+    var memoryLimitMib: Int = 8192
+
+    @Option(help: "A file holding the master key (base64 or 32 raw bytes); else STREAMGATE_MASTER_KEY.")
+    var masterKeyFile: String?
+
+    @Option(help: "Seconds a drain may last before running jobs are handed back (keep it under the platform's kill grace period).")
+    var drainTimeout: Double?
+
+    var arguments: [String] {
+        var list = [
+            "--store", store, "--concurrency", String(concurrency), "--profiles", profiles, "--lease", String(lease),
+            "--job-timeout", String(jobTimeout), "--memory-limit-mib", String(memoryLimitMib),
+        ]
+        if let masterKeyFile { list += ["--master-key-file", masterKeyFile] }
+        if let drainTimeout { list += ["--drain-timeout", String(drainTimeout)] }
+        return list
+    }
+}
+
+struct FarmCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "farm",
+        abstract: "Run N worker processes on this host and keep N running; `streamgate scale` changes N live.",
+        discussion: "SIGTERM or SIGINT once: every worker finishes its job and exits. Twice: they hand their jobs back."
+    )
+
+    @OptionGroup var queueOptions: QueueOptions
+    @OptionGroup var workerOptions: WorkerOptions
+
+    @Option(help: "Workers to run (stored in Redis as the farm's desired count; omit to keep the stored one).")
+    var workers: Int?
+
+    @Option(help: "The farm's name, for `scale --farm`.")
+    var name: String = "default"
+
+    @Option(help: "A folder for each worker's log (default: this process's output).")
+    var logs: String?
+
+    func run() async throws {
+        if let workers, !(0...Supervisor.maximumWorkers).contains(workers) {
+            throw CommandFailure(message: "--workers must be 0…\(Supervisor.maximumWorkers), got \(workers)", code: 64)
+        }
+        do {
+            _ = try Keyring.load(keyFile: workerOptions.masterKeyFile)
+        } catch {
+            throw CommandFailure(error)
+        }
+        var environment = ProcessInfo.processInfo.environment
+        if let redis = queueOptions.redis { environment["STREAMGATE_REDIS_URL"] = redis }
+        if let logs { try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true) }
+        var logger = Logger(label: "streamgate.farm")
+        logger.logLevel = .info
+        let supervisor = Supervisor(
+            configuration: .init(
+                name: name, initialWorkers: workers, executable: WorkerCommand.executablePath(),
+                workerArguments: workerOptions.arguments + ["--prefix", queueOptions.prefix], environment: environment,
+                logDirectory: logs
+            ),
+            queue: try queueOptions.queue(connections: 2), logger: logger
+        )
+        let signals = SignalCounter { _ in supervisor.stop() }
+        try await supervisor.run()
+        withExtendedLifetime(signals) {}
+    }
+}
+
+struct Scale: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Change how many workers a running farm runs (no restart).")
+
+    @OptionGroup var queueOptions: QueueOptions
+
+    @Argument(help: "The number of workers.")
+    var workers: Int
+
+    @Option(help: "The farm's name.")
+    var farm: String = "default"
+
+    func run() async throws {
+        guard (0...Supervisor.maximumWorkers).contains(workers) else {
+            throw CommandFailure(message: "the number of workers must be 0…\(Supervisor.maximumWorkers), got \(workers)", code: 64)
+        }
+        let queue = try queueOptions.queue(connections: 1)
+        let key = queue.keys.desiredWorkers(farm: farm)
+        let previous = try await queue.redis.send(["GETSET", key, String(workers)]).text
+        let status = try await queue.redis.send(["HGETALL", "\(key):status"]).fieldMap
+        if status.isEmpty {
+            FileHandle.standardError.write(Data("streamgate: no farm '\(farm)' is running now; it will start \(workers) workers\n".utf8))
+        }
+        print("farm \(farm): \(workers) workers (was \(previous ?? "unset"))")
+    }
 }

@@ -1,16 +1,19 @@
 import ArgumentParser
+import Foundation
+import Jobs
 
 @main
 struct StreamGate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "streamgate",
         abstract: "Transcode uploads into encrypted HLS ladders and serve them.",
-        subcommands: [Transcode.self, Serve.self, WorkerCommand.self, Enqueue.self, Jobs.self, QueueCommand.self, Workers.self]
+        subcommands: [Dev.self, Transcode.self, Serve.self, WorkerCommand.self, FarmCommand.self, Scale.self, Enqueue.self, Jobs.self, QueueCommand.self, Workers.self]
     )
 
     /// Runs the chosen command; a ``CommandFailure`` becomes one line on standard error and an exit
     /// code that tells its kind, instead of ArgumentParser's generic error output.
     static func main() async {
+        Telemetry.bootstrap()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
@@ -20,6 +23,10 @@ struct StreamGate: AsyncParsableCommand {
             }
         } catch let failure as CommandFailure {
             failure.exit()
+        } catch let error as RedisError {
+            CommandFailure(error).exit()
+        } catch let error as JobError {
+            CommandFailure(error).exit()
         } catch {
             exit(withError: error)
         }

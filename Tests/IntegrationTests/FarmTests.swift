@@ -1,6 +1,8 @@
 import Foundation
+import Hummingbird
 import Jobs
 import Testing
+import Vault
 
 /// A redis-server, a store and `streamgate worker` processes, all in one temporary folder.
 final class FarmHarness: @unchecked Sendable {
@@ -47,6 +49,44 @@ final class FarmHarness: @unchecked Sendable {
         workers[id] = worker
         lock.unlock()
         return worker
+    }
+
+    /// Starts `streamgate farm --workers N`.
+    func startFarm(workers: Int) throws -> ChildProcess {
+        let process = try ChildProcess(
+            executable: streamgateBinary,
+            arguments: [
+                "farm", "--store", store, "--workers", String(workers), "--lease", "2", "--logs", folder.path + "/logs",
+                "--profiles", packageRoot.appendingPathComponent("profiles").path,
+            ],
+            environment: environment, stdout: .file(folder.path + "/farm.log"), stderr: .file(folder.path + "/farm.log")
+        )
+        lock.lock()
+        self.workers["farm"] = process
+        lock.unlock()
+        return process
+    }
+
+    /// Live workers, from their heartbeats: id → fields.
+    func liveWorkers() async throws -> [String: [String: String]] {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let ids = try await queue.redis.send(["ZRANGEBYSCORE", queue.keys.workers, String(now - 5000), "+inf"]).array?.compactMap(\.text) ?? []
+        var result: [String: [String: String]] = [:]
+        for id in ids {
+            let fields = try await queue.redis.send(["HGETALL", queue.keys.worker(id)]).fieldMap
+            if !fields.isEmpty { result[id] = fields }
+        }
+        return result
+    }
+
+    func waitForWorkers(timeout: Double = 30, _ condition: ([String: [String: String]]) -> Bool) async throws -> [String: [String: String]] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let live = try await liveWorkers()
+            if condition(live) { return live }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw TestFailure("workers did not reach the expected state: \(try await liveWorkers().keys.sorted())")
     }
 
     func log(_ id: String) -> String {
@@ -200,5 +240,142 @@ struct FarmTests {
         #expect(back.attempts == 0, "a released attempt is not counted")
         #expect(await second.exited(timeout: 10) == .exited(0))
         #expect(farm.staging().isEmpty)
+    }
+
+    @Test("scale up and down under load: draining workers finish their jobs; a killed worker is replaced", .tags(.endToEnd))
+    func scaleUnderLoad() async throws {
+        let farm = try FarmHarness()
+        let supervisor = try farm.startFarm(workers: 1)
+        _ = try await farm.waitForWorkers { $0.count == 1 }
+        var ids: [String] = []
+        for index in 0..<3 {
+            ids.append(try await farm.queue.enqueue(JobSpec(source: FarmHarness.longClip, profile: Self.fast, assetID: "scaled-\(index)")).jobID)
+        }
+        let scaleUp = try run(streamgateBinary, ["scale", "3"], environment: farm.environment)
+        #expect(scaleUp.stdout.contains("3 workers (was 1)"), "\(scaleUp.stdout)\(scaleUp.stderr)")
+        // Three workers, each running one of the jobs.
+        _ = try await farm.waitForWorkers(timeout: 60) { live in
+            live.count == 3 && live.values.filter { !($0["jobs"] ?? "").isEmpty }.count == 3
+        }
+        _ = try run(streamgateBinary, ["scale", "1"], environment: farm.environment)
+        // Two drain: they finish their jobs, then only one worker is left.
+        for id in ids {
+            let record = try await farm.wait(for: id, timeout: 180) { $0.state.isTerminal }
+            #expect(record.state == .succeeded && record.attempts == 1, "\(record)")
+        }
+        let remaining = try await farm.waitForWorkers(timeout: 30) { $0.count == 1 }
+
+        // A worker killed outright is replaced.
+        let victim = try #require(remaining.first)
+        let pid = try #require(victim.value["pid"].flatMap { Int32($0) })
+        kill(pid, SIGKILL)
+        _ = try await farm.waitForWorkers(timeout: 30) { live in live.count == 1 && live.keys.first != victim.key }
+
+        supervisor.signal(SIGTERM)
+        #expect(await supervisor.exited(timeout: 30) == .exited(0))
+        _ = try await farm.waitForWorkers(timeout: 15) { $0.isEmpty }
+    }
+}
+
+/// An HTTP server in the test process that records webhook deliveries; it answers 500 to the first
+/// `failFirst` requests.
+final class WebhookReceiver: @unchecked Sendable {
+    struct Delivery {
+        /// Lowercased header names.
+        var headers: [String: String]
+        var body: [UInt8]
+    }
+
+    let port: Int
+    private let lock = NSLock()
+    private var received: [Delivery] = []
+    private var failuresLeft: Int
+    private var task: Task<Void, Error>?
+
+    init(failFirst: Int) throws {
+        port = try freePort()
+        failuresLeft = failFirst
+        let router = Router()
+        router.post("/hook") { request, _ -> Response in
+            var request = request
+            let body = try await request.collectBody(upTo: 1 << 20)
+            let status: HTTPResponse.Status = self.record(Delivery(
+                headers: Dictionary(request.headers.map { ($0.name.canonicalName, $0.value) }, uniquingKeysWith: { first, _ in first }),
+                body: Array(buffer: body)
+            ))
+            return Response(status: status)
+        }
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)))
+        task = Task { try await app.run() }
+    }
+
+    deinit { task?.cancel() }
+
+    var url: String { "http://127.0.0.1:\(port)/hook" }
+
+    private func record(_ delivery: Delivery) -> HTTPResponse.Status {
+        lock.lock(); defer { lock.unlock() }
+        received.append(delivery)
+        if failuresLeft > 0 {
+            failuresLeft -= 1
+            return .internalServerError
+        }
+        return .noContent
+    }
+
+    var deliveries: [Delivery] {
+        lock.lock(); defer { lock.unlock() }
+        return received
+    }
+}
+
+@Suite("webhooks", .serialized)
+struct WebhookTests {
+    @Test("state changes reach the callback URL signed; a failed delivery is retried", .tags(.endToEnd))
+    func signedAndRetried() async throws {
+        let secret = "whsec-test-0123456789abcdef"
+        let receiver = try WebhookReceiver(failFirst: 1)
+        let farm = try FarmHarness()
+        let worker = try ChildProcess(
+            executable: streamgateBinary,
+            arguments: ["worker", "--store", farm.store, "--id", "hooked", "--profiles", packageRoot.appendingPathComponent("profiles").path],
+            environment: farm.environment.merging(["STREAMGATE_WEBHOOK_SECRET": secret]) { $1 },
+            stdout: .file(farm.folder.path + "/hooked.log"), stderr: .file(farm.folder.path + "/hooked.log")
+        )
+        defer { worker.terminate(grace: 5) }
+        let id = try await farm.queue.enqueue(JobSpec(
+            source: packageRoot.appendingPathComponent("fixtures/good/basic.mp4").path, profile: "fast", assetID: "hooked",
+            callbackURL: receiver.url
+        )).jobID
+        _ = try await farm.wait(for: id) { $0.state.isTerminal }
+
+        // running (refused once, then retried) and succeeded.
+        let deadline = Date().addingTimeInterval(30)
+        while receiver.deliveries.count < 3, Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        let deliveries = receiver.deliveries
+        #expect(deliveries.count == 3, "\(deliveries.map { String(decoding: $0.body, as: UTF8.self) })")
+        var events: [String] = []
+        for delivery in deliveries {
+            let header = try #require(delivery.headers["streamgate-signature"])
+            let parts = Dictionary(uniqueKeysWithValues: header.split(separator: ",").map { part -> (String, String) in
+                let pair = part.split(separator: "=", maxSplits: 1)
+                return (String(pair[0]), String(pair[1]))
+            })
+            let timestamp = try #require(parts["t"].flatMap { Int($0) })
+            #expect(abs(Double(timestamp) - Date().timeIntervalSince1970) < 120)
+            let expected = Digest.hex(Digest.hmacSHA256(key: Array(secret.utf8), message: Array("\(timestamp).".utf8) + delivery.body))
+            #expect(parts["v1"] == expected, "the signature verifies")
+            let wrongKey = Digest.hex(Digest.hmacSHA256(key: Array("another".utf8), message: Array("\(timestamp).".utf8) + delivery.body))
+            #expect(parts["v1"] != wrongKey)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(delivery.body)) as? [String: Any])
+            #expect(object["job_id"] as? String == id)
+            events.append(try #require(object["type"] as? String))
+            #expect(delivery.headers["streamgate-event"] == object["type"] as? String)
+        }
+        #expect(events == ["job.running", "job.running", "job.succeeded"])
+        #expect(deliveries[0].headers["streamgate-delivery"] == deliveries[1].headers["streamgate-delivery"],
+                "a retry is the same delivery")
+        let final = try JSONSerialization.jsonObject(with: Data(deliveries[2].body)) as? [String: Any]
+        #expect(final?["playback_path"] as? String == "/v/hooked/master.m3u8")
     }
 }

@@ -53,7 +53,7 @@ public enum Outcome: Sendable, Equatable {
     /// Back to the queue at once, the attempt not counted (a worker shutting down).
     case release
 
-    var name: String {
+    public var name: String {
         switch self {
         case .succeeded: "succeeded"
         case .failed: "failed"
@@ -268,19 +268,16 @@ public final class JobQueue: Sendable {
         for priority in JobPriority.allCases {
             let stream = keys.stream(priority)
             let length = Int(try await redis.send(["XLEN", stream]).int ?? 0)
-            var lag = 0
+            // Until a worker creates the group, every entry is waiting.
+            var lag = length
             var pending = 0
             var lastDelivered = "0-0"
-            if let groups = try? await redis.send(["XINFO", "GROUPS", stream]).array {
-                for group in groups {
-                    let fields = group.fieldMap
-                    guard fields["name"] == keys.group else { continue }
-                    pending = Int(fields["pending"] ?? "") ?? 0
-                    lag = Int(fields["lag"] ?? "") ?? max(0, length - pending)
-                    lastDelivered = fields["last-delivered-id"] ?? "0-0"
-                }
-            } else {
-                lag = length
+            for group in (try? await redis.send(["XINFO", "GROUPS", stream]).array) ?? [] {
+                let fields = group.fieldMap
+                guard fields["name"] == keys.group else { continue }
+                pending = Int(fields["pending"] ?? "") ?? 0
+                lag = Int(fields["lag"] ?? "") ?? max(0, length - pending)
+                lastDelivered = fields["last-delivered-id"] ?? "0-0"
             }
             var oldest: Double?
             if lag > 0 {

@@ -64,7 +64,10 @@ public final class RedisServerProcess: @unchecked Sendable {
                 "--logfile", directory + "/redis.log",
                 "--daemonize", "no",
             ],
-            stdout: .null, stderr: .null
+            stdout: .null, stderr: .null,
+            // Its own process group: a Ctrl-C at the terminal must not stop Redis before the
+            // workers that need it have finished.
+            processGroup: true
         )
         lock.lock()
         process = child
