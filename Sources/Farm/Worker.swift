@@ -108,8 +108,13 @@ public final class Worker: Sendable {
                         )
                     }
                     failures = 0
-                    for delivery in deliveries {
-                        switch try await queue.start(delivery, consumer: configuration.id) {
+                    // No-op jobs (for measuring the queue) are finished inline, a batch in two round trips.
+                    var inline: [(Lease, Outcome, JobSpec)] = []
+                    let decisions = try await queue.start(deliveries, consumer: configuration.id)
+                    for (delivery, decision) in zip(deliveries, decisions) {
+                        switch decision {
+                        case .run(let lease, let spec) where spec.kind == .noop:
+                            inline.append((lease, .succeeded(version: nil), spec))
                         case .run(let lease, let spec):
                             running += 1
                             group.addTask { await self.runJob(lease: lease, spec: spec) }
@@ -120,6 +125,14 @@ public final class Worker: Sendable {
                         case .rejected(let reason):
                             logger.error("rejected a stream entry that is not a job", metadata: ["entry": "\(delivery.entry)", "reason": "\(reason)"])
                         }
+                    }
+                    if !inline.isEmpty {
+                        let recorded = try await queue.finish(inline.map { ($0.0, $0.1) })
+                        for ((lease, outcome, spec), done) in zip(inline, recorded) where done {
+                            WorkerMetrics.ended(outcome.name)
+                            notify(spec: spec, lease: lease, outcome: outcome)
+                        }
+                        state.withLockedValue { $0.jobsDone += recorded.filter { $0 }.count }
                     }
                 } catch {
                     failures += 1
@@ -150,7 +163,7 @@ public final class Worker: Sendable {
         notify(spec: spec, lease: lease, state: "running")
         let outcome: Outcome?
         switch spec.kind {
-        case .noop: outcome = .succeeded(version: nil)
+        case .noop: outcome = .succeeded(version: nil)  // normally finished inline, in batches
         case .transcode: outcome = await runTranscode(lease: lease, spec: spec)
         }
         guard let outcome else { return }
@@ -244,7 +257,8 @@ public final class Worker: Sendable {
             if stopReason == nil, let progress, progress != reported, Date().timeIntervalSince(lastReport) >= 0.5 {
                 lastReport = Date()
                 reported = progress
-                status = try? await queue.report(lease, progress: JobProgress(
+                // A progress report renews the lease too (same script), so it counts as a renewal.
+                status = try? await queue.report(lease, consumer: configuration.id, progress: JobProgress(
                     percent: progress.percent, stage: "transcoding", fps: progress.fps, speed: progress.speed,
                     etaSeconds: progress.etaSeconds
                 ))

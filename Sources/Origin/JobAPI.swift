@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Jobs
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
 import Store
@@ -154,6 +155,7 @@ public struct JobAPI: Sendable {
         } catch let error as JobError {
             return Self.error(.badRequest, error.description, field: error.field)
         }
+        if enqueued.created { Counter(label: "streamgate_jobs_enqueued_total", dimensions: [("source", upload == nil ? "api" : "upload")]).increment() }
         let answer = Accepted(
             jobID: enqueued.jobID, assetID: enqueued.assetID, statusURL: "/v1/jobs/\(enqueued.jobID)",
             uploadID: upload?.id, bytes: upload?.bytes
@@ -254,6 +256,7 @@ public struct JobAPI: Sendable {
                 total += buffer.readableBytes
                 if total > configuration.maxUploadBytes {
                     await discard(writer)
+                    Counter(label: "streamgate_uploads_rejected_total", dimensions: [("reason", "too_large")]).increment()
                     return Self.error(.contentTooLarge, "the upload is over the limit of \(configuration.maxUploadBytes) bytes", field: "body")
                 }
                 try await threadPool.runIfActive { try writer.append(buffer) }
@@ -263,11 +266,22 @@ public struct JobAPI: Sendable {
                 return Self.error(.badRequest, "the upload is empty", field: "body")
             }
             try await threadPool.runIfActive { try writer.finish() }
-        } catch {
+        } catch let error as VaultError {
+            // The server could not store it: out of space, or another I/O failure.
             await discard(writer)
-            logger.error("upload failed", metadata: ["error": "\(error)"])
+            logger.error("cannot store an upload", metadata: ["error": "\(error)"])
+            if let code = error.systemError, code == ENOSPC || code == EDQUOT {
+                return Self.error(HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), "no space left to store the upload")
+            }
+            return Self.error(.internalServerError, "the upload cannot be stored")
+        } catch {
+            // The body stopped arriving: the client went away or sent a broken stream.
+            await discard(writer)
+            logger.warning("upload did not complete", metadata: ["error": "\(error)"])
             return Self.error(.badRequest, "the upload did not complete", field: "body")
         }
+        Counter(label: "streamgate_uploads_total").increment()
+        Counter(label: "streamgate_upload_bytes_total").increment(by: total)
         do {
             return try await enqueue(spec, upload: (uploadID, total))
         } catch {

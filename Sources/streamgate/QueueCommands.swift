@@ -441,3 +441,65 @@ struct Scale: AsyncParsableCommand {
         print("farm \(farm): \(workers) workers (was \(previous ?? "unset"))")
     }
 }
+
+/// `bench/queue`'s StreamGate side: enqueue latency, then end-to-end throughput of no-op jobs
+/// through the workers that are running. Prints one JSON line.
+struct BenchQueue: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench-queue", abstract: "Measure the queue with no-op jobs.", shouldDisplay: false)
+
+    @OptionGroup var queueOptions: QueueOptions
+
+    @Option(help: "No-op jobs for the throughput run.")
+    var jobs: Int = 20_000
+
+    @Option(help: "Single enqueues timed one by one, for the latency figures.")
+    var latencySamples: Int = 2_000
+
+    @Option(help: "Seconds to wait for the workers to finish.")
+    var timeout: Double = 300
+
+    func run() async throws {
+        let queue = try queueOptions.queue(connections: 4)
+        try await queue.ensureGroups()
+        let before = try await queue.stats().totals["succeeded"] ?? 0
+
+        var latencies: [Double] = []
+        latencies.reserveCapacity(latencySamples)
+        for _ in 0..<latencySamples {
+            let started = ContinuousClock.now
+            _ = try await queue.enqueue(JobSpec(kind: .noop))
+            latencies.append((ContinuousClock.now - started).seconds * 1000)
+        }
+        try await waitFor(queue, succeeded: before + latencySamples)
+
+        let started = ContinuousClock.now
+        _ = try await queue.enqueueNoops(count: jobs)
+        let enqueued = (ContinuousClock.now - started).seconds
+        try await waitFor(queue, succeeded: before + latencySamples + jobs)
+        let elapsed = (ContinuousClock.now - started).seconds
+
+        latencies.sort()
+        func percentile(_ p: Double) -> Double { latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+        let result: [String: Double] = [
+            "jobs": Double(jobs), "seconds": elapsed, "jobs_per_s": Double(jobs) / elapsed,
+            "enqueue_only_jobs_per_s": Double(jobs) / enqueued,
+            "enqueue_p50_ms": percentile(0.5), "enqueue_p99_ms": percentile(0.99),
+        ]
+        let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+    }
+
+    private func waitFor(_ queue: JobQueue, succeeded target: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(timeout)
+        while ContinuousClock.now < deadline {
+            let done = Int(try await queue.redis.send(["HGET", queue.keys.stats, "succeeded"]).int ?? 0)
+            if done >= target { return }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        throw CommandFailure(message: "the workers did not finish \(target) jobs within \(timeout) s (is a worker running?)", code: 1)
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

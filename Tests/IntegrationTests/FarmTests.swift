@@ -13,9 +13,9 @@ final class FarmHarness: @unchecked Sendable {
     private var workers: [String: ChildProcess] = [:]
     private let lock = NSLock()
 
-    init() throws {
+    init(appendOnly: Bool = false) throws {
         folder = try TemporaryFolder()
-        redis = try RedisServerProcess(directory: "/tmp/sgf-" + String(UUID().uuidString.prefix(8)), appendOnly: false)
+        redis = try RedisServerProcess(directory: "/tmp/sgf-" + String(UUID().uuidString.prefix(8)), appendOnly: appendOnly)
         queue = JobQueue(redis: RedisClient(url: redis.url, connections: 2))
     }
 
@@ -52,11 +52,11 @@ final class FarmHarness: @unchecked Sendable {
     }
 
     /// Starts `streamgate farm --workers N`.
-    func startFarm(workers: Int) throws -> ChildProcess {
+    func startFarm(workers: Int, lease: Double = 10) throws -> ChildProcess {
         let process = try ChildProcess(
             executable: streamgateBinary,
             arguments: [
-                "farm", "--store", store, "--workers", String(workers), "--lease", "2", "--logs", folder.path + "/logs",
+                "farm", "--store", store, "--workers", String(workers), "--lease", String(lease), "--logs", folder.path + "/logs",
                 "--profiles", packageRoot.appendingPathComponent("profiles").path,
             ],
             environment: environment, stdout: .file(folder.path + "/farm.log"), stderr: .file(folder.path + "/farm.log")
@@ -168,13 +168,16 @@ struct FarmTests {
     @Test("a job longer than its lease is never run twice while its worker lives", .tags(.endToEnd))
     func longJobNotRunTwice() async throws {
         let farm = try FarmHarness()
-        // A 1 s lease against a transcode of several seconds, with a second worker waiting to steal.
-        try farm.startWorker("holder", lease: 1)
+        // A 3 s lease against a transcode several times longer (renewed every ½ s), with a second
+        // worker waiting to steal it.
+        try farm.startWorker("holder", lease: 3)
         let id = try await farm.queue.enqueue(JobSpec(source: FarmHarness.longClip, profile: Self.fast, assetID: "held")).jobID
         _ = try await farm.wait(for: id) { $0.state == .running }
-        try farm.startWorker("thief", lease: 1)
+        try farm.startWorker("thief", lease: 3)
         let record = try await farm.wait(for: id, timeout: 120) { $0.state.isTerminal }
         #expect(record.state == .succeeded && record.attempts == 1 && record.worker == "holder", "\(record)")
+        let ran = Double((record.finishedAt ?? 0) - (record.startedAt ?? 0)) / 1000
+        #expect(ran > 3, "the job outlived its lease (\(ran) s), or this proves nothing")
         #expect(!farm.log("thief").contains("reclaimed"))
         #expect(farm.versions(of: "held").count == 1)
     }
@@ -217,6 +220,27 @@ struct FarmTests {
         #expect(took < 2, "took \(took) s")
         try await Task.sleep(for: .milliseconds(300))
         #expect(farm.staging().isEmpty && farm.versions(of: "cancelled").isEmpty)
+    }
+
+    @Test("Redis restarted mid-run with the AOF on: no job is lost, each is published once", .tags(.endToEnd))
+    func redisRestart() async throws {
+        let farm = try FarmHarness(appendOnly: true)
+        try farm.startWorker("w1")
+        let basic = packageRoot.appendingPathComponent("fixtures/good/basic.mp4").path
+        var ids = [try await farm.queue.enqueue(JobSpec(source: FarmHarness.longClip, profile: Self.fast, assetID: "restart-long")).jobID]
+        for index in 0..<4 {
+            ids.append(try await farm.queue.enqueue(JobSpec(source: basic, profile: Self.fast, assetID: "restart-\(index)")).jobID)
+        }
+        _ = try await farm.wait(for: ids[0]) { $0.state == .running && ($0.progress ?? 0) > 5 }
+        try await Task.sleep(for: .milliseconds(1100))  // appendfsync everysec
+        try farm.redis.restart()
+        _ = try? await farm.queue.redis.send(["PING"])
+        for id in ids {
+            let record = try await farm.wait(for: id, timeout: 180) { $0.state.isTerminal }
+            #expect(record.state == .succeeded, "\(record)")
+        }
+        for index in 0..<4 { #expect(farm.versions(of: "restart-\(index)").count == 1) }
+        #expect(farm.versions(of: "restart-long").count == 1)
     }
 
     @Test("SIGTERM drains: the running job finishes, then the worker exits; twice releases it", .tags(.endToEnd))

@@ -50,7 +50,7 @@ struct JobQueueTests {
         let running = try #require(try await test.queue.job(enqueued.jobID))
         #expect(running.state == .running && running.worker == "w1" && running.attempts == 1)
 
-        #expect(try await test.queue.report(lease, progress: JobProgress(percent: 40, stage: "encoding", fps: 90, speed: 3)) == .held)
+        #expect(try await test.queue.report(lease, consumer: "w1", progress: JobProgress(percent: 40, stage: "encoding", fps: 90, speed: 3)) == .held)
         #expect(try await test.queue.job(enqueued.jobID)?.progress == 40)
         #expect(try await test.queue.finish(lease, .succeeded(version: "v1")))
         let done = try #require(try await test.queue.job(enqueued.jobID))
@@ -73,7 +73,7 @@ struct JobQueueTests {
         let second = try #require(try await test.queue.start(reclaimed[0], consumer: "w2").lease)
         #expect(second.attempt == 2)
         #expect(try await test.queue.renew(first, consumer: "dead-worker") == .lost)
-        #expect(try await test.queue.report(first, progress: JobProgress(percent: 1, stage: "x")) == .lost)
+        #expect(try await test.queue.report(first, consumer: "dead-worker", progress: JobProgress(percent: 1, stage: "x")) == .lost)
         #expect(try await test.queue.finish(first, .succeeded(version: "stale")) == false)
         #expect(try await test.queue.finish(second, .succeeded(version: "v2")))
         let record = try #require(try await test.queue.job(id))
@@ -92,6 +92,19 @@ struct JobQueueTests {
         #expect(try await test.queue.reclaim(consumer: "thief", leaseSeconds: 2).isEmpty)
         #expect(try await test.queue.renew(lease, consumer: "w1") == .held, "still ours")
         #expect(try await test.queue.finish(lease, .succeeded(version: nil)))
+        await test.close()
+    }
+
+    @Test("a progress report renews the lease too")
+    func progressRenews() async throws {
+        let test = try await TestQueue()
+        _ = try await test.queue.enqueue(JobSpec(source: "/in.mp4"))
+        let lease = try #require(try await test.take("w1")?.lease)
+        try await Task.sleep(for: .milliseconds(2500))
+        #expect(try await test.queue.report(lease, consumer: "w1", progress: JobProgress(percent: 50, stage: "encoding")) == .held)
+        #expect(try await test.queue.reclaim(consumer: "thief", leaseSeconds: 2).isEmpty, "reported progress, so not idle")
+        #expect(try await test.queue.report(lease, consumer: "thief", progress: JobProgress(percent: 60, stage: "x")) == .lost,
+                "another consumer cannot report under this lease")
         await test.close()
     }
 
@@ -247,7 +260,7 @@ struct JobQueueTests {
         let test = try await TestQueue()
         let id = try await test.queue.enqueue(JobSpec(source: "/a.mp4")).jobID
         let lease = try #require(try await test.take("w1")?.lease)
-        _ = try await test.queue.report(lease, progress: JobProgress(percent: 50, stage: "encoding"))
+        _ = try await test.queue.report(lease, consumer: "w1", progress: JobProgress(percent: 50, stage: "encoding"))
         _ = try await test.queue.finish(lease, .failed("bad input: moov atom not found"))
         let events = try await test.blocking.events(after: "0", block: 0.1)
         let states = events.filter { $0.fields["job"] == id }.compactMap { $0.fields["state"] }

@@ -384,30 +384,48 @@ public final class JobQueue: Sendable {
 
     /// Decides, atomically, whether this consumer runs a delivery.
     public func start(_ delivery: Delivery, consumer: String) async throws(RedisError) -> StartDecision {
-        let spec: JobSpec
-        do {
-            guard let text = delivery.fields["job"] else { throw JobError.missingField("job") }
-            spec = try JobSpec.parse(text)
-            try spec.validate()
-        } catch let error as JobError {
-            try await reject(delivery, reason: error.description)
-            return .rejected(error.description)
-        } catch {
-            try await reject(delivery, reason: "\(error)")
-            return .rejected("\(error)")
+        try await start([delivery], consumer: consumer)[0]
+    }
+
+    /// Decides for several deliveries in one round trip (plus one per entry that is not a job).
+    public func start(_ deliveries: [Delivery], consumer: String) async throws(RedisError) -> [StartDecision] {
+        var decisions = [StartDecision?](repeating: nil, count: deliveries.count)
+        var calls: [(keys: [String], arguments: [String])] = []
+        var prepared: [(index: Int, id: String, spec: JobSpec)] = []
+        for (index, delivery) in deliveries.enumerated() {
+            let spec: JobSpec
+            do {
+                guard let text = delivery.fields["job"] else { throw JobError.missingField("job") }
+                spec = try JobSpec.parse(text)
+                try spec.validate()
+            } catch {
+                let reason = (error as? JobError)?.description ?? "\(error)"
+                try await reject(delivery, reason: reason)
+                decisions[index] = .rejected(reason)
+                continue
+            }
+            let id = spec.id ?? delivery.entry
+            var stored = spec
+            stored.id = id
+            prepared.append((index, id, stored))
+            calls.append((
+                [keys.job(id), delivery.stream, keys.events, keys.dead, keys.index, keys.stats],
+                [
+                    id, delivery.entry, keys.group, consumer, String(Self.now()), stored.json(), delivery.priority.rawValue,
+                    String(spec.maxAttempts ?? JobSpec.defaultMaxAttempts), String(eventsMaxLength), spec.assetID ?? "",
+                    String(retentionSeconds),
+                ]
+            ))
         }
-        let id = spec.id ?? delivery.entry
-        var stored = spec
-        stored.id = id
-        let reply = try await eval(
-            Scripts.start,
-            keys: [keys.job(id), delivery.stream, keys.events, keys.dead, keys.index, keys.stats],
-            arguments: [
-                id, delivery.entry, keys.group, consumer, String(Self.now()), stored.json(), delivery.priority.rawValue,
-                String(spec.maxAttempts ?? JobSpec.defaultMaxAttempts), String(eventsMaxLength), spec.assetID ?? "",
-                String(retentionSeconds),
-            ]
-        )
+        let replies = try await evalMany(Scripts.start, calls: calls)
+        for ((index, id, stored), reply) in zip(prepared, replies) {
+            decisions[index] = try Self.decision(reply, id: id, stored: stored, delivery: deliveries[index])
+        }
+        return decisions.map { $0! }
+    }
+
+    static func decision(_ reply: RedisValue, id: String, stored: JobSpec, delivery: Delivery) throws(RedisError) -> StartDecision {
+        if case .error(let message) = reply { throw .server(message) }
         guard let values = reply.array, let word = values.first?.text else {
             throw RedisError.unexpectedReply(command: "start", reply: "\(reply)")
         }
@@ -447,14 +465,15 @@ public final class JobQueue: Sendable {
         return Self.leaseStatus(reply)
     }
 
-    /// Progress of a running job (at most every 500 ms is plenty).
-    public func report(_ lease: Lease, progress: JobProgress) async throws(RedisError) -> LeaseStatus {
+    /// Progress of a running job (at most every 500 ms is plenty); renews the lease as well.
+    public func report(_ lease: Lease, consumer: String, progress: JobProgress) async throws(RedisError) -> LeaseStatus {
         func number(_ value: Double?) -> String { value.map { String(format: "%.3f", $0) } ?? "" }
         let reply = try await eval(
-            Scripts.progress, keys: [keys.job(lease.jobID), keys.events],
+            Scripts.progress, keys: [keys.job(lease.jobID), keys.events, lease.stream],
             arguments: [
                 lease.token, String(Self.now()), number(progress.percent), progress.stage, number(progress.fps),
                 number(progress.speed), number(progress.etaSeconds), String(eventsMaxLength), lease.jobID,
+                keys.group, consumer, lease.entry,
             ]
         )
         return Self.leaseStatus(reply)
@@ -469,6 +488,17 @@ public final class JobQueue: Sendable {
             arguments: Self.finishArguments(lease, outcome, keys: keys, eventsMaxLength: eventsMaxLength, retention: retentionSeconds)
         )
         return reply.int == 1
+    }
+
+    /// Ends several attempts in one round trip; for each, whether it was recorded.
+    public func finish(_ endings: [(Lease, Outcome)]) async throws(RedisError) -> [Bool] {
+        let replies = try await evalMany(Scripts.finish, calls: endings.map { lease, outcome in
+            (
+                [keys.job(lease.jobID), lease.stream, keys.events, keys.dead, keys.delayed, keys.stats],
+                Self.finishArguments(lease, outcome, keys: keys, eventsMaxLength: eventsMaxLength, retention: retentionSeconds)
+            )
+        })
+        return replies.map { $0.int == 1 }
     }
 
     static func finishArguments(_ lease: Lease, _ outcome: Outcome, keys: QueueKeys, eventsMaxLength: Int, retention: Int) -> [String] {

@@ -107,11 +107,15 @@ enum Scripts {
     return 1
     """)
 
-    /// Records progress under a lease. KEYS: job, events.
-    /// ARGV: lease, now, progress, stage, fps, speed, eta_s, events_maxlen, id.
+    /// Records progress under a lease, and renews the lease (as ``renew`` does) in the same step.
+    /// KEYS: job, events, stream.
+    /// ARGV: lease, now, progress, stage, fps, speed, eta_s, events_maxlen, id, group, consumer, entry.
     /// Returns 0 when the lease is lost, 1, or 2 when cancellation was asked.
     static let progress = Script(prelude + """
     if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[1] then return 0 end
+    local pending = redis.call('XPENDING', KEYS[3], ARGV[10], ARGV[12], ARGV[12], 1)
+    if #pending == 0 or pending[1][2] ~= ARGV[11] then return 0 end
+    redis.call('XCLAIM', KEYS[3], ARGV[10], ARGV[11], 0, ARGV[12], 'JUSTID')
     redis.call('HSET', KEYS[1], 'progress', ARGV[3], 'stage', ARGV[4], 'fps', ARGV[5], 'speed', ARGV[6],
       'eta_s', ARGV[7], 'updated_at', ARGV[2])
     event(KEYS[2], ARGV[8], 'job', ARGV[9], 'state', 'running', 'progress', ARGV[3], 'stage', ARGV[4],
