@@ -44,11 +44,18 @@ final class TranscodeChild: @unchecked Sendable {
         return summaryObject != nil
     }
 
-    /// The child's last error line, without the `streamgate: ` prefix.
+    /// The child's own one-line error (`streamgate: …`), without the prefix; empty when it ended
+    /// without one (a crash prints a backtrace instead).
     var lastError: String {
         lock.lock(); defer { lock.unlock() }
-        let line = errorTail.split(separator: "\n").last.map(String.init) ?? ""
-        return line.hasPrefix("streamgate: ") ? String(line.dropFirst("streamgate: ".count)) : line
+        guard let line = errorTail.split(separator: "\n").last(where: { $0.hasPrefix("streamgate: ") }) else { return "" }
+        return String(line.dropFirst("streamgate: ".count))
+    }
+
+    /// The end of what the child wrote on standard error, for the worker's log.
+    var errorOutput: String {
+        lock.lock(); defer { lock.unlock() }
+        return errorTail
     }
 
     /// Waits until both pipes are drained (after the child exited).

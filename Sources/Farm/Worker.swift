@@ -301,8 +301,18 @@ public final class Worker: Sendable {
             return .failed(child.lastError.isEmpty ? "transcode \(exit)" : child.lastError)
         case .exited(130):
             return .cancelled
+        case .exited(71) where !child.lastError.isEmpty:
+            // Out of memory under the limit: worth another try (another worker, a calmer moment),
+            // then a dead letter that says why.
+            removeStaging(asset: asset)
+            return retryOrDead(lease: lease, spec: spec, reason: child.lastError)
         default:
             removeStaging(asset: asset)
+            if case .signaled = exit {
+                logger.error("transcode crashed", metadata: [
+                    "job": "\(lease.jobID)", "status": "\(exit)", "stderr": "\(child.errorOutput.suffix(1500))",
+                ])
+            }
             let detail = child.lastError.isEmpty ? "" : ": \(child.lastError)"
             return retryOrDead(lease: lease, spec: spec, reason: "transcode \(exit)\(detail)")
         }

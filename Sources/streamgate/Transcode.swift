@@ -66,6 +66,13 @@ struct Transcode: ParsableCommand {
                 print("  \(assets.root)/assets/\(summary.assetID)/master.m3u8")
             }
         } catch {
+            // Under an address-space cap, allocation failures (ENOMEM, or EAGAIN from a thread that
+            // cannot get its stack) are the limit's doing, not the file's: say so, with an exit code
+            // the worker retries rather than one it takes for bad input.
+            let text = "\(error)"
+            if let memoryLimitMib, ["Cannot allocate memory", "Resource temporarily unavailable", "out of memory"].contains(where: text.contains) {
+                throw CommandFailure(message: "\(input): ran out of memory under the limit of \(memoryLimitMib) MiB (\(text))", code: 71)
+            }
             throw CommandFailure(error)
         }
     }

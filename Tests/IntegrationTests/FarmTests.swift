@@ -204,6 +204,28 @@ struct FarmTests {
         #expect(farm.versions(of: "slow").isEmpty && farm.staging().isEmpty)
     }
 
+    @Test("runaway memory: the transcode dies under its limit, the worker lives, the job is retried then dead-lettered", .tags(.endToEnd))
+    func memoryLimit() async throws {
+        let farm = try FarmHarness()
+        let worker = try farm.startWorker("capped", extra: ["--memory-limit-mib", "150"])
+        let id = try await farm.queue.enqueue(JobSpec(
+            source: FarmHarness.longClip, profile: Self.fast, assetID: "hungry", maxAttempts: 2
+        )).jobID
+        let record = try await farm.wait(for: id, timeout: 120) { record in
+            if record.state == .retrying {
+                _ = try? run("/usr/bin/redis-cli", ["-s", farm.redis.socketPath, "ZADD", farm.queue.keys.delayed, "0", id])
+            }
+            return record.state.isTerminal
+        }
+        #expect(record.state == .dead && record.attempts == 2, "\(record)")
+        let reason = record.error ?? ""
+        #expect(reason.contains("gave up after 2 attempts"), "\(reason)")
+        #expect(reason.contains("signal") || reason.contains("memory"), "says how the transcode died: \(reason)")
+        #expect(worker.isRunning, "the worker survived its transcode")
+        #expect(try await farm.liveWorkers()["capped"] != nil, "and still heartbeats")
+        #expect(farm.staging().isEmpty && farm.versions(of: "hungry").isEmpty)
+    }
+
     @Test("cancelling a running job stops it within 2 s and leaves nothing", .tags(.endToEnd))
     func cancelRunning() async throws {
         let farm = try FarmHarness()

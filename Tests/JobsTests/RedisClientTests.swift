@@ -120,3 +120,55 @@ struct RedisClientTests {
         #expect(Date().timeIntervalSince(started) < 30)
     }
 }
+
+@Suite("redis client over TCP with a password")
+struct RedisTCPTests {
+    /// A free TCP port on loopback.
+    static func freePort() throws -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(descriptor, pointer, length) == 0 && getsockname(descriptor, pointer, &length) == 0
+            }
+        }
+        guard bound else { throw RedisError.connect(endpoint: "127.0.0.1", reason: "no free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    @Test("redis://:password@host:port/db authenticates and selects the database; a wrong password is named, not shown")
+    func authAndSelect() async throws {
+        let port = try Self.freePort()
+        let folder = "/tmp/sgt-" + String(UUID().uuidString.prefix(8))
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let server = try ChildProcess(
+            executable: "/usr/bin/redis-server",
+            arguments: ["--port", String(port), "--bind", "127.0.0.1", "--requirepass", "s3cret-pass-42", "--save", "", "--appendonly", "no", "--dir", folder],
+            stdout: .null, stderr: .null
+        )
+        defer { server.terminate(grace: 5) }
+
+        let client = try RedisClient(url: "redis://:s3cret-pass-42@127.0.0.1:\(port)/2", connections: 1)
+        defer { Task { await client.shutdown() } }
+        var answered = false
+        for _ in 0..<100 where !answered {
+            answered = (try? await client.send(["PING"])) == .status("PONG")
+            if !answered { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(answered)
+        try await client.send(["SET", "k", "v"])
+        #expect(try await client.send(["CLIENT", "INFO"]).text?.contains("db=2") == true, "SELECT 2 on connect")
+
+        let wrong = try RedisClient(url: "redis://:hunter2-wrong@127.0.0.1:\(port)/0", connections: 1, reconnectWindow: 0.2)
+        defer { Task { await wrong.shutdown() } }
+        let error = await #expect(throws: RedisError.self) { try await wrong.send(["PING"]) }
+        #expect(error?.isConnectFailure == true, "\(String(describing: error))")
+        #expect(error?.description.contains("127.0.0.1:\(port)") == true)
+        #expect(error?.description.contains("hunter2") == false, "the password never appears in an error")
+    }
+}
