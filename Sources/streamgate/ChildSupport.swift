@@ -6,7 +6,7 @@ import Media
 final class StopSignal: @unchecked Sendable {
     private let lock = NSLock()
     private var requested = false
-    private var sources: [DispatchSourceSignal] = []
+    private var signals: SignalCounter?
     private var timer: DispatchSourceTimer?
 
     var isRequested: Bool {
@@ -14,33 +14,24 @@ final class StopSignal: @unchecked Sendable {
         return requested
     }
 
+    private func request() {
+        lock.lock()
+        requested = true
+        lock.unlock()
+    }
+
     /// - Parameter watchParent: also stop when the parent process dies (a worker killed with
     ///   SIGKILL cannot stop its children; they must not run on, unowned, and publish anyway).
     static func install(watchParent: Bool = false) -> StopSignal {
         let stop = StopSignal()
+        stop.signals = SignalCounter { _ in stop.request() }
         if watchParent {
             let parent = getppid()
             let timer = DispatchSource.makeTimerSource(queue: .global())
             timer.schedule(deadline: .now() + 0.2, repeating: 0.2)
-            timer.setEventHandler {
-                guard getppid() != parent else { return }
-                stop.lock.lock()
-                stop.requested = true
-                stop.lock.unlock()
-            }
+            timer.setEventHandler { if getppid() != parent { stop.request() } }
             timer.resume()
             stop.timer = timer
-        }
-        for number in [SIGTERM, SIGINT] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                stop.lock.lock()
-                stop.requested = true
-                stop.lock.unlock()
-            }
-            source.resume()
-            stop.sources.append(source)
         }
         return stop
     }
