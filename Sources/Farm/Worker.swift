@@ -108,13 +108,18 @@ public final class Worker: Sendable {
                         )
                     }
                     failures = 0
-                    // No-op jobs (for measuring the queue) are finished inline, a batch in two round trips.
-                    var inline: [(Lease, Outcome, JobSpec)] = []
-                    let decisions = try await queue.start(deliveries, consumer: configuration.id)
+                    // No-op jobs (for measuring the queue) are taken and finished in the same step.
+                    let decisions = try await queue.start(deliveries, consumer: configuration.id, inline: true)
+                    var inlineDone = 0
                     for (delivery, decision) in zip(deliveries, decisions) {
                         switch decision {
-                        case .run(let lease, let spec) where spec.kind == .noop:
-                            inline.append((lease, .succeeded(version: nil), spec))
+                        case .ranInline(let jobID, let attempt, let spec):
+                            inlineDone += 1
+                            WorkerMetrics.ended("succeeded")
+                            if spec.callbackURL != nil {
+                                let lease = Lease(jobID: jobID, token: "", stream: delivery.stream, entry: delivery.entry, attempt: attempt, assetID: spec.assetID)
+                                notify(spec: spec, lease: lease, outcome: .succeeded(version: nil))
+                            }
                         case .run(let lease, let spec):
                             running += 1
                             group.addTask { await self.runJob(lease: lease, spec: spec) }
@@ -126,14 +131,7 @@ public final class Worker: Sendable {
                             logger.error("rejected a stream entry that is not a job", metadata: ["entry": "\(delivery.entry)", "reason": "\(reason)"])
                         }
                     }
-                    if !inline.isEmpty {
-                        let recorded = try await queue.finish(inline.map { ($0.0, $0.1) })
-                        for ((lease, outcome, spec), done) in zip(inline, recorded) where done {
-                            WorkerMetrics.ended(outcome.name)
-                            notify(spec: spec, lease: lease, outcome: outcome)
-                        }
-                        state.withLockedValue { $0.jobsDone += recorded.filter { $0 }.count }
-                    }
+                    if inlineDone > 0 { state.withLockedValue { $0.jobsDone += inlineDone } }
                 } catch {
                     failures += 1
                     let delay = min(5, 0.1 * pow(2, Double(min(failures, 6)))) * Double.random(in: 0.5...1)

@@ -255,6 +255,38 @@ struct JobQueueTests {
         await test.close()
     }
 
+    @Test("no-op jobs run inline: taken and finished in one step, with the same record and events")
+    func inline() async throws {
+        let test = try await TestQueue()
+        let ids = try await test.queue.enqueueNoops(count: 3)
+        let transcode = try await test.queue.enqueue(JobSpec(source: "/a.mp4")).jobID
+        let deliveries = try await test.blocking.fetch(consumer: "w1", count: 10, block: 0.2)
+        #expect(deliveries.count == 4)
+        let decisions = try await test.queue.start(deliveries, consumer: "w1", inline: true)
+        var inlined: [String] = []
+        for decision in decisions {
+            switch decision {
+            case .ranInline(let id, let attempt, let spec):
+                #expect(attempt == 1 && spec.kind == .noop)
+                inlined.append(id)
+            case .run(let lease, _):
+                #expect(lease.jobID == transcode, "a transcode is started, not run inline")
+            default:
+                Issue.record("unexpected \(decision)")
+            }
+        }
+        #expect(inlined.sorted() == ids.sorted())
+        for id in ids {
+            let record = try #require(try await test.queue.job(id))
+            #expect(record.state == .succeeded && record.attempts == 1 && record.worker == "w1")
+        }
+        let stats = try await test.queue.stats()
+        #expect(stats.pending == 1 && stats.totals["succeeded"] == 3)
+        let events = try await test.blocking.events(after: "0", block: 0.1)
+        #expect(events.filter { $0.fields["job"] == ids[0] }.compactMap { $0.fields["state"] } == ["queued", "running", "succeeded"])
+        await test.close()
+    }
+
     @Test("events record every state change")
     func events() async throws {
         let test = try await TestQueue()

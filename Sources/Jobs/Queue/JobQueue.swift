@@ -20,6 +20,8 @@ public enum StartDecision: Sendable, Equatable {
     case dead(String)
     /// Not a job; dead-lettered with this reason.
     case rejected(String)
+    /// A job that runs inline (no-op): taken and finished as succeeded in the same step.
+    case ranInline(jobID: String, attempt: Int, JobSpec)
 }
 
 /// A worker's hold on a running job. Every write under it checks it is still current, so a worker
@@ -31,6 +33,15 @@ public struct Lease: Sendable, Equatable {
     public var entry: String
     public var attempt: Int
     public var assetID: String?
+
+    public init(jobID: String, token: String, stream: String, entry: String, attempt: Int, assetID: String?) {
+        self.jobID = jobID
+        self.token = token
+        self.stream = stream
+        self.entry = entry
+        self.attempt = attempt
+        self.assetID = assetID
+    }
 }
 
 /// The answer of a lease renewal or a progress write.
@@ -388,10 +399,13 @@ public final class JobQueue: Sendable {
     }
 
     /// Decides for several deliveries in one round trip (plus one per entry that is not a job).
-    public func start(_ deliveries: [Delivery], consumer: String) async throws(RedisError) -> [StartDecision] {
+    /// With `inline`, no-op jobs are taken and finished in the same step (``StartDecision/ranInline(jobID:attempt:_:)``).
+    public func start(_ deliveries: [Delivery], consumer: String, inline: Bool = false) async throws(RedisError) -> [StartDecision] {
         var decisions = [StartDecision?](repeating: nil, count: deliveries.count)
         var calls: [(keys: [String], arguments: [String])] = []
         var prepared: [(index: Int, id: String, spec: JobSpec)] = []
+        var inlineCalls: [(keys: [String], arguments: [String])] = []
+        var inlinePrepared: [(index: Int, id: String, spec: JobSpec)] = []
         for (index, delivery) in deliveries.enumerated() {
             let spec: JobSpec
             do {
@@ -407,19 +421,29 @@ public final class JobQueue: Sendable {
             let id = spec.id ?? delivery.entry
             var stored = spec
             stored.id = id
-            prepared.append((index, id, stored))
-            calls.append((
-                [keys.job(id), delivery.stream, keys.events, keys.dead, keys.index, keys.stats],
-                [
-                    id, delivery.entry, keys.group, consumer, String(Self.now()), stored.json(), delivery.priority.rawValue,
-                    String(spec.maxAttempts ?? JobSpec.defaultMaxAttempts), String(eventsMaxLength), spec.assetID ?? "",
-                    String(retentionSeconds),
-                ]
-            ))
+            let arguments = [
+                id, delivery.entry, keys.group, consumer, String(Self.now()), stored.json(), delivery.priority.rawValue,
+                String(spec.maxAttempts ?? JobSpec.defaultMaxAttempts), String(eventsMaxLength), spec.assetID ?? "",
+                String(retentionSeconds),
+            ]
+            let scriptKeys = [keys.job(id), delivery.stream, keys.events, keys.dead, keys.index, keys.stats]
+            if inline, spec.kind == .noop {
+                inlinePrepared.append((index, id, stored))
+                inlineCalls.append((scriptKeys + [keys.delayed], arguments))
+            } else {
+                prepared.append((index, id, stored))
+                calls.append((scriptKeys, arguments))
+            }
         }
-        let replies = try await evalMany(Scripts.start, calls: calls)
-        for ((index, id, stored), reply) in zip(prepared, replies) {
+        for ((index, id, stored), reply) in zip(prepared, try await evalMany(Scripts.start, calls: calls)) {
             decisions[index] = try Self.decision(reply, id: id, stored: stored, delivery: deliveries[index])
+        }
+        for ((index, id, stored), reply) in zip(inlinePrepared, try await evalMany(Scripts.runInline, calls: inlineCalls)) {
+            if let values = reply.array, values.first?.text == "done", values.count == 2, let attempt = values[1].int {
+                decisions[index] = .ranInline(jobID: id, attempt: Int(attempt), stored)
+            } else {
+                decisions[index] = try Self.decision(reply, id: id, stored: stored, delivery: deliveries[index])
+            }
         }
         return decisions.map { $0! }
     }

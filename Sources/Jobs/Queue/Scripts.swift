@@ -38,6 +38,90 @@ enum Scripts {
     return {1, ARGV[1]}
     """)
 
+    /// `start_job` and `finish_job`: the bodies of ``start`` and ``finish`` as Lua functions of
+    /// (keys, arguments), so ``runInline`` can do both in one step.
+    private static let library = prelude + """
+    local function start_job(K, A)
+      local function close(result)
+        redis.call('XACK', K[2], A[3], A[2])
+        redis.call('XDEL', K[2], A[2])
+        return result
+      end
+      if redis.call('EXISTS', K[1]) == 0 then
+        redis.call('HSET', K[1], 'id', A[1], 'spec', A[6], 'state', 'queued', 'attempts', 0,
+          'max_attempts', A[8], 'priority', A[7], 'asset_id', A[10], 'created_at', A[5],
+          'updated_at', A[5], 'entry', A[2], 'stream', K[2])
+        redis.call('ZADD', K[5], A[5], A[1])
+      end
+      local state = redis.call('HGET', K[1], 'state')
+      if terminal(state) then return close({'skip', state}) end
+      local current = redis.call('HGET', K[1], 'entry')
+      if current ~= A[2] then return close({'skip', 'superseded entry'}) end
+      local now = A[5]
+      if redis.call('HGET', K[1], 'cancel') == '1' then
+        redis.call('HSET', K[1], 'state', 'cancelled', 'finished_at', now, 'updated_at', now)
+        redis.call('HDEL', K[1], 'lease')
+        redis.call('EXPIRE', K[1], A[11])
+        redis.call('HINCRBY', K[6], 'cancelled', 1)
+        event(K[3], A[9], 'job', A[1], 'state', 'cancelled', 'at', now)
+        return close({'skip', 'cancelled'})
+      end
+      local attempts = redis.call('HINCRBY', K[1], 'attempts', 1)
+      local max = tonumber(redis.call('HGET', K[1], 'max_attempts')) or 3
+      if attempts > max then
+        attempts = attempts - 1
+        local last = redis.call('HGET', K[1], 'error') or ''
+        local reason = 'gave up after ' .. attempts .. ' attempts'
+        if last ~= '' then reason = reason .. ': ' .. last end
+        redis.call('HSET', K[1], 'state', 'dead', 'attempts', attempts, 'error', reason,
+          'finished_at', now, 'updated_at', now)
+        redis.call('HDEL', K[1], 'lease')
+        redis.call('EXPIRE', K[1], A[11])
+        redis.call('XADD', K[4], '*', 'job', A[1], 'reason', reason, 'attempts', attempts, 'at', now,
+          'spec', redis.call('HGET', K[1], 'spec'))
+        redis.call('HINCRBY', K[6], 'dead', 1)
+        event(K[3], A[9], 'job', A[1], 'state', 'dead', 'error', reason, 'at', now)
+        return close({'dead', reason})
+      end
+      local lease = A[4] .. ':' .. attempts
+      redis.call('HSET', K[1], 'state', 'running', 'worker', A[4], 'lease', lease, 'started_at', now,
+        'updated_at', now, 'progress', '0', 'stage', 'starting')
+      event(K[3], A[9], 'job', A[1], 'state', 'running', 'attempt', attempts, 'worker', A[4], 'at', now)
+      return {'run', lease, attempts, redis.call('HGET', K[1], 'spec'), redis.call('HGET', K[1], 'asset_id') or ''}
+    end
+    local function finish_job(K, A)
+      if redis.call('HGET', K[1], 'lease') ~= A[1] then return 0 end
+      local now, outcome, id = A[4], A[5], A[11]
+      redis.call('XACK', K[2], A[2], A[3])
+      redis.call('XDEL', K[2], A[3])
+      redis.call('HDEL', K[1], 'lease')
+      if outcome == 'retry' then
+        redis.call('HSET', K[1], 'state', 'retrying', 'error', A[6], 'next_attempt_at', A[8],
+          'updated_at', now, 'entry', '', 'stage', 'waiting to retry')
+        redis.call('ZADD', K[5], A[8], id)
+        event(K[3], A[9], 'job', id, 'state', 'retrying', 'error', A[6], 'at', now)
+      elseif outcome == 'release' then
+        redis.call('HINCRBY', K[1], 'attempts', -1)
+        local entry = redis.call('XADD', K[2], '*', 'job', redis.call('HGET', K[1], 'spec'))
+        redis.call('HSET', K[1], 'state', 'queued', 'entry', entry, 'updated_at', now, 'stage', 'released')
+        event(K[3], A[9], 'job', id, 'state', 'queued', 'at', now)
+      else
+        redis.call('HSET', K[1], 'state', outcome, 'error', A[6], 'version', A[7],
+          'finished_at', now, 'updated_at', now, 'stage', outcome)
+        if outcome == 'succeeded' then redis.call('HSET', K[1], 'progress', '100') end
+        if outcome == 'dead' then
+          redis.call('XADD', K[4], '*', 'job', id, 'reason', A[6],
+            'attempts', redis.call('HGET', K[1], 'attempts'), 'at', now, 'spec', redis.call('HGET', K[1], 'spec'))
+        end
+        redis.call('EXPIRE', K[1], A[10])
+        event(K[3], A[9], 'job', id, 'state', outcome, 'error', A[6], 'at', now)
+      end
+      redis.call('HINCRBY', K[6], outcome, 1)
+      return 1
+    end
+
+    """
+
     /// A worker took a stream entry. Creates the record of a job enqueued with a plain XADD, drops
     /// entries of finished or cancelled jobs, dead-letters a job out of attempts, else marks it
     /// running under a new lease.
@@ -45,53 +129,8 @@ enum Scripts {
     /// KEYS: job, stream, events, dead, index, stats.
     /// ARGV: id, entry, group, consumer, now, spec, priority, max_attempts, events_maxlen, asset_id, retention.
     /// Returns {'run', lease, attempts, spec, asset_id} or {'skip', why} or {'dead', reason}.
-    static let start = Script(prelude + """
-    local function close(result)
-      redis.call('XACK', KEYS[2], ARGV[3], ARGV[2])
-      redis.call('XDEL', KEYS[2], ARGV[2])
-      return result
-    end
-    if redis.call('EXISTS', KEYS[1]) == 0 then
-      redis.call('HSET', KEYS[1], 'id', ARGV[1], 'spec', ARGV[6], 'state', 'queued', 'attempts', 0,
-        'max_attempts', ARGV[8], 'priority', ARGV[7], 'asset_id', ARGV[10], 'created_at', ARGV[5],
-        'updated_at', ARGV[5], 'entry', ARGV[2], 'stream', KEYS[2])
-      redis.call('ZADD', KEYS[5], ARGV[5], ARGV[1])
-    end
-    local state = redis.call('HGET', KEYS[1], 'state')
-    if terminal(state) then return close({'skip', state}) end
-    local current = redis.call('HGET', KEYS[1], 'entry')
-    if current ~= ARGV[2] then return close({'skip', 'superseded entry'}) end
-    local now = ARGV[5]
-    if redis.call('HGET', KEYS[1], 'cancel') == '1' then
-      redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finished_at', now, 'updated_at', now)
-      redis.call('HDEL', KEYS[1], 'lease')
-      redis.call('EXPIRE', KEYS[1], ARGV[11])
-      redis.call('HINCRBY', KEYS[6], 'cancelled', 1)
-      event(KEYS[3], ARGV[9], 'job', ARGV[1], 'state', 'cancelled', 'at', now)
-      return close({'skip', 'cancelled'})
-    end
-    local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-    local max = tonumber(redis.call('HGET', KEYS[1], 'max_attempts')) or 3
-    if attempts > max then
-      attempts = attempts - 1
-      local last = redis.call('HGET', KEYS[1], 'error') or ''
-      local reason = 'gave up after ' .. attempts .. ' attempts'
-      if last ~= '' then reason = reason .. ': ' .. last end
-      redis.call('HSET', KEYS[1], 'state', 'dead', 'attempts', attempts, 'error', reason,
-        'finished_at', now, 'updated_at', now)
-      redis.call('HDEL', KEYS[1], 'lease')
-      redis.call('EXPIRE', KEYS[1], ARGV[11])
-      redis.call('XADD', KEYS[4], '*', 'job', ARGV[1], 'reason', reason, 'attempts', attempts, 'at', now,
-        'spec', redis.call('HGET', KEYS[1], 'spec'))
-      redis.call('HINCRBY', KEYS[6], 'dead', 1)
-      event(KEYS[3], ARGV[9], 'job', ARGV[1], 'state', 'dead', 'error', reason, 'at', now)
-      return close({'dead', reason})
-    end
-    local lease = ARGV[4] .. ':' .. attempts
-    redis.call('HSET', KEYS[1], 'state', 'running', 'worker', ARGV[4], 'lease', lease, 'started_at', now,
-      'updated_at', now, 'progress', '0', 'stage', 'starting')
-    event(KEYS[3], ARGV[9], 'job', ARGV[1], 'state', 'running', 'attempt', attempts, 'worker', ARGV[4], 'at', now)
-    return {'run', lease, attempts, redis.call('HGET', KEYS[1], 'spec'), redis.call('HGET', KEYS[1], 'asset_id') or ''}
+    static let start = Script(library + """
+    return start_job(KEYS, ARGV)
     """)
 
     /// Renews a lease: resets the entry's idle time, only while this worker still owns it.
@@ -129,35 +168,19 @@ enum Scripts {
     /// KEYS: job, stream, events, dead, delayed, stats.
     /// ARGV: lease, group, entry, now, outcome, error, version, retry_at, events_maxlen, retention, id.
     /// Returns 1, or 0 when the lease was lost (nothing changed).
-    static let finish = Script(prelude + """
-    if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[1] then return 0 end
-    local now, outcome, id = ARGV[4], ARGV[5], ARGV[11]
-    redis.call('XACK', KEYS[2], ARGV[2], ARGV[3])
-    redis.call('XDEL', KEYS[2], ARGV[3])
-    redis.call('HDEL', KEYS[1], 'lease')
-    if outcome == 'retry' then
-      redis.call('HSET', KEYS[1], 'state', 'retrying', 'error', ARGV[6], 'next_attempt_at', ARGV[8],
-        'updated_at', now, 'entry', '', 'stage', 'waiting to retry')
-      redis.call('ZADD', KEYS[5], ARGV[8], id)
-      event(KEYS[3], ARGV[9], 'job', id, 'state', 'retrying', 'error', ARGV[6], 'at', now)
-    elseif outcome == 'release' then
-      redis.call('HINCRBY', KEYS[1], 'attempts', -1)
-      local entry = redis.call('XADD', KEYS[2], '*', 'job', redis.call('HGET', KEYS[1], 'spec'))
-      redis.call('HSET', KEYS[1], 'state', 'queued', 'entry', entry, 'updated_at', now, 'stage', 'released')
-      event(KEYS[3], ARGV[9], 'job', id, 'state', 'queued', 'at', now)
-    else
-      redis.call('HSET', KEYS[1], 'state', outcome, 'error', ARGV[6], 'version', ARGV[7],
-        'finished_at', now, 'updated_at', now, 'stage', outcome)
-      if outcome == 'succeeded' then redis.call('HSET', KEYS[1], 'progress', '100') end
-      if outcome == 'dead' then
-        redis.call('XADD', KEYS[4], '*', 'job', id, 'reason', ARGV[6],
-          'attempts', redis.call('HGET', KEYS[1], 'attempts'), 'at', now, 'spec', redis.call('HGET', KEYS[1], 'spec'))
-      end
-      redis.call('EXPIRE', KEYS[1], ARGV[10])
-      event(KEYS[3], ARGV[9], 'job', id, 'state', outcome, 'error', ARGV[6], 'at', now)
-    end
-    redis.call('HINCRBY', KEYS[6], outcome, 1)
-    return 1
+    static let finish = Script(library + """
+    return finish_job(KEYS, ARGV)
+    """)
+
+    /// Takes a job that runs inline (no-op) and finishes it as succeeded in one step: ``start``
+    /// then ``finish``. KEYS: job, stream, events, dead, index, stats, delayed.
+    /// ARGV: as ``start``. Returns ``start``'s answer, with {'run', …} replaced by {'done', attempt}.
+    static let runInline = Script(library + """
+    local started = start_job({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]}, ARGV)
+    if started[1] ~= 'run' then return started end
+    finish_job({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[7], KEYS[6]},
+      {started[2], ARGV[3], ARGV[2], ARGV[5], 'succeeded', '', '', '0', ARGV[9], ARGV[11], ARGV[1]})
+    return {'done', started[3]}
     """)
 
     /// Cancels a job: at once when nobody runs it, else flags it for its worker.
