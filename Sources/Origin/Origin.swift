@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
 import Logging
+import Metrics
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Store
@@ -70,12 +72,37 @@ public struct OriginRoutes: Sendable {
     let unwrapKey: KeyUnwrapper
     let logger: Logger
     let threadPool: NIOThreadPool
+    /// L1: playlists and segments of published versions (immutable, so never stale). Keys are
+    /// never cached.
+    public let cache: ByteCache<ByteBuffer>
+    /// One store read per object however many requests miss it at once.
+    let flights = SingleFlight<ByteBuffer>()
+    let counters = NIOLockedValueBox(Counters())
 
-    public init(store: AssetStore, unwrapKey: @escaping KeyUnwrapper, logger: Logger, threadPool: NIOThreadPool = .singleton) {
+    /// What the origin did, for tests and `/metrics`.
+    public struct Counters: Sendable, Equatable {
+        public var l1Hits = 0
+        public var storeReads = 0
+        public var coalesced = 0
+    }
+
+    /// - Parameter cacheBytes: the L1 budget (0 turns it off).
+    public init(
+        store: AssetStore, unwrapKey: @escaping KeyUnwrapper, logger: Logger, threadPool: NIOThreadPool = .singleton,
+        cacheBytes: Int = 256 << 20
+    ) {
         self.store = store
         self.unwrapKey = unwrapKey
         self.logger = logger
         self.threadPool = threadPool
+        // Segments run to a few MB; about 500 kB an object sizes the frequency sketch.
+        cache = ByteCache(capacity: cacheBytes, expectedEntries: max(64, cacheBytes / 500_000))
+    }
+
+    public var statistics: Counters {
+        var counts = counters.withLockedValue { $0 }
+        counts.coalesced = flights.coalesced
+        return counts
     }
 
     public func register<Context: RequestContext>(on router: Router<Context>) {
@@ -103,21 +130,57 @@ public struct OriginRoutes: Sendable {
         guard let version = try await published(asset) else { return Self.notFound }
         guard let path = version.path(of: relative) else { return Self.notFound }
         let isHead = request.method == .head
-        let content: StoredFile
-        do {
-            content = try await threadPool.runIfActive { try StoredFile(path: path, readBody: !isHead) }
-        } catch let error as StoredFile.Missing {
-            _ = error
-            return Self.notFound
+        let key = "\(asset.rawValue)/\(version.version)/\(relative)"
+        let body: ByteBuffer?
+        let size: Int
+        if let cached = cache.get(key) {
+            counters.withLockedValue { $0.l1Hits += 1 }
+            Counter(label: "streamgate_origin_cache_total", dimensions: [("level", "l1"), ("result", "hit")]).increment()
+            body = cached
+            size = cached.readableBytes
+        } else if isHead {
+            // A HEAD needs the size only: no read, nothing cached.
+            guard let stored = try await read(path, body: false) else { return Self.notFound }
+            body = nil
+            size = stored.size
+        } else {
+            Counter(label: "streamgate_origin_cache_total", dimensions: [("level", "l1"), ("result", "miss")]).increment()
+            let loaded: ByteBuffer
+            do {
+                loaded = try await flights.value(for: key) {
+                    guard let stored = try await self.read(path, body: true), let bytes = stored.body else { throw StoredFile.Missing() }
+                    self.cache.put(key, bytes, cost: bytes.readableBytes)
+                    return bytes
+                }
+            } catch is StoredFile.Missing {
+                return Self.notFound
+            }
+            body = loaded
+            size = loaded.readableBytes
         }
+        Counter(label: "streamgate_origin_bytes_total").increment(by: isHead ? 0 : size)
         var headers = HTTPFields()
         headers[.contentType] = type.contentType
-        headers[.contentLength] = String(content.size)
+        headers[.contentLength] = String(size)
         // A published version never changes, so (version, name) identifies the bytes.
         headers[.eTag] = "\"\(version.version)/\(relative)\""
         headers[.cacheControl] = type.cacheControl
         headers[.acceptRanges] = "none"
-        return Response(status: .ok, headers: headers, body: content.body.map { .init(byteBuffer: $0) } ?? .init())
+        return Response(status: .ok, headers: headers, body: isHead ? .init() : body.map { .init(byteBuffer: $0) } ?? .init())
+    }
+
+    /// Reads a file of a published version on the thread pool; nil when it does not exist.
+    private func read(_ path: String, body: Bool) async throws -> StoredFile? {
+        do {
+            let stored = try await threadPool.runIfActive { try StoredFile(path: path, readBody: body) }
+            if body {
+                counters.withLockedValue { $0.storeReads += 1 }
+                Counter(label: "streamgate_origin_store_reads_total").increment()
+            }
+            return stored
+        } catch is StoredFile.Missing {
+            return nil
+        }
     }
 
     // MARK: - Keys

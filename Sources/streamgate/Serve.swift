@@ -40,10 +40,13 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The largest upload accepted, bytes.")
     var maxUploadBytes: Int = 8 << 30
 
+    @Option(help: "The in-process cache (L1) budget for playlists and segments, bytes; 0 turns it off.")
+    var l1Bytes: Int = 256 << 20
+
     func run() async throws {
         let server = try ServerSetup(
             store: store, masterKeyFile: masterKeyFile, redis: redis, prefix: prefix, apiKeyFile: apiKeyFile,
-            sourceRoots: sourceRoot, maxUploadBytes: maxUploadBytes
+            sourceRoots: sourceRoot, maxUploadBytes: maxUploadBytes, cacheBytes: l1Bytes
         )
         let metrics = server.queue.map { queue in Task { await QueueMetrics.run(queue: queue) } }
         defer { metrics?.cancel() }
@@ -58,11 +61,13 @@ struct ServerSetup {
     let queue: JobQueue?
     let api: JobAPI?
     let logger: Logger
+    let cacheBytes: Int
 
     init(
         store: String, masterKeyFile: String?, redis: String?, prefix: String, apiKeyFile: String?,
-        sourceRoots: [String], maxUploadBytes: Int, apiKeys extraKeys: [String] = []
+        sourceRoots: [String], maxUploadBytes: Int, cacheBytes: Int = 256 << 20, apiKeys extraKeys: [String] = []
     ) throws {
+        self.cacheBytes = cacheBytes
         var logger = Logger(label: "streamgate.serve")
         logger.logLevel = .info
         self.logger = logger
@@ -121,7 +126,7 @@ struct ServerSetup {
                 }
                 return try keyring.unwrap(wrapped, context: asset.rawValue).bytes
             },
-            logger: logger
+            logger: logger, cacheBytes: cacheBytes
         )
         return buildServerApplication(
             configuration: OriginConfiguration(host: host, port: port), origin: origin, api: api,

@@ -40,17 +40,24 @@ final class PublishedFixture: @unchecked Sendable {
 
     deinit { try? FileManager.default.removeItem(at: folder) }
 
-    func application() -> some ApplicationProtocol {
+    /// The routes, kept so a test can read what they did (cache hits, store reads).
+    lazy var routes: OriginRoutes = {
         let keyring = self.keyring
-        return buildOriginApplication(
-            configuration: OriginConfiguration(host: "127.0.0.1", port: 0),
+        return OriginRoutes(
             store: store,
             unwrapKey: { asset, keyID, stored in
                 let wrapped = try WrappedKey(serialized: stored)
                 guard wrapped.keyID == keyID else { throw VaultError("key id mismatch") }
                 return try keyring.unwrap(wrapped, context: asset.rawValue).bytes
             },
-            logger: Logger(label: "test.origin")
+            logger: Logger(label: "test.origin"), cacheBytes: 16 << 20
+        )
+    }()
+
+    func application() -> some ApplicationProtocol {
+        buildServerApplication(
+            configuration: OriginConfiguration(host: "127.0.0.1", port: 0), origin: routes, api: nil,
+            health: HealthRoutes(store: store, queue: nil, metrics: nil), logger: Logger(label: "test.origin")
         )
     }
 }
@@ -151,5 +158,48 @@ struct OriginRouteTests {
                 #expect(response.body.readableBytes < 64, "\(uri) served a body")
             }
         }
+    }
+
+    @Test("a second identical request is served from L1; keys never are")
+    func secondRequestFromL1() async throws {
+        let fixture = try PublishedFixture()
+        try await fixture.application().test(.router) { client in
+            for _ in 0..<2 {
+                try await client.execute(uri: "/v/clip/360p/00000.ts", method: .get) { response in
+                    #expect(response.status == .ok && Array(buffer: response.body) == fixture.segment)
+                }
+            }
+            for _ in 0..<2 {
+                try await client.execute(uri: "/v/clip/keys/\(fixture.contentKey.id)", method: .get) { #expect($0.status == .ok) }
+            }
+            try await client.execute(uri: "/v/clip/360p/00000.ts", method: .head) { response in
+                #expect(response.headers[.contentLength] == String(fixture.segment.count) && response.body.readableBytes == 0)
+            }
+        }
+        let statistics = fixture.routes.statistics
+        #expect(statistics.storeReads == 1 && statistics.l1Hits == 2, "\(statistics)")
+        #expect(fixture.routes.cache.statistics.entries == 1, "only the segment is cached, not the key")
+    }
+
+    @Test("100 concurrent cold requests for one segment cause one store read")
+    func singleFlight() async throws {
+        let fixture = try PublishedFixture()
+        try await fixture.application().test(.router) { client in
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<100 {
+                    group.addTask {
+                        try await client.execute(uri: "/v/clip/360p/00000.ts", method: .get) { response in
+                            response.status == .ok && Array(buffer: response.body) == fixture.segment
+                        }
+                    }
+                }
+                var all = true
+                for try await ok in group { all = all && ok }
+                #expect(all, "every response is the segment")
+            }
+        }
+        let statistics = fixture.routes.statistics
+        #expect(statistics.storeReads == 1, "\(statistics)")
+        #expect(statistics.l1Hits + statistics.coalesced == 99, "\(statistics)")
     }
 }
