@@ -1,3 +1,4 @@
+import Foundation
 import Store
 import Vault
 
@@ -18,10 +19,17 @@ struct SealedSegment {
 /// A content key covers `rotation` consecutive segment indexes (all of them when 0), the same on
 /// every rendition, so a player switching renditions keeps its key. Each segment has its own random
 /// IV, written into the playlist, so no two segments share a CBC IV under one key.
-final class SegmentSealer {
+///
+/// Thread-safe: every rung's thread seals its own segments. Keys and the staging area (which is
+/// not thread-safe) are used under `lock`; encryption runs outside it, in parallel.
+final class SegmentSealer: @unchecked Sendable {
     private let staging: StagingArea
     private let rotation: Int
-    private(set) var keys: [ContentKey] = []
+    private let lock = NSLock()
+    // Guarded by `lock`.
+    private var generatedKeys: [ContentKey] = []
+
+    var keys: [ContentKey] { lock.withLock { generatedKeys } }
 
     init(staging: StagingArea, rotation: Int) {
         self.staging = staging
@@ -30,10 +38,12 @@ final class SegmentSealer {
 
     func key(forSegment index: Int) throws -> ContentKey {
         let slot = rotation > 0 ? index / rotation : 0
-        while keys.count <= slot {
-            keys.append(try ContentKey.generate())
+        return try lock.withLock {
+            while generatedKeys.count <= slot {
+                generatedKeys.append(try ContentKey.generate())
+            }
+            return generatedKeys[slot]
         }
-        return keys[slot]
     }
 
     /// Encrypts `plaintext` and writes it to `<rendition>/<file>`; the plaintext never touches disk.
@@ -41,7 +51,7 @@ final class SegmentSealer {
         let key = try key(forSegment: index)
         let iv = try SecureRandom.bytes(16)
         let ciphertext = try AES128CBC.encrypt(plaintext, key: key.bytes, iv: iv)
-        try staging.write(ciphertext, to: "\(rendition)/\(fileName)")
+        try lock.withLock { try staging.write(ciphertext, to: "\(rendition)/\(fileName)") }
         return SealedSegment(index: index, fileName: fileName, duration: duration, size: ciphertext.count, keyID: key.id, iv: iv)
     }
 
