@@ -1,15 +1,11 @@
 import CFFmpeg
 import HLS
-import Synchronization
 
 /// Where segments start, decided once on the decoded frames so every rendition cuts at the same
 /// instants.
-///
-/// Thread-safe: the decode thread marks a start before it hands the frame to the rungs, and each
-/// rung's thread asks about it when the encoded frame comes out.
-final class SegmentBoundaries: Sendable {
+final class SegmentBoundaries {
     /// Video: the presentation timestamps (video time base) of the frames that start a segment.
-    private let starts = Mutex<Set<Int64>>([])
+    private(set) var videoStarts: Set<Int64> = []
     /// Audio-only renditions cut at the first packet at or after each multiple of this (seconds).
     let segmentDuration: Double
 
@@ -17,17 +13,11 @@ final class SegmentBoundaries: Sendable {
         self.segmentDuration = segmentDuration
     }
 
-    var videoStarts: Set<Int64> { starts.withLock { $0 } }
-
-    func markVideoStart(_ pts: Int64) { _ = starts.withLock { $0.insert(pts) } }
-
-    func isVideoStart(_ pts: Int64) -> Bool { starts.withLock { $0.contains(pts) } }
+    func markVideoStart(_ pts: Int64) { videoStarts.insert(pts) }
 }
 
 /// One rendition's output: interleaves its video packets with the shared audio packets in decode
 /// order, cuts segments at the shared boundaries, and hands each finished segment to the sealer.
-///
-/// Not thread-safe: used by one thread at a time (a video rendition's by its rung's thread).
 final class RenditionWriter {
     let name: String
     private let muxer: SegmentMuxer
@@ -139,7 +129,7 @@ final class RenditionWriter {
         if !isVideoRendition || track == .video {
             if let start = segmentStart {
                 let startsSegment = isVideoRendition
-                    ? packet.isKey && boundaries.isVideoStart(packet.pts)
+                    ? packet.isKey && boundaries.videoStarts.contains(packet.pts)
                     : segmentIndex(at: seconds) > segmentIndex(at: start)
                 if startsSegment {
                     try seal(try muxer.cut(), duration: seconds - start)

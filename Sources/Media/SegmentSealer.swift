@@ -1,4 +1,3 @@
-import Foundation
 import Store
 import Vault
 
@@ -19,17 +18,10 @@ struct SealedSegment {
 /// A content key covers `rotation` consecutive segment indexes (all of them when 0), the same on
 /// every rendition, so a player switching renditions keeps its key. Each segment has its own random
 /// IV, written into the playlist, so no two segments share a CBC IV under one key.
-///
-/// Thread-safe: every rung's thread seals its own segments. Keys and the staging area (which is
-/// not thread-safe) are used under `lock`; encryption runs outside it, in parallel.
-final class SegmentSealer: @unchecked Sendable {
+final class SegmentSealer {
     private let staging: StagingArea
     private let rotation: Int
-    private let lock = NSLock()
-    // Guarded by `lock`.
-    private var generatedKeys: [ContentKey] = []
-
-    var keys: [ContentKey] { lock.withLock { generatedKeys } }
+    private(set) var keys: [ContentKey] = []
 
     init(staging: StagingArea, rotation: Int) {
         self.staging = staging
@@ -38,12 +30,10 @@ final class SegmentSealer: @unchecked Sendable {
 
     func key(forSegment index: Int) throws -> ContentKey {
         let slot = rotation > 0 ? index / rotation : 0
-        return try lock.withLock {
-            while generatedKeys.count <= slot {
-                generatedKeys.append(try ContentKey.generate())
-            }
-            return generatedKeys[slot]
+        while keys.count <= slot {
+            keys.append(try ContentKey.generate())
         }
+        return keys[slot]
     }
 
     /// Encrypts `plaintext` and writes it to `<rendition>/<file>`; the plaintext never touches disk.
@@ -51,7 +41,7 @@ final class SegmentSealer: @unchecked Sendable {
         let key = try key(forSegment: index)
         let iv = try SecureRandom.bytes(16)
         let ciphertext = try AES128CBC.encrypt(plaintext, key: key.bytes, iv: iv)
-        try lock.withLock { try staging.write(ciphertext, to: "\(rendition)/\(fileName)") }
+        try staging.write(ciphertext, to: "\(rendition)/\(fileName)")
         return SealedSegment(index: index, fileName: fileName, duration: duration, size: ciphertext.count, keyID: key.id, iv: iv)
     }
 

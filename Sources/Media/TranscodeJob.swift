@@ -5,14 +5,43 @@ import Profiles
 import Store
 import Vault
 
-/// The state of one transcode, from open to playlists. Used once, on one thread (the pipeline's),
-/// which demuxes, decodes, decides the IDR frames, encodes the audio, and feeds each video rung's
-/// ``RungWorker`` thread.
-final class TranscodeJob {
-    /// Frames each rung may have queued before the decode thread waits for it: enough to absorb the
-    /// rungs' uneven pace, few enough that a 1080p source holds only a few dozen MB of pictures.
-    static let rungQueueDepth = 8
+/// One rung's share of the pipeline: conversion, encoder and output.
+private final class VideoRendition {
+    let plan: PlannedRung
+    let converter: PictureConverter
+    let encoder: Encoder
+    let writer: RenditionWriter
+    let packet: Packet
+    var level: H264Level
 
+    init(plan: PlannedRung, converter: PictureConverter, encoder: Encoder, writer: RenditionWriter, level: H264Level) throws(MediaError) {
+        self.plan = plan
+        self.converter = converter
+        self.encoder = encoder
+        self.writer = writer
+        self.level = level
+        packet = try Packet()
+    }
+
+    func encode(_ frame: UnsafeMutablePointer<AVFrame>?) throws {
+        if let frame {
+            let picture = converter.isPassthrough(frame) ? frame : try converter.convert(frame)
+            picture.pointee.pict_type = frame.pointee.pict_type
+            picture.pointee.pts = frame.pointee.pts
+            picture.pointee.sample_aspect_ratio = AVRational(num: 1, den: 1)
+            try encoder.send(picture)
+        } else {
+            try encoder.send(nil as UnsafeMutablePointer<AVFrame>?)
+        }
+        while try encoder.receive(into: packet) == .produced {
+            try writer.addVideo(packet)
+            packet.unref()
+        }
+    }
+}
+
+/// The state of one transcode, from open to playlists. Used once, on one thread.
+final class TranscodeJob {
     private let inputPath: String
     private let profile: Profile
     private let assetID: AssetID
@@ -30,8 +59,6 @@ final class TranscodeJob {
     private var audioDecoder: Decoder?
     private var audio: AudioPipeline?
     private var renditions: [VideoRendition] = []
-    private var rungs: [RungWorker] = []
-    private let rungFailure = RungFailure()
     private var audioOnlyWriter: RenditionWriter?
     private let sealer: SegmentSealer
     private let boundaries: SegmentBoundaries
@@ -203,21 +230,6 @@ final class TranscodeJob {
     // MARK: - Running
 
     func run() throws -> TranscodeSummary {
-        rungs = renditions.map { RungWorker(rendition: $0, capacity: TranscodeJob.rungQueueDepth, failure: rungFailure) }
-        for rung in rungs { rung.start() }
-        do {
-            try decodeAll()
-            try finishEncoding()
-        } catch {
-            // No rung thread may outlive a failed transcode: staging is discarded right after this.
-            for rung in rungs { rung.stop() }
-            throw error
-        }
-        reportProgress(final: true)
-        return try writePlaylists()
-    }
-
-    private func decodeAll() throws {
         let packet = try Packet()
         let frame = try Frame()
         while try input.read(into: packet) {
@@ -235,6 +247,9 @@ final class TranscodeJob {
         if videoDecoder != nil, framesDecoded == 0 {
             throw TranscodeError(file: inputPath, reason: "the video stream has no decodable frames")
         }
+        try finishEncoding()
+        reportProgress(final: true)
+        return try writePlaylists()
     }
 
     private func decode(_ packet: Packet?, with decoder: Decoder, into frame: Frame, video: Bool) throws {
@@ -285,13 +300,8 @@ final class TranscodeJob {
         }
         framesDecoded += 1
         processedSeconds = max(processedSeconds, seconds)
-        if let error = rungFailure.error { throw error }
-        // Each rung gets its own reference to the decoder's buffers (read-only from here on), with
-        // the pts and picture type decided above.
-        for rung in rungs {
-            let reference = try Frame()
-            try av_frame_ref(reference.pointer, frame).check("reference decoded frame")
-            try rung.send(.video(reference))
+        for rendition in renditions {
+            try rendition.encode(frame)
         }
     }
 
@@ -308,8 +318,8 @@ final class TranscodeJob {
         if let audioOnlyWriter {
             try audioOnlyWriter.addAudio(packet)
         }
-        for rung in rungs {
-            try rung.send(.audio(try Packet(referencing: packet)))
+        for rendition in renditions {
+            try rendition.writer.addAudio(packet)
         }
     }
 
@@ -317,15 +327,14 @@ final class TranscodeJob {
         if let audio {
             try audio.finish { packet in try self.distributeAudio(packet) }
             try audioOnlyWriter?.endAudio()
-            for rung in rungs { try rung.send(.endAudio) }
+            for rendition in renditions { try rendition.writer.endAudio() }
         }
         let videoTimeBase = videoDecoder?.streamTimeBase
-        let end = videoTimeBase.map { Double(videoEnd) * av_q2d($0) }
-        for rung in rungs { try rung.send(.finish(videoEnd: end)) }
-        // Every rung drains its encoder and writes its last segment on its own thread; the first
-        // failure (in time) is the transcode's.
-        for rung in rungs { _ = rung.join() }
-        if let error = rungFailure.error { throw error }
+        for rendition in renditions {
+            try rendition.encode(nil)
+            try rendition.writer.endVideo()
+            try rendition.writer.finish(videoEnd: videoTimeBase.map { Double(videoEnd) * av_q2d($0) })
+        }
         try audioOnlyWriter?.finish(videoEnd: nil)
     }
 
