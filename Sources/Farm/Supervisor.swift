@@ -144,7 +144,7 @@ public final class Supervisor: Sendable {
     }
 
     private func start() {
-        let slot = String((0..<4).map { _ in "abcdefghijklmnopqrstuvwxyz234567".randomElement()! })
+        let slot = WorkerConfiguration.randomSuffix()
         let id = "\(configuration.name)-\(WorkerConfiguration.hostName())-\(slot)"
         let output: ChildProcess.Stream = configuration.logDirectory.map { .file("\($0)/\(id).log") } ?? .inherit
         do {

@@ -37,16 +37,16 @@ public final class WebhookSender: Sendable {
     private let secret: [UInt8]?
     private let client: HTTPClient
     private let logger: Logger
-    private let pending = NIOLockedValueBox<[UInt64: Task<Void, Never>]>([:])
-    private let counter = NIOLockedValueBox<UInt64>(0)
-    private let lastByJob = NIOLockedValueBox<[String: Chained]>([:])
-
-    private struct Chained: Sendable {
-        var number: UInt64
-        var task: Task<Void, Never>
-        var value: Void { get async { await task.value } }
-    }
+    private let deliveries = NIOLockedValueBox(Deliveries())
     public let maxTries: Int
+
+    /// Deliveries in flight, by number, and the newest one of each job (which the job's next
+    /// delivery waits for).
+    private struct Deliveries {
+        var next: UInt64 = 0
+        var tasks: [UInt64: Task<Void, Never>] = [:]
+        var newest: [String: UInt64] = [:]
+    }
 
     /// - Parameter secret: the signing key; without one, nothing is sent (and each skipped event is
     ///   logged), since an unsigned webhook cannot be trusted by its receiver.
@@ -73,23 +73,20 @@ public final class WebhookSender: Sendable {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard let body = try? Array(encoder.encode(event)) else { return }
         let delivery = UUID().uuidString.lowercased()
-        let number = counter.withLockedValue { value -> UInt64 in
-            value += 1
-            return value
-        }
         // One job's events are delivered in order: each waits for the one before (delivered or given up).
-        pending.withLockedValue { pending in
-            let previous = self.lastByJob.withLockedValue { $0[event.jobID]?.task }
-            let task = Task {
+        deliveries.withLockedValue { state in
+            state.next += 1
+            let number = state.next
+            let previous = state.newest[event.jobID].flatMap { state.tasks[$0] }
+            state.tasks[number] = Task {
                 await previous?.value
                 await self.deliver(body: body, event: event, delivery: delivery, url: url, secret: secret)
-                _ = self.pending.withLockedValue { $0.removeValue(forKey: number) }
-                self.lastByJob.withLockedValue { last in
-                    if last[event.jobID]?.number == number { last.removeValue(forKey: event.jobID) }
+                self.deliveries.withLockedValue { state in
+                    state.tasks.removeValue(forKey: number)
+                    if state.newest[event.jobID] == number { state.newest.removeValue(forKey: event.jobID) }
                 }
             }
-            pending[number] = task
-            lastByJob.withLockedValue { $0[event.jobID] = Chained(number: number, task: task) }
+            state.newest[event.jobID] = number
         }
     }
 
@@ -128,10 +125,10 @@ public final class WebhookSender: Sendable {
     /// Waits up to `timeout` seconds for deliveries in flight, then stops the client.
     public func shutdown(timeout: Double = 10) async {
         let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline, !pending.withLockedValue({ $0.isEmpty }) {
+        while Date() < deadline, !deliveries.withLockedValue({ $0.tasks.isEmpty }) {
             try? await Task.sleep(for: .milliseconds(100))
         }
-        for task in pending.withLockedValue({ Array($0.values) }) { task.cancel() }
+        for task in deliveries.withLockedValue({ Array($0.tasks.values) }) { task.cancel() }
         try? await client.shutdown()
     }
 }

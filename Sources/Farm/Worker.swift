@@ -134,7 +134,7 @@ public final class Worker: Sendable {
                     if inlineDone > 0 { state.withLockedValue { $0.jobsDone += inlineDone } }
                 } catch {
                     failures += 1
-                    let delay = min(5, 0.1 * pow(2, Double(min(failures, 6)))) * Double.random(in: 0.5...1)
+                    let delay = Self.backoff(afterFailures: failures)
                     logger.error("queue unavailable; retrying", metadata: ["error": "\(error)", "in_s": "\(String(format: "%.2f", delay))"])
                     try? await Task.sleep(for: .seconds(delay))
                 }
@@ -377,6 +377,11 @@ public final class Worker: Sendable {
         }
     }
 
+    /// Seconds to wait after `failures` failed calls to Redis: doubling from 0.2 s up to 5 s, with jitter.
+    static func backoff(afterFailures failures: Int) -> Double {
+        min(5, 0.1 * pow(2, Double(min(failures, 6)))) * Double.random(in: 0.5...1)
+    }
+
     private func retrying<T>(_ what: String, attempts: Int = .max, _ body: () async throws -> T) async throws -> T {
         var failures = 0
         while true {
@@ -385,7 +390,7 @@ public final class Worker: Sendable {
             } catch {
                 failures += 1
                 guard failures < attempts, !Task.isCancelled else { throw error }
-                let delay = min(5, 0.1 * pow(2, Double(min(failures, 6)))) * Double.random(in: 0.5...1)
+                let delay = Self.backoff(afterFailures: failures)
                 logger.warning("\(what) failed; retrying", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: .seconds(delay))
             }

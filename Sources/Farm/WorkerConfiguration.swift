@@ -61,8 +61,13 @@ public struct WorkerConfiguration: Sendable {
     public static func defaultID() -> String {
         let host = hostName()
         let safeHost = String(host.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "-" }.prefix(40))
-        let suffix = String((0..<4).map { _ in "abcdefghijklmnopqrstuvwxyz234567".randomElement()! })
+        let suffix = randomSuffix()
         return "\(safeHost.isEmpty ? "worker" : safeHost)-\(getpid())-\(suffix)"
+    }
+
+    /// Four random base-32 characters, to tell apart processes started on one host.
+    static func randomSuffix() -> String {
+        String((0..<4).map { _ in "abcdefghijklmnopqrstuvwxyz234567".randomElement()! })
     }
 
     /// This machine's host name.

@@ -44,7 +44,7 @@ public enum StorePath {
     }
 
     /// `path` made absolute against the working directory, without a trailing slash.
-    static func absolute(_ path: String) -> String {
+    public static func absolute(_ path: String) -> String {
         var result = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
         while result.count > 1, result.hasSuffix("/") { result.removeLast() }
         return result

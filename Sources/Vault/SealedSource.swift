@@ -484,20 +484,11 @@ public final class SealedSourceReader {
         let final = index == finalIndex
         let offset = layout.offset(of: index, headerLength: headerLength)
         let total = count + SealedSource.tagLength
-        try sealed.withUnsafeMutableBytes { buffer in
-            var done = 0
-            while done < total {
-                let got = pread(fd, buffer.baseAddress! + done, total - done, off_t(offset + done))
-                if got < 0 {
-                    let code = errno
-                    if code == EINTR { continue }
-                    throw VaultError(file: path, reason: "read chunk \(index): \(systemErrorText(code))", systemError: code)
-                }
-                if got == 0 {
-                    throw VaultError(file: path, reason: "chunk \(index) ends early: the file was cut while it was being read")
-                }
-                done += got
-            }
+        let got = try sealed.withUnsafeMutableBytes { buffer in
+            try Self.read(fd: fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer.prefix(total)), at: offset, path: path, what: "chunk \(index)")
+        }
+        if got < total {
+            throw VaultError(file: path, reason: "chunk \(index) ends early: the file was cut while it was being read")
         }
         let aad = layout.aad(index, final: final)
         let verified = try sealed.withUnsafeBytes { input in
@@ -524,20 +515,24 @@ public final class SealedSourceReader {
 
     private static func readFully(fd: Int32, count: Int, at offset: Int, path: String, what: String) throws -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
-        var done = 0
-        try bytes.withUnsafeMutableBytes { buffer in
-            while done < count {
-                let got = pread(fd, buffer.baseAddress! + done, count - done, off_t(offset + done))
-                if got < 0 {
-                    let code = errno
-                    if code == EINTR { continue }
-                    throw VaultError(file: path, reason: "read \(what): \(systemErrorText(code))", systemError: code)
-                }
-                if got == 0 { break }
-                done += got
-            }
-        }
+        let done = try bytes.withUnsafeMutableBytes { try read(fd: fd, into: $0, at: offset, path: path, what: what) }
         return Array(bytes.prefix(done))
+    }
+
+    /// Fills `buffer` from `offset`, retrying short reads and EINTR; fewer bytes only at end of file.
+    private static func read(fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, path: String, what: String) throws -> Int {
+        var done = 0
+        while done < buffer.count {
+            let got = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if got < 0 {
+                let code = errno
+                if code == EINTR { continue }
+                throw VaultError(file: path, reason: "read \(what): \(systemErrorText(code))", systemError: code)
+            }
+            if got == 0 { break }
+            done += got
+        }
+        return done
     }
 }
 

@@ -5,6 +5,7 @@ import Hummingbird
 import Jobs
 import Logging
 import Origin
+import Store
 import Vault
 
 struct Dev: AsyncParsableCommand {
@@ -39,7 +40,7 @@ struct Dev: AsyncParsableCommand {
     var sampleProfile: String = "default"
 
     func run() async throws {
-        let root = Self.absolute(data)
+        let root = StorePath.absolute(data)
         let devFolder = root + "/dev"
         let storeFolder = root + "/store"
         let keyFile = root + "/master.key"
@@ -80,7 +81,7 @@ struct Dev: AsyncParsableCommand {
             configuration: .init(
                 name: "dev", initialWorkers: workers, executable: WorkerCommand.executablePath(),
                 workerArguments: [
-                    "--store", storeFolder, "--profiles", Self.absolute(profiles), "--master-key-file", keyFile,
+                    "--store", storeFolder, "--profiles", StorePath.absolute(profiles), "--master-key-file", keyFile,
                 ],
                 environment: environment, logDirectory: devFolder + "/logs"
             ),
@@ -131,7 +132,7 @@ struct Dev: AsyncParsableCommand {
     static func transcodeSample(_ file: String?, profile: String, queue: JobQueue, base: String) async {
         guard let file else { return }
         do {
-            let enqueued = try await queue.enqueue(JobSpec(source: absolute(file), profile: profile, assetID: "sample"))
+            let enqueued = try await queue.enqueue(JobSpec(source: StorePath.absolute(file), profile: profile, assetID: "sample"))
             say("sample: job \(enqueued.jobID) transcoding \(file) as asset \(enqueued.assetID ?? "sample")…")
             while !Task.isCancelled {
                 if let record = try await queue.job(enqueued.jobID), record.state.isTerminal {
@@ -147,10 +148,6 @@ struct Dev: AsyncParsableCommand {
         } catch {
             say("sample: \(error)")
         }
-    }
-
-    static func absolute(_ path: String) -> String {
-        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 
     /// Writes a secret readable by its owner only.

@@ -153,7 +153,7 @@ struct Enqueue: AsyncParsableCommand {
         guard let priority = JobPriority(rawValue: priority) else {
             throw CommandFailure(message: "--priority must be high or normal, got '\(self.priority)'", code: 64)
         }
-        let source = file.hasPrefix("/") ? file : FileManager.default.currentDirectoryPath + "/" + file
+        let source = StorePath.absolute(file)
         let queue = try queueOptions.queue(connections: 2)
         let enqueued: JobQueue.Enqueued
         do {

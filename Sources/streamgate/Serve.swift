@@ -92,7 +92,7 @@ struct ServerSetup {
         self.queue = queue
         api = JobAPI(
             configuration: .init(
-                apiKeys: keys, sourceRoots: sourceRoots.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 },
+                apiKeys: keys, sourceRoots: sourceRoots.map(StorePath.absolute),
                 uploadsDirectory: assets.root + "/uploads", maxUploadBytes: maxUploadBytes
             ),
             queue: queue, keyring: keyring, logger: logger

@@ -506,12 +506,7 @@ public final class JobQueue: Sendable {
     /// Ends an attempt. Returns false when the lease was lost (another worker owns the job now).
     @discardableResult
     public func finish(_ lease: Lease, _ outcome: Outcome) async throws(RedisError) -> Bool {
-        let reply = try await eval(
-            Scripts.finish,
-            keys: [keys.job(lease.jobID), lease.stream, keys.events, keys.dead, keys.delayed, keys.stats],
-            arguments: Self.finishArguments(lease, outcome, keys: keys, eventsMaxLength: eventsMaxLength, retention: retentionSeconds)
-        )
-        return reply.int == 1
+        try await finish([(lease, outcome)])[0]
     }
 
     /// Ends several attempts in one round trip; for each, whether it was recorded.
@@ -522,7 +517,10 @@ public final class JobQueue: Sendable {
                 Self.finishArguments(lease, outcome, keys: keys, eventsMaxLength: eventsMaxLength, retention: retentionSeconds)
             )
         })
-        return replies.map { $0.int == 1 }
+        return try replies.map { reply throws(RedisError) in
+            if case .error(let message) = reply { throw .server(message) }
+            return reply.int == 1
+        }
     }
 
     static func finishArguments(_ lease: Lease, _ outcome: Outcome, keys: QueueKeys, eventsMaxLength: Int, retention: Int) -> [String] {

@@ -14,6 +14,20 @@ enum Scripts {
     local function terminal(state)
       return state == 'succeeded' or state == 'failed' or state == 'dead' or state == 'cancelled'
     end
+    -- Renews a lease (resets the entry's idle time) only while the record's lease token and the
+    -- entry's owner in the pending list are both still this worker's.
+    local function hold_lease(job, stream, lease, group, consumer, entry)
+      if redis.call('HGET', job, 'lease') ~= lease then return false end
+      local pending = redis.call('XPENDING', stream, group, entry, entry, 1)
+      if #pending == 0 or pending[1][2] ~= consumer then return false end
+      redis.call('XCLAIM', stream, group, consumer, 0, entry, 'JUSTID')
+      return true
+    end
+    -- 2 when cancellation was asked, else 1: the answer of a write under a held lease.
+    local function held(job)
+      if redis.call('HGET', job, 'cancel') == '1' then return 2 end
+      return 1
+    end
 
     """
 
@@ -136,14 +150,10 @@ enum Scripts {
     /// Renews a lease: resets the entry's idle time, only while this worker still owns it.
     /// KEYS: job, stream. ARGV: lease, group, consumer, entry, now.
     /// Returns 0 when the lease is lost, 1 when renewed, 2 when renewed and cancellation was asked.
-    static let renew = Script("""
-    if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[1] then return 0 end
-    local pending = redis.call('XPENDING', KEYS[2], ARGV[2], ARGV[4], ARGV[4], 1)
-    if #pending == 0 or pending[1][2] ~= ARGV[3] then return 0 end
-    redis.call('XCLAIM', KEYS[2], ARGV[2], ARGV[3], 0, ARGV[4], 'JUSTID')
+    static let renew = Script(prelude + """
+    if not hold_lease(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) then return 0 end
     redis.call('HSET', KEYS[1], 'updated_at', ARGV[5])
-    if redis.call('HGET', KEYS[1], 'cancel') == '1' then return 2 end
-    return 1
+    return held(KEYS[1])
     """)
 
     /// Records progress under a lease, and renews the lease (as ``renew`` does) in the same step.
@@ -151,16 +161,12 @@ enum Scripts {
     /// ARGV: lease, now, progress, stage, fps, speed, eta_s, events_maxlen, id, group, consumer, entry.
     /// Returns 0 when the lease is lost, 1, or 2 when cancellation was asked.
     static let progress = Script(prelude + """
-    if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[1] then return 0 end
-    local pending = redis.call('XPENDING', KEYS[3], ARGV[10], ARGV[12], ARGV[12], 1)
-    if #pending == 0 or pending[1][2] ~= ARGV[11] then return 0 end
-    redis.call('XCLAIM', KEYS[3], ARGV[10], ARGV[11], 0, ARGV[12], 'JUSTID')
+    if not hold_lease(KEYS[1], KEYS[3], ARGV[1], ARGV[10], ARGV[11], ARGV[12]) then return 0 end
     redis.call('HSET', KEYS[1], 'progress', ARGV[3], 'stage', ARGV[4], 'fps', ARGV[5], 'speed', ARGV[6],
       'eta_s', ARGV[7], 'updated_at', ARGV[2])
     event(KEYS[2], ARGV[8], 'job', ARGV[9], 'state', 'running', 'progress', ARGV[3], 'stage', ARGV[4],
       'fps', ARGV[5], 'speed', ARGV[6], 'eta_s', ARGV[7], 'at', ARGV[2])
-    if redis.call('HGET', KEYS[1], 'cancel') == '1' then return 2 end
-    return 1
+    return held(KEYS[1])
     """)
 
     /// Ends an attempt under its lease: succeeded, failed, dead, cancelled, retry (to the delayed set)

@@ -11,6 +11,7 @@ struct FrequencySketch {
     private let mask: Int
     private let sampleSize: Int
     private var additions = 0
+    private static let seeds: [UInt64] = [0xc3a5_c85c_97cb_3127, 0xb492_b66f_be98_f273, 0x9ae1_6a3b_2f90_404f, 0xcbf2_9ce4_8422_2325]
 
     /// - Parameter expectedEntries: about how many objects the cache holds.
     init(expectedEntries: Int) {
@@ -56,8 +57,7 @@ struct FrequencySketch {
 
     /// A word and a counter within it for one row, from independent mixes of the hash.
     private func position(_ hash: UInt64, row: Int) -> (Int, UInt64) {
-        let seeds: [UInt64] = [0xc3a5_c85c_97cb_3127, 0xb492_b66f_be98_f273, 0x9ae1_6a3b_2f90_404f, 0xcbf2_9ce4_8422_2325]
-        var mixed = (hash &+ seeds[row]) &* 0x9e37_79b9_7f4a_7c15
+        var mixed = (hash &+ Self.seeds[row]) &* 0x9e37_79b9_7f4a_7c15
         mixed ^= mixed >> 29
         let word = Int(truncatingIfNeeded: mixed) & mask
         let counter = UInt64((mixed >> 40) & 0xF)
