@@ -34,6 +34,16 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSecp256k1",
+            pkgConfig: "libsecp256k1",
+            providers: [.apt(["libsecp256k1-dev"])]
+        ),
 
         // Envelope encryption: master key -> per-asset content keys; AES-128-CBC for segments.
         .target(name: "Vault", dependencies: ["COpenSSL"]),
@@ -69,11 +79,23 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
+        // NFT gating: Keccak-256, secp256k1 recovery, Sign-In With Ethereum, the JSON-RPC client,
+        // ownership policies, playback tokens.
+        .target(
+            name: "Gate",
+            dependencies: [
+                "CSecp256k1", "Vault", "Jobs",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         // The HTTP origin.
         .target(
             name: "Origin",
             dependencies: [
-                "Store", "Vault", "Jobs",
+                "Store", "Vault", "Jobs", "CZlib",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -99,6 +121,7 @@ let package = Package(
         .testTarget(name: "ProfilesTests", dependencies: ["Profiles"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs"]),
+        .testTarget(name: "GateTests", dependencies: ["Gate", "Vault", "Jobs"]),
         .testTarget(
             name: "OriginTests",
             dependencies: [

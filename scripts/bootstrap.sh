@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(
   pkg-config
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
-  libssl-dev
+  libssl-dev zlib1g-dev libsecp256k1-dev
   libhiredis-dev redis-server
   ffmpeg curl
   python3 python3-venv

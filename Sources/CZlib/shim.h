@@ -1,0 +1,6 @@
+#ifndef STREAMGATE_CZLIB_SHIM_H
+#define STREAMGATE_CZLIB_SHIM_H
+
+#include <zlib.h>
+
+#endif
