@@ -16,6 +16,8 @@ import Vault
 /// - `POST /v1/uploads?profile=…&asset_id=…` with the file as the body → the body is sealed
 ///   (chunked AES-256-GCM) as it arrives, never written in the clear, and a job is enqueued for it.
 /// - `GET /v1/jobs/{id}`, `DELETE /v1/jobs/{id}` (cancel), `GET /v1/queue`.
+/// - `GET /v1/assets/{id}` (the published version), `DELETE /v1/assets/{id}`: withdraws the asset
+///   and announces it, so every origin stops serving it within a second.
 ///
 /// Errors are JSON `{"error": "…", "field": "…"}`: 400 names the field, 401 without a valid key,
 /// 404 for an unknown job, 413 for an upload over the limit (nothing kept).
@@ -48,10 +50,16 @@ public struct JobAPI: Sendable {
     let keyring: Keyring
     let logger: Logger
     let threadPool: NIOThreadPool
+    /// The store assets are published to; nil leaves out the `/v1/assets` routes.
+    let store: AssetStore?
     private let keyDigests: [[UInt8]]
 
-    public init(configuration: Configuration, queue: JobQueue, keyring: Keyring, logger: Logger, threadPool: NIOThreadPool = .singleton) {
+    public init(
+        configuration: Configuration, queue: JobQueue, keyring: Keyring, logger: Logger, store: AssetStore? = nil,
+        threadPool: NIOThreadPool = .singleton
+    ) {
         self.configuration = configuration
+        self.store = store
         self.queue = queue
         self.keyring = keyring
         self.logger = logger
@@ -70,6 +78,14 @@ public struct JobAPI: Sendable {
         }
         router.get("/v1/queue") { request, _ in
             try await self.authorized(request) { try await Self.json(.ok, try await self.queue.stats()) }
+        }
+        if store != nil {
+            router.get("/v1/assets/{id}") { request, context in
+                try await self.authorized(request) { try await self.showAsset(context.parameters.get("id") ?? "") }
+            }
+            router.delete("/v1/assets/{id}") { request, context in
+                try await self.authorized(request) { try await self.deleteAsset(context.parameters.get("id") ?? "") }
+            }
         }
     }
 
@@ -193,6 +209,32 @@ public struct JobAPI: Sendable {
             return Self.error(.conflict, "job \(id) already ended (\(state))", field: "id")
         case let result: return try Self.json(.accepted, ["job_id": id, "status": result.rawValue])
         }
+    }
+
+    // MARK: - Assets
+
+    private func showAsset(_ id: String) async throws -> Response {
+        guard let store, let asset = try? AssetID(id) else { return Self.error(.badRequest, "'\(id)' is not an asset id", field: "id") }
+        guard let version = try await threadPool.runIfActive({ try store.publishedVersion(of: asset) }) else {
+            return Self.error(.notFound, "no published asset \(id)", field: "id")
+        }
+        return try Self.json(.ok, ["asset_id": id, "version": version.version, "playback_path": "/v/\(id)/master.m3u8"])
+    }
+
+    private func deleteAsset(_ id: String) async throws -> Response {
+        guard let store, let asset = try? AssetID(id) else { return Self.error(.badRequest, "'\(id)' is not an asset id", field: "id") }
+        guard try await threadPool.runIfActive({ try store.publishedVersion(of: asset) }) != nil else {
+            return Self.error(.notFound, "no published asset \(id)", field: "id")
+        }
+        try await threadPool.runIfActive { try store.unpublish(asset) }
+        do {
+            try await queue.announceAssetChange(id)
+        } catch {
+            // Origins that miss the announcement notice within a second or half a minute anyway.
+            logger.warning("asset withdrawn but not announced", metadata: ["asset": "\(id)", "error": "\(error)"])
+        }
+        logger.info("asset withdrawn", metadata: ["asset": "\(id)"])
+        return Response(status: .noContent)
     }
 
     // MARK: - Uploads

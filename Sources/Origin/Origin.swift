@@ -1,7 +1,6 @@
 import Foundation
 import Hummingbird
 import Logging
-import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -18,9 +17,47 @@ public struct OriginConfiguration: Sendable {
     }
 }
 
+/// How the origin serves and caches.
+public struct OriginOptions: Sendable {
+    /// L1's budget, bytes (0 turns it off).
+    public var l1Bytes: Int
+    /// `max-age` of what lives at version-less URLs (the entry playlists), seconds. Everything
+    /// they point at is versioned and immutable.
+    public var entryMaxAge: Int
+    /// How many segments after the one asked for are read ahead into L1 and L2 (0: none).
+    public var warmSegments: Int
+    /// Origins web players may fetch from (`*` for any); empty turns CORS off.
+    public var corsOrigins: [String]
+    /// Per-client rate limits; nil: none.
+    public var rateLimit: RateLimiter.Options?
+
+    public init(
+        l1Bytes: Int = 256 << 20, entryMaxAge: Int = 60, warmSegments: Int = 3, corsOrigins: [String] = ["*"],
+        rateLimit: RateLimiter.Options? = nil
+    ) {
+        self.l1Bytes = l1Bytes
+        self.entryMaxAge = entryMaxAge
+        self.warmSegments = warmSegments
+        self.corsOrigins = corsOrigins
+        self.rateLimit = rateLimit
+    }
+}
+
 /// Turns a stored, wrapped content key into the 16 key bytes: `(asset, key id, stored bytes)`.
 /// It throws when the stored key does not unwrap (wrong master key, tampering).
 public typealias KeyUnwrapper = @Sendable (AssetID, String, [UInt8]) throws -> [UInt8]
+
+/// The request context of StreamGate's server: Hummingbird's, plus the client's address (for rate
+/// limits).
+public struct OriginRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+}
 
 /// The origin application: ``OriginRoutes`` on an HTTP/1.1 server.
 public func buildOriginApplication(
@@ -44,7 +81,7 @@ public func buildServerApplication(
     health: HealthRoutes,
     logger: Logger
 ) -> some ApplicationProtocol {
-    let router = Router()
+    let router = Router(context: OriginRequestContext.self)
     origin.register(on: router)
     api?.register(on: router)
     health.register(on: router)
@@ -58,45 +95,71 @@ public func buildServerApplication(
     )
 }
 
-/// The playback routes, served straight from the store's published versions:
+/// The playback routes:
 ///
-/// - `GET|HEAD /v/{asset}/master.m3u8`
-/// - `GET|HEAD /v/{asset}/{rendition}/index.m3u8` and `/v/{asset}/{rendition}/{segment}`
-/// - `GET|HEAD /v/{asset}/keys/{key_id}`: the content key, unwrapped; never cached by anyone.
+/// - `GET|HEAD /v/{asset}/master.m3u8` and `/v/{asset}/{rendition}/index.m3u8`: the entry
+///   playlists of the published version, their URIs rewritten to name that version
+///   (``PlaylistRewriter``); short-lived, with an ETag that changes on republish.
+/// - `GET|HEAD /v/{asset}/{version}/…`: playlists and segments of one version, immutable.
+/// - `GET|HEAD /v/{asset}/{rendition}/{segment}`: a segment of the published version.
+/// - `GET|HEAD /v/{asset}[/{version}]/keys/{key_id}`: the content key, unwrapped; never cached.
 ///
-/// Every name is checked against the store's grammar before any file is touched, so `..`, encoded
-/// dots, absolute paths and NUL bytes are simply not found. Segments are served exactly as stored:
+/// Objects come from L1 (``ByteCache``), then L2 (``SharedCache``, when configured), then the
+/// store, with one load per object however many requests miss at once (``SingleFlight``). Every
+/// name is checked against the store's grammar before any file is touched, so `..`, encoded dots,
+/// absolute paths and NUL bytes are simply not found. Segments are served exactly as stored:
 /// encrypted.
 public struct OriginRoutes: Sendable {
     let store: AssetStore
     let unwrapKey: KeyUnwrapper
     let logger: Logger
     let threadPool: NIOThreadPool
-    /// L1: playlists and segments of published versions (immutable, so never stale). Keys are
-    /// never cached.
-    public let cache: ByteCache<ByteBuffer>
-    /// One store read per object however many requests miss it at once.
-    let flights = SingleFlight<ByteBuffer>()
+    let options: OriginOptions
+    let directory: AssetDirectory
+    /// L1: files of published versions, and the rewritten entry playlists. Keys are never cached.
+    public let cache: ByteCache<CachedObject>
+    /// L2, shared by replicas; nil without Redis.
+    let shared: SharedCache?
+    let limiter: RateLimiter?
+    let flights: SingleFlight<CachedObject>
+    let metrics: OriginMetrics
     let counters = NIOLockedValueBox(Counters())
+    let warming = NIOLockedValueBox(0)
 
-    /// What the origin did, for tests and `/metrics`.
+    /// What the origin did, for tests (`/metrics` has the same, by level).
     public struct Counters: Sendable, Equatable {
         public var l1Hits = 0
+        public var l2Hits = 0
         public var storeReads = 0
         public var coalesced = 0
+        public var warmed = 0
     }
 
-    /// - Parameter cacheBytes: the L1 budget (0 turns it off).
     public init(
         store: AssetStore, unwrapKey: @escaping KeyUnwrapper, logger: Logger, threadPool: NIOThreadPool = .singleton,
-        cacheBytes: Int = 256 << 20
+        options: OriginOptions = OriginOptions(), shared: SharedCache? = nil
     ) {
         self.store = store
         self.unwrapKey = unwrapKey
         self.logger = logger
         self.threadPool = threadPool
+        self.options = options
+        self.shared = shared
+        directory = AssetDirectory(store: store, threadPool: threadPool)
+        limiter = options.rateLimit.map(RateLimiter.init(options:))
+        let metrics = OriginMetrics()
+        self.metrics = metrics
+        flights = SingleFlight(onJoin: { metrics.coalesced.increment() })
         // Segments run to a few MB; about 500 kB an object sizes the frequency sketch.
-        cache = ByteCache(capacity: cacheBytes, expectedEntries: max(64, cacheBytes / 500_000))
+        cache = ByteCache(capacity: options.l1Bytes, expectedEntries: max(64, options.l1Bytes / 500_000))
+    }
+
+    /// - Parameter cacheBytes: the L1 budget (0 turns it off).
+    public init(
+        store: AssetStore, unwrapKey: @escaping KeyUnwrapper, logger: Logger, threadPool: NIOThreadPool = .singleton,
+        cacheBytes: Int
+    ) {
+        self.init(store: store, unwrapKey: unwrapKey, logger: logger, threadPool: threadPool, options: OriginOptions(l1Bytes: cacheBytes))
     }
 
     public var statistics: Counters {
@@ -105,91 +168,268 @@ public struct OriginRoutes: Sendable {
         return counts
     }
 
+    // MARK: - Invalidation
+
+    /// An asset was republished or deleted: forget its versions and drop its objects from L1.
+    public func assetChanged(_ asset: String) {
+        directory.forget(asset)
+        let prefix = asset + "/"
+        cache.removeAll { $0.hasPrefix(prefix) }
+    }
+
+    /// Whether changes are announced (the Redis channel is up). Without announcements the origin
+    /// re-reads which version is published every second; with them, every 30 s as a safety net.
+    public func announcements(listening: Bool) {
+        directory.setFreshness(seconds: listening ? 30 : 1)
+        directory.forgetAll()
+    }
+
+    // MARK: - Routes
+
     public func register<Context: RequestContext>(on router: Router<Context>) {
         for method in [HTTPRequest.Method.get, .head] {
             router.on("/v/{asset}/master.m3u8", method: method) { request, context in
-                try await self.serveFile(request: request, asset: context.parameters.get("asset"), relative: "master.m3u8")
-            }
-            router.on("/v/{asset}/{folder}/{name}", method: method) { request, context in
-                let folder = context.parameters.get("folder") ?? ""
-                let name = context.parameters.get("name") ?? ""
-                if folder == "keys" {
-                    return try await self.serveKey(request: request, asset: context.parameters.get("asset"), keyID: name)
+                try await self.handle(.master, request, context) {
+                    try await self.serveFile(request, asset: context.parameters.get("asset"), version: nil, relative: "master.m3u8")
                 }
-                return try await self.serveFile(request: request, asset: context.parameters.get("asset"), relative: "\(folder)/\(name)")
+            }
+            router.on("/v/{asset}/{first}/{second}", method: method) { request, context in
+                let asset = context.parameters.get("asset")
+                let first = context.parameters.get("first") ?? ""
+                let second = context.parameters.get("second") ?? ""
+                if first == "keys" {
+                    return try await self.handle(.key, request, context) {
+                        try await self.serveKey(request, asset: asset, version: nil, keyID: second)
+                    }
+                }
+                if AssetStore.isVersionName(first) {
+                    return try await self.handle(Self.route(of: second), request, context) {
+                        try await self.serveFile(request, asset: asset, version: first, relative: second)
+                    }
+                }
+                let relative = "\(first)/\(second)"
+                return try await self.handle(Self.route(of: relative), request, context) {
+                    try await self.serveFile(request, asset: asset, version: nil, relative: relative)
+                }
+            }
+            router.on("/v/{asset}/{first}/{second}/{third}", method: method) { request, context in
+                let asset = context.parameters.get("asset")
+                let version = context.parameters.get("first") ?? ""
+                let first = context.parameters.get("second") ?? ""
+                let second = context.parameters.get("third") ?? ""
+                if first == "keys" {
+                    return try await self.handle(.key, request, context) {
+                        try await self.serveKey(request, asset: asset, version: version, keyID: second)
+                    }
+                }
+                let relative = "\(first)/\(second)"
+                return try await self.handle(Self.route(of: relative), request, context) {
+                    try await self.serveFile(request, asset: asset, version: version, relative: relative)
+                }
             }
         }
+        // CORS preflight for every playback URL.
+        for path in ["/v/{asset}/master.m3u8", "/v/{asset}/{first}/{second}", "/v/{asset}/{first}/{second}/{third}"] {
+            router.on(RouterPath(path), method: .options) { request, context in
+                try await self.handle(.other, request, context) { self.preflight(request) }
+            }
+        }
+    }
+
+    static func route(of relative: String) -> OriginMetrics.Route {
+        if relative == "master.m3u8" { return .master }
+        return relative.hasSuffix(".m3u8") ? .playlist : .segment
+    }
+
+    /// Rate limit, CORS and metrics around one playback request.
+    private func handle<Context: RequestContext>(
+        _ route: OriginMetrics.Route, _ request: Request, _ context: Context, _ body: () async throws -> Response
+    ) async throws -> Response {
+        let started = DispatchTime.now().uptimeNanoseconds
+        var response: Response
+        if let limiter, let wait = limiter.admit((context as? any RemoteAddressRequestContext)?.remoteAddress) {
+            metrics.rateLimited.increment()
+            response = Self.plain(.tooManyRequests, "too many requests; retry later\n")
+            response.headers[.retryAfter] = String(max(1, Int(wait.rounded(.up))))
+            response.headers[.cacheControl] = "no-store"
+        } else {
+            do {
+                response = try await body()
+            } catch {
+                logger.error("playback request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+                response = Self.plain(.internalServerError, "the origin could not read this object\n")
+                response.headers[.cacheControl] = "no-store"
+            }
+        }
+        applyCORS(to: &response, request)
+        let bodyBytes = request.method == .head ? 0 : (response.headers[.contentLength].flatMap { Int($0) } ?? 0)
+        metrics.request(route, status: response.status.code, nanoseconds: DispatchTime.now().uptimeNanoseconds &- started, bodyBytes: bodyBytes)
+        return response
     }
 
     // MARK: - Files
 
-    private func serveFile(request: Request, asset rawAsset: String?, relative: String) async throws -> Response {
+    private func serveFile(_ request: Request, asset rawAsset: String?, version versionName: String?, relative: String) async throws -> Response {
         guard let rawAsset, let asset = try? AssetID(rawAsset), StorePath.isSafeRelative(relative),
               let type = MediaType.of(relative)
         else { return Self.notFound }
-        guard let version = try await published(asset) else { return Self.notFound }
-        guard let path = version.path(of: relative) else { return Self.notFound }
-        let isHead = request.method == .head
-        let key = "\(asset.rawValue)/\(version.version)/\(relative)"
-        let body: ByteBuffer?
-        let size: Int
-        if let cached = cache.get(key) {
-            counters.withLockedValue { $0.l1Hits += 1 }
-            Counter(label: "streamgate_origin_cache_total", dimensions: [("level", "l1"), ("result", "hit")]).increment()
-            body = cached
-            size = cached.readableBytes
-        } else if isHead {
-            // A HEAD needs the size only: no read, nothing cached.
-            guard let stored = try await read(path, body: false) else { return Self.notFound }
-            body = nil
-            size = stored.size
+        let resolved: PublishedVersion?
+        if let versionName {
+            resolved = AssetStore.isVersionName(versionName) ? try await directory.version(versionName, of: asset) : nil
         } else {
-            Counter(label: "streamgate_origin_cache_total", dimensions: [("level", "l1"), ("result", "miss")]).increment()
-            let loaded: ByteBuffer
-            do {
-                loaded = try await flights.value(for: key) {
-                    guard let stored = try await self.read(path, body: true), let bytes = stored.body else { throw StoredFile.Missing() }
-                    self.cache.put(key, bytes, cost: bytes.readableBytes)
-                    return bytes
-                }
-            } catch is StoredFile.Missing {
-                return Self.notFound
-            }
-            body = loaded
-            size = loaded.readableBytes
+            resolved = try await directory.current(asset)
         }
-        Counter(label: "streamgate_origin_bytes_total").increment(by: isHead ? 0 : size)
+        guard let version = resolved else { return Self.notFound }
+        // Entry playlists (reached without a version) name the version in their URIs.
+        let rewritten = versionName == nil && type == .playlist
+        guard let object = try await object(version, relative, type: type, rewritten: rewritten) else { return Self.notFound }
+        if type == .transportStream { warm(after: version, relative) }
+
         var headers = HTTPFields()
         headers[.contentType] = type.contentType
-        headers[.contentLength] = String(size)
-        // A published version never changes, so (version, name) identifies the bytes.
-        headers[.eTag] = "\"\(version.version)/\(relative)\""
-        headers[.cacheControl] = type.cacheControl
-        headers[.acceptRanges] = "none"
-        return Response(status: .ok, headers: headers, body: isHead ? .init() : body.map { .init(byteBuffer: $0) } ?? .init())
+        headers[.cacheControl] = versionName == nil ? "public, max-age=\(options.entryMaxAge)" : "public, max-age=31536000, immutable"
+        headers[.lastModified] = object.lastModifiedText
+        let useGzip = object.gzipped != nil && request.headers[.range] == nil && HTTPSemantics.acceptsGzip(request.headers[.acceptEncoding])
+        if type == .playlist { headers[.vary] = "Accept-Encoding" }
+        let eTag = useGzip ? object.gzipETag : object.eTag
+        headers[.eTag] = eTag
+
+        if HTTPSemantics.notModified(
+            ifNoneMatch: request.headers[.ifNoneMatch], ifModifiedSince: request.headers[.ifModifiedSince], eTag: eTag,
+            lastModified: object.lastModified
+        ) {
+            return Response(status: .notModified, headers: headers)
+        }
+        let isHead = request.method == .head
+        if useGzip, let gzipped = object.gzipped {
+            headers[.contentEncoding] = "gzip"
+            headers[.contentLength] = String(gzipped.readableBytes)
+            return Response(status: .ok, headers: headers, body: isHead ? .init() : .init(byteBuffer: gzipped))
+        }
+        headers[.acceptRanges] = "bytes"
+        let size = object.body.readableBytes
+        switch HTTPSemantics.range(request.headers[.range], ifRange: request.headers[.ifRange], size: size, eTag: object.eTag) {
+        case .whole:
+            headers[.contentLength] = String(size)
+            return Response(status: .ok, headers: headers, body: isHead ? .init() : .init(byteBuffer: object.body))
+        case .partial(let lower, let upper):
+            headers[.contentRange] = "bytes \(lower)-\(upper - 1)/\(size)"
+            headers[.contentLength] = String(upper - lower)
+            let slice = object.body.getSlice(at: object.body.readerIndex + lower, length: upper - lower) ?? ByteBuffer()
+            return Response(status: .partialContent, headers: headers, body: isHead ? .init() : .init(byteBuffer: slice))
+        case .unsatisfiable:
+            var refusal = Self.plain(.rangeNotSatisfiable, "the range is outside the \(size) bytes of this object\n")
+            refusal.headers[.contentRange] = "bytes */\(size)"
+            return refusal
+        }
     }
 
-    /// Reads a file of a published version on the thread pool; nil when it does not exist.
-    private func read(_ path: String, body: Bool) async throws -> StoredFile? {
+    /// The object from L1, else loaded once (L2, then the store) and kept in L1. nil: no such file.
+    private func object(
+        _ version: PublishedVersion, _ relative: String, type: MediaType, rewritten: Bool, readAhead: Bool = false
+    ) async throws -> CachedObject? {
+        let name = "\(version.asset.rawValue)/\(version.version)/\(relative)"
+        let key = rewritten ? name + "~entry" : name
+        if !readAhead, let cached = cache.get(key) {
+            counters.withLockedValue { $0.l1Hits += 1 }
+            metrics.l1Hit.increment()
+            return cached
+        }
+        if !readAhead { metrics.l1Miss.increment() }
         do {
-            let stored = try await threadPool.runIfActive { try StoredFile(path: path, readBody: body) }
-            if body {
-                counters.withLockedValue { $0.storeReads += 1 }
-                Counter(label: "streamgate_origin_store_reads_total").increment()
+            return try await flights.value(for: key, counted: !readAhead) {
+                let body: ByteBuffer
+                if rewritten {
+                    guard let original = try await self.object(version, relative, type: type, rewritten: false) else { throw StoredFile.Missing() }
+                    let folder = relative.split(separator: "/").dropLast().joined(separator: "/")
+                    body = PlaylistRewriter.rewrite(original.body, directory: folder, version: version.version)
+                } else {
+                    guard let loaded = try await self.load(name, version: version, relative: relative) else { throw StoredFile.Missing() }
+                    body = loaded
+                }
+                let object = CachedObject(body: body, type: type, version: version.version, relative: relative, entry: rewritten)
+                self.cache.put(key, object, cost: object.cost)
+                return object
             }
-            return stored
         } catch is StoredFile.Missing {
             return nil
         }
     }
 
+    /// One file's bytes from L2, else from the store (then offered to L2 in the background).
+    private func load(_ name: String, version: PublishedVersion, relative: String) async throws -> ByteBuffer? {
+        if let shared {
+            if let hit = await shared.get(name) {
+                counters.withLockedValue { $0.l2Hits += 1 }
+                metrics.l2Hit.increment()
+                return hit
+            }
+            metrics.l2Miss.increment()
+        }
+        guard let path = version.path(of: relative), let stored = try await read(path) else { return nil }
+        if let shared { Task { await shared.put(name, stored) } }
+        return stored
+    }
+
+    /// Reads a file of a published version on the thread pool; nil when it does not exist.
+    private func read(_ path: String) async throws -> ByteBuffer? {
+        do {
+            let stored = try await threadPool.runIfActive { try StoredFile(path: path, readBody: true) }
+            counters.withLockedValue { $0.storeReads += 1 }
+            metrics.storeReads.increment()
+            return stored.body
+        } catch is StoredFile.Missing {
+            return nil
+        }
+    }
+
+    // MARK: - Read-ahead
+
+    /// At most this many read-aheads run at once, so a burst of viewers cannot flood the store.
+    static let maximumWarming = 4
+
+    /// Serving segment k warms segments k+1 … k+n into L1 (and L2) in the background, so a player
+    /// playing on finds them in memory. Segment names are numbered (`00042.ts`).
+    private func warm(after version: PublishedVersion, _ relative: String) {
+        guard options.warmSegments > 0, let slash = relative.lastIndex(of: "/") else { return }
+        let folder = relative[..<slash]
+        let file = relative[relative.index(after: slash)...]
+        guard file.hasSuffix(".ts") else { return }
+        let digits = file.dropLast(3)
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCIIDigit), let number = Int(digits) else { return }
+        for step in 1...options.warmSegments {
+            var next = String(number + step)
+            if next.count < digits.count { next = String(repeating: "0", count: digits.count - next.count) + next }
+            let nextRelative = "\(folder)/\(next).ts"
+            let key = "\(version.asset.rawValue)/\(version.version)/\(nextRelative)"
+            if cache.contains(key) { continue }
+            let admitted = warming.withLockedValue { running -> Bool in
+                guard running < Self.maximumWarming else { return false }
+                running += 1
+                return true
+            }
+            guard admitted else { return }
+            Task {
+                defer { warming.withLockedValue { $0 -= 1 } }
+                if (try? await object(version, nextRelative, type: .transportStream, rewritten: false, readAhead: true)) != nil {
+                    counters.withLockedValue { $0.warmed += 1 }
+                    metrics.warmed.increment()
+                }
+            }
+        }
+    }
+
     // MARK: - Keys
 
-    private func serveKey(request: Request, asset rawAsset: String?, keyID: String) async throws -> Response {
+    private func serveKey(_ request: Request, asset rawAsset: String?, version versionName: String?, keyID: String) async throws -> Response {
         guard let rawAsset, let asset = try? AssetID(rawAsset), Self.isKeyID(keyID) else { return Self.notFound }
-        guard let version = try await published(asset), let path = version.path(of: "keys/\(keyID).key") else {
-            return Self.notFound
+        let resolved: PublishedVersion?
+        if let versionName {
+            resolved = AssetStore.isVersionName(versionName) ? try await directory.version(versionName, of: asset) : nil
+        } else {
+            resolved = try await directory.current(asset)
         }
+        guard let version = resolved, let path = version.path(of: "keys/\(keyID).key") else { return Self.notFound }
         let stored: StoredFile
         do {
             stored = try await threadPool.runIfActive { try StoredFile(path: path, readBody: true) }
@@ -202,8 +442,9 @@ public struct OriginRoutes: Sendable {
         } catch {
             // The reason names the key id and the master key id, never key bytes.
             logger.error("key unwrap failed", metadata: ["asset": "\(asset)", "key": "\(keyID)", "error": "\(error)"])
-            return Response(status: .internalServerError, headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-store"],
-                            body: .init(byteBuffer: ByteBuffer(string: "key \(keyID) is not available\n")))
+            var response = Self.plain(.internalServerError, "key \(keyID) is not available\n")
+            response.headers[.cacheControl] = "no-store"
+            return response
         }
         var headers = HTTPFields()
         headers[.contentType] = "application/octet-stream"
@@ -218,18 +459,73 @@ public struct OriginRoutes: Sendable {
         text.utf8.count == 32 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
     }
 
+    // MARK: - CORS
+
+    private func allowedOrigin(_ request: Request) -> String? {
+        guard !options.corsOrigins.isEmpty, let origin = request.headers[.origin] else { return nil }
+        if options.corsOrigins.contains("*") { return "*" }
+        return options.corsOrigins.contains(origin) ? origin : nil
+    }
+
+    private func applyCORS(to response: inout Response, _ request: Request) {
+        guard let allowed = allowedOrigin(request) else {
+            if !options.corsOrigins.isEmpty, !options.corsOrigins.contains("*") { response.headers[.vary] = Self.varying(response.headers[.vary], "Origin") }
+            return
+        }
+        response.headers[.accessControlAllowOrigin] = allowed
+        response.headers[.accessControlExposeHeaders] = "Content-Length, Content-Range, ETag, Accept-Ranges, Retry-After"
+        if allowed != "*" { response.headers[.vary] = Self.varying(response.headers[.vary], "Origin") }
+    }
+
+    private func preflight(_ request: Request) -> Response {
+        var headers = HTTPFields()
+        headers[.allow] = "GET, HEAD, OPTIONS"
+        if allowedOrigin(request) != nil {
+            headers[.accessControlAllowMethods] = "GET, HEAD, OPTIONS"
+            headers[.accessControlAllowHeaders] = "Range, Authorization, If-None-Match, If-Modified-Since"
+            headers[.accessControlMaxAge] = "86400"
+        }
+        return Response(status: .noContent, headers: headers)
+    }
+
+    private static func varying(_ existing: String?, _ name: String) -> String {
+        guard let existing, !existing.isEmpty else { return name }
+        return existing + ", " + name
+    }
+
     // MARK: - Helpers
 
-    private func published(_ asset: AssetID) async throws -> PublishedVersion? {
-        try await threadPool.runIfActive { try store.publishedVersion(of: asset) }
+    static func plain(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
-    static var notFound: Response {
-        Response(
-            status: .notFound, headers: [.contentType: "text/plain; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(string: "not found\n"))
-        )
+    static var notFound: Response { plain(.notFound, "not found\n") }
+}
+
+/// One object as L1 keeps it: the bytes, and what the responses need, computed once.
+public struct CachedObject: Sendable {
+    let body: ByteBuffer
+    /// Playlists also keep their gzip form.
+    let gzipped: ByteBuffer?
+    let eTag: String
+    let gzipETag: String
+    /// Seconds since 1970: the version's publish time.
+    let lastModified: Int
+    let lastModifiedText: String
+
+    init(body: ByteBuffer, type: MediaType, version: String, relative: String, entry: Bool) {
+        self.body = body
+        gzipped = type == .playlist ? Gzip.compress(body.readableBytesView).map { ByteBuffer(bytes: $0) } : nil
+        // A version never changes, so (version, name) identifies the bytes.
+        let tag = "\(version)/\(relative)\(entry ? "~entry" : "")"
+        eTag = "\"\(tag)\""
+        gzipETag = "\"\(tag)+gzip\""
+        lastModified = HTTPSemantics.publishTime(ofVersion: version) ?? 0
+        lastModifiedText = HTTPSemantics.httpDate(lastModified)
     }
+
+    /// What the object costs L1: its bytes and a little bookkeeping.
+    var cost: Int { body.readableBytes + (gzipped?.readableBytes ?? 0) + 256 }
 }
 
 /// What the origin serves, by file name.
@@ -246,15 +542,6 @@ enum MediaType {
         switch self {
         case .playlist: "application/vnd.apple.mpegurl"
         case .transportStream: "video/mp2t"
-        }
-    }
-
-    /// Short-lived for now: a republished asset reuses these URLs. Versioned, immutable URLs come
-    /// with the caching origin.
-    var cacheControl: String {
-        switch self {
-        case .playlist: "public, max-age=10"
-        case .transportStream: "public, max-age=60"
         }
     }
 }

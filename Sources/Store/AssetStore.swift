@@ -98,6 +98,22 @@ public final class AssetStore: Sendable {
         return PublishedVersion(asset: asset, version: version, directory: "\(objectsRoot)/\(asset.rawValue)/\(version)")
     }
 
+    /// A version of `asset` that is still on disk (the published one, or the one before, kept so
+    /// readers that started on it can finish), or nil.
+    public func version(_ name: String, of asset: AssetID) -> PublishedVersion? {
+        guard Self.isVersionName(name) else { return nil }
+        let directory = "\(objectsRoot)/\(asset.rawValue)/\(name)"
+        var info = stat()
+        guard stat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { return nil }
+        return PublishedVersion(asset: asset, version: name, directory: directory)
+    }
+
+    /// The versions of `asset` still on disk, oldest first.
+    public func versionsOnDisk(of asset: AssetID) -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "\(objectsRoot)/\(asset.rawValue)") else { return [] }
+        return names.filter(Self.isVersionName).sorted()
+    }
+
     /// Every asset with a published version, sorted.
     public func publishedAssets() throws(StoreError) -> [AssetID] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: assetsRoot) else { return [] }
@@ -129,7 +145,7 @@ public final class AssetStore: Sendable {
         )
     }
 
-    static func isVersionName(_ name: String) -> Bool {
+    public static func isVersionName(_ name: String) -> Bool {
         // v20261123T171900Z-0123456789ab
         let bytes = Array(name.utf8)
         guard bytes.count == 30, bytes[0] == UInt8(ascii: "v"), bytes[9] == UInt8(ascii: "T"),

@@ -105,7 +105,7 @@ struct Dev: AsyncParsableCommand {
         let (stops, signals) = AsyncStream<Int>.makeStream()
         let counter = SignalCounter { count in signals.yield(count) }
         let farm = Task { try await supervisor.run() }
-        let http = Task { try await server.application(host: host, port: port).run() }
+        let http = Task { try await server.run(host: host, port: port, handlingSignals: false) }
         let metrics = Task { await QueueMetrics.run(queue: queue) }
         let sampling = Task { await Self.transcodeSample(sample, profile: sampleProfile, queue: queue, base: base) }
         let stopping = Task {

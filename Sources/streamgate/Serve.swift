@@ -40,34 +40,87 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The largest upload accepted, bytes.")
     var maxUploadBytes: Int = 8 << 30
 
-    @Option(help: "The in-process cache (L1) budget for playlists and segments, bytes; 0 turns it off.")
-    var l1Bytes: Int = 256 << 20
+    @OptionGroup var cache: OriginCacheOptions
 
     func run() async throws {
         let server = try ServerSetup(
             store: store, masterKeyFile: masterKeyFile, redis: redis, prefix: prefix, apiKeyFile: apiKeyFile,
-            sourceRoots: sourceRoot, maxUploadBytes: maxUploadBytes, cacheBytes: l1Bytes
+            sourceRoots: sourceRoot, maxUploadBytes: maxUploadBytes, origin: try cache.originOptions(),
+            shared: try cache.sharedOptions()
         )
-        let metrics = server.queue.map { queue in Task { await QueueMetrics.run(queue: queue) } }
+        let metrics = server.api != nil ? server.queue.map { queue in Task { await QueueMetrics.run(queue: queue) } } : nil
         defer { metrics?.cancel() }
-        try await server.application(host: host, port: port).runService()
+        try await server.run(host: host, port: port)
     }
 }
 
-/// Everything `serve` (and `dev`) puts together: the store, the keyring, the queue and the routes.
+/// How the origin caches and limits: `serve`'s options, shared with `dev`.
+struct OriginCacheOptions: ParsableArguments {
+    @Option(help: "The in-process cache (L1) budget for playlists and segments, bytes; 0 turns it off.")
+    var l1Bytes: Int = 256 << 20
+
+    @Option(help: "The shared Redis cache (L2) budget, bytes (with --redis); 0 turns it off.")
+    var l2Bytes: Int = 1 << 30
+
+    @Option(help: "The largest object L2 keeps, bytes.")
+    var l2MaxObjectBytes: Int = 8 << 20
+
+    @Option(help: "How long L2 keeps an object, seconds.")
+    var l2TTL: Int = 3600
+
+    @Option(help: "max-age of the version-less entry playlists, seconds (everything else is versioned and immutable).")
+    var entryMaxAge: Int = 60
+
+    @Option(help: "Segments read ahead after each one served (0: none).")
+    var warmSegments: Int = 3
+
+    @Option(help: "An origin web players may load from (repeatable); '*' for any, 'none' to turn CORS off.")
+    var corsOrigin: [String] = ["*"]
+
+    @Option(help: "Requests a second each client may make (token bucket); 0 turns rate limits off.")
+    var rateLimit: Double = 100
+
+    @Option(help: "Requests a client may make at once before the rate applies.")
+    var rateBurst: Double = 400
+
+    @Flag(help: "Rate-limit loopback clients too (they are exempt by default).")
+    var rateLimitLoopback = false
+
+    func originOptions() throws -> OriginOptions {
+        guard l1Bytes >= 0 else { throw ValidationError("--l1-bytes must be 0 or more") }
+        guard entryMaxAge >= 0 else { throw ValidationError("--entry-max-age must be 0 or more") }
+        guard (0...32).contains(warmSegments) else { throw ValidationError("--warm-segments must be between 0 and 32") }
+        guard rateLimit >= 0, rateBurst >= 1 else { throw ValidationError("--rate-limit must be 0 or more and --rate-burst at least 1") }
+        return OriginOptions(
+            l1Bytes: l1Bytes, entryMaxAge: entryMaxAge, warmSegments: warmSegments,
+            corsOrigins: corsOrigin == ["none"] ? [] : corsOrigin,
+            rateLimit: rateLimit > 0 ? RateLimiter.Options(rate: rateLimit, burst: rateBurst, includeLoopback: rateLimitLoopback) : nil
+        )
+    }
+
+    func sharedOptions() throws -> SharedCache.Options? {
+        guard l2Bytes > 0 else { return nil }
+        guard l2MaxObjectBytes > 0, l2TTL > 0 else { throw ValidationError("--l2-max-object-bytes and --l2-ttl must be positive") }
+        return SharedCache.Options(budgetBytes: l2Bytes, maxObjectBytes: l2MaxObjectBytes, ttlSeconds: l2TTL)
+    }
+}
+
+/// Everything `serve` (and `dev`) puts together: the store, the keyring, Redis (queue, L2 and
+/// change announcements) and the routes.
 struct ServerSetup {
     let assets: AssetStore
     let keyring: Keyring
+    let redisURL: RedisURL?
     let queue: JobQueue?
     let api: JobAPI?
     let logger: Logger
-    let cacheBytes: Int
+    let origin: OriginRoutes
 
     init(
         store: String, masterKeyFile: String?, redis: String?, prefix: String, apiKeyFile: String?,
-        sourceRoots: [String], maxUploadBytes: Int, cacheBytes: Int = 256 << 20, apiKeys extraKeys: [String] = []
+        sourceRoots: [String], maxUploadBytes: Int, origin options: OriginOptions = OriginOptions(),
+        shared sharedOptions: SharedCache.Options? = SharedCache.Options(), apiKeys extraKeys: [String] = []
     ) throws {
-        self.cacheBytes = cacheBytes
         var logger = Logger(label: "streamgate.serve")
         logger.logLevel = .info
         self.logger = logger
@@ -77,25 +130,43 @@ struct ServerSetup {
         } catch {
             throw CommandFailure(error)
         }
-        guard let redis else {
-            queue = nil
-            api = nil
-            return
+        var queue: JobQueue?
+        var api: JobAPI?
+        var url: RedisURL?
+        if let redis {
+            do { url = try RedisURL(redis) } catch { throw CommandFailure(message: "\(error)", code: 78) }
+            let keys = try Self.apiKeys(file: apiKeyFile) + extraKeys
+            let client = JobQueue(redis: RedisClient(url: url!, connections: 8), keys: QueueKeys(prefix: prefix))
+            queue = client
+            if keys.isEmpty {
+                logger.warning("no API keys (--api-key-file or STREAMGATE_API_KEYS): the job API (/v1) is off; Redis serves L2 and change announcements")
+            } else {
+                api = JobAPI(
+                    configuration: .init(
+                        apiKeys: keys, sourceRoots: sourceRoots.map(StorePath.absolute),
+                        uploadsDirectory: assets.root + "/uploads", maxUploadBytes: maxUploadBytes
+                    ),
+                    queue: client, keyring: keyring, logger: logger, store: assets
+                )
+            }
         }
-        let keys = try Self.apiKeys(file: apiKeyFile) + extraKeys
-        guard !keys.isEmpty else {
-            throw CommandFailure(message: "the job API needs API keys: --api-key-file FILE or STREAMGATE_API_KEYS", code: 78)
-        }
-        let url: RedisURL
-        do { url = try RedisURL(redis) } catch { throw CommandFailure(message: "\(error)", code: 78) }
-        let queue = JobQueue(redis: RedisClient(url: url, connections: 8), keys: QueueKeys(prefix: prefix))
+        self.redisURL = url
         self.queue = queue
-        api = JobAPI(
-            configuration: .init(
-                apiKeys: keys, sourceRoots: sourceRoots.map(StorePath.absolute),
-                uploadsDirectory: assets.root + "/uploads", maxUploadBytes: maxUploadBytes
-            ),
-            queue: queue, keyring: keyring, logger: logger
+        self.api = api
+        let keyring = self.keyring
+        let shared = queue.flatMap { queue in
+            sharedOptions.map { SharedCache(redis: queue.redis, keys: queue.keys, options: $0, logger: logger) }
+        }
+        self.origin = OriginRoutes(
+            store: assets,
+            unwrapKey: { asset, keyID, stored in
+                let wrapped = try WrappedKey(serialized: stored)
+                guard wrapped.keyID == keyID else {
+                    throw VaultError("keys/\(keyID).key of \(asset) holds key \(wrapped.keyID)")
+                }
+                return try keyring.unwrap(wrapped, context: asset.rawValue).bytes
+            },
+            logger: logger, options: options, shared: shared
         )
     }
 
@@ -116,21 +187,30 @@ struct ServerSetup {
     }
 
     func application(host: String, port: Int) -> some ApplicationProtocol {
-        let keyring = self.keyring
-        let origin = OriginRoutes(
-            store: assets,
-            unwrapKey: { asset, keyID, stored in
-                let wrapped = try WrappedKey(serialized: stored)
-                guard wrapped.keyID == keyID else {
-                    throw VaultError("keys/\(keyID).key of \(asset) holds key \(wrapped.keyID)")
-                }
-                return try keyring.unwrap(wrapped, context: asset.rawValue).bytes
-            },
-            logger: logger, cacheBytes: cacheBytes
-        )
-        return buildServerApplication(
+        buildServerApplication(
             configuration: OriginConfiguration(host: host, port: port), origin: origin, api: api,
             health: HealthRoutes(store: assets, queue: queue, metrics: Telemetry.render), logger: logger
         )
+    }
+
+    /// Serves until cancelled (or, with `handlingSignals`, SIGTERM/SIGINT), following asset changes
+    /// on Redis meanwhile.
+    func run(host: String, port: Int, handlingSignals: Bool = true) async throws {
+        let origin = self.origin
+        let invalidation = queue.map { queue in
+            OriginInvalidation(
+                url: redisURL!, channel: queue.keys.assetChanges, logger: logger,
+                onChange: { origin.assetChanged($0) }, onStatus: { origin.announcements(listening: $0) }
+            )
+        }
+        invalidation?.start()
+        let application = application(host: host, port: port)
+        do {
+            if handlingSignals { try await application.runService() } else { try await application.run() }
+        } catch {
+            await invalidation?.stop()
+            throw error
+        }
+        await invalidation?.stop()
     }
 }

@@ -137,7 +137,7 @@ public final class JobQueue: Sendable {
     // MARK: - Scripts
 
     /// Runs a script by SHA1, loading it when the server does not know it (first use, restart).
-    func eval(_ script: Script, keys scriptKeys: [String], arguments: [String]) async throws(RedisError) -> RedisValue {
+    func eval(_ script: RedisScript, keys scriptKeys: [String], arguments: [String]) async throws(RedisError) -> RedisValue {
         let argv = [String(scriptKeys.count)] + scriptKeys + arguments
         do {
             return try await redis.send(["EVALSHA", script.sha] + argv)
@@ -147,7 +147,7 @@ public final class JobQueue: Sendable {
     }
 
     /// Runs one script many times in one round trip.
-    func evalMany(_ script: Script, calls: [(keys: [String], arguments: [String])]) async throws(RedisError) -> [RedisValue] {
+    func evalMany(_ script: RedisScript, calls: [(keys: [String], arguments: [String])]) async throws(RedisError) -> [RedisValue] {
         guard !calls.isEmpty else { return [] }
         let commands = calls.map { ["EVALSHA", script.sha, String($0.keys.count)] + $0.keys + $0.arguments }
         let replies = try await redis.pipeline(commands)
@@ -538,8 +538,15 @@ public final class JobQueue: Sendable {
         }
         return [
             lease.token, keys.group, lease.entry, String(now()), outcome.name, error, version, retryAt,
-            String(eventsMaxLength), String(retention), lease.jobID,
+            String(eventsMaxLength), String(retention), lease.jobID, keys.assetChanges,
         ]
+    }
+
+    /// Announces that an asset changed (republished or deleted) to every origin subscribed to
+    /// ``QueueKeys/assetChanges``; returns how many received it.
+    @discardableResult
+    public func announceAssetChange(_ asset: String) async throws(RedisError) -> Int {
+        Int(try await redis.send(["PUBLISH", keys.assetChanges, asset]).int ?? 0)
     }
 
     /// Moves retries that are due back to their streams. Returns how many moved.

@@ -34,6 +34,18 @@ public struct QueueKeys: Sendable, Equatable {
     public func desiredWorkers(farm: String) -> String { "\(tag):farm:\(farm):desired" }
     /// Cumulative counters (jobs by outcome), for metrics across restarts.
     public var stats: String { "\(tag):stats" }
+    /// The pub/sub channel announcing that an asset was republished or deleted (the message is the
+    /// asset id); every origin drops what it cached of that asset.
+    public var assetChanges: String { "\(tag):assets:changed" }
+    /// The origins' shared cache (L2): one object's key. Every L2 key shares one hash slot with its
+    /// index, so the byte budget is kept by one script.
+    public func cacheObject(_ name: String) -> String { "\(tag):l2:o:\(name)" }
+    /// L2's index: object keys scored by when they expire (ms).
+    public var cacheIndex: String { "\(tag):l2:index" }
+    /// L2's object sizes, by object key.
+    public var cacheSizes: String { "\(tag):l2:sizes" }
+    /// L2's total bytes.
+    public var cacheBytes: String { "\(tag):l2:bytes" }
 }
 
 /// A job's priority: each has its own stream; workers drain `high` before `normal`.

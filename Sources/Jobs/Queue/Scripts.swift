@@ -34,7 +34,7 @@ enum Scripts {
     /// KEYS: job, stream, index, idempotency, events.
     /// ARGV: id, spec, priority, now, max_attempts, asset_id, use_idempotency, idempotency_ttl, events_maxlen.
     /// Returns {1, id} when created, {0, existing id} for a known idempotency key.
-    static let enqueue = Script(prelude + """
+    static let enqueue = RedisScript(prelude + """
     if ARGV[7] == '1' then
       local existing = redis.call('GET', KEYS[4])
       if existing then return {0, existing} end
@@ -123,6 +123,11 @@ enum Scripts {
         redis.call('HSET', K[1], 'state', outcome, 'error', A[6], 'version', A[7],
           'finished_at', now, 'updated_at', now, 'stage', outcome)
         if outcome == 'succeeded' then redis.call('HSET', K[1], 'progress', '100') end
+        -- A new version is live: tell every origin, in the same step that records it.
+        local asset = redis.call('HGET', K[1], 'asset_id')
+        if outcome == 'succeeded' and A[7] ~= '' and A[12] and asset and asset ~= '' then
+          redis.call('PUBLISH', A[12], asset)
+        end
         if outcome == 'dead' then
           redis.call('XADD', K[4], '*', 'job', id, 'reason', A[6],
             'attempts', redis.call('HGET', K[1], 'attempts'), 'at', now, 'spec', redis.call('HGET', K[1], 'spec'))
@@ -143,14 +148,14 @@ enum Scripts {
     /// KEYS: job, stream, events, dead, index, stats.
     /// ARGV: id, entry, group, consumer, now, spec, priority, max_attempts, events_maxlen, asset_id, retention.
     /// Returns {'run', lease, attempts, spec, asset_id} or {'skip', why} or {'dead', reason}.
-    static let start = Script(library + """
+    static let start = RedisScript(library + """
     return start_job(KEYS, ARGV)
     """)
 
     /// Renews a lease: resets the entry's idle time, only while this worker still owns it.
     /// KEYS: job, stream. ARGV: lease, group, consumer, entry, now.
     /// Returns 0 when the lease is lost, 1 when renewed, 2 when renewed and cancellation was asked.
-    static let renew = Script(prelude + """
+    static let renew = RedisScript(prelude + """
     if not hold_lease(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) then return 0 end
     redis.call('HSET', KEYS[1], 'updated_at', ARGV[5])
     return held(KEYS[1])
@@ -160,7 +165,7 @@ enum Scripts {
     /// KEYS: job, events, stream.
     /// ARGV: lease, now, progress, stage, fps, speed, eta_s, events_maxlen, id, group, consumer, entry.
     /// Returns 0 when the lease is lost, 1, or 2 when cancellation was asked.
-    static let progress = Script(prelude + """
+    static let progress = RedisScript(prelude + """
     if not hold_lease(KEYS[1], KEYS[3], ARGV[1], ARGV[10], ARGV[11], ARGV[12]) then return 0 end
     redis.call('HSET', KEYS[1], 'progress', ARGV[3], 'stage', ARGV[4], 'fps', ARGV[5], 'speed', ARGV[6],
       'eta_s', ARGV[7], 'updated_at', ARGV[2])
@@ -172,16 +177,17 @@ enum Scripts {
     /// Ends an attempt under its lease: succeeded, failed, dead, cancelled, retry (to the delayed set)
     /// or release (straight back to the stream, the attempt not counted).
     /// KEYS: job, stream, events, dead, delayed, stats.
-    /// ARGV: lease, group, entry, now, outcome, error, version, retry_at, events_maxlen, retention, id.
+    /// ARGV: lease, group, entry, now, outcome, error, version, retry_at, events_maxlen, retention, id,
+    /// asset-changes channel (a succeeded job that published a version announces its asset there).
     /// Returns 1, or 0 when the lease was lost (nothing changed).
-    static let finish = Script(library + """
+    static let finish = RedisScript(library + """
     return finish_job(KEYS, ARGV)
     """)
 
     /// Takes a job that runs inline (no-op) and finishes it as succeeded in one step: ``start``
     /// then ``finish``. KEYS: job, stream, events, dead, index, stats, delayed.
     /// ARGV: as ``start``. Returns ``start``'s answer, with {'run', …} replaced by {'done', attempt}.
-    static let runInline = Script(library + """
+    static let runInline = RedisScript(library + """
     local started = start_job({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]}, ARGV)
     if started[1] ~= 'run' then return started end
     finish_job({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[7], KEYS[6]},
@@ -193,7 +199,7 @@ enum Scripts {
     /// KEYS: job, delayed, events, stream high, stream normal, stats.
     /// ARGV: id, now, events_maxlen, retention.
     /// Returns {1, 'cancelled' | 'cancelling'} or {0, state | 'missing'}.
-    static let cancel = Script(prelude + """
+    static let cancel = RedisScript(prelude + """
     local state = redis.call('HGET', KEYS[1], 'state')
     if not state then return {0, 'missing'} end
     if terminal(state) then return {0, state} end
@@ -216,7 +222,7 @@ enum Scripts {
 
     /// Moves one due retry back to its stream. KEYS: delayed, job, stream, events.
     /// ARGV: id, now, events_maxlen. Returns 1 when moved.
-    static let promote = Script(prelude + """
+    static let promote = RedisScript(prelude + """
     if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
     if redis.call('HGET', KEYS[2], 'state') ~= 'retrying' then return 0 end
     local entry = redis.call('XADD', KEYS[3], '*', 'job', redis.call('HGET', KEYS[2], 'spec'))
@@ -227,7 +233,7 @@ enum Scripts {
 
     /// Dead-letters a stream entry that is not a job (no `job` field, bad JSON, a bad field).
     /// KEYS: stream, dead, events, stats. ARGV: group, entry, reason, now, fields (JSON), events_maxlen.
-    static let rejectEntry = Script(prelude + """
+    static let rejectEntry = RedisScript(prelude + """
     redis.call('XADD', KEYS[2], '*', 'entry', ARGV[2], 'stream', KEYS[1], 'reason', ARGV[3], 'at', ARGV[4], 'fields', ARGV[5])
     redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
     redis.call('XDEL', KEYS[1], ARGV[2])
@@ -238,11 +244,11 @@ enum Scripts {
 }
 
 /// A Lua script, sent by its SHA1 and loaded on first use (or after a server restart).
-struct Script: Sendable {
-    let source: String
-    let sha: String
+public struct RedisScript: Sendable {
+    public let source: String
+    public let sha: String
 
-    init(_ source: String) {
+    public init(_ source: String) {
         self.source = source
         sha = Digest.sha1Hex(Array(source.utf8))
     }

@@ -115,3 +115,16 @@ private struct RedisConnectionBox: @unchecked Sendable {
     let connection: RedisConnection
 }
 
+
+extension RedisClient {
+    /// Runs a Lua script by its SHA1, loading it when the server does not know it yet (first use,
+    /// or after a restart). Arguments are binary-safe.
+    public func eval(_ script: RedisScript, keys: [String], arguments: [[UInt8]]) async throws(RedisError) -> RedisValue {
+        let argv = [Array(String(keys.count).utf8)] + keys.map { Array($0.utf8) } + arguments
+        do {
+            return try await send(bytes: [Array("EVALSHA".utf8), Array(script.sha.utf8)] + argv)
+        } catch let error where error.serverCode == "NOSCRIPT" {
+            return try await send(bytes: [Array("EVAL".utf8), Array(script.source.utf8)] + argv)
+        }
+    }
+}

@@ -90,6 +90,24 @@ public final class RedisConnection {
         return replies
     }
 
+    /// Waits up to `seconds` for a reply the server pushes without a request (pub/sub messages after
+    /// `SUBSCRIBE`); nil when none arrived. Replies already buffered are returned first, without
+    /// waiting. A connection failure throws and breaks the connection.
+    public func receive(waiting seconds: Double) throws(RedisError) -> RedisValue? {
+        guard !isBroken else { throw .connection(endpoint: url.description, reason: "connection already failed") }
+        var raw: UnsafeMutableRawPointer? = nil
+        if redisGetReplyFromReader(context, &raw) != CHiredis_OK() { throw fail() }
+        if raw == nil {
+            var descriptor = pollfd(fd: context.pointee.fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, Int32(max(0, seconds * 1000)))
+            if ready < 0, errno != EINTR { throw fail() }
+            if ready <= 0 { return nil }
+            if redisGetReply(context, &raw) != CHiredis_OK() || raw == nil { throw fail() }
+        }
+        defer { freeReplyObject(raw) }
+        return Self.copy(raw!.assumingMemoryBound(to: redisReply.self))
+    }
+
     /// Runs `body` with a longer reply timeout, for blocking commands (`XREADGROUP … BLOCK`).
     public func withReplyTimeout<T>(_ seconds: Double, _ body: () throws(RedisError) -> T) throws(RedisError) -> T {
         _ = redisSetTimeout(context, Self.timeval(seconds: seconds))

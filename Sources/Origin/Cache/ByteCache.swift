@@ -46,6 +46,11 @@ public final class ByteCache<Value: Sendable>: Sendable {
         state.withLockedValue { $0.put(key, value, cost: cost) }
     }
 
+    /// Whether `key` is cached; unlike ``get(_:)`` it does not count as a use.
+    public func contains(_ key: String) -> Bool {
+        state.withLockedValue { $0.index[key] != nil }
+    }
+
     public func remove(_ key: String) {
         state.withLockedValue { $0.remove(key) }
     }

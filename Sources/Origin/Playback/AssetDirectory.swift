@@ -1,0 +1,82 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOPosix
+import Store
+
+/// What the origin knows of each asset's versions, kept in memory so the hot path never touches
+/// the filesystem: the published version, and the versions still on disk (the one before stays so
+/// players that started on it can finish).
+///
+/// Answers are reused for `freshness`: long when Redis announces every change
+/// (``OriginInvalidation``), a second otherwise. ``forget(_:)`` drops one asset at once.
+final class AssetDirectory: Sendable {
+    struct Entry: Sendable {
+        var current: PublishedVersion?
+        var onDisk: [String]
+        var checkedAt: UInt64
+    }
+
+    let store: AssetStore
+    let threadPool: NIOThreadPool
+    private let entries = NIOLockedValueBox<[String: Entry]>([:])
+    /// Nanoseconds an answer is reused; read on every lookup, changed when the invalidation
+    /// channel goes up or down.
+    private let freshness = NIOLockedValueBox<UInt64>(1_000_000_000)
+    /// A versioned URL naming a version not seen yet (another replica published it a moment ago)
+    /// rereads the folder, but not more often than this.
+    private let recheckAfter: UInt64 = 200_000_000
+
+    init(store: AssetStore, threadPool: NIOThreadPool) {
+        self.store = store
+        self.threadPool = threadPool
+    }
+
+    func setFreshness(seconds: Double) {
+        freshness.withLockedValue { $0 = UInt64(seconds * 1e9) }
+    }
+
+    /// The published version, or nil when the asset does not exist (any more).
+    func current(_ asset: AssetID) async throws -> PublishedVersion? {
+        try await entry(asset, olderThan: nil).current
+    }
+
+    /// `name` when it is a version of `asset` still on disk, or nil.
+    func version(_ name: String, of asset: AssetID) async throws -> PublishedVersion? {
+        var entry = try await entry(asset, olderThan: nil)
+        if !entry.onDisk.contains(name) {
+            entry = try await self.entry(asset, olderThan: recheckAfter)
+            guard entry.onDisk.contains(name) else { return nil }
+        }
+        if entry.current?.version == name { return entry.current }
+        return store.version(name, of: asset)
+    }
+
+    /// Drops what is known of `asset`; the next request reads the store again.
+    func forget(_ asset: String) {
+        _ = entries.withLockedValue { $0.removeValue(forKey: asset) }
+    }
+
+    func forgetAll() {
+        entries.withLockedValue { $0.removeAll() }
+    }
+
+    /// The cached entry when younger than the freshness (or than `olderThan` when given), else a
+    /// fresh read on the thread pool.
+    private func entry(_ asset: AssetID, olderThan limit: UInt64?) async throws -> Entry {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let maximumAge = limit ?? freshness.withLockedValue { $0 }
+        if let known = entries.withLockedValue({ $0[asset.rawValue] }), now &- known.checkedAt < maximumAge {
+            return known
+        }
+        let store = self.store
+        let fresh = try await threadPool.runIfActive {
+            Entry(current: try store.publishedVersion(of: asset), onDisk: store.versionsOnDisk(of: asset), checkedAt: now)
+        }
+        entries.withLockedValue { entries in
+            // Keep the map from growing without bound under requests for many missing assets.
+            if entries.count > 100_000 { entries.removeAll() }
+            entries[asset.rawValue] = fresh
+        }
+        return fresh
+    }
+}

@@ -1,0 +1,68 @@
+import NIOCore
+
+/// Rewrites the relative URIs of a playlist served at a version-less URL so they name the version
+/// explicitly: `/v/a/master.m3u8` lists `v…/360p/index.m3u8`, and `/v/a/360p/index.m3u8` lists
+/// `../v…/360p/00000.ts` and `../v…/keys/…`. Players that start at a version-less URL thus fetch
+/// every segment and key from immutable, versioned URLs, which a CDN may keep for a year; only the
+/// entry playlist changes when an asset is republished.
+enum PlaylistRewriter {
+    /// - Parameters:
+    ///   - directory: the playlist's folder inside the version (`""` for the master, `"360p"`).
+    ///   - version: the version the URIs should name.
+    static func rewrite(_ playlist: ByteBuffer, directory: String, version: String) -> ByteBuffer {
+        let text = String(buffer: playlist)
+        let depth = directory.isEmpty ? 0 : directory.split(separator: "/").count
+        let prefix = String(repeating: "../", count: depth) + version + "/"
+        var output = ""
+        output.reserveCapacity(text.utf8.count + 64 * 8)
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let trimmed = line.hasSuffix("\r") ? line.dropLast() : line
+            if trimmed.isEmpty {
+                output += trimmed
+            } else if trimmed.hasPrefix("#") {
+                output += rewriteAttributes(trimmed, directory: directory, prefix: prefix)
+            } else {
+                output += rewrite(uri: trimmed, directory: directory, prefix: prefix)
+            }
+            output += "\n"
+        }
+        if !text.hasSuffix("\n") { output.removeLast() }
+        return ByteBuffer(string: output)
+    }
+
+    /// Rewrites `URI="…"` attributes of a tag (EXT-X-KEY, EXT-X-MEDIA, EXT-X-MAP, …).
+    private static func rewriteAttributes(_ tag: Substring, directory: String, prefix: String) -> String {
+        guard tag.contains("URI=\"") else { return String(tag) }
+        var result = ""
+        var rest = tag[...]
+        while let start = rest.range(of: "URI=\"") {
+            result += rest[..<start.upperBound]
+            let value = rest[start.upperBound...]
+            guard let end = value.firstIndex(of: "\"") else {
+                rest = value
+                break
+            }
+            result += rewrite(uri: value[..<end], directory: directory, prefix: prefix)
+            rest = value[end...]
+        }
+        return result + rest
+    }
+
+    /// A relative URI resolved inside the version and prefixed with it; absolute URIs, and any that
+    /// would leave the version's folder, are kept as they are.
+    static func rewrite(uri: Substring, directory: String, prefix: String) -> String {
+        if uri.hasPrefix("/") || uri.contains(":") { return String(uri) }
+        let pathEnd = uri.firstIndex { $0 == "?" || $0 == "#" } ?? uri.endIndex
+        var parts = directory.isEmpty ? [] : directory.split(separator: "/").map(String.init)
+        for component in uri[..<pathEnd].split(separator: "/", omittingEmptySubsequences: false) {
+            switch component {
+            case ".": continue
+            case "..":
+                guard !parts.isEmpty else { return String(uri) }
+                parts.removeLast()
+            default: parts.append(String(component))
+            }
+        }
+        return prefix + parts.joined(separator: "/") + uri[pathEnd...]
+    }
+}
