@@ -141,10 +141,10 @@ final class RunningServer {
     let port: Int
     var baseURL: String { "http://127.0.0.1:\(port)" }
 
-    init(store: String) throws {
+    init(store: String, arguments extra: [String] = []) throws {
         port = try freePort()
         process.executableURL = URL(fileURLWithPath: streamgateBinary)
-        process.arguments = ["serve", "--store", store, "--port", String(port)]
+        process.arguments = ["serve", "--store", store, "--port", String(port)] + extra
         process.environment = streamgateEnvironment()
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
@@ -164,6 +164,20 @@ final class RunningServer {
             process.terminate()
             process.waitUntilExit()
         }
+    }
+
+    /// The sum of a Prometheus metric's samples at `/metrics` whose labels include `labels`.
+    func metric(_ name: String, _ labels: [String: String] = [:]) throws -> Double {
+        let text = String(decoding: try get("/metrics").body, as: UTF8.self)
+        var total = 0.0
+        for line in text.split(separator: "\n") where line.hasPrefix(name) && !line.hasPrefix("#") {
+            let rest = line.dropFirst(name.count)
+            guard rest.first == "{" || rest.first == " " else { continue }
+            let labelText = rest.first == "{" ? String(rest[rest.startIndex..<(rest.firstIndex(of: "}") ?? rest.endIndex)]) : ""
+            guard labels.allSatisfy({ labelText.contains("\($0.key)=\"\($0.value)\"") }) else { continue }
+            total += Double(line.split(separator: " ").last ?? "") ?? 0
+        }
+        return total
     }
 
     /// GETs a path with a real HTTP client (curl), returning the status and body.

@@ -13,20 +13,13 @@ enum PlaylistRewriter {
         let text = String(buffer: playlist)
         let depth = directory.isEmpty ? 0 : directory.split(separator: "/").count
         let prefix = String(repeating: "../", count: depth) + version + "/"
-        var output = ""
-        output.reserveCapacity(text.utf8.count + 64 * 8)
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
             let trimmed = line.hasSuffix("\r") ? line.dropLast() : line
-            if trimmed.isEmpty {
-                output += trimmed
-            } else if trimmed.hasPrefix("#") {
-                output += rewriteAttributes(trimmed, directory: directory, prefix: prefix)
-            } else {
-                output += rewrite(uri: trimmed, directory: directory, prefix: prefix)
-            }
-            output += "\n"
+            if trimmed.isEmpty { return "" }
+            if trimmed.hasPrefix("#") { return rewriteAttributes(trimmed, directory: directory, prefix: prefix) }
+            return rewrite(uri: trimmed, directory: directory, prefix: prefix)
         }
-        if !text.hasSuffix("\n") { output.removeLast() }
+        let output = lines.joined(separator: "\n")
         return ByteBuffer(string: output)
     }
 

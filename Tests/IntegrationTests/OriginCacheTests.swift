@@ -1,0 +1,134 @@
+import Foundation
+import Jobs
+import Store
+import Testing
+import Vault
+
+/// Two `streamgate serve` processes sharing one Redis and one store: L2, change announcements and
+/// the metrics that show which level served.
+final class SharedOriginHarness: @unchecked Sendable {
+    let folder: TemporaryFolder
+    let store: AssetStore
+    let redis: RedisServerProcess
+    let queue: JobQueue
+    let keyring: Keyring
+    let segmentCount = 6
+
+    init() throws {
+        folder = try TemporaryFolder()
+        store = try AssetStore(root: folder.path + "/store")
+        redis = try RedisServerProcess(directory: "/tmp/sgo-" + String(UUID().uuidString.prefix(8)), appendOnly: false)
+        queue = JobQueue(redis: RedisClient(url: redis.url, connections: 2))
+        keyring = Keyring(current: try MasterKey(bytes: Array(Data(base64Encoded: testMasterKey)!)))
+    }
+
+    deinit {
+        redis.stop()
+        try? FileManager.default.removeItem(atPath: redis.directory)
+    }
+
+    func segment(_ index: Int, generation: Int) -> [UInt8] {
+        (0..<50_000).map { UInt8(truncatingIfNeeded: $0 &* 11 &+ index &* 3 &+ generation &* 71) }
+    }
+
+    @discardableResult
+    func publish(_ asset: String, generation: Int) throws -> String {
+        let key = try ContentKey.generate()
+        let staging = try store.stage(try AssetID(asset))
+        try staging.write("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000\n360p/index.m3u8\n", to: "master.m3u8")
+        var playlist = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n"
+        for index in 0..<segmentCount {
+            playlist += "#EXTINF:2,\n0000\(index).ts\n"
+            try staging.write(segment(index, generation: generation), to: "360p/0000\(index).ts")
+        }
+        try staging.write(playlist + "#EXT-X-ENDLIST\n", to: "360p/index.m3u8")
+        try staging.write(try keyring.wrap(key, context: asset).serialized(), to: "keys/\(key.id).key")
+        return try staging.publish(requiredFiles: ["master.m3u8"]).version
+    }
+
+    func origin() throws -> RunningServer {
+        try RunningServer(store: store.root, arguments: ["--redis", redis.urlString, "--warm-segments", "0"])
+    }
+}
+
+@Suite("origin: shared cache and announcements across processes", .serialized)
+struct OriginCacheTests {
+    @Test("a second identical request is served from L1, as /metrics shows")
+    func secondRequestFromL1() throws {
+        let harness = try SharedOriginHarness()
+        let version = try harness.publish("film", generation: 0)
+        let origin = try harness.origin()
+        let path = "/v/film/\(version)/360p/00001.ts"
+        #expect(try origin.get(path).body == Data(harness.segment(1, generation: 0)))
+        let hitsBefore = try origin.metric("streamgate_origin_cache_total", ["level": "l1", "result": "hit"])
+        let readsBefore = try origin.metric("streamgate_origin_store_reads_total")
+        #expect(try origin.get(path).body == Data(harness.segment(1, generation: 0)))
+        #expect(try origin.metric("streamgate_origin_cache_total", ["level": "l1", "result": "hit"]) == hitsBefore + 1)
+        #expect(try origin.metric("streamgate_origin_store_reads_total") == readsBefore)
+        #expect(try origin.metric("streamgate_origin_requests_total", ["route": "segment", "status": "200"]) == 2)
+        #expect(try origin.metric("streamgate_origin_request_duration_seconds_count", ["route": "segment", "status": "200"]) == 2)
+        #expect(try origin.metric("streamgate_origin_bytes_total", ["route": "segment"]) == 100_000)
+    }
+
+    @Test("an origin with a cold L1 serves from L2 what another origin read from the store")
+    func secondOriginServesFromL2() async throws {
+        let harness = try SharedOriginHarness()
+        let version = try harness.publish("film", generation: 0)
+        let first = try harness.origin()
+        let second = try harness.origin()
+        let path = "/v/film/\(version)/360p/00002.ts"
+        #expect(try first.get(path).body == Data(harness.segment(2, generation: 0)))
+        #expect(try first.metric("streamgate_origin_store_reads_total") == 1)
+        // The first origin offers the object to L2 in the background.
+        let name = QueueKeys().cacheObject("film/\(version)/360p/00002.ts")
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline, try await harness.queue.redis.send(["EXISTS", name]).int != 1 { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(try second.get(path).body == Data(harness.segment(2, generation: 0)))
+        #expect(try second.metric("streamgate_origin_cache_total", ["level": "l2", "result": "hit"]) == 1)
+        #expect(try second.metric("streamgate_origin_store_reads_total") == 0, "the second origin never read the store")
+        #expect(try await harness.queue.redis.send(["GET", QueueKeys().cacheBytes]).int == 50_000, "L2 counts its bytes")
+    }
+
+    @Test("a republish and a delete are seen by two origins within a second")
+    func invalidation() async throws {
+        let harness = try SharedOriginHarness()
+        let first = try harness.publish("film", generation: 0)
+        let origins = [try harness.origin(), try harness.origin()]
+        // Both learn the published version and cache the entry playlist and a segment.
+        for origin in origins {
+            #expect(String(decoding: try origin.get("/v/film/master.m3u8").body, as: UTF8.self).contains("\(first)/360p/index.m3u8"))
+            #expect(try origin.get("/v/film/360p/00000.ts").body == Data(harness.segment(0, generation: 0)))
+        }
+        // Wait until both follow the channel (they subscribe as they start).
+        let subscribed = Date().addingTimeInterval(10)
+        while Date() < subscribed, (try await harness.queue.redis.send(["PUBSUB", "NUMSUB", QueueKeys().assetChanges]).array?.last?.int ?? 0) < 2 {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+
+        let second = try harness.publish("film", generation: 1)
+        let announced = Date()
+        #expect(try await harness.queue.announceAssetChange("film") == 2, "both origins follow the channel")
+        for origin in origins {
+            var seen = false
+            while !seen, Date().timeIntervalSince(announced) < 1 {
+                seen = String(decoding: try origin.get("/v/film/master.m3u8").body, as: UTF8.self).contains("\(second)/360p/index.m3u8")
+                if !seen { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(seen, "origin on port \(origin.port) serves the new version within 1 s")
+            #expect(try origin.get("/v/film/360p/00000.ts").body == Data(harness.segment(0, generation: 1)))
+        }
+
+        try harness.store.unpublish(try AssetID("film"))
+        let deleted = Date()
+        try await harness.queue.announceAssetChange("film")
+        for origin in origins {
+            var gone = false
+            while !gone, Date().timeIntervalSince(deleted) < 1 {
+                gone = try origin.get("/v/film/\(second)/360p/00000.ts").status == 404
+                if !gone { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(gone, "origin on port \(origin.port) stops serving a deleted asset within 1 s")
+            #expect(try origin.get("/v/film/master.m3u8").status == 404)
+        }
+    }
+}
