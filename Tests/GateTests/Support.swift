@@ -1,0 +1,55 @@
+import Foundation
+import Jobs
+@testable import Gate
+
+/// A real `redis-server` on a Unix socket in a temporary folder, stopped and removed on release.
+final class TestRedis: @unchecked Sendable {
+    let folder: String
+    let server: RedisServerProcess
+
+    init() throws {
+        // Unix socket paths are limited to 107 bytes: keep the folder short.
+        folder = "/tmp/sgg-" + String(UUID().uuidString.prefix(8))
+        server = try RedisServerProcess(directory: folder, appendOnly: false)
+    }
+
+    func client(connections: Int = 2, reconnectWindow: Double = 10) -> RedisClient {
+        RedisClient(url: server.url, connections: connections, timeout: 5, reconnectWindow: reconnectWindow)
+    }
+
+    deinit {
+        server.stop()
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+}
+
+/// A clock the test sets and moves.
+final class TestClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var current: Date
+
+    init(_ start: Date) { current = start }
+
+    var now: Date {
+        lock.lock(); defer { lock.unlock() }
+        return current
+    }
+
+    func advance(by seconds: TimeInterval) {
+        lock.lock(); defer { lock.unlock() }
+        current = current.addingTimeInterval(seconds)
+    }
+
+    var function: @Sendable () -> Date { { self.now } }
+}
+
+/// Test accounts. `alice` is eth-account's documented example key; the vectors signed with it in
+/// these tests were produced by eth-account 0.14 (Python), not by this code.
+enum Keys {
+    static let alice = bytes("0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
+    static let aliceAddress = try! EthereumAddress(hex: "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23")
+    static let bob = [UInt8](repeating: 0x11, count: 32)
+    static let bobAddress = try! EthereumAddress(hex: "0x19E7E376E7C213B7E7e7e46cc70A5dD086DAff2A")
+}
+
+func bytes(_ hex: String) -> [UInt8] { try! EthereumHex.decode(hex) }
