@@ -115,7 +115,7 @@ public final class StagingArea {
         }
         published = true
         try StorePath.syncDirectory(store.assetsRoot)
-        pruneVersions(in: assetObjects, olderThan: previous?.version)
+        pruneVersions(in: assetObjects, keeping: [version] + (previous.map { [$0.version] } ?? []))
         return PublishedVersion(asset: asset, version: version, directory: destination)
     }
 
@@ -130,11 +130,12 @@ public final class StagingArea {
         access(directory, F_OK) == 0 ? "closed" : "published or discarded"
     }
 
-    /// Removes versions whose names sort before `kept` (names start with their publish time).
-    /// Best effort: a version left behind is only wasted space.
-    private func pruneVersions(in folder: String, olderThan kept: String?) {
-        guard let kept, let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
-        for name in names where AssetStore.isVersionName(name) && name < kept {
+    /// Removes every version but the ones `kept` (the new one and the one it replaced). Not by
+    /// name order: two publishes within one second get names whose random suffixes may sort either
+    /// way. Best effort: a version left behind is only wasted space.
+    private func pruneVersions(in folder: String, keeping kept: [String]) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+        for name in names where AssetStore.isVersionName(name) && !kept.contains(name) {
             try? FileManager.default.removeItem(atPath: folder + "/" + name)
         }
     }
