@@ -12,6 +12,7 @@ PROFILE ?= profiles/default.yaml
 
 bootstrap:
 	@scripts/bootstrap.sh
+	@scripts/python-env.sh
 
 build: bootstrap
 	$(SWIFT) build

@@ -95,7 +95,7 @@ let package = Package(
         .target(
             name: "Origin",
             dependencies: [
-                "Store", "Vault", "Jobs", "CZlib",
+                "Store", "Vault", "Jobs", "Gate", "CZlib",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -133,7 +133,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "streamgate", "Media", "Vault", "Store", "HLS", "Jobs",
+                "streamgate", "Media", "Vault", "Store", "HLS", "Jobs", "Gate",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
