@@ -6,6 +6,7 @@ import Metrics
 import NIOCore
 import NIOPosix
 import Store
+import Gate
 import Vault
 
 /// The job API for an upload service, under `/v1`. Every request needs `Authorization: Bearer <key>`.
@@ -52,14 +53,17 @@ public struct JobAPI: Sendable {
     let threadPool: NIOThreadPool
     /// The store assets are published to; nil leaves out the `/v1/assets` routes.
     let store: AssetStore?
+    /// Access policies (NFT gating); nil when gating is not configured.
+    let policies: PolicyStore?
     private let keyDigests: [[UInt8]]
 
     public init(
         configuration: Configuration, queue: JobQueue, keyring: Keyring, logger: Logger, store: AssetStore? = nil,
-        threadPool: NIOThreadPool = .singleton
+        policies: PolicyStore? = nil, threadPool: NIOThreadPool = .singleton
     ) {
         self.configuration = configuration
         self.store = store
+        self.policies = policies
         self.queue = queue
         self.keyring = keyring
         self.logger = logger
@@ -85,6 +89,17 @@ public struct JobAPI: Sendable {
             }
             router.delete("/v1/assets/{id}") { request, context in
                 try await self.authorized(request) { try await self.deleteAsset(context.parameters.get("id") ?? "") }
+            }
+        }
+        if policies != nil {
+            router.put("/v1/assets/{id}/policy") { request, context in
+                try await self.authorized(request) { try await self.putPolicy(request, context.parameters.get("id") ?? "") }
+            }
+            router.get("/v1/assets/{id}/policy") { request, context in
+                try await self.authorized(request) { try await self.showPolicy(context.parameters.get("id") ?? "") }
+            }
+            router.delete("/v1/assets/{id}/policy") { request, context in
+                try await self.authorized(request) { try await self.removePolicy(context.parameters.get("id") ?? "") }
             }
         }
     }
@@ -127,12 +142,24 @@ public struct JobAPI: Sendable {
         } catch {
             return Self.error(.contentTooLarge, "the job description is over 64 KiB")
         }
-        let data = Data(buffer: body)
-        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+        var data = Data(buffer: body)
+        guard var object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             return Self.error(.badRequest, "the body must be a JSON object", field: "body")
         }
-        if let unknown = object.keys.sorted().first(where: { !Self.jobFields.contains($0) }) {
+        if let unknown = object.keys.sorted().first(where: { !Self.jobFields.contains($0) && $0 != "policy" }) {
             return Self.error(.badRequest, "unknown field '\(unknown)'", field: unknown)
+        }
+        // The access policy is the asset's, not the job's: it is checked and stored before the
+        // job is queued, so the asset is gated from the moment it is published.
+        var policy: AccessPolicy?
+        if let value = object.removeValue(forKey: "policy") {
+            guard let policies else { return Self.error(.badRequest, "this server has no NFT gating configured", field: "policy") }
+            do {
+                policy = try AccessPolicy(json: try JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed]))
+            } catch {
+                return Self.error(.badRequest, "\(error)", field: "policy")
+            }
+            data = try JSONSerialization.data(withJSONObject: object)
         }
         var spec: JobSpec
         do {
@@ -147,6 +174,14 @@ public struct JobAPI: Sendable {
         if let problem = checkSource(source) { return Self.error(.badRequest, problem, field: "source") }
         if let profile = spec.profile, !JobID.isValid(profile) {
             return Self.error(.badRequest, "field 'profile' must name a profile (letters, digits, '-', '_')", field: "profile")
+        }
+        if let policy, let policies {
+            if spec.assetID == nil { spec.assetID = AssetID.random().rawValue }
+            do {
+                try await policies.setPolicy(policy, of: spec.assetID!)
+            } catch {
+                return Self.error(.serviceUnavailable, "the policy cannot be stored: \(error)", field: "policy")
+            }
         }
         return try await enqueue(spec)
     }
@@ -234,6 +269,34 @@ public struct JobAPI: Sendable {
             logger.warning("asset withdrawn but not announced", metadata: ["asset": "\(id)", "error": "\(error)"])
         }
         logger.info("asset withdrawn", metadata: ["asset": "\(id)"])
+        return Response(status: .noContent)
+    }
+
+    // MARK: - Policies
+
+    private func putPolicy(_ request: Request, _ id: String) async throws -> Response {
+        guard let policies, AssetID.isValid(id) else { return Self.error(.badRequest, "'\(id)' is not an asset id", field: "id") }
+        var request = request
+        let body: ByteBuffer
+        do { body = try await request.collectBody(upTo: 64 * 1024) } catch { return Self.error(.contentTooLarge, "the policy is over 64 KiB") }
+        let policy: AccessPolicy
+        do { policy = try AccessPolicy(json: Array(buffer: body)) } catch { return Self.error(.badRequest, "\(error)", field: "policy") }
+        try await policies.setPolicy(policy, of: id)
+        logger.info("asset policy set", metadata: ["asset": "\(id)", "policy": "\(policy.policyID)"])
+        return try Self.json(.ok, ["asset_id": id, "policy_id": policy.policyID])
+    }
+
+    private func showPolicy(_ id: String) async throws -> Response {
+        guard let policies, AssetID.isValid(id) else { return Self.error(.badRequest, "'\(id)' is not an asset id", field: "id") }
+        guard let policy = try await policies.policy(of: id) else { return Self.error(.notFound, "asset \(id) has no policy: it is public", field: "id") }
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: policy.canonicalJSON))
+        )
+    }
+
+    private func removePolicy(_ id: String) async throws -> Response {
+        guard let policies, AssetID.isValid(id) else { return Self.error(.badRequest, "'\(id)' is not an asset id", field: "id") }
+        try await policies.setPolicy(nil, of: id)
         return Response(status: .noContent)
     }
 

@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Store
+import Gate
 
 /// Where the origin listens.
 public struct OriginConfiguration: Sendable {
@@ -83,6 +84,7 @@ public func buildServerApplication(
 ) -> some ApplicationProtocol {
     let router = Router(context: OriginRequestContext.self)
     origin.register(on: router)
+    origin.gate?.register(on: router)
     api?.register(on: router)
     health.register(on: router)
     return Application(
@@ -121,6 +123,11 @@ public struct OriginRoutes: Sendable {
     /// L2, shared by replicas; nil without Redis.
     let shared: SharedCache?
     let limiter: RateLimiter?
+    /// NFT gating of keys; nil serves every key (no asset can be gated).
+    public let gate: PlaybackGate?
+    /// Unwrapped content keys, by version and key id: memory only, so a key request does not read
+    /// and unwrap the file each time. Never in L1, L2 or any HTTP cache.
+    let keys = NIOLockedValueBox<[String: [UInt8]]>([:])
     let flights: SingleFlight<CachedObject>
     let metrics: OriginMetrics
     let counters = NIOLockedValueBox(Counters())
@@ -137,8 +144,9 @@ public struct OriginRoutes: Sendable {
 
     public init(
         store: AssetStore, unwrapKey: @escaping KeyUnwrapper, logger: Logger, threadPool: NIOThreadPool = .singleton,
-        options: OriginOptions = OriginOptions(), shared: SharedCache? = nil
+        options: OriginOptions = OriginOptions(), shared: SharedCache? = nil, gate: PlaybackGate? = nil
     ) {
+        self.gate = gate
         self.store = store
         self.unwrapKey = unwrapKey
         self.logger = logger
@@ -173,6 +181,7 @@ public struct OriginRoutes: Sendable {
     /// An asset was republished or deleted: forget its versions and drop its objects from L1.
     public func assetChanged(_ asset: String) {
         directory.forget(asset)
+        gate?.policies.forget(asset)
         let prefix = asset + "/"
         cache.removeAll { $0.hasPrefix(prefix) }
     }
@@ -182,6 +191,7 @@ public struct OriginRoutes: Sendable {
     public func announcements(listening: Bool) {
         directory.setFreshness(seconds: listening ? 30 : 1)
         directory.forgetAll()
+        gate?.policies.announcements(listening: listening)
     }
 
     // MARK: - Routes
@@ -284,6 +294,11 @@ public struct OriginRoutes: Sendable {
         let rewritten = versionName == nil && type == .playlist
         guard let object = try await object(version, relative, type: type, rewritten: rewritten) else { return Self.notFound }
         if type == .transportStream { warm(after: version, relative) }
+        if type == .playlist, let gate, let token = request.uri.queryParameters.get("token"), !token.isEmpty {
+            let policy: AccessPolicy?
+            do { policy = try await gate.policies.policy(of: asset.rawValue) } catch { return Self.gateUnavailable }
+            if policy != nil { return tailored(object, type: type, token: String(token), request: request) }
+        }
 
         var headers = HTTPFields()
         headers[.contentType] = type.contentType
@@ -322,6 +337,21 @@ public struct OriginRoutes: Sendable {
             refusal.headers[.contentRange] = "bytes */\(size)"
             return refusal
         }
+    }
+
+    /// A gated asset's playlist for one viewer: the token rides along on the URIs of the playlists
+    /// and keys it lists (segments stay shared), so the response is private and never stored.
+    private func tailored(_ object: CachedObject, type: MediaType, token: String, request: Request) -> Response {
+        let body = PlaylistRewriter.appendingQuery(to: object.body, "token=" + token)
+        var headers = HTTPFields()
+        headers[.contentType] = type.contentType
+        headers[.cacheControl] = "private, no-store"
+        headers[.contentLength] = String(body.readableBytes)
+        return Response(status: .ok, headers: headers, body: request.method == .head ? .init() : .init(byteBuffer: body))
+    }
+
+    static var gateUnavailable: Response {
+        PlaybackGate.refusal(.serviceUnavailable, reason: "policy_unavailable", "the asset's access policy cannot be read now; try again")
     }
 
     /// The object from L1, else loaded once (L2, then the store) and kept in L1. nil: no such file.
@@ -430,21 +460,35 @@ public struct OriginRoutes: Sendable {
             resolved = try await directory.current(asset)
         }
         guard let version = resolved, let path = version.path(of: "keys/\(keyID).key") else { return Self.notFound }
-        let stored: StoredFile
-        do {
-            stored = try await threadPool.runIfActive { try StoredFile(path: path, readBody: true) }
-        } catch is StoredFile.Missing {
-            return Self.notFound
+        if let gate {
+            let policy: AccessPolicy?
+            do { policy = try await gate.policies.policy(of: asset.rawValue) } catch { return Self.gateUnavailable }
+            if let policy, let refusal = await gate.authorize(request, asset: asset.rawValue, policy: policy) { return refusal }
         }
+        let cacheKey = "\(version.version)/\(keyID)"
         let key: [UInt8]
-        do {
-            key = try unwrapKey(asset, keyID, Array(buffer: stored.body ?? ByteBuffer()))
-        } catch {
-            // The reason names the key id and the master key id, never key bytes.
-            logger.error("key unwrap failed", metadata: ["asset": "\(asset)", "key": "\(keyID)", "error": "\(error)"])
-            var response = Self.plain(.internalServerError, "key \(keyID) is not available\n")
-            response.headers[.cacheControl] = "no-store"
-            return response
+        if let known = keys.withLockedValue({ $0[cacheKey] }) {
+            key = known
+        } else {
+            let stored: StoredFile
+            do {
+                stored = try await threadPool.runIfActive { try StoredFile(path: path, readBody: true) }
+            } catch is StoredFile.Missing {
+                return Self.notFound
+            }
+            do {
+                key = try unwrapKey(asset, keyID, Array(buffer: stored.body ?? ByteBuffer()))
+            } catch {
+                // The reason names the key id and the master key id, never key bytes.
+                logger.error("key unwrap failed", metadata: ["asset": "\(asset)", "key": "\(keyID)", "error": "\(error)"])
+                var response = Self.plain(.internalServerError, "key \(keyID) is not available\n")
+                response.headers[.cacheControl] = "no-store"
+                return response
+            }
+            keys.withLockedValue { keys in
+                if keys.count >= 10_000 { keys.removeAll() }
+                keys[cacheKey] = key
+            }
         }
         var headers = HTTPFields()
         headers[.contentType] = "application/octet-stream"

@@ -199,8 +199,18 @@ struct ServerSetup {
         let origin = self.origin
         let invalidation = queue.map { queue in
             OriginInvalidation(
-                url: redisURL!, channel: queue.keys.assetChanges, logger: logger,
-                onChange: { origin.assetChanged($0) }, onStatus: { origin.announcements(listening: $0) }
+                url: redisURL!, channels: [queue.keys.assetChanges, queue.keys.tokenRevocations], logger: logger,
+                onMessage: { channel, message in
+                    if channel == queue.keys.tokenRevocations {
+                        origin.gate?.revocations.announced(message)
+                    } else {
+                        origin.assetChanged(message)
+                    }
+                },
+                onStatus: { listening in
+                    origin.announcements(listening: listening)
+                    if let gate = origin.gate { Task { await gate.revocations.listening(listening) } }
+                }
             )
         }
         invalidation?.start()

@@ -37,6 +37,10 @@ public struct QueueKeys: Sendable, Equatable {
     /// The pub/sub channel announcing that an asset was republished or deleted (the message is the
     /// asset id); every origin drops what it cached of that asset.
     public var assetChanges: String { "\(tag):assets:changed" }
+    /// The pub/sub channel announcing a revoked playback token (the message is the token id).
+    public var tokenRevocations: String { "\(tag):tokens:revoked" }
+    /// An asset's access policy (JSON); an asset without one is public.
+    public func policy(_ asset: String) -> String { "\(tag):policy:\(asset)" }
     /// The origins' shared cache (L2): one object's key. Every L2 key shares one hash slot with its
     /// index, so the byte budget is kept by one script.
     public func cacheObject(_ name: String) -> String { "\(tag):l2:o:\(name)" }

@@ -3,28 +3,30 @@ import Jobs
 import Logging
 import NIOConcurrencyHelpers
 
-/// Follows the asset-change channel on Redis (``QueueKeys/assetChanges``) on a thread of its own and
-/// calls `onChange` with each asset announced there: a worker announces every version it publishes,
-/// the API every asset it deletes. While the subscription is down, messages may be missed, so
-/// `onStatus` is told, and the origin falls back to re-reading the store every second.
+/// Follows announcement channels on Redis on a thread of its own and calls `onMessage` with each
+/// `(channel, message)`: asset changes (``QueueKeys/assetChanges``: a worker announces every version
+/// it publishes, the API every asset it deletes or whose policy it changes) and revoked playback
+/// tokens. While the subscription is down, messages may be missed, so `onStatus` is told (also each
+/// time it comes up, after which state that may have missed messages is reloaded).
 public final class OriginInvalidation: Sendable {
     let url: RedisURL
-    let channel: String
+    let channels: [String]
     let logger: Logger
-    let onChange: @Sendable (String) -> Void
+    let onMessage: @Sendable (_ channel: String, _ message: String) -> Void
     let onStatus: @Sendable (_ listening: Bool) -> Void
     private let stopped = NIOLockedValueBox(false)
     private let listening = NIOLockedValueBox(false)
     private let finished = NIOLockedValueBox<[CheckedContinuation<Void, Never>]?>([])
 
     public init(
-        url: RedisURL, channel: String, logger: Logger, onChange: @escaping @Sendable (String) -> Void,
+        url: RedisURL, channels: [String], logger: Logger,
+        onMessage: @escaping @Sendable (_ channel: String, _ message: String) -> Void,
         onStatus: @escaping @Sendable (_ listening: Bool) -> Void
     ) {
         self.url = url
-        self.channel = channel
+        self.channels = channels
         self.logger = logger
-        self.onChange = onChange
+        self.onMessage = onMessage
         self.onStatus = onStatus
     }
 
@@ -72,19 +74,21 @@ public final class OriginInvalidation: Sendable {
         while !isStopped {
             do {
                 let connection = try RedisConnection(url: url, timeout: 2)
-                _ = try connection.pipeline([["SUBSCRIBE", channel]])
+                _ = try connection.pipeline([["SUBSCRIBE"] + channels])
                 setListening(true)
                 delay = 0.1
-                logger.info("following asset changes", metadata: ["channel": "\(channel)"])
+                logger.info("following announcements", metadata: ["channels": "\(channels.joined(separator: ", "))"])
                 while !isStopped {
                     guard let message = try connection.receive(waiting: 0.25) else { continue }
-                    guard let parts = message.array, parts.count == 3, parts[0].text == "message", let asset = parts[2].text else { continue }
-                    onChange(asset)
+                    guard let parts = message.array, parts.count == 3, parts[0].text == "message",
+                          let channel = parts[1].text, let text = parts[2].text
+                    else { continue }
+                    onMessage(channel, text)
                 }
             } catch {
                 setListening(false)
                 if isStopped { break }
-                logger.warning("asset-change channel unavailable; re-reading the store every second", metadata: ["error": "\(error)"])
+                logger.warning("announcements unavailable; re-reading the store every second", metadata: ["error": "\(error)"])
                 // Sleep in short steps so a stop is seen at once.
                 let until = Date().addingTimeInterval(delay)
                 while !isStopped, Date() < until { usleep(50_000) }

@@ -58,4 +58,24 @@ enum PlaylistRewriter {
         }
         return prefix + parts.joined(separator: "/") + uri[pathEnd...]
     }
+
+    /// Appends `query` to the URIs a player fetches from the origin for a gated asset: variant
+    /// playlists (`….m3u8`, also in `URI="…"` attributes) and keys (`EXT-X-KEY`). Segment URIs are
+    /// left alone so every viewer shares them.
+    static func appendingQuery(to playlist: ByteBuffer, _ query: String) -> ByteBuffer {
+        func append(_ uri: Substring) -> String {
+            uri.contains("?") ? "\(uri)&\(query)" : "\(uri)?\(query)"
+        }
+        let lines = String(buffer: playlist).split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            if line.hasPrefix("#") {
+                guard line.hasPrefix("#EXT-X-KEY:") || line.hasPrefix("#EXT-X-MEDIA:") || line.hasPrefix("#EXT-X-I-FRAME-STREAM-INF:"),
+                      let start = line.range(of: "URI=\""), let end = line[start.upperBound...].firstIndex(of: "\"")
+                else { return String(line) }
+                return String(line[..<start.upperBound]) + append(line[start.upperBound..<end]) + line[end...]
+            }
+            let path = line.split(separator: "?", maxSplits: 1).first ?? ""
+            return path.hasSuffix(".m3u8") ? append(line) : String(line)
+        }
+        return ByteBuffer(string: lines.joined(separator: "\n"))
+    }
 }

@@ -1,0 +1,185 @@
+import Foundation
+import Gate
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+
+/// Whether an address satisfies a policy, as the chain says now (cached by the implementation).
+public enum OwnershipVerdict: Sendable, Equatable {
+    case granted
+    /// Not an owner; the reason names the condition that failed.
+    case denied(String)
+    /// The chain could not be asked: no key is handed out (fail closed).
+    case unavailable(String)
+}
+
+public protocol OwnershipChecking: Sendable {
+    func verdict(for address: EthereumAddress, policy: AccessPolicy) async -> OwnershipVerdict
+}
+
+/// NFT-gated playback: the viewer signs in with Ethereum, gets a short-lived playback token, and the
+/// key of a gated asset is handed out only for a token whose address satisfies the asset's policy.
+///
+/// - `POST /v1/auth/nonce` → `{nonce, expires_at}` (single use, any replica).
+/// - `POST /v1/auth/siwe` `{message, signature}` → `{token, address, expires_at}`; 401 names the
+///   rule the message broke (`wrong_domain`, `nonce_replayed`, `expired`, …).
+/// - `POST /v1/auth/revoke` with the token → 204; every origin refuses it from then on.
+///
+/// Segments and playlists stay public and cacheable; only keys are gated. A viewer's token travels
+/// as `Authorization: Bearer …` or `?token=…`, which the origin appends to the key URIs of the
+/// playlists it serves to that viewer.
+public struct PlaybackGate: Sendable {
+    public struct Options: Sendable {
+        public var tokenLifetime: TimeInterval
+
+        public init(tokenLifetime: TimeInterval = 900) {
+            self.tokenLifetime = tokenLifetime
+        }
+    }
+
+    let verifier: SIWEVerifier
+    let nonces: RedisNonceStore
+    let tokens: PlaybackTokenAuthority
+    public let revocations: AnnouncedRevocations
+    public let policies: PolicyStore
+    let ownership: any OwnershipChecking
+    let options: Options
+    let logger: Logger
+
+    public init(
+        verifier: SIWEVerifier, nonces: RedisNonceStore, tokens: PlaybackTokenAuthority, revocations: AnnouncedRevocations,
+        policies: PolicyStore, ownership: any OwnershipChecking, options: Options = Options(), logger: Logger
+    ) {
+        self.verifier = verifier
+        self.nonces = nonces
+        self.tokens = tokens
+        self.revocations = revocations
+        self.policies = policies
+        self.ownership = ownership
+        self.options = options
+        self.logger = logger
+    }
+
+    // MARK: - Sign-in
+
+    public func register<Context: RequestContext>(on router: Router<Context>) {
+        router.post("/v1/auth/nonce") { _, _ in try await self.issueNonce() }
+        router.post("/v1/auth/siwe") { request, _ in try await self.signIn(request) }
+        router.post("/v1/auth/revoke") { request, _ in try await self.revoke(request) }
+    }
+
+    private func issueNonce() async throws -> Response {
+        do {
+            let nonce = try await nonces.issue()
+            let expires = Date().addingTimeInterval(Double(nonces.lifetime.components.seconds))
+            return try JobAPI.json(.ok, ["nonce": nonce, "expires_at": RFC3339Timestamp(expires).text])
+        } catch {
+            logger.error("cannot issue a sign-in nonce", metadata: ["error": "\(error)"])
+            return JobAPI.error(.serviceUnavailable, "sign-in is unavailable: nonces cannot be stored")
+        }
+    }
+
+    struct SignInBody: Decodable {
+        let message: String?
+        let signature: String?
+    }
+
+    private func signIn(_ request: Request) async throws -> Response {
+        let body: SignInBody
+        do {
+            body = try JSONDecoder().decode(SignInBody.self, from: Data(buffer: try await request.body.collect(upTo: 16 << 10)))
+        } catch {
+            return Self.siwe("malformed", JobAPI.error(.badRequest, "the body must be JSON {\"message\": …, \"signature\": …} under 16 kB"))
+        }
+        guard let message = body.message else { return Self.siwe("malformed", JobAPI.error(.badRequest, "field 'message' is required", field: "message")) }
+        guard let signature = body.signature else {
+            return Self.siwe("malformed", JobAPI.error(.badRequest, "field 'signature' is required", field: "signature"))
+        }
+        let verified: SIWEVerification
+        do {
+            verified = try await verifier.verify(message: message, signature: signature)
+        } catch {
+            let status: HTTPResponse.Status = switch error.reason {
+            case "malformed": .badRequest
+            case "unavailable": .serviceUnavailable
+            default: .unauthorized
+            }
+            return Self.siwe(error.reason, Self.refusal(status, reason: error.reason, error.message))
+        }
+        let token = try tokens.issue(for: verified.address, lifetime: options.tokenLifetime)
+        Counter(label: "streamgate_gate_siwe_total", dimensions: [("outcome", "accepted")]).increment()
+        return try JobAPI.json(.ok, [
+            "token": tokens.encode(token), "address": verified.address.checksummed,
+            "expires_at": RFC3339Timestamp(token.expiresAt).text,
+        ])
+    }
+
+    private static func siwe(_ outcome: String, _ response: Response) -> Response {
+        Counter(label: "streamgate_gate_siwe_total", dimensions: [("outcome", outcome)]).increment()
+        return response
+    }
+
+    private func revoke(_ request: Request) async throws -> Response {
+        guard let text = Self.token(in: request) else {
+            return Self.refusal(.unauthorized, reason: "missing_token", "the token to revoke goes in Authorization: Bearer <token>")
+        }
+        do {
+            let token = try await tokens.verify(text)
+            try await tokens.revoke(token)
+            return Response(status: .noContent)
+        } catch let error as PlaybackTokenError {
+            return Self.refusal(.unauthorized, reason: error.reason, error.message)
+        }
+    }
+
+    // MARK: - Keys
+
+    /// Decides a key request for an asset with `policy`: nil when the key may be served, else the
+    /// refusal (401 no or bad token, 403 not an owner, 503 the chain cannot be asked).
+    func authorize(_ request: Request, asset: String, policy: AccessPolicy) async -> Response? {
+        guard let text = Self.token(in: request) else {
+            return Self.key("missing_token", Self.refusal(.unauthorized, reason: "missing_token", "this stream is gated: sign in and send the playback token"))
+        }
+        let token: PlaybackToken
+        do {
+            token = try await tokens.verify(text, asset: asset)
+        } catch {
+            let status: HTTPResponse.Status = error.reason == "unavailable" ? .serviceUnavailable : .unauthorized
+            return Self.key(error.reason, Self.refusal(status, reason: error.reason, error.message))
+        }
+        switch await ownership.verdict(for: token.address, policy: policy) {
+        case .granted:
+            Counter(label: "streamgate_gate_key_authorizations_total", dimensions: [("outcome", "granted")]).increment()
+            return nil
+        case .denied(let reason):
+            return Self.key("denied", Self.refusal(.forbidden, reason: "not_owner", "\(token.address.checksummed) does not satisfy the policy: \(reason)"))
+        case .unavailable(let reason):
+            logger.warning("key refused: the chain cannot be asked", metadata: ["asset": "\(asset)", "error": "\(reason)"])
+            var response = Self.refusal(.serviceUnavailable, reason: "chain_unavailable", "ownership cannot be checked now; try again")
+            response.headers[.retryAfter] = "2"
+            return Self.key("unavailable", response)
+        }
+    }
+
+    private static func key(_ outcome: String, _ response: Response) -> Response {
+        Counter(label: "streamgate_gate_key_authorizations_total", dimensions: [("outcome", outcome)]).increment()
+        return response
+    }
+
+    /// The playback token of a request: `Authorization: Bearer …`, else `?token=`.
+    static func token(in request: Request) -> String? {
+        if let header = request.headers[.authorization], header.hasPrefix("Bearer ") {
+            let value = header.dropFirst(7).trimmingCharacters(in: .whitespaces)
+            if !value.isEmpty { return value }
+        }
+        if let query = request.uri.queryParameters.get("token"), !query.isEmpty { return query }
+        return nil
+    }
+
+    static func refusal(_ status: HTTPResponse.Status, reason: String, _ message: String) -> Response {
+        var response = (try? JobAPI.json(status, ["error": message, "reason": reason])) ?? Response(status: status)
+        response.headers[.cacheControl] = "no-store"
+        return response
+    }
+}
