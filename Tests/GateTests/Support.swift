@@ -53,3 +53,54 @@ enum Keys {
 }
 
 func bytes(_ hex: String) -> [UInt8] { try! EthereumHex.decode(hex) }
+
+/// One local chain (fixtures/chain/chain.py) for the whole test process, started on first use.
+/// Tests share it, so each uses its own token ids and fresh holder addresses.
+enum TestChain {
+    static let shared: LocalChainProcess = {
+        do {
+            let chain = try LocalChainProcess()
+            atexit { TestChain.shared.stop() }
+            return chain
+        } catch {
+            fatalError("\(error)")
+        }
+    }()
+
+    /// A token id no other test uses.
+    static func freshTokenID() -> UInt64 { tokenIDs.withLock { id in id += 1; return id } }
+    private static let tokenIDs = LockedCounter(start: UInt64(Date().timeIntervalSince1970) % 1_000_000 * 1000)
+
+    /// A random address nobody holds a key for.
+    static func freshAddress() -> EthereumAddress {
+        try! EthereumAddress(bytes: (0..<20).map { _ in UInt8.random(in: 0...255) })
+    }
+
+    /// A new funded account the chain can sign for (to delegate from).
+    static func importedAccount(_ chain: LocalChainProcess = shared) async throws -> EthereumAddress {
+        let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        let answer = try await chain.call("sg_importAccount", [.string(EthereumHex.encode(key))])
+        return try EthereumAddress(hex: answer["address"]!.string!)
+    }
+}
+
+final class LockedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: UInt64
+    init(start: UInt64) { value = start }
+    func withLock<T>(_ body: (inout UInt64) -> T) -> T {
+        lock.lock(); defer { lock.unlock() }
+        return body(&value)
+    }
+}
+
+extension EthereumAddress {
+    var json: JSONValue { .string(checksummed) }
+}
+
+func rpcConfiguration(_ chain: LocalChainProcess = TestChain.shared, multicall: Bool = false, endpoints: [String]? = nil, timeout: Duration = .seconds(5)) -> EthereumRPCConfiguration {
+    EthereumRPCConfiguration(
+        chainID: chain.chainID, endpoints: endpoints ?? [chain.rpcURL], timeout: timeout,
+        multicall3: multicall ? chain.contract("multicall3") : nil
+    )
+}
