@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# bench/origin: StreamGate's origin (`streamgate serve`) against nginx serving the same encrypted
+# segments from the same store folder, loaded with wrk on loopback, in one run (issue 4).
+#
+# Scenarios, each ROUNDS times per server (cold: COLD_ROUNDS), alternating which server goes
+# first; medians:
+#   cold  a fresh server after the page cache is emptied, every segment requested once, in order;
+#   hot   HOT (8) segments requested over and over for DURATION s;
+#   zipf  a Zipf(ZIPF_S) mix over every segment (≥ 1,000) for DURATION s after WARMUP s, with
+#         StreamGate's L1 hit rate from its /metrics counters.
+# Prints req/s, MB/s, p50 and p99 per scenario and server, the ratios StreamGate ÷ nginx, the
+# origin's peak RSS, and last:
+#   summary hot_rps_ratio=… hot_p99_ratio=… zipf_hit=… rss_mib=…
+#
+# Usage from the repository root:  bench/origin/run.sh
+# Knobs (environment): ROUNDS=3 (hot and zipf) COLD_ROUNDS=5 DURATION=15 WARMUP=10 CONNECTIONS=64 THREADS=(2 on ≤ 2 cores, else 4)
+#   HOT=8 ZIPF_S=1.1 L1_BYTES=268435456 SOURCE_SECONDS=540 DROP_CACHES=1 SERVE_ARGS="" REGENERATE=0
+#   STREAMGATE=/path/to/streamgate (else it builds with --scratch-path .build-bench when missing or stale)
+# The asset (made once, kept in bench/.work/origin/asset-<key>/ and reused while the profile and the
+# source settings stay the same) is a SOURCE_SECONDS s 640x360 clip transcoded with
+# bench/origin/profile.yaml. It installs nginx-light, wrk and ffmpeg from Debian if they are missing.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+root=$PWD
+work=$root/bench/.work/origin
+started=$(date +%s.%N)
+
+fail() { echo "bench/origin: $*" >&2; exit 1; }
+
+cores=$(nproc 2>/dev/null || echo 2)
+rounds=${ROUNDS:-3}
+cold_rounds=${COLD_ROUNDS:-5}
+duration=${DURATION:-15}
+warmup=${WARMUP:-10}
+connections=${CONNECTIONS:-64}
+threads=${THREADS:-$(( cores <= 2 ? 2 : 4 ))}
+hot=${HOT:-8}
+zipf_s=${ZIPF_S:-1.1}
+l1_bytes=${L1_BYTES:-268435456}
+source_seconds=${SOURCE_SECONDS:-540}
+drop_caches=${DROP_CACHES:-1}
+serve_args=${SERVE_ARGS:-}
+for pair in "ROUNDS=$rounds" "COLD_ROUNDS=$cold_rounds" "DURATION=$duration" "WARMUP=$warmup" "CONNECTIONS=$connections" "THREADS=$threads" \
+            "HOT=$hot" "L1_BYTES=$l1_bytes" "SOURCE_SECONDS=$source_seconds"; do
+  [[ ${pair#*=} =~ ^[1-9][0-9]*$ ]] || fail "${pair%%=*} must be a positive whole number (got '${pair#*=}')"
+done
+[[ $zipf_s =~ ^[0-9]+(\.[0-9]+)?$ ]] || fail "ZIPF_S must be a number (got '$zipf_s')"
+[[ $drop_caches == 0 || $drop_caches == 1 ]] || fail "DROP_CACHES must be 0 or 1"
+((connections >= threads)) || fail "CONNECTIONS ($connections) must be at least THREADS ($threads)"
+
+mkdir -p "$work"
+exec 9>"$work/lock"
+flock -n 9 || fail "another bench/origin is running (lock $work/lock)"
+: >"$work/pids" # this run's pids only: never stop a process an earlier run left behind by number
+
+# --- Cleanup: the measuring script stops its servers itself; this catches what it could not --------
+
+driver_pid=
+cleanup() {
+  if [[ -n $driver_pid ]] && kill -0 "$driver_pid" 2>/dev/null; then
+    kill -TERM "$driver_pid" 2>/dev/null || true
+    wait "$driver_pid" 2>/dev/null || true
+  fi
+  # Servers and wrk processes this run started (bench.py writes each pid there): stop those still alive.
+  if [[ -f $work/pids ]]; then
+    while read -r pid; do
+      [[ $pid =~ ^[0-9]+$ ]] || continue
+      if kill -0 "$pid" 2>/dev/null && grep -qaE 'serve|nginx|wrk' "/proc/$pid/cmdline" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+      fi
+    done <"$work/pids"
+  fi
+  rm -f "$work"/asset-*/source.partial.mp4
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- Tools from Debian ----------------------------------------------------------------------------
+
+find_nginx() { command -v nginx 2>/dev/null || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; } || true; }
+apt_install() {
+  local sudo_cmd=()
+  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  echo "bench/origin: installing $* (apt-get)" >&2
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+missing=()
+[[ -n $(find_nginx) ]] || missing+=(nginx-light)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+command -v flock >/dev/null 2>&1 || missing+=(util-linux)
+if ((${#missing[@]})); then
+  # Debian 12 still has nginx-light (a transitional package for nginx); later releases only nginx.
+  apt_install "${missing[@]}" || {
+    [[ " ${missing[*]} " == *" nginx-light "* ]] && apt_install "${missing[@]/nginx-light/nginx}"
+  } || fail "could not install ${missing[*]} with apt-get"
+fi
+nginx=$(find_nginx)
+[[ -n $nginx ]] || fail "nginx is missing (apt-get install nginx-light)"
+command -v wrk >/dev/null 2>&1 || fail "wrk is missing (apt-get install wrk)"
+command -v ffmpeg >/dev/null 2>&1 || fail "ffmpeg is missing (apt-get install ffmpeg)"
+
+# --- StreamGate ------------------------------------------------------------------------------------
+
+if [[ -n ${STREAMGATE:-} ]]; then
+  binary=$STREAMGATE
+  [[ -x $binary ]] || fail "STREAMGATE=$binary is not an executable file"
+else
+  binary=$root/.build-bench/release/streamgate
+  if [[ ! -x $binary ]] || [[ -n $(find Sources Package.swift -newer "$binary" -print -quit) ]]; then
+    echo "bench/origin: building $binary (release, scratch path .build-bench)" >&2
+    export PATH=/opt/swift/usr/bin:$PATH
+    command -v swift >/dev/null 2>&1 || fail "swift is not on PATH (nor in /opt/swift/usr/bin); set STREAMGATE=/path/to/streamgate"
+    swift build -c release --product streamgate --scratch-path .build-bench >&2 \
+      || fail "swift build -c release --product streamgate --scratch-path .build-bench failed (or set STREAMGATE=/path/to/streamgate)"
+  fi
+  [[ -x $binary ]] || fail "$binary is missing after the build"
+fi
+"$binary" serve --help >/dev/null 2>&1 || fail "$binary has no working 'serve' command"
+
+# --- The asset, made once per (profile, source settings) -------------------------------------------
+
+profile=$root/bench/origin/profile.yaml
+[[ -f $profile ]] || fail "$profile is missing"
+source_size=640x360
+source_fps=25
+# Light temporal noise so the encoders have to spend their bitrate, like camera footage.
+source_filter="noise=alls=8:allf=t+u,format=yuv420p"
+recipe="v1 testsrc2 $source_size $source_fps fps ${source_seconds}s filter=$source_filter x264 ultrafast crf 23 g $source_fps; sine 440 Hz aac 128k"
+asset_key=$({ cat "$profile"; echo "$recipe"; } | sha256sum | cut -c1-12)
+asset_dir=$work/asset-$asset_key
+store=$asset_dir/store
+key_file=$asset_dir/master.key
+
+if [[ ${REGENERATE:-0} == 1 ]]; then rm -rf "$asset_dir"; fi
+if [[ ! -f $asset_dir/complete ]]; then
+  rm -rf "$asset_dir"
+  mkdir -p "$asset_dir"
+  echo "bench/origin: making the asset once ($source_seconds s $source_size source, profile $profile) in $asset_dir" >&2
+  t0=$(date +%s)
+  partial=$asset_dir/source.partial.mp4
+  ffmpeg -hide_banner -nostdin -loglevel error -y \
+    -f lavfi -i "testsrc2=size=$source_size:rate=$source_fps:duration=$source_seconds" \
+    -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=$source_seconds" \
+    -vf "$source_filter" -c:v libx264 -preset ultrafast -crf 23 -g "$source_fps" -pix_fmt yuv420p \
+    -c:a aac -b:a 128k -ac 2 -ar 48000 -shortest "$partial" \
+    || fail "ffmpeg could not make the source clip"
+  mv "$partial" "$asset_dir/source.mp4"
+  openssl rand -base64 32 >"$key_file"
+  env -u STREAMGATE_MASTER_KEY -u STREAMGATE_MASTER_KEY_FILE \
+    "$binary" transcode "$asset_dir/source.mp4" --profile "$profile" --out "$store" --asset-id bench \
+    --master-key-file "$key_file" --json --quiet >"$asset_dir/transcode.json" 2>"$asset_dir/transcode.log" \
+    || { tail -n 5 "$asset_dir/transcode.log" >&2; fail "streamgate transcode failed (log $asset_dir/transcode.log)"; }
+  rm -f "$asset_dir/source.mp4"
+  printf '%s\n' "$recipe" >"$asset_dir/recipe.txt"
+  touch "$asset_dir/complete"
+  echo "bench/origin: asset made in $(( $(date +%s) - t0 )) s" >&2
+fi
+
+# --- Measure ---------------------------------------------------------------------------------------
+
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git status --porcelain -- Sources Package.swift 2>/dev/null | head -c1)
+echo "bench/origin: StreamGate $binary (commit $commit${dirty:+, Sources modified}), $("$nginx" -v 2>&1 | sed 's/^nginx version: //'), $(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}'); $cores cores"
+BENCH_ORIGIN_COMMIT="$commit${dirty:+ (Sources modified)}" python3 "$root/bench/origin/bench.py" \
+  --streamgate "$binary" --nginx "$nginx" --store "$store" --asset bench --master-key-file "$key_file" \
+  --work "$work" --rounds "$rounds" --cold-rounds "$cold_rounds" --duration "$duration" --warmup "$warmup" --connections "$connections" \
+  --threads "$threads" --hot "$hot" --zipf-s "$zipf_s" --l1-bytes "$l1_bytes" --drop-caches "$drop_caches" \
+  --serve-args "$serve_args" --asset-key "$asset_key" --started "$started" &
+driver_pid=$!
+status=0
+wait "$driver_pid" || status=$?
+driver_pid=
+exit "$status"
