@@ -153,7 +153,7 @@ public struct JobAPI: Sendable {
         // job is queued, so the asset is gated from the moment it is published.
         var policy: AccessPolicy?
         if let value = object.removeValue(forKey: "policy") {
-            guard let policies else { return Self.error(.badRequest, "this server has no NFT gating configured", field: "policy") }
+            guard policies != nil else { return Self.error(.badRequest, "this server has no NFT gating configured", field: "policy") }
             do {
                 policy = try AccessPolicy(json: try JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed]))
             } catch {

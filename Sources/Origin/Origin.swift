@@ -132,6 +132,8 @@ public struct OriginRoutes: Sendable {
     let metrics: OriginMetrics
     let counters = NIOLockedValueBox(Counters())
     let warming = NIOLockedValueBox(0)
+    /// The last segment number each client asked for, per rendition: tells playing on from seeking.
+    let lastSegments = NIOLockedValueBox<[String: Int]>([:])
 
     /// What the origin did, for tests (`/metrics` has the same, by level).
     public struct Counters: Sendable, Equatable {
@@ -200,7 +202,7 @@ public struct OriginRoutes: Sendable {
         for method in [HTTPRequest.Method.get, .head] {
             router.on("/v/{asset}/master.m3u8", method: method) { request, context in
                 try await self.handle(.master, request, context) {
-                    try await self.serveFile(request, asset: context.parameters.get("asset"), version: nil, relative: "master.m3u8")
+                    try await self.serveFile(request, client: Self.client(context), asset: context.parameters.get("asset"), version: nil, relative: "master.m3u8")
                 }
             }
             router.on("/v/{asset}/{first}/{second}", method: method) { request, context in
@@ -214,12 +216,12 @@ public struct OriginRoutes: Sendable {
                 }
                 if AssetStore.isVersionName(first) {
                     return try await self.handle(Self.route(of: second), request, context) {
-                        try await self.serveFile(request, asset: asset, version: first, relative: second)
+                        try await self.serveFile(request, client: Self.client(context), asset: asset, version: first, relative: second)
                     }
                 }
                 let relative = "\(first)/\(second)"
                 return try await self.handle(Self.route(of: relative), request, context) {
-                    try await self.serveFile(request, asset: asset, version: nil, relative: relative)
+                    try await self.serveFile(request, client: Self.client(context), asset: asset, version: nil, relative: relative)
                 }
             }
             router.on("/v/{asset}/{first}/{second}/{third}", method: method) { request, context in
@@ -234,7 +236,7 @@ public struct OriginRoutes: Sendable {
                 }
                 let relative = "\(first)/\(second)"
                 return try await self.handle(Self.route(of: relative), request, context) {
-                    try await self.serveFile(request, asset: asset, version: version, relative: relative)
+                    try await self.serveFile(request, client: Self.client(context), asset: asset, version: version, relative: relative)
                 }
             }
         }
@@ -244,6 +246,11 @@ public struct OriginRoutes: Sendable {
                 try await self.handle(.other, request, context) { self.preflight(request) }
             }
         }
+    }
+
+    /// Who is asking, for read-ahead: the client's address.
+    static func client<Context: RequestContext>(_ context: Context) -> String {
+        (context as? any RemoteAddressRequestContext)?.remoteAddress?.ipAddress ?? "local"
     }
 
     static func route(of relative: String) -> OriginMetrics.Route {
@@ -279,7 +286,7 @@ public struct OriginRoutes: Sendable {
 
     // MARK: - Files
 
-    private func serveFile(_ request: Request, asset rawAsset: String?, version versionName: String?, relative: String) async throws -> Response {
+    private func serveFile(_ request: Request, client: String, asset rawAsset: String?, version versionName: String?, relative: String) async throws -> Response {
         guard let rawAsset, let asset = try? AssetID(rawAsset), StorePath.isSafeRelative(relative),
               let type = MediaType.of(relative)
         else { return Self.notFound }
@@ -293,7 +300,7 @@ public struct OriginRoutes: Sendable {
         // Entry playlists (reached without a version) name the version in their URIs.
         let rewritten = versionName == nil && type == .playlist
         guard let object = try await object(version, relative, type: type, rewritten: rewritten) else { return Self.notFound }
-        if type == .transportStream { warm(after: version, relative) }
+        if type == .transportStream { warm(after: version, relative, client: client) }
         if type == .playlist, let gate, let token = request.uri.queryParameters.get("token"), !token.isEmpty {
             let policy: AccessPolicy?
             do { policy = try await gate.policies.policy(of: asset.rawValue) } catch { return Self.gateUnavailable }
@@ -418,15 +425,24 @@ public struct OriginRoutes: Sendable {
     /// At most this many read-aheads run at once, so a burst of viewers cannot flood the store.
     static let maximumWarming = 4
 
-    /// Serving segment k warms segments k+1 … k+n into L1 (and L2) in the background, so a player
-    /// playing on finds them in memory. Segment names are numbered (`00042.ts`).
-    private func warm(after version: PublishedVersion, _ relative: String) {
+    /// A client that asks for segment k right after segment k-1 of the same rendition is playing
+    /// on: segments k+1 … k+n are read into L1 (and L2) in the background, so it finds them in
+    /// memory. Random access (seeking, a crawler, a mix of many viewers behind one address) reads
+    /// nothing ahead. Segment names are numbered (`00042.ts`).
+    private func warm(after version: PublishedVersion, _ relative: String, client: String) {
         guard options.warmSegments > 0, let slash = relative.lastIndex(of: "/") else { return }
         let folder = relative[..<slash]
         let file = relative[relative.index(after: slash)...]
         guard file.hasSuffix(".ts") else { return }
         let digits = file.dropLast(3)
         guard !digits.isEmpty, digits.allSatisfy(\.isASCIIDigit), let number = Int(digits) else { return }
+        let stream = "\(client) \(version.asset.rawValue)/\(version.version)/\(folder)"
+        let sequential = lastSegments.withLockedValue { last -> Bool in
+            defer { last[stream] = number }
+            if last.count >= 100_000 { last.removeAll() }
+            return last[stream] == number - 1
+        }
+        guard sequential else { return }
         for step in 1...options.warmSegments {
             var next = String(number + step)
             if next.count < digits.count { next = String(repeating: "0", count: digits.count - next.count) + next }

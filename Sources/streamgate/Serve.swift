@@ -213,6 +213,10 @@ struct ServerSetup {
                 }
             )
         }
+        // Segments are a few hundred kB each: allocate them with mmap, so a freed one goes back to
+        // the system at once. glibc's default raises this threshold as large blocks are freed, and
+        // L1's churn then fragments the heap until the process holds far more than L1's budget.
+        _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 128 * 1024)
         invalidation?.start()
         let application = application(host: host, port: port)
         do {
@@ -224,3 +228,7 @@ struct ServerSetup {
         await invalidation?.stop()
     }
 }
+
+/// glibc's `mallopt` (from malloc.h, which the Glibc module does not export).
+@_silgen_name("mallopt")
+private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32

@@ -325,10 +325,14 @@ struct PlaybackHTTPTests {
         #expect(RateLimiter.client(remote, includeLoopback: false) == "198.51.100.7")
     }
 
-    @Test("serving segment k reads k+1…k+3 ahead into L1")
+    @Test("a client playing on (k-1 then k) gets k+1…k+3 read ahead into L1; a seek reads nothing ahead")
     func readAhead() async throws {
-        let film = try FilmFixture(count: 8)
+        let film = try FilmFixture(count: 12)
         try await film.application().test(.router) { client in
+            try await client.execute(uri: "/v/film/360p/00008.ts", method: .get) { #expect($0.status == .ok) }
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(film.routes.statistics.warmed == 0, "one request is not playback yet")
+            try await client.execute(uri: "/v/film/360p/00001.ts", method: .get) { #expect($0.status == .ok) }
             try await client.execute(uri: "/v/film/360p/00002.ts", method: .get) { #expect($0.status == .ok) }
             let version = film.version.version
             let deadline = ContinuousClock.now + .seconds(5)
