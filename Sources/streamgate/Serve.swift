@@ -42,11 +42,13 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var cache: OriginCacheOptions
 
+    @OptionGroup(title: "NFT gating") var gating: GateCommandOptions
+
     func run() async throws {
         let server = try ServerSetup(
             store: store, masterKeyFile: masterKeyFile, redis: redis, prefix: prefix, apiKeyFile: apiKeyFile,
             sourceRoots: sourceRoot, maxUploadBytes: maxUploadBytes, origin: try cache.originOptions(),
-            shared: try cache.sharedOptions()
+            shared: try cache.sharedOptions(), gating: gating.enabled ? gating : nil
         )
         let metrics = server.api != nil ? server.queue.map { queue in Task { await QueueMetrics.run(queue: queue) } } : nil
         defer { metrics?.cancel() }
@@ -115,11 +117,13 @@ struct ServerSetup {
     let api: JobAPI?
     let logger: Logger
     let origin: OriginRoutes
+    let gate: GateRuntime?
 
     init(
         store: String, masterKeyFile: String?, redis: String?, prefix: String, apiKeyFile: String?,
         sourceRoots: [String], maxUploadBytes: Int, origin options: OriginOptions = OriginOptions(),
-        shared sharedOptions: SharedCache.Options? = SharedCache.Options(), apiKeys extraKeys: [String] = []
+        shared sharedOptions: SharedCache.Options? = SharedCache.Options(), gating: GateCommandOptions? = nil,
+        apiKeys extraKeys: [String] = []
     ) throws {
         var logger = Logger(label: "streamgate.serve")
         logger.logLevel = .info
@@ -133,11 +137,16 @@ struct ServerSetup {
         var queue: JobQueue?
         var api: JobAPI?
         var url: RedisURL?
+        var gate: GateRuntime?
+        if gating != nil, redis == nil {
+            throw CommandFailure(message: "NFT gating (--siwe-domain) needs --redis: nonces, revocations and policies live there", code: 78)
+        }
         if let redis {
             do { url = try RedisURL(redis) } catch { throw CommandFailure(message: "\(error)", code: 78) }
             let keys = try Self.apiKeys(file: apiKeyFile) + extraKeys
             let client = JobQueue(redis: RedisClient(url: url!, connections: 8), keys: QueueKeys(prefix: prefix))
             queue = client
+            if let gating { gate = try GateRuntime(options: gating, queue: client, logger: logger) }
             if keys.isEmpty {
                 logger.warning("no API keys (--api-key-file or STREAMGATE_API_KEYS): the job API (/v1) is off; Redis serves L2 and change announcements")
             } else {
@@ -146,11 +155,12 @@ struct ServerSetup {
                         apiKeys: keys, sourceRoots: sourceRoots.map(StorePath.absolute),
                         uploadsDirectory: assets.root + "/uploads", maxUploadBytes: maxUploadBytes
                     ),
-                    queue: client, keyring: keyring, logger: logger, store: assets
+                    queue: client, keyring: keyring, logger: logger, store: assets, policies: gate?.gate.policies
                 )
             }
         }
         self.redisURL = url
+        self.gate = gate
         self.queue = queue
         self.api = api
         let keyring = self.keyring
@@ -166,7 +176,7 @@ struct ServerSetup {
                 }
                 return try keyring.unwrap(wrapped, context: asset.rawValue).bytes
             },
-            logger: logger, options: options, shared: shared
+            logger: logger, options: options, shared: shared, gate: gate?.gate
         )
     }
 
@@ -218,14 +228,19 @@ struct ServerSetup {
         // L1's churn then fragments the heap until the process holds far more than L1's budget.
         _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 128 * 1024)
         invalidation?.start()
+        let followers = (gate?.followers ?? []).map { follower in Task { await follower.run() } }
         let application = application(host: host, port: port)
+        var failure: (any Error)?
         do {
             if handlingSignals { try await application.runService() } else { try await application.run() }
         } catch {
-            await invalidation?.stop()
-            throw error
+            failure = error
         }
+        followers.forEach { $0.cancel() }
+        for follower in followers { await follower.value }
+        for rpc in gate?.rpcs ?? [] { try? await rpc.shutdown() }
         await invalidation?.stop()
+        if let failure { throw failure }
     }
 }
 

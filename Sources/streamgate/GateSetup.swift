@@ -1,0 +1,146 @@
+import ArgumentParser
+import Foundation
+import Gate
+import Jobs
+import Logging
+import Origin
+import Vault
+
+/// `serve`'s NFT-gating options. Gating is on when `--siwe-domain` is given; it needs `--redis`
+/// (nonces, revocations, policies, shared ownership answers) and at least one `--rpc`.
+struct GateCommandOptions: ParsableArguments {
+    @Option(help: "The domain viewers sign in to (EIP-4361 'domain'); turns NFT gating on.")
+    var siweDomain: String?
+
+    @Option(help: "The URI (or URI prefix) sign-in messages must name; default https://<domain>/.")
+    var siweURI: String?
+
+    @Option(help: "A chain's JSON-RPC endpoint, CHAIN_ID=URL (repeatable; several per chain fail over in order).")
+    var rpc: [String] = []
+
+    @Option(help: "A chain's Multicall3 contract, CHAIN_ID=ADDRESS: one aggregate3 call per batch of checks.")
+    var multicall: [String] = []
+
+    @Option(help: "A file holding the playback-token secret (base64, 32 bytes or more); else STREAMGATE_TOKEN_SECRET.")
+    var tokenSecretFile: String?
+
+    @Option(help: "How long a playback token lives, seconds.")
+    var tokenLifetime: Double = 900
+
+    @Option(help: "How long a granted ownership answer is reused, seconds (denials: a sixth of it); transfers revoke sooner.")
+    var ownershipTTL: Int = 60
+
+    @Option(help: "How often new blocks are read for transfers that revoke cached grants, seconds.")
+    var chainPoll: Double = 1
+
+    var enabled: Bool { siweDomain != nil }
+
+    /// Chain id → endpoints, in the order given.
+    func endpoints() throws -> [UInt64: [String]] {
+        var chains: [UInt64: [String]] = [:]
+        for entry in rpc {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let chain = UInt64(parts[0]), parts[1].hasPrefix("http://") || parts[1].hasPrefix("https://") else {
+                throw CommandFailure(message: "--rpc '\(entry)': expected CHAIN_ID=http(s)://host/path", code: 78)
+            }
+            chains[chain, default: []].append(parts[1])
+        }
+        return chains
+    }
+
+    func multicalls() throws -> [UInt64: EthereumAddress] {
+        var result: [UInt64: EthereumAddress] = [:]
+        for entry in multicall {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let chain = UInt64(parts[0]), let address = try? EthereumAddress(hex: parts[1]) else {
+                throw CommandFailure(message: "--multicall '\(entry)': expected CHAIN_ID=0x… (a checksummed or lowercase address)", code: 78)
+            }
+            result[chain] = address
+        }
+        return result
+    }
+
+    func tokenSecret() throws -> [UInt8] {
+        let text: String
+        if let tokenSecretFile {
+            guard let contents = try? String(contentsOfFile: tokenSecretFile, encoding: .utf8) else {
+                throw CommandFailure(message: "\(tokenSecretFile): cannot read the playback-token secret", code: 78)
+            }
+            text = contents
+        } else if let environment = ProcessInfo.processInfo.environment["STREAMGATE_TOKEN_SECRET"] {
+            text = environment
+        } else {
+            throw CommandFailure(message: "NFT gating needs a playback-token secret: --token-secret-file FILE or STREAMGATE_TOKEN_SECRET (base64, 32 bytes or more)", code: 78)
+        }
+        guard let bytes = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), bytes.count >= 32 else {
+            throw CommandFailure(message: "the playback-token secret must be base64 of 32 bytes or more", code: 78)
+        }
+        return Array(bytes)
+    }
+}
+
+/// The running parts of NFT gating: the gate for the routes, and what must be stopped after.
+struct GateRuntime: Sendable {
+    let gate: PlaybackGate
+    let ownership: OwnershipService
+    let followers: [OwnershipFollower]
+    let rpcs: [EthereumRPC]
+
+    init(options: GateCommandOptions, queue: JobQueue, logger: Logger) throws {
+        guard let domain = options.siweDomain else { throw CommandFailure(message: "--siwe-domain is required for NFT gating", code: 78) }
+        let chains = try options.endpoints()
+        guard !chains.isEmpty else {
+            throw CommandFailure(message: "NFT gating needs a chain: --rpc CHAIN_ID=URL (repeatable)", code: 78)
+        }
+        let multicalls = try options.multicalls()
+        let secret = try options.tokenSecret()
+        rpcs = chains.keys.sorted().map { chain in
+            EthereumRPC(
+                configuration: EthereumRPCConfiguration(chainID: chain, endpoints: chains[chain]!, multicall3: multicalls[chain]),
+                logger: logger
+            )
+        }
+        ownership = OwnershipService(
+            rpcs: rpcs, redis: queue.redis,
+            configuration: OwnershipConfiguration(
+                grantTTL: .seconds(options.ownershipTTL), denialTTL: .seconds(max(1, options.ownershipTTL / 6)),
+                redisPrefix: queue.keys.prefix
+            ),
+            logger: logger
+        )
+        let ownership = self.ownership
+        followers = try chains.keys.sorted().map { chain in
+            try OwnershipFollower(service: ownership, chainID: chain, interval: .milliseconds(Int64(options.chainPoll * 1000)), logger: logger)
+        }
+        let revocations = AnnouncedRevocations(redis: queue.redis, keys: queue.keys)
+        let uri = options.siweURI ?? "https://\(domain)/"
+        gate = PlaybackGate(
+            verifier: SIWEVerifier(
+                configuration: SIWEVerifierConfiguration(domain: domain, uri: .prefix(uri), chainIDs: Set(chains.keys)),
+                nonces: RedisNonceStore(client: queue.redis, prefix: queue.keys.prefix),
+                contractChecker: ContractWalletChecker(rpcs: rpcs)
+            ),
+            nonces: RedisNonceStore(client: queue.redis, prefix: queue.keys.prefix),
+            tokens: try PlaybackTokenAuthority(secret: secret, revocations: revocations),
+            revocations: revocations,
+            policies: PolicyStore(redis: queue.redis, keys: queue.keys),
+            ownership: ChainOwnership(service: ownership),
+            options: .init(tokenLifetime: options.tokenLifetime),
+            logger: logger
+        )
+    }
+}
+
+/// The origin's view of ``OwnershipService``.
+struct ChainOwnership: OwnershipChecking {
+    let service: OwnershipService
+
+    func verdict(for address: EthereumAddress, policy: AccessPolicy) async -> OwnershipVerdict {
+        do {
+            let answer = try await service.check(address: address, policy: policy)
+            return answer.granted ? .granted : .denied(answer.reason)
+        } catch {
+            return .unavailable(error.description)
+        }
+    }
+}
