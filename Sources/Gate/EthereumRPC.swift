@@ -314,14 +314,15 @@ public final class EthereumRPC: Sendable {
     /// Reads `calls` at `block` in as few HTTP requests as possible: through Multicall3's
     /// `aggregate3` (each call allowed to fail) when it is configured, as plain `eth_call`s in one
     /// batch otherwise; ``EthCall/direct`` calls always go as plain `eth_call`s in the same batch.
-    /// `extra` requests (`eth_blockNumber`…) ride along in the batch; their answers come second.
+    /// `extra` requests (`eth_blockNumber`…) ride along in the batch, ahead of the calls (a node
+    /// answers a batch in order, so a block number asked first is never newer than the calls' state).
     public func read(_ calls: [EthCall], block: BlockTag = .latest, extra: [RPCRequest] = []) async throws(EthereumRPCError) -> (calls: [CallResult], extra: [RPCAnswer]) {
         guard let multicall = configuration.multicall3 else {
-            let requests = calls.map { RPCRequest("eth_call", [$0.json, block.json]) } + extra
+            let requests = extra + calls.map { RPCRequest("eth_call", [$0.json, block.json]) }
             let answers = try await batch(requests)
             var results: [CallResult] = []
-            for answer in answers.prefix(calls.count) { results.append(try Self.callResult(answer)) }
-            return (results, Array(answers.suffix(extra.count)))
+            for answer in answers.dropFirst(extra.count) { results.append(try Self.callResult(answer)) }
+            return (results, Array(answers.prefix(extra.count)))
         }
         // Multicall3 forwards at most 2,048 bytes of call data per call here; longer ones go direct.
         let viaMulticall = calls.indices.filter { !calls[$0].direct && calls[$0].data.count <= 2048 }
@@ -332,13 +333,15 @@ public final class EthereumRPC: Sendable {
             chunks.append(Array(viaMulticall[start..<min(viaMulticall.count, start + configuration.maxMulticallSize)]))
             start += configuration.maxMulticallSize
         }
-        var requests: [RPCRequest] = chunks.map { chunk in
+        var requests: [RPCRequest] = extra
+        requests += chunks.map { chunk in
             let data = Self.aggregate3Data(chunk.map { calls[$0] })
             return RPCRequest("eth_call", [EthCall(to: multicall, data: data).json, block.json])
         }
         requests += direct.map { RPCRequest("eth_call", [calls[$0].json, block.json]) }
-        requests += extra
-        let answers = try await batch(requests)
+        let all = try await batch(requests)
+        let extraAnswers = Array(all.prefix(extra.count))
+        let answers = Array(all.dropFirst(extra.count))
         var results = [CallResult?](repeating: nil, count: calls.count)
         for (chunkIndex, chunk) in chunks.enumerated() {
             let outer = try Self.callResult(answers[chunkIndex])
@@ -361,7 +364,7 @@ public final class EthereumRPC: Sendable {
         for (position, index) in direct.enumerated() {
             results[index] = try Self.callResult(answers[chunks.count + position])
         }
-        return (results.map { $0! }, Array(answers.suffix(extra.count)))
+        return (results.map { $0! }, extraAnswers)
     }
 
     /// Multicall3 `aggregate3` call data for `calls`, every one allowed to fail.
@@ -426,6 +429,7 @@ public final class EthereumRPC: Sendable {
             do {
                 try await verifyChain(index)
             } catch {
+                if Task.isCancelled { throw .unavailable("cancelled") }
                 failures.append("\(endpoint.label): \(error.reason)")
                 continue
             }
@@ -433,6 +437,8 @@ public final class EthereumRPC: Sendable {
             do {
                 got = try await post(pending.map { requests[$0] }, to: index)
             } catch {
+                // A cancelled caller says nothing about the endpoint.
+                if Task.isCancelled { throw .unavailable("cancelled") }
                 markDown(index, reason: error.reason)
                 failures.append("\(endpoint.label): \(error.reason)")
                 continue
@@ -487,7 +493,7 @@ public final class EthereumRPC: Sendable {
         do {
             answers = try await post([RPCRequest("eth_chainId")], to: index)
         } catch {
-            markDown(index, reason: error.reason)
+            if !Task.isCancelled { markDown(index, reason: error.reason) }
             throw error
         }
         guard case .result(let value) = answers[0], let actual = value.uint64 else {
