@@ -141,13 +141,18 @@ final class RunningServer {
     let port: Int
     var baseURL: String { "http://127.0.0.1:\(port)" }
 
-    init(store: String, arguments extra: [String] = []) throws {
+    init(store: String, arguments extra: [String] = [], environment: [String: String] = [:], log: String? = nil) throws {
         port = try freePort()
         process.executableURL = URL(fileURLWithPath: streamgateBinary)
         process.arguments = ["serve", "--store", store, "--port", String(port)] + extra
-        process.environment = streamgateEnvironment()
+        process.environment = streamgateEnvironment().merging(environment) { $1 }
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        if let log {
+            FileManager.default.createFile(atPath: log, contents: nil)
+            process.standardError = FileHandle(forWritingAtPath: log)
+        } else {
+            process.standardError = FileHandle.nullDevice
+        }
         try process.run()
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
@@ -178,6 +183,17 @@ final class RunningServer {
             total += Double(line.split(separator: " ").last ?? "") ?? 0
         }
         return total
+    }
+
+    /// Sends a request with curl: method, headers and an optional body; the status and body.
+    func request(_ method: String, _ path: String, headers: [String: String] = [:], body: String? = nil) throws -> (status: Int, body: String) {
+        var arguments = ["-s", "-o", "-", "-w", "\n%{http_code}", "-X", method]
+        for (name, value) in headers { arguments += ["-H", "\(name): \(value)"] }
+        if let body { arguments += ["--data-binary", body] }
+        let output = try run("/usr/bin/curl", arguments + [baseURL + path])
+        let text = output.stdout
+        guard let newline = text.lastIndex(of: "\n") else { throw TestFailure("curl printed no status") }
+        return (Int(text[text.index(after: newline)...]) ?? 0, String(text[..<newline]))
     }
 
     /// GETs a path with a real HTTP client (curl), returning the status and body.

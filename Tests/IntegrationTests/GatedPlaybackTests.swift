@@ -1,0 +1,197 @@
+import Foundation
+import Gate
+import Jobs
+import Testing
+
+/// NFT-gated playback end to end: a real EVM (fixtures/chain), a real redis-server, `streamgate
+/// serve` with gating on, viewers who sign in with eth-account (PyPI) and ffmpeg as the player.
+@Suite("gated playback: sign in with Ethereum, own the NFT, get the key", .serialized)
+struct GatedPlaybackTests {
+    static let domain = "localhost"
+    static let apiKey = "gated-test-api-key-0123456789"
+
+    final class Stack: @unchecked Sendable {
+        let folder: TemporaryFolder
+        let chain: LocalChainProcess
+        let redis: RedisServerProcess
+        let server: RunningServer
+        let store: String
+        let asset = "gated-film"
+        let keyID: String
+
+        init() throws {
+            folder = try TemporaryFolder()
+            chain = try LocalChainProcess()
+            redis = try RedisServerProcess(directory: "/tmp/sgg-" + String(UUID().uuidString.prefix(8)), appendOnly: false)
+            store = folder.path + "/store"
+            let transcode = try run(streamgateBinary, [
+                "transcode", packageRoot.appendingPathComponent("fixtures/good/short.mp4").path,
+                "--profile", packageRoot.appendingPathComponent("profiles/fast.yaml").path, "--out", store, "--asset-id", asset,
+            ], environment: streamgateEnvironment())
+            guard transcode.status == 0 else { throw TestFailure("transcode failed: \(transcode.stderr)") }
+            let keys = try FileManager.default.contentsOfDirectory(atPath: store + "/assets/\(asset)/keys")
+            keyID = String(try #require(keys.first).dropLast(4))
+            let secret = Data((0..<32).map { UInt8(truncatingIfNeeded: $0 &* 9 &+ 1) }).base64EncodedString()
+            server = try RunningServer(
+                store: store,
+                arguments: [
+                    "--redis", redis.urlString, "--siwe-domain", GatedPlaybackTests.domain, "--rpc", "\(chain.chainID)=\(chain.rpcURL)",
+                    "--chain-poll", "0.2",
+                ],
+                environment: ["STREAMGATE_TOKEN_SECRET": secret, "STREAMGATE_API_KEYS": GatedPlaybackTests.apiKey],
+                log: folder.path + "/serve.log"
+            )
+        }
+
+        deinit {
+            chain.stop()
+            redis.stop()
+            try? FileManager.default.removeItem(atPath: redis.directory)
+        }
+
+        var erc721: EthereumAddress { chain.contract("erc721") }
+
+        func setPolicy(_ json: String) throws {
+            let put = try server.request("PUT", "/v1/assets/\(asset)/policy", headers: ["Authorization": "Bearer \(GatedPlaybackTests.apiKey)"], body: json)
+            guard put.status == 200 else { throw TestFailure("PUT policy: \(put.status) \(put.body)") }
+        }
+
+        /// Signs in as `account` (a nonce from the server, an EIP-4361 message signed by eth-account)
+        /// and returns the playback token.
+        func signIn(_ account: LocalChainProcess.Account) throws -> String {
+            let nonce = try server.request("POST", "/v1/auth/nonce")
+            let nonceValue = try #require(try JSONSerialization.jsonObject(with: Data(nonce.body.utf8)) as? [String: String])["nonce"]!
+            let message = GatedPlaybackTests.message(address: account.address, nonce: nonceValue)
+            let signature = try GatedPlaybackTests.sign(message, key: account.privateKey)
+            let body = String(decoding: try JSONSerialization.data(withJSONObject: ["message": message, "signature": signature]), as: UTF8.self)
+            let answer = try server.request("POST", "/v1/auth/siwe", headers: ["Content-Type": "application/json"], body: body)
+            guard answer.status == 200, let object = try JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: String],
+                  let token = object["token"]
+            else { throw TestFailure("sign-in: \(answer.status) \(answer.body)") }
+            #expect(object["address"] == account.address.checksummed)
+            return token
+        }
+
+        func key(token: String?) throws -> (status: Int, body: String) {
+            try server.request("GET", "/v/\(asset)/keys/\(keyID)", headers: token.map { ["Authorization": "Bearer \($0)"] } ?? [:])
+        }
+
+        func play(token: String) throws -> ProcessOutput {
+            try run("/usr/bin/ffmpeg", ["-v", "error", "-i", "\(server.baseURL)/v/\(asset)/master.m3u8?token=\(token)", "-map", "0", "-f", "null", "-"])
+        }
+    }
+
+    static func message(address: EthereumAddress, nonce: String, domain: String = domain, uri: String = "https://localhost/watch", chainID: UInt64 = 31337) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return """
+        \(domain) wants you to sign in with your Ethereum account:
+        \(address.checksummed)
+
+        Watch the gated film.
+
+        URI: \(uri)
+        Version: 1
+        Chain ID: \(chainID)
+        Nonce: \(nonce)
+        Issued At: \(formatter.string(from: Date()))
+        """
+    }
+
+    /// `personal_sign` by eth-account, the Python wallet library: an implementation independent of
+    /// StreamGate's.
+    static func sign(_ message: String, key: [UInt8]) throws -> String {
+        let script = """
+        import sys
+        from eth_account import Account
+        from eth_account.messages import encode_defunct
+        signature = Account.sign_message(encode_defunct(text=sys.stdin.read()), private_key=sys.argv[1]).signature.hex()
+        print(signature if signature.startswith("0x") else "0x" + signature)
+        """
+        let python = packageRoot.appendingPathComponent(".venv/bin/python").path
+        let output = try run(python, ["-c", script, "0x" + key.map { String(format: "%02x", $0) }.joined()], stdin: Data(message.utf8))
+        guard output.status == 0 else { throw TestFailure("eth-account: \(output.stderr)") }
+        return output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test("an owner plays the gated stream with ffmpeg; others get 401 or 403 and no key; a sale revokes within a block")
+    func ownerPlaysOthersDoNot() async throws {
+        let stack = try Stack()
+        let owner = stack.chain.accounts[1], other = stack.chain.accounts[2], stranger = stack.chain.accounts[3]
+        _ = try await stack.chain.call("sg_mint721", [.string(owner.address.checksummed), 1])
+        try stack.setPolicy(#"{"chain_id":\#(stack.chain.chainID),"condition":{"erc721":{"contract":"\#(stack.erc721.checksummed)","token_ids":["1"]}}}"#)
+
+        // Public parts stay public: the playlist and segments, without any token.
+        #expect(try stack.server.get("/v/\(stack.asset)/master.m3u8").status == 200)
+        let noToken = try stack.key(token: nil)
+        #expect(noToken.status == 401 && noToken.body.contains("missing_token"))
+        #expect(try stack.key(token: "forged.token").status == 401)
+
+        let ownerToken = try stack.signIn(owner)
+        #expect(try stack.key(token: ownerToken).status == 200)
+        let keyBytes = try stack.server.get("/v/\(stack.asset)/keys/\(stack.keyID)?token=\(ownerToken)")
+        #expect(keyBytes.status == 200 && keyBytes.body.count == 16, "the 16-byte key, with the token in the query")
+        let play = try stack.play(token: ownerToken)
+        #expect(play.status == 0 && play.stderr.isEmpty, "ffmpeg playing the gated stream: \(play.stderr)")
+
+        let otherToken = try stack.signIn(other)
+        let refused = try stack.key(token: otherToken)
+        #expect(refused.status == 403 && refused.body.contains("not_owner"), "\(refused)")
+        #expect(try stack.play(token: otherToken).status != 0, "no key, no playback")
+
+        // The owner sells: refused within a block (the follower reads new blocks every 0.2 s).
+        _ = try await stack.chain.call("sg_transfer721", [.string(owner.address.checksummed), .string(other.address.checksummed), 1])
+        let sold = Date()
+        var ownerStatus = 200
+        while ownerStatus == 200, Date().timeIntervalSince(sold) < 3 {
+            ownerStatus = try stack.key(token: ownerToken).status
+            if ownerStatus == 200 { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(ownerStatus == 403, "the seller is refused after the transfer")
+        var otherStatus = 403
+        while otherStatus == 403, Date().timeIntervalSince(sold) < 15 {
+            otherStatus = try stack.key(token: otherToken).status
+            if otherStatus == 403 { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(otherStatus == 200, "the buyer is admitted once the denial expires or is dropped")
+
+        // A revoked token is refused everywhere.
+        let revoke = try stack.server.request("POST", "/v1/auth/revoke", headers: ["Authorization": "Bearer \(otherToken)"])
+        #expect(revoke.status == 204)
+        let revoked = try stack.key(token: otherToken)
+        #expect(revoked.status == 401 && revoked.body.contains("revoked"), "\(revoked)")
+
+        // The chain stops: an answer that is not cached cannot be had, so no key (503).
+        let strangerToken = try stack.signIn(stranger)
+        stack.chain.stop()
+        let unavailable = try stack.key(token: strangerToken)
+        #expect(unavailable.status == 503, "\(unavailable)")
+    }
+
+    @Test("sign-in refuses a wrong domain, a replayed nonce and a signature by another key")
+    func signInRefusals() throws {
+        let stack = try Stack()
+        let account = stack.chain.accounts[4]
+        func attempt(_ message: String, _ signature: String) throws -> (status: Int, body: String) {
+            let body = String(decoding: try JSONSerialization.data(withJSONObject: ["message": message, "signature": signature]), as: UTF8.self)
+            return try stack.server.request("POST", "/v1/auth/siwe", headers: ["Content-Type": "application/json"], body: body)
+        }
+        func nonce() throws -> String {
+            let answer = try stack.server.request("POST", "/v1/auth/nonce")
+            return (try JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: String])?["nonce"] ?? ""
+        }
+        let wrongDomain = Self.message(address: account.address, nonce: try nonce(), domain: "evil.example")
+        #expect(try attempt(wrongDomain, try Self.sign(wrongDomain, key: account.privateKey)).body.contains("wrong_domain"))
+
+        let good = Self.message(address: account.address, nonce: try nonce())
+        let signature = try Self.sign(good, key: account.privateKey)
+        #expect(try attempt(good, signature).status == 200)
+        let replay = try attempt(good, signature)
+        #expect(replay.status == 401 && replay.body.contains("nonce_replayed"), "\(replay)")
+
+        let forged = Self.message(address: account.address, nonce: try nonce())
+        let byOther = try attempt(forged, try Self.sign(forged, key: stack.chain.accounts[5].privateKey))
+        #expect(byOther.status == 401 && byOther.body.contains("bad_signature"), "\(byOther)")
+        #expect(try attempt("not a message", "0x00").status == 400)
+    }
+}
