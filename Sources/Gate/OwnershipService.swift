@@ -185,13 +185,14 @@ public final class OwnershipService: Sendable {
 
     /// The leader of a key's miss: L2, else an evaluation on the chain; stores the answer.
     private func lead(chain: ChainContext, key: String, address: EthereumAddress, policy: AccessPolicy, policyID: String) async -> Result<OwnershipAnswer, OwnershipError> {
+        // Before any answer is cached here: the follower must watch the policy's contracts.
+        chain.register(policyID: policyID, contracts: policy.contracts)
         let redisKey = l2Key(chainID: policy.chainID, key: key)
-        if let redis, let verdict = await l2Lookup(redis, key: redisKey, chain: chain) {
-            chain.store(key, verdict: verdict, ttl: ttl(verdict), maxEntries: configuration.maxL1Entries)
+        if let redis, let (verdict, remaining) = await l2Lookup(redis, key: redisKey, chain: chain) {
+            chain.store(key, verdict: verdict, ttl: min(remaining, ttl(verdict)), maxEntries: configuration.maxL1Entries)
             count("l2", verdict.granted ? "granted" : "denied")
             return .success(OwnershipAnswer(granted: verdict.granted, reason: verdict.reason, source: .l2, block: verdict.block))
         }
-        chain.register(policyID: policyID, contracts: policy.contracts)
         let result = await withCheckedContinuation { continuation in
             enqueue(chain: chain, Pending(address: address, policy: policy, continuation: continuation))
         }
@@ -356,12 +357,13 @@ public final class OwnershipService: Sendable {
         return dropped
         """)
 
-    private func l2Lookup(_ redis: RedisClient, key: String, chain: ChainContext) async -> CachedVerdict? {
+    /// The answer in Redis and how long it has left there (an L1 copy lives no longer).
+    private func l2Lookup(_ redis: RedisClient, key: String, chain: ChainContext) async -> (CachedVerdict, Duration)? {
         do {
-            let reply = try await redis.send(["GET", key])
-            guard case .string(let bytes) = reply else { return nil }
+            let replies = try await redis.pipeline([["GET", key], ["PTTL", key]])
+            guard replies.count == 2, case .string(let bytes) = replies[0], let milliseconds = replies[1].int, milliseconds > 0 else { return nil }
             guard let verdict = CachedVerdict(json: bytes) else { return nil }
-            return chain.isCurrent(verdict, wall: Date()) ? verdict : nil
+            return chain.isCurrent(verdict, wall: Date()) ? (verdict, .milliseconds(milliseconds)) : nil
         } catch {
             logger.warning("ownership L2 read failed", metadata: ["error": .string(error.description)])
             return nil

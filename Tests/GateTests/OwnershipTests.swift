@@ -242,6 +242,26 @@ import Testing
         try await second.shutdown()
     }
 
+    @Test func answerFromL2IsDroppedByThisReplicasFollower() async throws {
+        let redis = try TestRedis()
+        let first = Fixture(redis: redis.client())
+        let second = Fixture(redis: redis.client())
+        let (_, follower) = try await second.follow()
+        let seller = TestChain.freshAddress()
+        let id = TestChain.freshTokenID()
+        try await chain.call("sg_mint721", [seller.json, .integer(id)])
+        let policy = try policy(json: #"{"chain_id":31337,"condition":{"erc721":{"contract":"ERC721","token_ids":["\#(id)"]}}}"#)
+        #expect(try await first.check(seller, policy).granted)
+        let shared = try await second.check(seller, policy)
+        #expect(shared.granted && shared.source == .l2)
+        try await chain.call("sg_transfer721", [seller.json, TestChain.freshAddress().json, .integer(id)])
+        #expect(try await eventually(3) { try await !second.check(seller, policy).granted })
+        follower.cancel()
+        await follower.value
+        try await first.shutdown()
+        try await second.shutdown()
+    }
+
     @Test func unsupportedChain() async throws {
         let fixture = Fixture()
         let policy = AccessPolicy(chainID: 1, condition: .erc721(ERC721Condition(contract: chain.contract("erc721"))))
