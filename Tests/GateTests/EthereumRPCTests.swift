@@ -156,9 +156,10 @@ final class BlackHole: @unchecked Sendable {
             Issue.record("expected unavailable")
         } catch {
             guard case .unavailable(let reason) = error else { Issue.record("expected unavailable, got \(error)"); return }
-            #expect(reason.contains("timed out"))
+            #expect(reason.contains("timed out after 0.3 seconds"))
         }
-        #expect(ContinuousClock.now - started < .seconds(3))
+        // Generous: the machine may be busy with a build; what matters is that it is not unbounded.
+        #expect(ContinuousClock.now - started < .seconds(10))
         try await rpc.shutdown()
     }
 }
