@@ -1,6 +1,7 @@
 import ArgumentParser
 import Farm
 import Foundation
+import Gate
 import Hummingbird
 import Jobs
 import Logging
@@ -39,6 +40,9 @@ struct Dev: AsyncParsableCommand {
     @Option(help: "The profile for --sample.")
     var sampleProfile: String = "default"
 
+    @Flag(inversion: .prefixedNo, help: "Start the local EVM (fixtures/chain) and gate keys on NFT ownership (needs scripts/python-env.sh).")
+    var chain = true
+
     func run() async throws {
         let root = StorePath.absolute(data)
         let devFolder = root + "/dev"
@@ -71,9 +75,31 @@ struct Dev: AsyncParsableCommand {
         } catch {
             throw CommandFailure(message: "cannot start redis-server: \(error)", code: 69)
         }
+        // The local chain, so gated assets can be tried end to end: sign in with one of its funded
+        // accounts, mint with sg_mint721 (see fixtures/chain/README.md).
+        var localChain: LocalChainProcess?
+        var gating: GateCommandOptions?
+        if chain {
+            do {
+                let started = try LocalChainProcess()
+                localChain = started
+                let secretFile = devFolder + "/token.secret"
+                if !FileManager.default.fileExists(atPath: secretFile) {
+                    try Self.writeSecret(Data(try SecureRandom.bytes(32)).base64EncodedString() + "\n", to: secretFile)
+                }
+                var options = try GateCommandOptions.parse([
+                    "--siwe-domain", "localhost:\(port)", "--siwe-uri", "http://localhost:\(port)/",
+                    "--rpc", "\(started.chainID)=\(started.rpcURL)", "--token-secret-file", secretFile,
+                ])
+                if let multicall = started.contracts["multicall3"] { options.multicall = ["\(started.chainID)=\(multicall.checksummed)"] }
+                gating = options
+            } catch {
+                say("dev: no local chain (\(error)); NFT gating is off. `scripts/python-env.sh` installs what it needs.")
+            }
+        }
         let server = try ServerSetup(
             store: storeFolder, masterKeyFile: keyFile, redis: redis.urlString, prefix: "sg", apiKeyFile: apiKeyFile,
-            sourceRoots: [FileManager.default.currentDirectoryPath], maxUploadBytes: 8 << 30
+            sourceRoots: [FileManager.default.currentDirectoryPath], maxUploadBytes: 8 << 30, gating: gating
         )
         let queue = server.queue!
         environment["STREAMGATE_REDIS_URL"] = redis.urlString
@@ -95,6 +121,7 @@ struct Dev: AsyncParsableCommand {
           Redis    \(redis.urlString)
           workers  \(workers)   (streamgate scale N --farm dev --redis \(redis.urlString))
           logs     \(devFolder)/logs
+          chain    \(localChain.map { "\($0.rpcURL) (chain \($0.chainID); sign in at /v1/auth/nonce, /v1/auth/siwe)" } ?? "off")
         try:
           curl -H 'Authorization: Bearer \(apiKey)' --data-binary @clip.mp4 '\(base)/v1/uploads?profile=fast'
           streamgate enqueue clip.mp4 --profile fast --redis \(redis.urlString) --origin \(base) --wait
@@ -124,6 +151,7 @@ struct Dev: AsyncParsableCommand {
         http.cancel()
         _ = try? await http.value
         redis.stop()
+        localChain?.stop()
         withExtendedLifetime(counter) {}
         say("dev: stopped")
     }
