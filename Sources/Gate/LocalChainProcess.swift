@@ -39,63 +39,109 @@ public final class LocalChainProcess: @unchecked Sendable {
     private var stopped = false
     private let nextID = NIOLockedValueBox<UInt64>(1)
 
-    /// Starts the chain and waits until it is ready.
+    /// Starts the chain and waits (blocking this thread) until it is ready. From async code prefer
+    /// ``start(repositoryRoot:arguments:timeout:)``, which does not hold a thread while it waits.
     ///
     /// - Parameters:
     ///   - repositoryRoot: the folder holding `fixtures/chain/chain.py` and `.venv`; found from the
     ///     working directory or the executable's location (upwards) when nil.
     ///   - arguments: more options for chain.py (`--block-time 1`, `--chain-id 5`…).
     ///   - timeout: how long to wait for the ready file, in seconds.
-    public init(repositoryRoot: String? = nil, arguments: [String] = [], timeout: Double = 60) throws(LocalChainError) {
-        guard let root = repositoryRoot ?? Self.findRepositoryRoot() else {
-            throw .notFound("fixtures/chain/chain.py not found above the working directory or the executable; pass repositoryRoot")
-        }
-        let python = root + "/.venv/bin/python"
-        let script = root + "/fixtures/chain/chain.py"
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw .notFound("\(python) is missing: run scripts/python-env.sh (it creates .venv with the chain's Python packages)")
-        }
-        guard FileManager.default.fileExists(atPath: script) else { throw .notFound("\(script) is missing") }
-        let folder = NSTemporaryDirectory() + "sg-chain-" + String(UUID().uuidString.prefix(8))
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        } catch {
-            throw .startFailed("cannot create \(folder): \(error)")
-        }
-        directory = folder
-        let readyFile = folder + "/ready.json"
-        let log = folder + "/chain.log"
-        do {
-            process = try ChildProcess(
-                executable: python,
-                arguments: [script, "--port", "0", "--ready-file", readyFile, "--exit-with-parent"] + arguments,
-                stdout: .null, stderr: .file(log),
-                processGroup: true
-            )
-        } catch {
-            throw .startFailed("\(error)")
-        }
-
+    public convenience init(repositoryRoot: String? = nil, arguments: [String] = [], timeout: Double = 60) throws(LocalChainError) {
+        let launch = try Launch(repositoryRoot: repositoryRoot, arguments: arguments)
         let deadline = Date().addingTimeInterval(timeout)
-        var ready: JSONValue?
-        while Date() < deadline {
-            if let data = FileManager.default.contents(atPath: readyFile), let value = try? JSONDecoder().decode(JSONValue.self, from: data) {
-                ready = value
-                break
-            }
-            if let status = process.exitStatus {
-                throw .startFailed("chain.py \(status): \(Self.tail(log))")
+        while true {
+            if let ready = try launch.ready(deadline: deadline, timeout: timeout) {
+                try self.init(launch: launch, ready: ready)
+                return
             }
             usleep(20_000)
         }
-        guard let ready else {
-            process.terminate(grace: 2, group: true)
-            throw .startFailed("chain.py did not write its ready file within \(Int(timeout)) s: \(Self.tail(log))")
+    }
+
+    /// Starts the chain and waits until it is ready, sleeping between looks at the ready file.
+    public static func start(repositoryRoot: String? = nil, arguments: [String] = [], timeout: Double = 60) async throws(LocalChainError) -> LocalChainProcess {
+        let launch = try Launch(repositoryRoot: repositoryRoot, arguments: arguments)
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            if let ready = try launch.ready(deadline: deadline, timeout: timeout) {
+                return try LocalChainProcess(launch: launch, ready: ready)
+            }
+            try? await Task.sleep(for: .milliseconds(20))
         }
-        guard let rpc = ready["rpc"]?.string, let chainID = ready["chain_id"]?.uint64 else {
+    }
+
+    /// A started chain.py whose ready file is awaited.
+    private struct Launch {
+        let process: ChildProcess
+        let folder: String
+        let readyFile: String
+        let log: String
+
+        init(repositoryRoot: String?, arguments: [String]) throws(LocalChainError) {
+            guard let root = repositoryRoot ?? LocalChainProcess.findRepositoryRoot() else {
+                throw .notFound("fixtures/chain/chain.py not found above the working directory or the executable; pass repositoryRoot")
+            }
+            let python = root + "/.venv/bin/python"
+            let script = root + "/fixtures/chain/chain.py"
+            guard FileManager.default.isExecutableFile(atPath: python) else {
+                throw .notFound("\(python) is missing: run scripts/python-env.sh (it creates .venv with the chain's Python packages)")
+            }
+            guard FileManager.default.fileExists(atPath: script) else { throw .notFound("\(script) is missing") }
+            LocalChainProcess.removeAbandonedFolders()
+            folder = NSTemporaryDirectory() + "sg-chain-" + String(UUID().uuidString.prefix(8))
+            do {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            } catch {
+                throw .startFailed("cannot create \(folder): \(error)")
+            }
+            readyFile = folder + "/ready.json"
+            log = folder + "/chain.log"
+            do {
+                process = try ChildProcess(
+                    executable: python,
+                    arguments: [script, "--port", "0", "--ready-file", readyFile, "--exit-with-parent"] + arguments,
+                    stdout: .null, stderr: .file(log),
+                    // Its own group: a Ctrl-C at the terminal reaches the parent, which stops it.
+                    processGroup: true
+                )
+            } catch {
+                try? FileManager.default.removeItem(atPath: folder)
+                throw .startFailed("\(error)")
+            }
+        }
+
+        /// The ready file's content once written; nil while waiting; throws when the chain died or
+        /// the deadline passed (stopping it and removing its folder).
+        func ready(deadline: Date, timeout: Double) throws(LocalChainError) -> JSONValue? {
+            if let data = FileManager.default.contents(atPath: readyFile), let value = try? JSONDecoder().decode(JSONValue.self, from: data) {
+                return value
+            }
+            if let status = process.exitStatus {
+                let tail = LocalChainProcess.tail(log)
+                try? FileManager.default.removeItem(atPath: folder)
+                throw .startFailed("chain.py \(status): \(tail)")
+            }
+            if Date() >= deadline {
+                abandon()
+                throw .startFailed("chain.py did not write its ready file within \(Int(timeout)) s: \(LocalChainProcess.tail(log))")
+            }
+            return nil
+        }
+
+        func abandon() {
             process.terminate(grace: 2, group: true)
+            try? FileManager.default.removeItem(atPath: folder)
+        }
+    }
+
+    private init(launch: Launch, ready: JSONValue) throws(LocalChainError) {
+        guard let rpc = ready["rpc"]?.string, let chainID = ready["chain_id"]?.uint64 else {
+            launch.abandon()
             throw .startFailed("ready file without rpc or chain_id")
         }
+        process = launch.process
+        directory = launch.folder
         rpcURL = rpc
         self.chainID = chainID
         var contracts: [String: EthereumAddress] = [:]
@@ -172,6 +218,27 @@ public final class LocalChainProcess: @unchecked Sendable {
             }
         }
         return nil
+    }
+
+    /// Removes the folders of chains that were not stopped (a test process that exited without
+    /// releasing its chain: the chain followed its parent, the folder stayed). A folder is
+    /// abandoned when the pid of its ready file is gone, or when it has no ready file and is older
+    /// than ten minutes.
+    static func removeAbandonedFolders() {
+        let temporary = NSTemporaryDirectory()
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: temporary) else { return }
+        for name in names where name.hasPrefix("sg-chain-") {
+            let folder = temporary + (temporary.hasSuffix("/") ? "" : "/") + name
+            if let data = FileManager.default.contents(atPath: folder + "/ready.json"),
+                let pid = (try? JSONDecoder().decode(JSONValue.self, from: data))?["pid"]?.uint64
+            {
+                if kill(pid_t(truncatingIfNeeded: pid), 0) == 0 || errno != ESRCH { continue }
+            } else {
+                let modified = (try? FileManager.default.attributesOfItem(atPath: folder)[.modificationDate] as? Date) ?? Date()
+                if Date().timeIntervalSince(modified) < 600 { continue }
+            }
+            try? FileManager.default.removeItem(atPath: folder)
+        }
     }
 
     private static func tail(_ path: String) -> String {

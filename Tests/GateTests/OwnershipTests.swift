@@ -270,7 +270,7 @@ import Testing
     }
 
     @Test func stoppedChainIsUnavailable() async throws {
-        let own = try LocalChainProcess()
+        let own = try await LocalChainProcess.start()
         let fixture = Fixture(chain: own, timeout: .seconds(1))
         let policy = policy(.erc721(ERC721Condition(contract: own.contract("erc721"))))
         #expect(try await !fixture.check(TestChain.freshAddress(), policy).granted)
