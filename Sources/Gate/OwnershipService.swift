@@ -107,6 +107,7 @@ public final class OwnershipService: Sendable {
     private let redis: RedisClient?
     private let logger: Logger
     private let counters: [String: Counter]
+    private let policyIDs = NIOLockedValueBox<[AccessPolicy: String]>([:])
 
     /// - Parameters:
     ///   - rpcs: one client per chain (their configurations name the chains).
@@ -139,7 +140,7 @@ public final class OwnershipService: Sendable {
             count("none", "unavailable")
             throw .unsupportedChain(policy.chainID)
         }
-        let policyID = policy.policyID
+        let policyID = policyID(of: policy)
         let key = "\(address.lowercasedHex):\(policyID)"
         while true {
             if let verdict = chain.lookup(key, now: .now, wall: Date()) {
@@ -170,6 +171,18 @@ public final class OwnershipService: Sendable {
             }
             if let shared { return try finish(shared) }
         }
+    }
+
+    /// ``AccessPolicy/policyID``, remembered: hashing a policy costs a small fraction of
+    /// encoding it and taking its Keccak-256, and this runs on every key request.
+    private func policyID(of policy: AccessPolicy) -> String {
+        if let known = policyIDs.withLockedValue({ $0[policy] }) { return known }
+        let id = policy.policyID
+        policyIDs.withLockedValue { ids in
+            if ids.count >= 4096 { ids.removeAll(keepingCapacity: true) }
+            ids[policy] = id
+        }
+        return id
     }
 
     private func finish(_ result: Result<OwnershipAnswer, OwnershipError>) throws(OwnershipError) -> OwnershipAnswer {
