@@ -149,6 +149,16 @@ public indirect enum PolicyCondition: Codable, Sendable, Hashable {
         }
     }
 
+    /// Whether a `delegate` condition appears anywhere (its evaluation takes more than one round
+    /// of reads).
+    public var containsDelegate: Bool {
+        switch self {
+        case .all(let conditions), .any(let conditions): conditions.contains { $0.containsDelegate }
+        case .delegate: true
+        case .erc721, .erc1155, .erc4907: false
+        }
+    }
+
     func forEachContract(_ body: (EthereumAddress) -> Void) {
         switch self {
         case .all(let conditions), .any(let conditions): conditions.forEach { $0.forEachContract(body) }

@@ -241,6 +241,7 @@ public final class EthereumRPC: Sendable {
     private struct State {
         var nextID: UInt64 = 1
         var httpRequests = 0
+        var requests = 0
         var endpoints: [EndpointState]
         var counters: [String: Counter] = [:]
     }
@@ -272,8 +273,12 @@ public final class EthereumRPC: Sendable {
         if ownsClient { try await client.shutdown() }
     }
 
-    /// HTTP requests sent so far (chain id checks and retries included): what a benchmark counts.
+    /// HTTP requests sent so far (chain id checks and retries included).
     public var httpRequestCount: Int { state.withLockedValue { $0.httpRequests } }
+
+    /// JSON-RPC requests sent so far, each request of a batch counted (what hosted nodes bill):
+    /// an `aggregate3` of 100 calls is one, a batch of 100 `eth_call`s is 100.
+    public var requestCount: Int { state.withLockedValue { $0.requests } }
 
     // MARK: Methods
 
@@ -520,6 +525,7 @@ public final class EthereumRPC: Sendable {
         let endpoint = endpoints[index]
         let firstID: UInt64 = state.withLockedValue { state in
             state.httpRequests += 1
+            state.requests += requests.count
             let id = state.nextID
             state.nextID += UInt64(requests.count)
             return id

@@ -20,10 +20,11 @@ public struct OwnershipAnswer: Sendable, Hashable {
     /// What held or which condition failed, for a person (the body of a 403).
     public var reason: String
     public var source: Source
-    /// The block the answer was read at.
-    public var block: UInt64
+    /// The block the answer was read at; nil when it was read at `latest` without learning the
+    /// number (no follower, no Multicall3, a single round of reads).
+    public var block: UInt64?
 
-    public init(granted: Bool, reason: String, source: Source, block: UInt64) {
+    public init(granted: Bool, reason: String, source: Source, block: UInt64?) {
         self.granted = granted
         self.reason = reason
         self.source = source
@@ -145,7 +146,7 @@ public final class OwnershipService: Sendable {
         while true {
             if let verdict = chain.lookup(key, now: .now, wall: Date()) {
                 count("l1", verdict.granted ? "granted" : "denied")
-                return OwnershipAnswer(granted: verdict.granted, reason: verdict.reason, source: .l1, block: verdict.block)
+                return OwnershipAnswer(granted: verdict.granted, reason: verdict.reason, source: .l1, block: verdict.block == 0 ? nil : verdict.block)
             }
             // Single-flight: the first miss of a key evaluates; the others wait for its answer.
             let leader = chain.state.withLockedValue { state in
@@ -204,7 +205,7 @@ public final class OwnershipService: Sendable {
         if let redis, let (verdict, remaining) = await l2Lookup(redis, key: redisKey, chain: chain) {
             chain.store(key, verdict: verdict, ttl: min(remaining, ttl(verdict)), maxEntries: configuration.maxL1Entries)
             count("l2", verdict.granted ? "granted" : "denied")
-            return .success(OwnershipAnswer(granted: verdict.granted, reason: verdict.reason, source: .l2, block: verdict.block))
+            return .success(OwnershipAnswer(granted: verdict.granted, reason: verdict.reason, source: .l2, block: verdict.block == 0 ? nil : verdict.block))
         }
         let result = await withCheckedContinuation { continuation in
             enqueue(chain: chain, Pending(address: address, policy: policy, continuation: continuation))
@@ -218,7 +219,7 @@ public final class OwnershipService: Sendable {
             if chain.store(key, verdict: verdict, ttl: ttl(verdict), maxEntries: configuration.maxL1Entries), let redis {
                 await l2Store(redis, key: redisKey, chainID: policy.chainID, verdict: verdict)
             }
-            return .success(OwnershipAnswer(granted: verdict.granted, reason: verdict.reason, source: .chain, block: verdict.block))
+            return .success(OwnershipAnswer(granted: verdict.granted, reason: verdict.reason, source: .chain, block: verdict.block == 0 ? nil : verdict.block))
         }
     }
 
@@ -275,9 +276,19 @@ public final class OwnershipService: Sendable {
 
     /// Evaluates `items` together: their reads, deduplicated, in as few round trips as the policies
     /// allow (one for token conditions, two or three with delegations), all at one block.
+    ///
+    /// The block: the follower's head when one runs. Otherwise `latest`, and its number is learnt
+    /// for free through Multicall3's `getBlockNumber()` inside the same `aggregate3`; without
+    /// Multicall3 an `eth_blockNumber` (first in the batch, so never newer than the reads) is asked
+    /// only when a later round must read at the same block (delegations), else the number stays
+    /// unknown (0: older than anything a follower would later log, so such an answer is dropped
+    /// when a follower starts).
     func evaluate(_ items: [(EthereumAddress, AccessPolicy)], chain: ChainContext) async -> Result<[CachedVerdict], OwnershipError> {
         var evaluations = items.map { PolicyEvaluation(viewer: $0.0, policy: $0.1, maxVaults: configuration.maxVaultsPerDelegate) }
         var block = chain.trustedHead(staleness: configuration.followerStaleness)
+        let multicall = chain.rpc.configuration.multicall3
+        let needsPinnedBlock = items.contains { $0.1.condition.containsDelegate }
+        let blockNumberRead = multicall.map { ContractRead(call: EthCall(to: $0, data: ContractABI.getBlockNumber)) }
         var results: [ContractRead: CallResult] = [:]
         var rounds = 0
         while true {
@@ -290,18 +301,23 @@ public final class OwnershipService: Sendable {
                 for index in evaluations.indices { evaluations[index].abandon() }
                 break
             }
+            let askNumber = block == nil && rounds == 1
+            if askNumber, let blockNumberRead { missing.insert(blockNumberRead, at: 0) }
             do {
                 let (answers, extra) = try await chain.rpc.read(
                     missing.map(\.call), block: block.map { .number($0) } ?? .latest,
-                    extra: block == nil ? [RPCRequest("eth_blockNumber")] : []
+                    extra: askNumber && multicall == nil && needsPinnedBlock ? [RPCRequest("eth_blockNumber")] : []
                 )
-                if block == nil {
-                    guard case .result(let value) = extra.first, let number = value.uint64 else {
-                        return .failure(.unavailable("eth_blockNumber failed: \(String(describing: extra.first))"))
+                if askNumber {
+                    if let blockNumberRead {
+                        block = answers.first?.data.flatMap { try? ABI.decode(.uint, from: $0).uint?.uint64 }
+                        guard block != nil else { return .failure(.unavailable("Multicall3 getBlockNumber() at \(blockNumberRead.call.to) failed")) }
+                        missing.removeFirst()
+                    } else if case .result(let value) = extra.first {
+                        block = value.uint64
                     }
-                    block = number
                 }
-                for (read, answer) in zip(missing, answers) { results[read] = answer }
+                for (read, answer) in zip(missing, answers.suffix(missing.count)) { results[read] = answer }
             } catch {
                 logger.warning("ownership evaluation failed", metadata: ["chain_id": .stringConvertible(chain.rpc.configuration.chainID), "error": .string(error.description)])
                 return .failure(.unavailable(error.description))
