@@ -159,7 +159,7 @@ final class BlackHole: @unchecked Sendable {
             #expect(reason.contains("timed out after 0.3 seconds"))
         }
         // Generous: the machine may be busy with a build; what matters is that it is not unbounded.
-        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(ContinuousClock.now - started < .seconds(60))
         try await rpc.shutdown()
     }
 }
