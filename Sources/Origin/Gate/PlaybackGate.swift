@@ -3,6 +3,7 @@ import Gate
 import Hummingbird
 import Logging
 import Metrics
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// Whether an address satisfies a policy, as the chain says now (cached by the implementation).
@@ -46,6 +47,11 @@ public struct PlaybackGate: Sendable {
     let ownership: any OwnershipChecking
     let options: Options
     let logger: Logger
+    /// Tokens already verified, by their text: a player asks for keys again and again with one
+    /// token, and the HMAC and the payload's JSON need checking once. Expiry, asset scope and
+    /// revocation are still checked on every request.
+    let verified = NIOLockedValueBox<[String: PlaybackToken]>([:])
+    let outcomes: [String: Counter]
 
     public init(
         verifier: SIWEVerifier, nonces: RedisNonceStore, tokens: PlaybackTokenAuthority, revocations: AnnouncedRevocations,
@@ -59,6 +65,11 @@ public struct PlaybackGate: Sendable {
         self.ownership = ownership
         self.options = options
         self.logger = logger
+        var outcomes: [String: Counter] = [:]
+        for outcome in ["granted", "denied", "unavailable", "missing_token", "malformed", "bad_signature", "expired", "revoked", "wrong_asset"] {
+            outcomes[outcome] = Counter(label: "streamgate_gate_key_authorizations_total", dimensions: [("outcome", outcome)])
+        }
+        self.outcomes = outcomes
     }
 
     // MARK: - Sign-in
@@ -139,32 +150,53 @@ public struct PlaybackGate: Sendable {
     /// refusal (401 no or bad token, 403 not an owner, 503 the chain cannot be asked).
     func authorize(_ request: Request, asset: String, policy: AccessPolicy) async -> Response? {
         guard let text = Self.token(in: request) else {
-            return Self.key("missing_token", Self.refusal(.unauthorized, reason: "missing_token", "this stream is gated: sign in and send the playback token"))
+            return key("missing_token", Self.refusal(.unauthorized, reason: "missing_token", "this stream is gated: sign in and send the playback token"))
         }
         let token: PlaybackToken
         do {
-            token = try await tokens.verify(text, asset: asset)
+            token = try await verify(text, asset: asset)
         } catch {
             let status: HTTPResponse.Status = error.reason == "unavailable" ? .serviceUnavailable : .unauthorized
-            return Self.key(error.reason, Self.refusal(status, reason: error.reason, error.message))
+            return key(error.reason, Self.refusal(status, reason: error.reason, error.message))
         }
         switch await ownership.verdict(for: token.address, policy: policy) {
         case .granted:
-            Counter(label: "streamgate_gate_key_authorizations_total", dimensions: [("outcome", "granted")]).increment()
+            outcomes["granted"]?.increment()
             return nil
         case .denied(let reason):
-            return Self.key("denied", Self.refusal(.forbidden, reason: "not_owner", "\(token.address.checksummed) does not satisfy the policy: \(reason)"))
+            return key("denied", Self.refusal(.forbidden, reason: "not_owner", "\(token.address.checksummed) does not satisfy the policy: \(reason)"))
         case .unavailable(let reason):
             logger.warning("key refused: the chain cannot be asked", metadata: ["asset": "\(asset)", "error": "\(reason)"])
             var response = Self.refusal(.serviceUnavailable, reason: "chain_unavailable", "ownership cannot be checked now; try again")
             response.headers[.retryAfter] = "2"
-            return Self.key("unavailable", response)
+            return key("unavailable", response)
         }
     }
 
-    private static func key(_ outcome: String, _ response: Response) -> Response {
-        Counter(label: "streamgate_gate_key_authorizations_total", dimensions: [("outcome", outcome)]).increment()
+    private func key(_ outcome: String, _ response: Response) -> Response {
+        (outcomes[outcome] ?? Counter(label: "streamgate_gate_key_authorizations_total", dimensions: [("outcome", outcome)])).increment()
         return response
+    }
+
+    /// ``PlaybackTokenAuthority/verify(_:asset:)``, remembering tokens whose signature was checked.
+    func verify(_ text: String, asset: String) async throws(PlaybackTokenError) -> PlaybackToken {
+        guard let token = verified.withLockedValue({ $0[text] }) else {
+            let token = try await tokens.verify(text, asset: asset)
+            verified.withLockedValue { verified in
+                if verified.count >= 100_000 { verified.removeAll() }
+                verified[text] = token
+            }
+            return token
+        }
+        guard Date() < token.expiresAt else {
+            _ = verified.withLockedValue { $0.removeValue(forKey: text) }
+            throw .expired(token.expiresAt)
+        }
+        guard token.permits(asset: asset) else { throw .wrongAsset(expected: token.asset ?? "", requested: asset) }
+        let revoked: Bool
+        do { revoked = try await revocations.isRevoked(id: token.id) } catch { throw .unavailable("revocation list: \(error)") }
+        if revoked { throw .revoked(id: token.id) }
+        return token
     }
 
     /// The playback token of a request: `Authorization: Bearer …`, else `?token=`.
