@@ -170,7 +170,7 @@ BENCH_ORIGIN_COMMIT="$commit${dirty:+ (Sources modified)}" python3 "$root/bench/
   --streamgate "$binary" --nginx "$nginx" --store "$store" --asset bench --master-key-file "$key_file" \
   --work "$work" --rounds "$rounds" --cold-rounds "$cold_rounds" --duration "$duration" --warmup "$warmup" --connections "$connections" \
   --threads "$threads" --hot "$hot" --zipf-s "$zipf_s" --l1-bytes "$l1_bytes" --drop-caches "$drop_caches" \
-  --serve-args "$serve_args" --asset-key "$asset_key" --started "$started" &
+  --serve-args="$serve_args" --asset-key "$asset_key" --started "$started" &
 driver_pid=$!
 status=0
 wait "$driver_pid" || status=$?
