@@ -202,8 +202,10 @@ public struct PlaybackGate: Sendable {
     /// The playback token of a request: `Authorization: Bearer …`, else `?token=`.
     static func token(in request: Request) -> String? {
         if let header = request.headers[.authorization], header.hasPrefix("Bearer ") {
-            let value = header.dropFirst(7).trimmingCharacters(in: .whitespaces)
-            if !value.isEmpty { return value }
+            // Byte-level trimming: this runs on every key request.
+            let value = header.utf8.dropFirst(7).drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+            let end = value.lastIndex { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }
+            if let end { return String(Substring(value[...end])) }
         }
         if let query = request.uri.queryParameters.get("token"), !query.isEmpty { return query }
         return nil
