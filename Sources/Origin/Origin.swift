@@ -290,12 +290,7 @@ public struct OriginRoutes: Sendable {
         guard let rawAsset, let asset = try? AssetID(rawAsset), StorePath.isSafeRelative(relative),
               let type = MediaType.of(relative)
         else { return Self.notFound }
-        let resolved: PublishedVersion?
-        if let versionName {
-            resolved = AssetStore.isVersionName(versionName) ? try await directory.version(versionName, of: asset) : nil
-        } else {
-            resolved = try await directory.current(asset)
-        }
+        let resolved = try await directory.resolve(asset, version: versionName)
         guard let version = resolved else { return Self.notFound }
         // Entry playlists (reached without a version) name the version in their URIs.
         let rewritten = versionName == nil && type == .playlist
@@ -469,12 +464,7 @@ public struct OriginRoutes: Sendable {
 
     private func serveKey(_ request: Request, asset rawAsset: String?, version versionName: String?, keyID: String) async throws -> Response {
         guard let rawAsset, let asset = try? AssetID(rawAsset), Self.isKeyID(keyID) else { return Self.notFound }
-        let resolved: PublishedVersion?
-        if let versionName {
-            resolved = AssetStore.isVersionName(versionName) ? try await directory.version(versionName, of: asset) : nil
-        } else {
-            resolved = try await directory.current(asset)
-        }
+        let resolved = try await directory.resolve(asset, version: versionName)
         guard let version = resolved, let path = version.path(of: "keys/\(keyID).key") else { return Self.notFound }
         if let gate {
             let policy: AccessPolicy?

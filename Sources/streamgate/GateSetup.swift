@@ -114,13 +114,14 @@ struct GateRuntime: Sendable {
         }
         let revocations = AnnouncedRevocations(redis: queue.redis, keys: queue.keys)
         let uri = options.siweURI ?? "https://\(domain)/"
+        let nonces = RedisNonceStore(client: queue.redis, prefix: queue.keys.prefix)
         gate = PlaybackGate(
             verifier: SIWEVerifier(
                 configuration: SIWEVerifierConfiguration(domain: domain, uri: .prefix(uri), chainIDs: Set(chains.keys)),
-                nonces: RedisNonceStore(client: queue.redis, prefix: queue.keys.prefix),
+                nonces: nonces,
                 contractChecker: ContractWalletChecker(rpcs: rpcs)
             ),
-            nonces: RedisNonceStore(client: queue.redis, prefix: queue.keys.prefix),
+            nonces: nonces,
             tokens: try PlaybackTokenAuthority(secret: secret, revocations: revocations),
             revocations: revocations,
             policies: PolicyStore(redis: queue.redis, keys: queue.keys),

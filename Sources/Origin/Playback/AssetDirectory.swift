@@ -51,6 +51,13 @@ final class AssetDirectory: Sendable {
         return store.version(name, of: asset)
     }
 
+    /// The version a URL names (`versionName`), or the published one when it names none; nil when
+    /// there is no such version (any more).
+    func resolve(_ asset: AssetID, version versionName: String?) async throws -> PublishedVersion? {
+        guard let versionName else { return try await current(asset) }
+        return AssetStore.isVersionName(versionName) ? try await version(versionName, of: asset) : nil
+    }
+
     /// Drops what is known of `asset`; the next request reads the store again.
     func forget(_ asset: String) {
         _ = entries.withLockedValue { $0.removeValue(forKey: asset) }
