@@ -26,6 +26,9 @@ final class StopSignal: @unchecked Sendable {
         let stop = StopSignal()
         stop.signals = SignalCounter { _ in stop.request() }
         if watchParent {
+            // A dead parent closes the pipe our events go to: the next write must fail (and be
+            // ignored), not raise SIGPIPE and kill us before the staging folder is removed.
+            signal(SIGPIPE, SIG_IGN)
             let parent = getppid()
             let timer = DispatchSource.makeTimerSource(queue: .global())
             timer.schedule(deadline: .now() + 0.2, repeating: 0.2)
@@ -61,7 +64,15 @@ enum EventWriter {
     private static func write(_ object: [String: Any]) {
         guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
         data.append(UInt8(ascii: "\n"))
-        FileHandle.standardOutput.write(data)
+        // Plain write(2): a reader that has gone away (EPIPE) is noticed by the parent watch, and
+        // must not trap here.
+        data.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = Glibc.write(STDOUT_FILENO, buffer.baseAddress! + offset, buffer.count - offset)
+                if written > 0 { offset += written } else if written < 0 && errno == EINTR { continue } else { return }
+            }
+        }
     }
 }
 
