@@ -31,11 +31,15 @@ public struct OriginOptions: Sendable {
     public var corsOrigins: [String]
     /// Per-client rate limits; nil: none.
     public var rateLimit: RateLimiter.Options?
+    /// Answer L1 hits on the event loop that read the request (``PlaybackFastPath``); off, every
+    /// request goes through the router. The answers are the same either way.
+    public var fastPath: Bool
 
     public init(
         l1Bytes: Int = 256 << 20, entryMaxAge: Int = 60, warmSegments: Int = 3, corsOrigins: [String] = ["*"],
-        rateLimit: RateLimiter.Options? = nil
+        rateLimit: RateLimiter.Options? = nil, fastPath: Bool = true
     ) {
+        self.fastPath = fastPath
         self.l1Bytes = l1Bytes
         self.entryMaxAge = entryMaxAge
         self.warmSegments = warmSegments
@@ -87,11 +91,16 @@ public func buildServerApplication(
     origin.gate?.register(on: router)
     api?.register(on: router)
     health.register(on: router)
+    let serverName = "StreamGate"
+    let fastPath = origin.options.fastPath
     return Application(
         router: router,
+        server: .http1(configuration: .init(
+            additionalChannelHandlers: fastPath ? [PlaybackFastPath(routes: origin, serverName: serverName)] : []
+        )),
         configuration: ApplicationConfiguration(
             address: .hostname(configuration.host, port: configuration.port),
-            serverName: "StreamGate"
+            serverName: serverName
         ),
         logger: logger
     )
@@ -117,6 +126,8 @@ public struct OriginRoutes: Sendable {
     let logger: Logger
     let threadPool: NIOThreadPool
     let options: OriginOptions
+    /// `Cache-Control` of the entry playlists (made once: every request to one sends it).
+    let entryCacheControl: String
     let directory: AssetDirectory
     /// L1: files of published versions, and the rewritten entry playlists. Keys are never cached.
     public let cache: ByteCache<CachedObject>
@@ -142,6 +153,8 @@ public struct OriginRoutes: Sendable {
         public var storeReads = 0
         public var coalesced = 0
         public var warmed = 0
+        /// Requests answered on the event loop (``PlaybackFastPath``), without the router.
+        public var fastPath = 0
     }
 
     public init(
@@ -154,6 +167,7 @@ public struct OriginRoutes: Sendable {
         self.logger = logger
         self.threadPool = threadPool
         self.options = options
+        entryCacheControl = "public, max-age=\(options.entryMaxAge)"
         self.shared = shared
         directory = AssetDirectory(store: store, threadPool: threadPool)
         limiter = options.rateLimit.map(RateLimiter.init(options:))
@@ -264,11 +278,8 @@ public struct OriginRoutes: Sendable {
     ) async throws -> Response {
         let started = DispatchTime.now().uptimeNanoseconds
         var response: Response
-        if let limiter, let wait = limiter.admit((context as? any RemoteAddressRequestContext)?.remoteAddress) {
-            metrics.rateLimited.increment()
-            response = Self.plain(.tooManyRequests, "too many requests; retry later\n")
-            response.headers[.retryAfter] = String(max(1, Int(wait.rounded(.up))))
-            response.headers[.cacheControl] = "no-store"
+        if let limited = rateLimited((context as? any RemoteAddressRequestContext)?.remoteAddress) {
+            response = limited.response
         } else {
             do {
                 response = try await body()
@@ -278,10 +289,25 @@ public struct OriginRoutes: Sendable {
                 response.headers[.cacheControl] = "no-store"
             }
         }
-        applyCORS(to: &response, request)
-        let bodyBytes = request.method == .head ? 0 : (response.headers[.contentLength].flatMap { Int($0) } ?? 0)
-        metrics.request(route, status: response.status.code, nanoseconds: DispatchTime.now().uptimeNanoseconds &- started, bodyBytes: bodyBytes)
+        finish(route, &response.headers, status: response.status, request: request.head, started: started)
         return response
+    }
+
+    /// A 429 when the client is over its rate, nil when it may go on.
+    func rateLimited(_ address: SocketAddress?) -> PlaybackResponse? {
+        guard let limiter, let wait = limiter.admit(address) else { return nil }
+        metrics.rateLimited.increment()
+        var response = PlaybackResponse.plain(.tooManyRequests, "too many requests; retry later\n")
+        response.headers[.retryAfter] = String(max(1, Int(wait.rounded(.up))))
+        response.headers[.cacheControl] = "no-store"
+        return response
+    }
+
+    /// What every playback response gets last: CORS headers, and its count, time and bytes.
+    func finish(_ route: OriginMetrics.Route, _ headers: inout HTTPFields, status: HTTPResponse.Status, request: HTTPRequest, started: UInt64) {
+        applyCORS(to: &headers, request.headerFields)
+        let bodyBytes = request.method == .head ? 0 : (headers[.contentLength].flatMap { Int($0) } ?? 0)
+        metrics.request(route, status: status.code, nanoseconds: DispatchTime.now().uptimeNanoseconds &- started, bodyBytes: bodyBytes)
     }
 
     // MARK: - Files
@@ -302,40 +328,47 @@ public struct OriginRoutes: Sendable {
             if policy != nil { return tailored(object, type: type, token: String(token), request: request) }
         }
 
+        return fileResponse(object, type: type, versioned: versionName != nil, request: request.head).response
+    }
+
+    /// The answer for a file L1 (or a load) produced: headers a CDN can act on, 304, gzip, ranges.
+    func fileResponse(_ object: CachedObject, type: MediaType, versioned: Bool, request: HTTPRequest) -> PlaybackResponse {
+        let fields = request.headerFields
         var headers = HTTPFields()
+        headers.reserveCapacity(12)
         headers[.contentType] = type.contentType
-        headers[.cacheControl] = versionName == nil ? "public, max-age=\(options.entryMaxAge)" : "public, max-age=31536000, immutable"
+        headers[.cacheControl] = versioned ? "public, max-age=31536000, immutable" : entryCacheControl
         headers[.lastModified] = object.lastModifiedText
-        let useGzip = object.gzipped != nil && request.headers[.range] == nil && HTTPSemantics.acceptsGzip(request.headers[.acceptEncoding])
+        let useGzip = object.gzipped != nil && fields[.range] == nil && HTTPSemantics.acceptsGzip(fields[.acceptEncoding])
         if type == .playlist { headers[.vary] = "Accept-Encoding" }
         let eTag = useGzip ? object.gzipETag : object.eTag
         headers[.eTag] = eTag
 
         if HTTPSemantics.notModified(
-            ifNoneMatch: request.headers[.ifNoneMatch], ifModifiedSince: request.headers[.ifModifiedSince], eTag: eTag,
+            ifNoneMatch: fields[.ifNoneMatch], ifModifiedSince: fields[.ifModifiedSince], eTag: eTag,
             lastModified: object.lastModified
         ) {
-            return Response(status: .notModified, headers: headers)
+            return PlaybackResponse(status: .notModified, headers: headers, body: nil)
         }
         let isHead = request.method == .head
         if useGzip, let gzipped = object.gzipped {
             headers[.contentEncoding] = "gzip"
             headers[.contentLength] = String(gzipped.readableBytes)
-            return Response(status: .ok, headers: headers, body: isHead ? .init() : .init(byteBuffer: gzipped))
+            return PlaybackResponse(status: .ok, headers: headers, body: isHead ? nil : gzipped)
         }
         headers[.acceptRanges] = "bytes"
         let size = object.body.readableBytes
-        switch HTTPSemantics.range(request.headers[.range], ifRange: request.headers[.ifRange], size: size, eTag: object.eTag) {
+        switch HTTPSemantics.range(fields[.range], ifRange: fields[.ifRange], size: size, eTag: object.eTag) {
         case .whole:
-            headers[.contentLength] = String(size)
-            return Response(status: .ok, headers: headers, body: isHead ? .init() : .init(byteBuffer: object.body))
+            headers[.contentLength] = object.sizeText
+            return PlaybackResponse(status: .ok, headers: headers, body: isHead ? nil : object.body)
         case .partial(let lower, let upper):
             headers[.contentRange] = "bytes \(lower)-\(upper - 1)/\(size)"
             headers[.contentLength] = String(upper - lower)
             let slice = object.body.getSlice(at: object.body.readerIndex + lower, length: upper - lower) ?? ByteBuffer()
-            return Response(status: .partialContent, headers: headers, body: isHead ? .init() : .init(byteBuffer: slice))
+            return PlaybackResponse(status: .partialContent, headers: headers, body: isHead ? nil : slice)
         case .unsatisfiable:
-            var refusal = Self.plain(.rangeNotSatisfiable, "the range is outside the \(size) bytes of this object\n")
+            var refusal = PlaybackResponse.plain(.rangeNotSatisfiable, "the range is outside the \(size) bytes of this object\n")
             refusal.headers[.contentRange] = "bytes */\(size)"
             return refusal
         }
@@ -360,14 +393,13 @@ public struct OriginRoutes: Sendable {
     private func object(
         _ version: PublishedVersion, _ relative: String, type: MediaType, rewritten: Bool, readAhead: Bool = false
     ) async throws -> CachedObject? {
-        let name = "\(version.asset.rawValue)/\(version.version)/\(relative)"
+        let name = Self.objectName(version, relative)
         let key = rewritten ? name + "~entry" : name
         if !readAhead, let cached = cache.get(key) {
-            counters.withLockedValue { $0.l1Hits += 1 }
-            metrics.l1Hit.increment()
+            counted(l1Hit: true)
             return cached
         }
-        if !readAhead { metrics.l1Miss.increment() }
+        if !readAhead { counted(l1Hit: false) }
         do {
             return try await flights.value(for: key, counted: !readAhead) {
                 let body: ByteBuffer
@@ -385,6 +417,19 @@ public struct OriginRoutes: Sendable {
             }
         } catch is StoredFile.Missing {
             return nil
+        }
+    }
+
+    static func objectName(_ version: PublishedVersion, _ relative: String) -> String {
+        "\(version.asset.rawValue)/\(version.version)/\(relative)"
+    }
+
+    func counted(l1Hit: Bool) {
+        if l1Hit {
+            counters.withLockedValue { $0.l1Hits += 1 }
+            metrics.l1Hit.increment()
+        } else {
+            metrics.l1Miss.increment()
         }
     }
 
@@ -424,7 +469,7 @@ public struct OriginRoutes: Sendable {
     /// on: segments k+1 … k+n are read into L1 (and L2) in the background, so it finds them in
     /// memory. Random access (seeking, a crawler, a mix of many viewers behind one address) reads
     /// nothing ahead. Segment names are numbered (`00042.ts`).
-    private func warm(after version: PublishedVersion, _ relative: String, client: String) {
+    func warm(after version: PublishedVersion, _ relative: String, client: String) {
         guard options.warmSegments > 0, let slash = relative.lastIndex(of: "/") else { return }
         let folder = relative[..<slash]
         let file = relative[relative.index(after: slash)...]
@@ -511,26 +556,26 @@ public struct OriginRoutes: Sendable {
 
     // MARK: - CORS
 
-    private func allowedOrigin(_ request: Request) -> String? {
-        guard !options.corsOrigins.isEmpty, let origin = request.headers[.origin] else { return nil }
+    private func allowedOrigin(_ fields: HTTPFields) -> String? {
+        guard !options.corsOrigins.isEmpty, let origin = fields[.origin] else { return nil }
         if options.corsOrigins.contains("*") { return "*" }
         return options.corsOrigins.contains(origin) ? origin : nil
     }
 
-    private func applyCORS(to response: inout Response, _ request: Request) {
-        guard let allowed = allowedOrigin(request) else {
-            if !options.corsOrigins.isEmpty, !options.corsOrigins.contains("*") { response.headers[.vary] = Self.varying(response.headers[.vary], "Origin") }
+    private func applyCORS(to headers: inout HTTPFields, _ fields: HTTPFields) {
+        guard let allowed = allowedOrigin(fields) else {
+            if !options.corsOrigins.isEmpty, !options.corsOrigins.contains("*") { headers[.vary] = Self.varying(headers[.vary], "Origin") }
             return
         }
-        response.headers[.accessControlAllowOrigin] = allowed
-        response.headers[.accessControlExposeHeaders] = "Content-Length, Content-Range, ETag, Accept-Ranges, Retry-After"
-        if allowed != "*" { response.headers[.vary] = Self.varying(response.headers[.vary], "Origin") }
+        headers[.accessControlAllowOrigin] = allowed
+        headers[.accessControlExposeHeaders] = "Content-Length, Content-Range, ETag, Accept-Ranges, Retry-After"
+        if allowed != "*" { headers[.vary] = Self.varying(headers[.vary], "Origin") }
     }
 
     private func preflight(_ request: Request) -> Response {
         var headers = HTTPFields()
         headers[.allow] = "GET, HEAD, OPTIONS"
-        if allowedOrigin(request) != nil {
+        if allowedOrigin(request.headers) != nil {
             headers[.accessControlAllowMethods] = "GET, HEAD, OPTIONS"
             headers[.accessControlAllowHeaders] = "Range, Authorization, If-None-Match, If-Modified-Since"
             headers[.accessControlMaxAge] = "86400"
@@ -552,6 +597,28 @@ public struct OriginRoutes: Sendable {
     static var notFound: Response { plain(.notFound, "not found\n") }
 }
 
+/// A playback answer whose body is already in memory: what both the router and the event-loop
+/// fast path (``PlaybackFastPath``) send.
+struct PlaybackResponse: Sendable {
+    var status: HTTPResponse.Status
+    var headers: HTTPFields
+    /// nil: no body (HEAD, 304).
+    var body: ByteBuffer?
+
+    var response: Response {
+        Response(status: status, headers: headers, body: body.map { .init(byteBuffer: $0) } ?? .init())
+    }
+
+    static func plain(_ status: HTTPResponse.Status, _ text: String) -> PlaybackResponse {
+        let body = ByteBuffer(string: text)
+        return PlaybackResponse(
+            status: status,
+            headers: [.contentType: "text/plain; charset=utf-8", .contentLength: String(body.readableBytes)],
+            body: body
+        )
+    }
+}
+
 /// One object as L1 keeps it: the bytes, and what the responses need, computed once.
 public struct CachedObject: Sendable {
     let body: ByteBuffer
@@ -562,6 +629,8 @@ public struct CachedObject: Sendable {
     /// Seconds since 1970: the version's publish time.
     let lastModified: Int
     let lastModifiedText: String
+    /// `Content-Length` of the whole body.
+    let sizeText: String
 
     init(body: ByteBuffer, type: MediaType, version: String, relative: String, entry: Bool) {
         self.body = body
@@ -572,6 +641,7 @@ public struct CachedObject: Sendable {
         gzipETag = "\"\(tag)+gzip\""
         lastModified = HTTPSemantics.publishTime(ofVersion: version) ?? 0
         lastModifiedText = HTTPSemantics.httpDate(lastModified)
+        sizeText = String(body.readableBytes)
     }
 
     /// What the object costs L1: its bytes and a little bookkeeping.

@@ -88,6 +88,9 @@ struct OriginCacheOptions: ParsableArguments {
     @Flag(help: "Rate-limit loopback clients too (they are exempt by default).")
     var rateLimitLoopback = false
 
+    @Flag(inversion: .prefixedNo, help: "Answer L1 hits on the event loop that read them; --no-fast-path sends every request through the router (same answers, more CPU).")
+    var fastPath = true
+
     func originOptions() throws -> OriginOptions {
         guard l1Bytes >= 0 else { throw ValidationError("--l1-bytes must be 0 or more") }
         guard entryMaxAge >= 0 else { throw ValidationError("--entry-max-age must be 0 or more") }
@@ -96,7 +99,8 @@ struct OriginCacheOptions: ParsableArguments {
         return OriginOptions(
             l1Bytes: l1Bytes, entryMaxAge: entryMaxAge, warmSegments: warmSegments,
             corsOrigins: corsOrigin == ["none"] ? [] : corsOrigin,
-            rateLimit: rateLimit > 0 ? RateLimiter.Options(rate: rateLimit, burst: rateBurst, includeLoopback: rateLimitLoopback) : nil
+            rateLimit: rateLimit > 0 ? RateLimiter.Options(rate: rateLimit, burst: rateBurst, includeLoopback: rateLimitLoopback) : nil,
+            fastPath: fastPath
         )
     }
 

@@ -86,10 +86,11 @@ struct JobQueueTests {
         let test = try await TestQueue()
         _ = try await test.queue.enqueue(JobSpec(source: "/in.mp4"))
         let lease = try #require(try await test.take("w1")?.lease)
-        // Idle past the lease, then renewed: a thief with a 2 s lease finds nothing to take…
-        try await Task.sleep(for: .milliseconds(2500))
+        // Idle past the lease, then renewed: a thief with a 5 s lease finds nothing to take… (5 s:
+        // the renewal and the reclaim are moments apart, even on a loaded machine)
+        try await Task.sleep(for: .milliseconds(5500))
         #expect(try await test.queue.renew(lease, consumer: "w1") == .held)
-        #expect(try await test.queue.reclaim(consumer: "thief", leaseSeconds: 2).isEmpty)
+        #expect(try await test.queue.reclaim(consumer: "thief", leaseSeconds: 5).isEmpty)
         #expect(try await test.queue.renew(lease, consumer: "w1") == .held, "still ours")
         #expect(try await test.queue.finish(lease, .succeeded(version: nil)))
         await test.close()
@@ -100,9 +101,9 @@ struct JobQueueTests {
         let test = try await TestQueue()
         _ = try await test.queue.enqueue(JobSpec(source: "/in.mp4"))
         let lease = try #require(try await test.take("w1")?.lease)
-        try await Task.sleep(for: .milliseconds(2500))
+        try await Task.sleep(for: .milliseconds(5500))
         #expect(try await test.queue.report(lease, consumer: "w1", progress: JobProgress(percent: 50, stage: "encoding")) == .held)
-        #expect(try await test.queue.reclaim(consumer: "thief", leaseSeconds: 2).isEmpty, "reported progress, so not idle")
+        #expect(try await test.queue.reclaim(consumer: "thief", leaseSeconds: 5).isEmpty, "reported progress, so not idle")
         #expect(try await test.queue.report(lease, consumer: "thief", progress: JobProgress(percent: 60, stage: "x")) == .lost,
                 "another consumer cannot report under this lease")
         await test.close()

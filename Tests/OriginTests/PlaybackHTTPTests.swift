@@ -77,9 +77,19 @@ final class FilmFixture: @unchecked Sendable {
         return try staging.publish(requiredFiles: ["master.m3u8"])
     }
 
-    func application() -> some ApplicationProtocol {
+    /// Other routes over the same store (other options).
+    func makeRoutes(options: OriginOptions) -> OriginRoutes {
+        let keyring = self.keyring
+        return OriginRoutes(
+            store: store,
+            unwrapKey: { asset, _, stored in try keyring.unwrap(try WrappedKey(serialized: stored), context: asset.rawValue).bytes },
+            logger: Logger(label: "test.playback"), options: options
+        )
+    }
+
+    func application(routes: OriginRoutes? = nil) -> some ApplicationProtocol {
         buildServerApplication(
-            configuration: OriginConfiguration(host: "127.0.0.1", port: 0), origin: routes, api: nil,
+            configuration: OriginConfiguration(host: "127.0.0.1", port: 0), origin: routes ?? self.routes, api: nil,
             health: HealthRoutes(store: store, queue: nil, metrics: nil), logger: Logger(label: "test.playback")
         )
     }

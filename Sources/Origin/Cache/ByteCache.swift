@@ -40,6 +40,12 @@ public final class ByteCache<Value: Sendable>: Sendable {
         state.withLockedValue { $0.get(key) }
     }
 
+    /// ``get(_:)`` for a caller that will ask again through ``get(_:)`` on a miss: a hit counts as a
+    /// use, a miss counts for nothing (so it is not counted twice).
+    public func getIfPresent(_ key: String) -> Value? {
+        state.withLockedValue { $0.index[key] == nil ? nil : $0.get(key) }
+    }
+
     /// Stores `value` with a size of `cost` bytes (replacing an older value for `key`). The cache may
     /// decline it (too large, or less popular than what it would evict).
     public func put(_ key: String, _ value: Value, cost: Int) {

@@ -58,6 +58,18 @@ final class AssetDirectory: Sendable {
         return AssetStore.isVersionName(versionName) ? try await version(versionName, of: asset) : nil
     }
 
+    /// ``resolve(_:version:)`` when memory can answer it now: the published version (when the URL
+    /// names none, or names it) while its entry is fresh; nil otherwise, whatever the store holds.
+    func resolveFromMemory(_ asset: AssetID, version versionName: String?) -> PublishedVersion? {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let maximumAge = freshness.withLockedValue { $0 }
+        guard let known = entries.withLockedValue({ $0[asset.rawValue] }), now &- known.checkedAt < maximumAge,
+              let current = known.current
+        else { return nil }
+        guard let versionName else { return current }
+        return current.version == versionName ? current : nil
+    }
+
     /// Drops what is known of `asset`; the next request reads the store again.
     func forget(_ asset: String) {
         _ = entries.withLockedValue { $0.removeValue(forKey: asset) }

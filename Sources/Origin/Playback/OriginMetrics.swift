@@ -8,7 +8,8 @@ import NIOConcurrencyHelpers
 /// - `streamgate_origin_cache_total{level="l1"|"l2",result="hit"|"miss"}`;
 /// - `streamgate_origin_store_reads_total`, `streamgate_origin_coalesced_total` (misses that
 ///   joined another request's load), `streamgate_origin_warmed_total` (segments read ahead);
-/// - `streamgate_origin_bytes_total{route}` (body bytes sent), `streamgate_origin_rate_limited_total`.
+/// - `streamgate_origin_bytes_total{route}` (body bytes sent), `streamgate_origin_rate_limited_total`;
+/// - `streamgate_origin_fast_path_total`: requests answered from L1 on the event loop, without the router.
 ///
 /// Handles are made once and kept: the hot path only increments.
 final class OriginMetrics: Sendable {
@@ -31,6 +32,7 @@ final class OriginMetrics: Sendable {
     let coalesced = Counter(label: "streamgate_origin_coalesced_total")
     let warmed = Counter(label: "streamgate_origin_warmed_total")
     let rateLimited = Counter(label: "streamgate_origin_rate_limited_total")
+    let fastPath = Counter(label: "streamgate_origin_fast_path_total")
 
     init() {
         var bytes: [Route: Counter] = [:]

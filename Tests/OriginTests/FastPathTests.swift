@@ -1,0 +1,198 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+@testable import Origin
+
+/// The event-loop fast path (``PlaybackFastPath``) on a live server: the same answers as the
+/// router, in request order, and only for what it may answer.
+@Suite("origin: the event-loop fast path")
+struct FastPathTests {
+    /// A response as a client sees it, minus `Date`.
+    struct Answer: Equatable, CustomStringConvertible {
+        var status: Int
+        var headers: [String]
+        var body: [UInt8]
+
+        init(_ response: TestResponse) {
+            status = response.status.code
+            headers = response.headers.filter { $0.name != .date }.map { "\($0.name.canonicalName): \($0.value)" }.sorted()
+            body = Array(buffer: response.body)
+        }
+
+        var description: String { "\(status) \(headers) \(body.count) bytes" }
+    }
+
+    @Test("every request of the table gets the same status, headers and body with the fast path as without")
+    func sameAnswers() async throws {
+        let options = OriginOptions(l1Bytes: 64 << 20, warmSegments: 0)
+        let film = try FilmFixture(options: options)
+        var routerOnly = options
+        routerOnly.fastPath = false
+        let router = film.makeRoutes(options: routerOnly)
+        let version = film.version.version
+        let key = film.contentKey.id
+        let segmentTag = "\"\(version)/360p/00001.ts\""
+        let requests: [(String, HTTPRequest.Method, HTTPFields)] = [
+            ("/v/film/master.m3u8", .get, [:]),
+            ("/v/film/master.m3u8", .head, [:]),
+            ("/v/film/master.m3u8", .get, [.acceptEncoding: "gzip"]),
+            ("/v/film/master.m3u8", .get, [.ifNoneMatch: "\"\(version)/master.m3u8~entry\""]),
+            ("/v/film/360p/index.m3u8", .get, [:]),
+            ("/v/film/360p/index.m3u8", .get, [.acceptEncoding: "br, gzip;q=0.5"]),
+            ("/v/film/360p/index.m3u8?token=abc", .get, [:]),
+            ("/v/film/\(version)/master.m3u8", .get, [:]),
+            ("/v/film/\(version)/360p/index.m3u8", .get, [.origin: "https://player.example"]),
+            ("/v/film/360p/00001.ts", .get, [:]),
+            ("/v/film/360p/00001.ts", .head, [:]),
+            ("/v/film/360p/00001.ts?start=3", .get, [:]),
+            ("/v/film/360p/00001.ts", .get, [.range: "bytes=0-99"]),
+            ("/v/film/360p/00001.ts", .get, [.range: "bytes=-500"]),
+            ("/v/film/360p/00001.ts", .get, [.range: "bytes=999999-"]),
+            ("/v/film/360p/00001.ts", .get, [.range: "bytes=0-9", .ifRange: "\"stale\""]),
+            ("/v/film/\(version)/360p/00001.ts", .get, [.ifNoneMatch: segmentTag]),
+            ("/v/film/\(version)/360p/00001.ts", .get, [.ifModifiedSince: "Sat, 01 Jan 2000 00:00:00 GMT"]),
+            ("/v/film/\(version)/360p/00002.ts", .get, [.origin: "https://player.example"]),
+            ("/v/film/\(version)/360p/00002.ts", .head, [.range: "bytes=5-5"]),
+            ("/v/film/keys/\(key)", .get, [:]),
+            ("/v/film/\(version)/keys/\(key)", .head, [:]),
+            ("/v/film/%2e%2e/keys/\(key)", .get, [:]),
+            ("/v/film//360p/00001.ts", .get, [:]),
+            ("/v/film/360p/./00001.ts", .get, [:]),
+            ("/v/film/360p/00001.ts/", .get, [:]),
+            ("/v/nothing/master.m3u8", .get, [:]),
+            ("/v/film/360p/99999.ts", .get, [:]),
+            ("/v/film/360p/00001.mp4", .get, [:]),
+            ("/v/film/v20000101T000000Z-abcdefabcdef/360p/00001.ts", .get, [:]),
+            ("/v/film/master.m3u8", .options, [.origin: "https://player.example"]),
+        ]
+        let answers = try await film.application().test(.live) { client in
+            var answers: [Answer] = []
+            for (path, method, headers) in requests {
+                // Twice: the first may load into L1, the second is a hit where there is one.
+                for _ in 0..<2 { answers.append(try await client.execute(uri: path, method: method, headers: headers) { Answer($0) }) }
+            }
+            return answers
+        }
+        try await film.application(routes: router).test(.live) { client in
+            var index = 0
+            for (path, method, headers) in requests {
+                for round in 0..<2 {
+                    let expected = try await client.execute(uri: path, method: method, headers: headers) { Answer($0) }
+                    #expect(answers[index] == expected, "\(method) \(path) \(headers), round \(round + 1)")
+                    index += 1
+                }
+            }
+        }
+        #expect(router.statistics.fastPath == 0)
+        // Hits of files of the current version: 36 of the 62 requests (the first request for each
+        // object misses, except the versioned playlists, loaded with the entry ones they are
+        // rewritten from); never keys, misses, odd paths or unknown versions. A few hits may go to
+        // the router when the published version is re-read (every second without Redis).
+        let fast = film.routes.statistics.fastPath
+        #expect(fast >= 26 && fast <= 36, "answered on the event loop: \(fast)")
+    }
+
+    @Test("a hit behind a request still with the router waits its turn (pipelined HTTP/1.1)")
+    func pipelinedOrder() async throws {
+        let film = try FilmFixture(options: OriginOptions(l1Bytes: 64 << 20, warmSegments: 0))
+        let key = film.contentKey.id
+        try await film.application().test(.live) { client in
+            try await client.execute(uri: "/v/film/360p/00003.ts", method: .get) { #expect($0.status == .ok) }
+            let port = try #require(client.port)
+            let before = film.routes.statistics.fastPath
+            // A key (router: the file is read and unwrapped), then a segment already in L1.
+            let raw = try await Self.exchange(port: port, [
+                "GET /v/film/keys/\(key) HTTP/1.1\r\nHost: t\r\n\r\n",
+                "GET /v/film/360p/00003.ts HTTP/1.1\r\nHost: t\r\n\r\n",
+                "GET /v/film/360p/00003.ts HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+            ].joined())
+            let responses = try Self.split(raw)
+            #expect(responses.count == 3, "\(responses.map(\.head))")
+            guard responses.count == 3 else { return }
+            #expect(responses[0].head.hasPrefix("HTTP/1.1 200") && responses[0].body == film.contentKey.bytes, "the key first")
+            #expect(responses[1].body == film.segment(3), "then the segment")
+            #expect(responses[2].body == film.segment(3))
+            #expect(film.routes.statistics.fastPath == before, "behind the key, both went to the router; the last asked to close")
+        }
+    }
+
+    @Test("paths the fast path takes apart, and those it leaves to the router")
+    func targets() {
+        let version = "v20261123T204523Z-9c2d9f34965b"
+        func parts(_ path: String) -> String? {
+            PlaybackTarget(path).map { "\($0.asset) \($0.version ?? "-") \($0.relative) \($0.type) \($0.hasToken)" }
+        }
+        #expect(parts("/v/film/master.m3u8") == "film - master.m3u8 playlist false")
+        #expect(parts("/v/film/360p/index.m3u8?token=x") == "film - 360p/index.m3u8 playlist true")
+        #expect(parts("/v/film/\(version)/master.m3u8") == "film \(version) master.m3u8 playlist false")
+        #expect(parts("/v/film/\(version)/360p/00001.ts?a=1&token=") == "film \(version) 360p/00001.ts transportStream true")
+        #expect(parts("/v/film/360p/00001.ts?tokens") == "film - 360p/00001.ts transportStream false")
+        for path in [
+            "/v/film/keys/0123", "/v/film/\(version)/keys/0123", "/v/film/%2e%2e/x.ts", "/v/film//00001.ts", "/v/film/../00001.ts",
+            "/v/film/360p/00001.ts/", "/v/film/360p/00001.mp4", "/v/film/a/b/c/d.ts", "/x/film/master.m3u8", "v/film/master.m3u8",
+            "/v/film/360p", "/v/film/master.m3u8#x", "/v/fi lm/master.m3u8", "/v/film/360p/00001.ts\u{0}",
+        ] {
+            #expect(PlaybackTarget(path) == nil, "\(path)")
+        }
+    }
+
+    // MARK: - A raw HTTP/1.1 connection
+
+    /// Sends `text` in one write on a new connection and reads until the server closes it.
+    static func exchange(port: Int, _ text: String) async throws -> [UInt8] {
+        try await Task.detached {
+            let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard socket >= 0 else { throw POSIXError(.EIO) }
+            defer { close(socket) }
+            var timeout = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+            let bytes = Array(text.utf8)
+            guard send(socket, bytes, bytes.count, 0) == bytes.count else { throw POSIXError(.EIO) }
+            var received: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let count = recv(socket, &buffer, buffer.count, 0)
+                if count <= 0 { break }
+                received += buffer[0..<count]
+            }
+            return received
+        }.value
+    }
+
+    struct RawResponse {
+        var head: String
+        var body: [UInt8]
+    }
+
+    /// Responses with a Content-Length, back to back.
+    static func split(_ bytes: [UInt8]) throws -> [RawResponse] {
+        var responses: [RawResponse] = []
+        var rest = bytes[...]
+        let separator: [UInt8] = Array("\r\n\r\n".utf8)
+        while !rest.isEmpty {
+            guard let end = rest.indices.first(where: { rest[$0...].starts(with: separator) }) else { break }
+            let head = String(decoding: rest[rest.startIndex..<end], as: UTF8.self)
+            let length = head.split(separator: "\r\n").compactMap { line -> Int? in
+                let parts = line.split(separator: ":", maxSplits: 1)
+                guard parts.count == 2, parts[0].lowercased() == "content-length" else { return nil }
+                return Int(parts[1].trimmingCharacters(in: .whitespaces))
+            }.first ?? 0
+            let bodyStart = end + separator.count
+            let bodyEnd = min(rest.endIndex, bodyStart + length)
+            responses.append(RawResponse(head: head, body: Array(rest[bodyStart..<bodyEnd])))
+            rest = rest[bodyEnd...]
+        }
+        return responses
+    }
+}
