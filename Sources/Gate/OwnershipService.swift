@@ -174,6 +174,16 @@ public final class OwnershipService: Sendable {
         }
     }
 
+    /// The answer L1 holds for (`address`, `policy`) now, without waiting; nil when there is none
+    /// (``check(address:policy:)`` would go to L2 or the chain). Counted as an L1 check.
+    public func cachedAnswer(address: EthereumAddress, policy: AccessPolicy) -> OwnershipAnswer? {
+        guard let chain = chains[policy.chainID] else { return nil }
+        let key = "\(address.lowercasedHex):\(policyID(of: policy))"
+        guard let verdict = chain.lookup(key, now: .now, wall: Date()) else { return nil }
+        count("l1", verdict.granted ? "granted" : "denied")
+        return OwnershipAnswer(granted: verdict.granted, reason: verdict.reason, source: .l1, block: verdict.block == 0 ? nil : verdict.block)
+    }
+
     /// ``AccessPolicy/policyID``, remembered: hashing a policy costs a small fraction of
     /// encoding it and taking its Keccak-256, and this runs on every key request.
     private func policyID(of policy: AccessPolicy) -> String {

@@ -296,11 +296,30 @@ public struct OriginRoutes: Sendable {
     /// A 429 when the client is over its rate, nil when it may go on.
     func rateLimited(_ address: SocketAddress?) -> PlaybackResponse? {
         guard let limiter, let wait = limiter.admit(address) else { return nil }
+        return tooManyRequests(wait)
+    }
+
+    /// ``rateLimited(_:)`` for a connection's ``PlaybackClient``.
+    func rateLimited(_ client: PlaybackClient) -> PlaybackResponse? {
+        guard let limiter, let wait = limiter.admit(client: client.limiterKey) else { return nil }
+        return tooManyRequests(wait)
+    }
+
+    private func tooManyRequests(_ wait: Double) -> PlaybackResponse {
         metrics.rateLimited.increment()
         var response = PlaybackResponse.plain(.tooManyRequests, "too many requests; retry later\n")
         response.headers[.retryAfter] = String(max(1, Int(wait.rounded(.up))))
         response.headers[.cacheControl] = "no-store"
         return response
+    }
+
+    /// Who is on a connection, worked out once when it opens: the address read-ahead tracks, and
+    /// the key rate limits count under (nil: exempt).
+    func client(of address: SocketAddress?) -> PlaybackClient {
+        PlaybackClient(
+            address: address?.ipAddress ?? "local",
+            limiterKey: limiter.flatMap { RateLimiter.client(address, includeLoopback: $0.options.includeLoopback) }
+        )
     }
 
     /// What every playback response gets last: CORS headers, and its count, time and bytes.
@@ -541,13 +560,16 @@ public struct OriginRoutes: Sendable {
                 keys[cacheKey] = key
             }
         }
+        return Self.keyResponse(key, method: request.method).response
+    }
+
+    static func keyResponse(_ key: [UInt8], method: HTTPRequest.Method) -> PlaybackResponse {
         var headers = HTTPFields()
         headers[.contentType] = "application/octet-stream"
         headers[.contentLength] = String(key.count)
         // Keys must never sit in a shared cache or on a player's disk.
         headers[.cacheControl] = "no-store, private"
-        let body: ResponseBody = request.method == .head ? .init() : .init(byteBuffer: ByteBuffer(bytes: key))
-        return Response(status: .ok, headers: headers, body: body)
+        return PlaybackResponse(status: .ok, headers: headers, body: method == .head ? nil : ByteBuffer(bytes: key))
     }
 
     static func isKeyID(_ text: String) -> Bool {

@@ -144,4 +144,8 @@ struct ChainOwnership: OwnershipChecking {
             return .unavailable(error.description)
         }
     }
+
+    func cachedVerdict(for address: EthereumAddress, policy: AccessPolicy) -> OwnershipVerdict? {
+        service.cachedAnswer(address: address, policy: policy).map { $0.granted ? .granted : .denied($0.reason) }
+    }
 }

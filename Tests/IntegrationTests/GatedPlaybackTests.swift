@@ -131,6 +131,8 @@ struct GatedPlaybackTests {
         #expect(try stack.key(token: ownerToken).status == 200)
         let keyBytes = try stack.server.get("/v/\(stack.asset)/keys/\(stack.keyID)?token=\(ownerToken)")
         #expect(keyBytes.status == 200 && keyBytes.body.count == 16, "the 16-byte key, with the token in the query")
+        // The second grant came from memory, on the event loop (token verified, grant cached).
+        #expect(try stack.server.metric("streamgate_origin_fast_path_total") >= 1)
         let play = try stack.play(token: ownerToken)
         #expect(play.status == 0 && play.stderr.isEmpty, "ffmpeg playing the gated stream: \(play.stderr)")
 

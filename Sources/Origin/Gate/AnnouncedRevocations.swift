@@ -38,6 +38,14 @@ public final class AnnouncedRevocations: TokenRevocations, Sendable {
         return try await stored.isRevoked(id: id)
     }
 
+    /// ``isRevoked(id:)`` when memory can answer: always while the channel is up (every
+    /// revocation is announced), else only for revocations already seen; nil: ask Redis.
+    public func isRevokedFromMemory(id: String) -> Bool? {
+        let (listening, known) = state.withLockedValue { ($0.listening, $0.revoked.contains(id)) }
+        if known { return true }
+        return listening ? false : nil
+    }
+
     /// A revocation announced on the channel.
     public func announced(_ id: String) {
         state.withLockedValue { _ = $0.revoked.insert(id) }

@@ -17,6 +17,12 @@ public enum OwnershipVerdict: Sendable, Equatable {
 
 public protocol OwnershipChecking: Sendable {
     func verdict(for address: EthereumAddress, policy: AccessPolicy) async -> OwnershipVerdict
+    /// The verdict when it is known without waiting (a cached answer); nil otherwise.
+    func cachedVerdict(for address: EthereumAddress, policy: AccessPolicy) -> OwnershipVerdict?
+}
+
+extension OwnershipChecking {
+    public func cachedVerdict(for address: EthereumAddress, policy: AccessPolicy) -> OwnershipVerdict? { nil }
 }
 
 /// NFT-gated playback: the viewer signs in with Ethereum, gets a short-lived playback token, and the
@@ -173,6 +179,21 @@ public struct PlaybackGate: Sendable {
         }
     }
 
+    /// ``authorize(_:asset:policy:)`` for the event-loop fast path: true when memory alone shows
+    /// the request may have the key (a token verified before, unexpired, for this asset, not
+    /// revoked, whose address has a cached grant). false: the full check must run (it gives every
+    /// refusal and its reason).
+    func grantedFromMemory(_ fields: HTTPFields, queryToken: String?, asset: String, policy: AccessPolicy) -> Bool {
+        guard let text = Self.token(fields, query: queryToken),
+              let token = verified.withLockedValue({ $0[text] }),
+              Date() < token.expiresAt, token.permits(asset: asset),
+              revocations.isRevokedFromMemory(id: token.id) == false,
+              case .granted? = ownership.cachedVerdict(for: token.address, policy: policy)
+        else { return false }
+        outcomes["granted"]?.increment()
+        return true
+    }
+
     private func key(_ outcome: String, _ response: Response) -> Response {
         (outcomes[outcome] ?? Counter(label: "streamgate_gate_key_authorizations_total", dimensions: [("outcome", outcome)])).increment()
         return response
@@ -201,13 +222,17 @@ public struct PlaybackGate: Sendable {
 
     /// The playback token of a request: `Authorization: Bearer …`, else `?token=`.
     static func token(in request: Request) -> String? {
-        if let header = request.headers[.authorization], header.hasPrefix("Bearer ") {
+        token(request.headers, query: request.uri.queryParameters.get("token").map { String($0) })
+    }
+
+    static func token(_ fields: HTTPFields, query: String?) -> String? {
+        if let header = fields[.authorization], header.hasPrefix("Bearer ") {
             // Byte-level trimming: this runs on every key request.
             let value = header.utf8.dropFirst(7).drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
             let end = value.lastIndex { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }
             if let end { return String(Substring(value[...end])) }
         }
-        if let query = request.uri.queryParameters.get("token"), !query.isEmpty { return query }
+        if let query, !query.isEmpty { return query }
         return nil
     }
 

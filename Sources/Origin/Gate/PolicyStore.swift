@@ -37,6 +37,15 @@ public final class PolicyStore: Sendable {
         return policy
     }
 
+    /// ``policy(of:)`` when memory can answer now: `.some(policy or nil)`; nil when Redis must be
+    /// asked.
+    public func cachedPolicy(of asset: String) -> AccessPolicy?? {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let maximumAge = freshness.withLockedValue { $0 }
+        guard let entry = known.withLockedValue({ $0[asset] }), now &- entry.at < maximumAge else { return nil }
+        return .some(entry.policy)
+    }
+
     /// Sets (or with nil removes) an asset's policy, and announces the change to every origin.
     public func setPolicy(_ policy: AccessPolicy?, of asset: String) async throws {
         if let policy {

@@ -20,50 +20,84 @@ import Store
 extension OriginRoutes {
     /// The answer to `request` when it can be given now, from memory; nil when the router must
     /// answer it (it will give the same answer it always gives).
-    func immediateResponse(to request: HTTPRequest, remoteAddress: SocketAddress?) -> (PlaybackResponse, OriginMetrics.Route)? {
-        guard request.method == .get || request.method == .head, let target = PlaybackTarget(request.path) else { return nil }
-        // A viewer's token rides on a gated asset's playlists: the policy must be read first.
-        if target.type == .playlist, gate != nil, target.hasToken { return nil }
-        guard let asset = try? AssetID(target.asset),
+    func immediateResponse(to request: HTTPRequest, client: PlaybackClient) -> (PlaybackResponse, OriginMetrics.Route)? {
+        guard request.method == .get || request.method == .head, let target = PlaybackTarget(request.path),
+              let asset = try? AssetID(target.asset),
               let version = directory.resolveFromMemory(asset, version: target.version)
         else { return nil }
-        let rewritten = target.version == nil && target.type == .playlist
-        let name = Self.objectName(version, target.relative)
-        guard let object = cache.getIfPresent(rewritten ? name + "~entry" : name) else { return nil }
-
         let started = DispatchTime.now().uptimeNanoseconds
-        let route = Self.route(of: target.relative)
-        var response: PlaybackResponse
+        let route: OriginMetrics.Route
+        var answer: () -> PlaybackResponse
+        switch target.kind {
+        case .file(let type):
+            // A viewer's token rides on a gated asset's playlists: the policy must be read first.
+            if type == .playlist, gate != nil, target.token != nil { return nil }
+            let rewritten = target.version == nil && type == .playlist
+            let name = Self.objectName(version, target.relative)
+            guard let object = cache.getIfPresent(rewritten ? name + "~entry" : name) else { return nil }
+            route = Self.route(of: target.relative)
+            answer = {
+                self.counters.withLockedValue {
+                    $0.l1Hits += 1
+                    $0.fastPath += 1
+                }
+                self.metrics.l1Hit.increment()
+                if type == .transportStream { self.warm(after: version, target.relative, client: client.address) }
+                return self.fileResponse(object, type: type, versioned: target.version != nil, request: request)
+            }
+        case .key(let keyID):
+            guard Self.isKeyID(keyID), let key = keys.withLockedValue({ $0["\(version.version)/\(keyID)"] }) else { return nil }
+            if let gate {
+                // Only a grant is given here; every refusal (and its reason) comes from the router.
+                guard let policy = gate.policies.cachedPolicy(of: asset.rawValue) else { return nil }
+                if let policy, !gate.grantedFromMemory(request.headerFields, queryToken: target.token, asset: asset.rawValue, policy: policy) {
+                    return nil
+                }
+            }
+            route = .key
+            answer = {
+                self.counters.withLockedValue { $0.fastPath += 1 }
+                return Self.keyResponse(key, method: request.method)
+            }
+        }
         metrics.fastPath.increment()
-        if let limited = rateLimited(remoteAddress) {
+        var response: PlaybackResponse
+        if let limited = rateLimited(client) {
             counters.withLockedValue { $0.fastPath += 1 }
             response = limited
         } else {
-            counters.withLockedValue {
-                $0.l1Hits += 1
-                $0.fastPath += 1
-            }
-            metrics.l1Hit.increment()
-            if target.type == .transportStream {
-                warm(after: version, target.relative, client: remoteAddress?.ipAddress ?? "local")
-            }
-            response = fileResponse(object, type: target.type, versioned: target.version != nil, request: request)
+            response = answer()
         }
         finish(route, &response.headers, status: response.status, request: request, started: started)
         return (response, route)
     }
 }
 
+/// A connection's client, as playback sees it (``OriginRoutes/client(of:)``).
+struct PlaybackClient {
+    /// The IP address (read-ahead follows each client's playing).
+    var address: String
+    /// What rate limits count this client under; nil: exempt (loopback, or no limits).
+    var limiterKey: String?
+}
+
 /// A playback URL the fast path may answer, taken apart the way the router's patterns do
 /// (`/v/{asset}/master.m3u8`, `/v/{asset}/{first}/{second}`, `/v/{asset}/{version}/{first}/{second}`).
-/// Only plain names qualify: a path with percent-escapes, empty segments or dot segments is left
-/// to the router, whose answer (usually 404) stays the only one.
+/// Only plain names qualify: a path with percent-escapes, empty segments or dot segments, or a
+/// query with escapes, is left to the router, whose answer (usually 404) stays the only one.
 struct PlaybackTarget {
+    enum Kind: Equatable {
+        case file(MediaType)
+        /// `keys/{key_id}`
+        case key(String)
+    }
+
     var asset: String
     var version: String?
     var relative: String
-    var type: MediaType
-    var hasToken: Bool
+    var kind: Kind
+    /// The query's first `token`, when not empty.
+    var token: String?
 
     init?(_ path: String?) {
         guard let path else { return nil }
@@ -79,29 +113,60 @@ struct PlaybackTarget {
               !parts.dropFirst().contains(where: { $0.isEmpty || Self.equals($0, ".") || Self.equals($0, "..") })
         else { return nil }
         asset = String(Substring(parts[2]))
+        let first: Substring.UTF8View.SubSequence
         switch parts.count {
         case 4:
             guard Self.equals(parts[3], "master.m3u8") else { return nil }
             version = nil
             relative = "master.m3u8"
+            kind = .file(.playlist)
+            token = nil
+            guard let token = Self.token(in: query) else { return nil }
+            self.token = token.isEmpty ? nil : token
+            return
         case 5:
-            guard !Self.equals(parts[3], "keys") else { return nil }
-            let first = String(Substring(parts[3]))
-            if AssetStore.isVersionName(first) {
-                version = first
+            let name = String(Substring(parts[3]))
+            if AssetStore.isVersionName(name) {
+                // `/v/{asset}/{version}/{file}`: a file at the version's top (master.m3u8).
+                version = name
                 relative = String(Substring(parts[4]))
-            } else {
-                version = nil
-                relative = first + "/" + String(Substring(parts[4]))
+                guard let type = MediaType.of(relative), StorePath.isSafeRelative(relative) else { return nil }
+                kind = .file(type)
+                guard let token = Self.token(in: query) else { return nil }
+                self.token = token.isEmpty ? nil : token
+                return
             }
+            version = nil
+            first = parts[3]
         default:
-            guard !Self.equals(parts[4], "keys") else { return nil }
             version = String(Substring(parts[3]))
-            relative = String(Substring(parts[4])) + "/" + String(Substring(parts[5]))
+            first = parts[4]
         }
-        guard StorePath.isSafeRelative(relative), let type = MediaType.of(relative) else { return nil }
-        self.type = type
-        hasToken = Self.contains(query, "token=")
+        let second = String(Substring(parts[parts.count - 1]))
+        if Self.equals(first, "keys") {
+            relative = "keys/" + second
+            kind = .key(second)
+        } else {
+            relative = String(Substring(first)) + "/" + second
+            guard StorePath.isSafeRelative(relative), let type = MediaType.of(relative) else { return nil }
+            kind = .file(type)
+        }
+        guard let token = Self.token(in: query) else { return nil }
+        self.token = token.isEmpty ? nil : token
+    }
+
+    /// The first `token` parameter's value ("" when there is none); nil when the query has
+    /// escapes or the value characters a token never has (the router decodes those).
+    private static func token(in query: Substring.UTF8View.SubSequence) -> String? {
+        guard !query.contains(UInt8(ascii: "%")), !query.contains(UInt8(ascii: "+")) else { return nil }
+        for pair in query.split(separator: UInt8(ascii: "&")) {
+            let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
+            guard Self.equals(parts[0], "token") else { continue }
+            guard parts.count == 2 else { return "" }
+            guard parts[1].allSatisfy({ isPlain($0) && $0 != UInt8(ascii: "/") }) else { return nil }
+            return String(Substring(parts[1]))
+        }
+        return ""
     }
 
     /// Letters, digits, `-`, `_`, `.`, `/`: what the store's names are made of.
@@ -118,22 +183,10 @@ struct PlaybackTarget {
     private static func equals(_ bytes: Substring.UTF8View.SubSequence, _ text: StaticString) -> Bool {
         text.withUTF8Buffer { bytes.elementsEqual($0) }
     }
-
-    private static func contains(_ bytes: Substring.UTF8View.SubSequence, _ text: StaticString) -> Bool {
-        text.withUTF8Buffer { needle in
-            guard bytes.count >= needle.count else { return false }
-            var start = bytes.startIndex
-            while bytes.distance(from: start, to: bytes.endIndex) >= needle.count {
-                if bytes[start...].starts(with: needle) { return true }
-                bytes.formIndex(after: &start)
-            }
-            return false
-        }
-    }
 }
 
 /// In each HTTP/1.1 connection's pipeline, between the codec and the router: answers playback hits
-/// from memory on the event loop (``OriginRoutes/immediateResponse(to:remoteAddress:)``), passes
+/// from memory on the event loop (``OriginRoutes/immediateResponse(to:client:)``), passes
 /// everything else on. Answers stay in request order: while any request is with the router, the
 /// ones behind it go there too. A request asking to close the connection goes to the router,
 /// which closes it after answering.
@@ -150,7 +203,7 @@ final class PlaybackFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// The rest (body, end) of a request answered here is dropped; of one passed on, passed on.
     private var answeredHere = false
     private var needsFlush = false
-    private var remoteAddress: SocketAddress?
+    private var client = PlaybackClient(address: "local", limiterKey: nil)
     private var dateSecond = 0
     private var dateText = ""
 
@@ -160,12 +213,12 @@ final class PlaybackFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        remoteAddress = context.channel.remoteAddress
+        client = routes.client(of: context.channel.remoteAddress)
         context.fireChannelActive()
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { remoteAddress = context.channel.remoteAddress }
+        if context.channel.isActive { client = routes.client(of: context.channel.remoteAddress) }
         // NIO's default marks a connection unwritable past 64 KiB queued, so every segment (hundreds
         // of kB, usually sent whole by one writev) would flip it unwritable and back, each flip
         // travelling the pipeline to the router's async writer. Flip only when a client really
@@ -182,7 +235,7 @@ final class PlaybackFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         switch unwrapInboundIn(data) {
         case .head(let request):
             if withRouter == 0, context.channel.isWritable, !Self.asksToClose(request),
-               let (answer, _) = routes.immediateResponse(to: request, remoteAddress: remoteAddress) {
+               let (answer, _) = routes.immediateResponse(to: request, client: client) {
                 answeredHere = true
                 write(answer, context: context)
             } else {

@@ -39,6 +39,13 @@ public final class RateLimiter: Sendable {
         return admit(client: client, now: DispatchTime.now().uptimeNanoseconds)
     }
 
+    /// ``admit(_:)`` for a client already keyed with ``client(_:includeLoopback:)`` (once per
+    /// connection): nil, exempt, is always admitted.
+    func admit(client: String?) -> Double? {
+        guard let client else { return nil }
+        return admit(client: client, now: DispatchTime.now().uptimeNanoseconds)
+    }
+
     func admit(client: String, now: UInt64) -> Double? {
         let rate = options.rate, burst = options.burst
         return buckets.withLockedValue { buckets in
