@@ -96,7 +96,10 @@ public struct OwnershipConfiguration: Sendable {
 ///   Concurrent misses of one key make one evaluation (single-flight).
 /// - Coalescing: misses for different keys arriving within ``OwnershipConfiguration/coalescingWindow``
 ///   are evaluated together, their reads deduplicated and sent as one Multicall3 `aggregate3` (when
-///   configured on the chain's ``EthereumRPC``) or one JSON-RPC batch, all at one block.
+///   configured on the chain's ``EthereumRPC``) or one JSON-RPC batch, all at one block. While a
+///   round is with the chain, new misses wait for it to end and then go together in the next one,
+///   so a burst of misses costs a few round trips however they are spread in time (a full round,
+///   ``OwnershipConfiguration/maxEvaluationsPerRound``, goes at once, up to 4 at a time).
 /// - Freshness: with an ``OwnershipFollower`` running, evaluations read at the follower's last
 ///   processed block (never older), and the follower drops every cached answer that a new log
 ///   concerns (transfers, rentals, delegations: the viewer, the vaults looked at, the rented token).
@@ -245,34 +248,42 @@ public final class OwnershipService: Sendable {
         let continuation: CheckedContinuation<Result<CachedVerdict, OwnershipError>, Never>
     }
 
+    /// Most rounds with the chain at once (only full rounds go while another is out).
+    static let maxRoundsInFlight = 4
+
     private func enqueue(chain: ChainContext, _ pending: Pending) {
-        let (schedule, full) = chain.state.withLockedValue { state in
+        enum Start { case now, afterWindow, later }
+        let start: Start = chain.state.withLockedValue { state in
             state.pending.append(pending)
-            let schedule = !state.flushScheduled
+            if state.pending.count >= configuration.maxEvaluationsPerRound, state.roundsInFlight < Self.maxRoundsInFlight { return .now }
+            // A round in flight flushes what waits when it ends; a scheduled flush takes this too.
+            guard state.roundsInFlight == 0, !state.flushScheduled else { return .later }
             state.flushScheduled = true
-            return (schedule, state.pending.count >= configuration.maxEvaluationsPerRound)
+            return .afterWindow
         }
-        if full {
+        switch start {
+        case .now:
             Task { await self.flush(chain: chain) }
-        } else if schedule {
+        case .afterWindow:
             let window = configuration.coalescingWindow
             Task {
                 try? await Task.sleep(for: window)
                 await self.flush(chain: chain)
             }
+        case .later:
+            break
         }
     }
 
-    /// Evaluates everything pending on `chain`, in rounds of reads at one block.
+    /// Evaluates what is pending on `chain` in one round of reads at one block; then, when nothing
+    /// else is out, the misses that arrived meanwhile.
     private func flush(chain: ChainContext) async {
         let batch: [Pending] = chain.state.withLockedValue { state in
+            state.flushScheduled = false
             let taken = Array(state.pending.prefix(configuration.maxEvaluationsPerRound))
             state.pending.removeFirst(taken.count)
-            state.flushScheduled = !state.pending.isEmpty
+            if !taken.isEmpty { state.roundsInFlight += 1 }
             return taken
-        }
-        if chain.state.withLockedValue({ !$0.pending.isEmpty }) {
-            Task { await self.flush(chain: chain) }
         }
         guard !batch.isEmpty else { return }
         let result = await evaluate(batch.map { ($0.address, $0.policy) }, chain: chain)
@@ -282,6 +293,13 @@ public final class OwnershipService: Sendable {
         case .success(let verdicts):
             for (pending, verdict) in zip(batch, verdicts) { pending.continuation.resume(returning: .success(verdict)) }
         }
+        let again = chain.state.withLockedValue { state -> Bool in
+            state.roundsInFlight -= 1
+            guard state.roundsInFlight == 0, !state.pending.isEmpty, !state.flushScheduled else { return false }
+            state.flushScheduled = true
+            return true
+        }
+        if again { Task { await self.flush(chain: chain) } }
     }
 
     /// Evaluates `items` together: their reads, deduplicated, in as few round trips as the policies
@@ -493,6 +511,8 @@ final class ChainContext: Sendable {
         var inflight: [String: [CheckedContinuation<Result<OwnershipAnswer, OwnershipError>?, Never>]] = [:]
         var pending: [OwnershipService.Pending] = []
         var flushScheduled = false
+        /// Rounds of evaluations with the chain now.
+        var roundsInFlight = 0
     }
 
     init(rpc: EthereumRPC) { self.rpc = rpc }

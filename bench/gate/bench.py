@@ -16,13 +16,13 @@ What it does, in order:
      tokens, WARMUP s unmeasured, then DURATION s measured. Every answer must be 200. Then, as a
      control, the same requests for `open`'s key (no policy: the token is not looked at) for
      DURATION s, so the gate's own cost shows (req/s, and serve's CPU time per request).
-  3. siwe: SIWE_N nonces issued, SIWE_N messages signed by the holders (eth-account, in a process
-     pool), then each POSTed to /v1/auth/siwe exactly once; verifications per second = 200s over
+  3. siwe (over BURST_CONNECTIONS): SIWE_N nonces issued, SIWE_N messages signed by the holders
+     (eth-account, in a process pool), then each POSTed to /v1/auth/siwe exactly once; verifications per second = 200s over
      the time from the first request to the last answer.
   4. rpc: twice — without Multicall3 and with `--multicall` — a fresh `serve` (empty L1) after the
      ownership answers are deleted from Redis (L2), then RPC_REQUESTS key requests from the holders,
-     interleaved, over CONNECTIONS connections, well within one ownership TTL. Counts the HTTP
-     requests StreamGate made to the chain, split into ownership reads, the follower's polling and
+     interleaved, over BURST_CONNECTIONS connections (100: one per holder), well within one
+     ownership TTL. Counts the HTTP requests StreamGate made to the chain, split into ownership reads, the follower's polling and
      the endpoint's chain-id check, from /metrics, cross-checked with the chain's own request log.
 Prints a table, appends one JSON line per load run and a summary to WORK/results.jsonl, and ends
 with `summary key_auth_per_s=… key_auth_p99_ms=… siwe_per_s=… rpc_calls=… rpc_calls_multicall=…`.
@@ -581,7 +581,8 @@ def main():
     parser.add_argument("--holders", type=int, default=100)
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--burst-connections", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--siwe-n", type=int, default=3000)
     parser.add_argument("--rpc-requests", type=int, default=10000)
@@ -590,15 +591,15 @@ def main():
     parser.add_argument("--started", type=float, default=None)
     parser.add_argument("--commit", default="")
     args = parser.parse_args()
-    for name in ("holders", "duration", "connections", "threads", "siwe_n", "rpc_requests"):
+    for name in ("holders", "duration", "connections", "burst_connections", "threads", "siwe_n", "rpc_requests"):
         if getattr(args, name) < 1:
             raise Failure(f"{name.upper()} must be at least 1")
-    if args.connections < args.threads:
-        raise Failure("CONNECTIONS must be at least THREADS")
-    per_thread = args.connections // args.threads
+    if args.connections < args.threads or args.burst_connections < args.threads:
+        raise Failure("CONNECTIONS and BURST_CONNECTIONS must be at least THREADS")
+    per_thread = args.burst_connections // args.threads
     for name in ("siwe_n", "rpc_requests"):
         if getattr(args, name) < args.threads * per_thread:
-            raise Failure(f"{name.upper()} must be at least CONNECTIONS ({args.connections})")
+            raise Failure(f"{name.upper()} must be at least BURST_CONNECTIONS ({args.burst_connections})")
 
     started = time.time()
     invocation = uuid.uuid4().hex[:12]
@@ -789,7 +790,7 @@ def main():
                                for (_, message), signature in zip(jobs, signatures)])
         before = serve.metrics()
         cpu0 = cpu_seconds(serve.pid)
-        siwe = load.run(serve.port, siwe_list, "once", 300, "siwe")
+        siwe = load.run(serve.port, siwe_list, "once", 300, "siwe", connections=args.burst_connections)
         cpu1 = cpu_seconds(serve.pid)
         after = serve.metrics()
         siwe_outcomes = delta_by(metric_by(after, "streamgate_gate_siwe_total", "outcome"),
@@ -816,7 +817,7 @@ def main():
         say("")
         say(f"rpc: a fresh serve (empty L1) after deleting the ownership answers in Redis (L2), then {args.rpc_requests} key "
             f"requests from the {len(tokens)} holders (each wrk thread cycles through them, from its own first holder) over "
-            f"{args.connections} connections")
+            f"{args.burst_connections} connections")
         rpc_list = os.path.join(run, "rpc.tsv")
         # wrk thread k takes lines floor(k·n/T)… of the list; each thread's share cycles through the holders from its
         # own starting holder (k·H/T), so the threads' first requests name different holders, not the same ones.
@@ -843,7 +844,7 @@ def main():
                         raise Failure(f"the ownership follower did not poll the chain within 30 s (log {serve.log})")
                     time.sleep(0.05)
                 before = serve.metrics()
-                figures = load.run(serve.port, rpc_list, "once", 120, f"rpc-{mode}")
+                figures = load.run(serve.port, rpc_list, "once", 120, f"rpc-{mode}", connections=args.burst_connections)
                 time.sleep(0.3)
                 # A stable reading: StreamGate's counters, the chain's log, then the counters again unchanged.
                 for _ in range(50):
