@@ -11,7 +11,9 @@ What it does, in order:
   3. Hot set: fresh servers, HOT segments requested over and over, ROUNDS × DURATION s alternately.
   4. Zipf: the same servers, WARMUP s each unmeasured, then ROUNDS × DURATION s alternately over a
      Zipf(ZIPF_S) mix of every segment; StreamGate's L1 hit rate from /metrics deltas.
-Throughout, StreamGate's VmRSS (and nginx's, master and workers together) is sampled every 100 ms.
+Throughout, StreamGate's VmRSS (and nginx's, master and workers together) is sampled every 100 ms,
+and each hot and Zipf round records the server's CPU time a request (steadier than req/s on a
+shared, noisy machine).
 Medians of the rounds, ratios StreamGate ÷ nginx, one JSON line per load run appended to
 WORK/results.jsonl, and last the `summary …` line.
 """
@@ -354,6 +356,24 @@ def segment_statuses(samples):
 
 # --- Memory ---------------------------------------------------------------------------------------
 
+def cpu_seconds(pids):
+    """User + system CPU time of whole processes (every thread), seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / ticks
+
+
+def server_pids(server):
+    return server.pids() if hasattr(server, "pids") else [server.pid]
+
+
 def status_kib(pid, field):
     try:
         with open(f"/proc/{pid}/status") as status:
@@ -636,6 +656,7 @@ def main():
         say(f"  {scenario:<5} round {round_number} {server.name:<10} {figures['rps']:>9.0f} req/s "
             f"{figures['mb_per_s']:>8.1f} MB/s  p50 {figures['p50_ms']:>7.2f} ms  p99 {figures['p99_ms']:>7.2f} ms"
             f"  {figures['requests']} requests in {figures['seconds']:.2f} s"
+            + (f"  cpu {extra['cpu_us_per_request']:.0f} µs/req" if extra and extra.get("cpu_us_per_request") is not None else "")
             + (f"  l1 hit {extra['l1_hit_rate']:.3f}" if extra and extra.get("l1_hit_rate") is not None else "")
             + flags)
 
@@ -698,7 +719,12 @@ def main():
         for round_number in range(1, args.rounds + 1):
             for name in order(round_number):
                 server = servers[name]
-                record("hot", round_number, server, load.run(server, hot_list, "cycle", args.duration, "hot"))
+                pids = server_pids(server)
+                cpu0 = cpu_seconds(pids)
+                figures = load.run(server, hot_list, "cycle", args.duration, "hot")
+                cpu = cpu_seconds(pids) - cpu0
+                record("hot", round_number, server, figures,
+                       {"cpu_us_per_request": cpu * 1e6 / figures["requests"] if figures["requests"] else None})
 
         sampler.set_phase("zipf")
         say(f"zipf: warm-up {args.warmup} s each, then measured rounds")
@@ -720,8 +746,11 @@ def main():
             for name in order(round_number):
                 server = servers[name]
                 before = streamgate.metrics() if server is streamgate else None
+                pids = server_pids(server)
+                cpu0 = cpu_seconds(pids)
                 figures = load.run(server, zipf_list_path, "cycle", args.duration, "zipf")
-                extra = {}
+                cpu = cpu_seconds(pids) - cpu0
+                extra = {"cpu_us_per_request": cpu * 1e6 / figures["requests"] if figures["requests"] else None}
                 if server is streamgate:
                     hit, miss = l1_counts(streamgate.metrics())
                     hit0, miss0 = l1_counts(before)
@@ -775,6 +804,15 @@ def main():
         ratios[scenario] = {key: ratio(sg[key], ng[key]) for key in ("rps", "mb_per_s", "p50_ms", "p99_ms")}
         r = ratios[scenario]
         say(f"  {scenario:<5} req/s {r['rps']:.3f}  MB/s {r['mb_per_s']:.3f}  p50 {r['p50_ms']:.3f}  p99 {r['p99_ms']:.3f}")
+    say("server CPU a request (user + system, whole process; medians of the rounds), µs:")
+    for scenario in ("hot", "zipf"):
+        cpu = {}
+        for name in ("streamgate", "nginx"):
+            values = [row["cpu_us_per_request"] for row in rows
+                      if row["scenario"] == scenario and row["server"] == name and row.get("cpu_us_per_request") is not None]
+            cpu[name] = median(values) if values else None
+        if None not in cpu.values():
+            say(f"  {scenario:<5} streamgate {cpu['streamgate']:.0f}  nginx {cpu['nginx']:.0f}  ratio {ratio(cpu['streamgate'], cpu['nginx']):.2f}")
 
     if counters_missing:
         print("bench/origin: error: /metrics has no streamgate_origin_cache_total{level=\"l1\",result=\"hit\"|\"miss\"}"
