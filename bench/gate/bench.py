@@ -17,13 +17,14 @@ What it does, in order:
      control, the same requests for `open`'s key (no policy: the token is not looked at) for
      DURATION s, so the gate's own cost shows (req/s, and serve's CPU time per request).
   3. siwe (over BURST_CONNECTIONS): SIWE_N nonces issued, SIWE_N messages signed by the holders
-     (eth-account, in a process pool), then each POSTed to /v1/auth/siwe exactly once; verifications per second = 200s over
-     the time from the first request to the last answer.
+     (eth-account, in a process pool), then each POSTed to /v1/auth/siwe exactly once;
+     verifications per second = 200s over the time from the first request to the last answer.
   4. rpc: twice — without Multicall3 and with `--multicall` — a fresh `serve` (empty L1) after the
      ownership answers are deleted from Redis (L2), then RPC_REQUESTS key requests from the holders,
      interleaved, over BURST_CONNECTIONS connections (100: one per holder), well within one
-     ownership TTL. Counts the HTTP requests StreamGate made to the chain, split into ownership reads, the follower's polling and
-     the endpoint's chain-id check, from /metrics, cross-checked with the chain's own request log.
+     ownership TTL. Counts the HTTP requests StreamGate made to the chain, split into ownership
+     reads, the follower's polling and the endpoint's chain-id check, from /metrics, cross-checked
+     with the chain's own request log.
 Prints a table, appends one JSON line per load run and a summary to WORK/results.jsonl, and ends
 with `summary key_auth_per_s=… key_auth_p99_ms=… siwe_per_s=… rpc_calls=… rpc_calls_multicall=…`.
 """
