@@ -119,6 +119,46 @@ struct FastPathTests {
         }
     }
 
+    @Test("rate limits apply to answers from memory too: 429 with Retry-After past the burst")
+    func rateLimitedHits() async throws {
+        let film = try FilmFixture(options: OriginOptions(l1Bytes: 64 << 20, warmSegments: 0, rateLimit: .init(rate: 0.001, burst: 4, includeLoopback: true)))
+        try await film.application().test(.live) { client in
+            var statuses: [Int] = []
+            var retryAfter: String?
+            for _ in 0..<7 {
+                try await client.execute(uri: "/v/film/360p/00002.ts", method: .get) { response in
+                    statuses.append(response.status.code)
+                    if response.status == .tooManyRequests { retryAfter = response.headers[.retryAfter] }
+                }
+            }
+            #expect(statuses == [200, 200, 200, 200, 429, 429, 429], "\(statuses)")
+            #expect((900...1000).contains(Int(retryAfter ?? "") ?? 0), "\(retryAfter ?? "none")")
+        }
+        #expect(film.routes.statistics.fastPath >= 4, "hits and refusals after the first load came from memory")
+    }
+
+    @Test("a republish announced to the origin is served at once; nothing of the old entry is kept")
+    func republishSeenAtOnce() async throws {
+        let film = try FilmFixture(options: OriginOptions(l1Bytes: 64 << 20, warmSegments: 0))
+        let first = film.version.version
+        try await film.application().test(.live) { client in
+            for _ in 0..<2 {
+                try await client.execute(uri: "/v/film/360p/00001.ts", method: .get) { #expect(Array(buffer: $0.body) == film.segment(1)) }
+            }
+            let second = try film.republish(generation: 1).version
+            film.routes.assetChanged("film")
+            try await client.execute(uri: "/v/film/360p/00001.ts", method: .get) {
+                #expect(Array(buffer: $0.body) == film.segment(1, generation: 1), "the new version's bytes")
+            }
+            try await client.execute(uri: "/v/film/master.m3u8", method: .get) {
+                #expect(String(buffer: $0.body).contains(second) && !String(buffer: $0.body).contains(first))
+            }
+            try await client.execute(uri: "/v/film/\(first)/360p/00001.ts", method: .get) {
+                #expect(Array(buffer: $0.body) == film.segment(1), "the version before stays playable")
+            }
+        }
+    }
+
     @Test("paths the fast path takes apart, and those it leaves to the router")
     func targets() {
         let version = "v20261123T204523Z-9c2d9f34965b"
@@ -144,9 +184,20 @@ struct FastPathTests {
 
     // MARK: - A raw HTTP/1.1 connection
 
-    /// Sends `text` in one write on a new connection and reads until the server closes it.
+    /// Sends `text` in one write on a new connection and reads until the server closes it, on a
+    /// thread of its own: blocking in `recv` on one of Swift's few pool threads would stall the
+    /// server under test (and every other test) with it.
     static func exchange(port: Int, _ text: String) async throws -> [UInt8] {
-        try await Task.detached {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(with: Result { try blockingExchange(port: port, text) })
+            }
+            thread.start()
+        }
+    }
+
+    private static func blockingExchange(port: Int, _ text: String) throws -> [UInt8] {
+        do {
             let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             guard socket >= 0 else { throw POSIXError(.EIO) }
             defer { close(socket) }
@@ -170,7 +221,7 @@ struct FastPathTests {
                 received += buffer[0..<count]
             }
             return received
-        }.value
+        }
     }
 
     struct RawResponse {
