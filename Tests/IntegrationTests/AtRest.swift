@@ -13,7 +13,7 @@ enum AtRest {
             #expect(bytes.count % 16 == 0, "\(segment): AES-128-CBC output is whole blocks")
             // Random bytes are sometimes sniffed as some format (a text subtitle, raw H.263); what must
             // never be found in ciphertext is what the plaintext was: MPEG-TS carrying H.264 or AAC.
-            let probe = try run("/usr/bin/ffprobe", ["-v", "error", "-show_format", "-show_streams", segment])
+            let probe = try runBlocking("/usr/bin/ffprobe", ["-v", "error", "-show_format", "-show_streams", segment])
             let media = probe.stdout.contains("format_name=mpegts") || probe.stdout.contains("codec_name=h264")
                 || probe.stdout.contains("codec_name=aac")
             #expect(probe.status != 0 || !media, "ffprobe found the segment's media in \(segment) at rest: \(probe.stdout)")

@@ -20,11 +20,11 @@ struct BrokenInputTests {
     ]
 
     @Test("each broken fixture fails cleanly", .tags(.endToEnd), arguments: cases)
-    func brokenFixture(_ broken: BrokenCase) throws {
+    func brokenFixture(_ broken: BrokenCase) async throws {
         let folder = try TemporaryFolder()
         let store = folder.url.appendingPathComponent("store").path
         let input = packageRoot.appendingPathComponent("fixtures").appendingPathComponent(broken.file).path
-        let result = try run(streamgateBinary, [
+        let result = try await run(streamgateBinary, [
             "transcode", input, "--profile", packageRoot.appendingPathComponent("profiles/fast.yaml").path,
             "--out", store, "--asset-id", "broken",
         ], environment: streamgateEnvironment())
@@ -37,10 +37,10 @@ struct BrokenInputTests {
     }
 
     @Test("a missing master key is refused before any work", .tags(.endToEnd))
-    func missingMasterKey() throws {
+    func missingMasterKey() async throws {
         let folder = try TemporaryFolder()
         let store = folder.url.appendingPathComponent("store").path
-        let result = try run(streamgateBinary, [
+        let result = try await run(streamgateBinary, [
             "transcode", packageRoot.appendingPathComponent("fixtures/good/basic.mp4").path, "--out", store,
             "--profile", packageRoot.appendingPathComponent("profiles/fast.yaml").path,
         ], environment: streamgateEnvironment(masterKey: nil))
@@ -54,9 +54,9 @@ struct BrokenInputTests {
         ("not base64 at all!", "not valid base64"),
         (Data(repeating: 1, count: 31).base64EncodedString(), "31 bytes"),
     ])
-    func malformedMasterKey(key: String, reason: String) throws {
+    func malformedMasterKey(key: String, reason: String) async throws {
         let folder = try TemporaryFolder()
-        let result = try run(streamgateBinary, [
+        let result = try await run(streamgateBinary, [
             "transcode", packageRoot.appendingPathComponent("fixtures/good/basic.mp4").path,
             "--out", folder.path + "/store", "--profile", packageRoot.appendingPathComponent("profiles/fast.yaml").path,
         ], environment: streamgateEnvironment(masterKey: key))
@@ -66,13 +66,13 @@ struct BrokenInputTests {
     }
 
     @Test("an unwritable store is refused", .tags(.endToEnd))
-    func unwritableStore() throws {
+    func unwritableStore() async throws {
         let folder = try TemporaryFolder()
         // Tests run as root, which permission bits do not stop: a store below a regular file cannot exist.
         let blocker = folder.url.appendingPathComponent("a-file").path
         try Data("x".utf8).write(to: URL(fileURLWithPath: blocker))
         let store = blocker + "/store"
-        let result = try run(streamgateBinary, [
+        let result = try await run(streamgateBinary, [
             "transcode", packageRoot.appendingPathComponent("fixtures/good/basic.mp4").path, "--out", store,
             "--profile", packageRoot.appendingPathComponent("profiles/fast.yaml").path,
         ], environment: streamgateEnvironment())
@@ -82,7 +82,7 @@ struct BrokenInputTests {
     }
 
     @Test("a bad profile names its line", .tags(.endToEnd))
-    func badProfile() throws {
+    func badProfile() async throws {
         let folder = try TemporaryFolder()
         let profile = folder.url.appendingPathComponent("bad.yaml").path
         try """
@@ -95,7 +95,7 @@ struct BrokenInputTests {
             height: 720
             bitrate: -3000k
         """.write(toFile: profile, atomically: true, encoding: .utf8)
-        let result = try run(streamgateBinary, [
+        let result = try await run(streamgateBinary, [
             "transcode", packageRoot.appendingPathComponent("fixtures/good/basic.mp4").path,
             "--out", folder.path + "/store", "--profile", profile,
         ], environment: streamgateEnvironment())

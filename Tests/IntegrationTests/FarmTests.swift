@@ -115,7 +115,7 @@ final class FarmHarness: @unchecked Sendable {
     static let longClip: String = {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("sg-long-\(getpid()).mp4").path
         if !FileManager.default.fileExists(atPath: path) {
-            _ = try? run("/usr/bin/ffmpeg", [
+            _ = try? runBlocking("/usr/bin/ffmpeg", [
                 "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30:duration=40",
                 "-f", "lavfi", "-i", "sine=frequency=330:duration=40", "-c:v", "libx264", "-preset", "ultrafast",
                 "-c:a", "aac", "-shortest", path,
@@ -133,7 +133,7 @@ struct FarmTests {
     func enqueueToPlayable() async throws {
         let farm = try FarmHarness()
         try farm.startWorker("w1")
-        let enqueue = try run(streamgateBinary, [
+        let enqueue = try await run(streamgateBinary, [
             "enqueue", packageRoot.appendingPathComponent("fixtures/good/basic.mp4").path, "--profile", "fast", "--wait",
             "--asset-id", "farm-basic",
         ], environment: farm.environment, timeout: 120)
@@ -144,7 +144,7 @@ struct FarmTests {
         #expect(record.state == .succeeded && record.attempts == 1 && record.version != nil)
 
         let server = try RunningServer(store: farm.store)
-        let play = try run("/usr/bin/ffmpeg", ["-v", "error", "-i", "\(server.baseURL)/v/farm-basic/master.m3u8", "-map", "0", "-f", "null", "-"])
+        let play = try await run("/usr/bin/ffmpeg", ["-v", "error", "-i", "\(server.baseURL)/v/farm-basic/master.m3u8", "-map", "0", "-f", "null", "-"])
         #expect(play.status == 0 && play.stderr.isEmpty, "\(play.stderr)")
     }
 
@@ -192,7 +192,7 @@ struct FarmTests {
         // Retries back off from 5 s; promote them sooner by moving the due time.
         let record = try await farm.wait(for: id, timeout: 60) { record in
             if record.state == .retrying {
-                _ = try? run("/usr/bin/redis-cli", ["-s", farm.redis.socketPath, "ZADD", farm.queue.keys.delayed, "0", id])
+                _ = try? runBlocking("/usr/bin/redis-cli", ["-s", farm.redis.socketPath, "ZADD", farm.queue.keys.delayed, "0", id])
             }
             return record.state.isTerminal
         }
@@ -213,7 +213,7 @@ struct FarmTests {
         )).jobID
         let record = try await farm.wait(for: id, timeout: 120) { record in
             if record.state == .retrying {
-                _ = try? run("/usr/bin/redis-cli", ["-s", farm.redis.socketPath, "ZADD", farm.queue.keys.delayed, "0", id])
+                _ = try? runBlocking("/usr/bin/redis-cli", ["-s", farm.redis.socketPath, "ZADD", farm.queue.keys.delayed, "0", id])
             }
             return record.state.isTerminal
         }
@@ -233,7 +233,7 @@ struct FarmTests {
         let id = try await farm.queue.enqueue(JobSpec(source: FarmHarness.longClip, profile: Self.fast, assetID: "cancelled")).jobID
         _ = try await farm.wait(for: id) { $0.state == .running && ($0.progress ?? 0) > 1 }
         let asked = Date()
-        let cancel = try run(streamgateBinary, ["jobs", "cancel", id], environment: farm.environment)
+        let cancel = try await run(streamgateBinary, ["jobs", "cancel", id], environment: farm.environment)
         #expect(cancel.stdout.contains("cancelling"), "\(cancel.stdout)")
         let record = try await farm.wait(for: id, timeout: 10) { $0.state.isTerminal }
         #expect(record.state == .cancelled)
@@ -297,13 +297,13 @@ struct FarmTests {
         for index in 0..<3 {
             ids.append(try await farm.queue.enqueue(JobSpec(source: FarmHarness.longClip, profile: Self.fast, assetID: "scaled-\(index)")).jobID)
         }
-        let scaleUp = try run(streamgateBinary, ["scale", "3"], environment: farm.environment)
+        let scaleUp = try await run(streamgateBinary, ["scale", "3"], environment: farm.environment)
         #expect(scaleUp.stdout.contains("3 workers (was 1)"), "\(scaleUp.stdout)\(scaleUp.stderr)")
         // Three workers, each running one of the jobs.
         _ = try await farm.waitForWorkers(timeout: 60) { live in
             live.count == 3 && live.values.filter { !($0["jobs"] ?? "").isEmpty }.count == 3
         }
-        _ = try run(streamgateBinary, ["scale", "1"], environment: farm.environment)
+        _ = try await run(streamgateBinary, ["scale", "1"], environment: farm.environment)
         // Two drain: they finish their jobs, then only one worker is left.
         for id in ids {
             let record = try await farm.wait(for: id, timeout: 180) { $0.state.isTerminal }

@@ -24,7 +24,7 @@ struct GatedPlaybackTests {
             chain = try LocalChainProcess()
             redis = try RedisServerProcess(directory: "/tmp/sgg-" + String(UUID().uuidString.prefix(8)), appendOnly: false)
             store = folder.path + "/store"
-            let transcode = try run(streamgateBinary, [
+            let transcode = try runBlocking(streamgateBinary, [
                 "transcode", packageRoot.appendingPathComponent("fixtures/good/short.mp4").path,
                 "--profile", packageRoot.appendingPathComponent("profiles/fast.yaml").path, "--out", store, "--asset-id", asset,
             ], environment: streamgateEnvironment())
@@ -76,8 +76,8 @@ struct GatedPlaybackTests {
             try server.request("GET", "/v/\(asset)/keys/\(keyID)", headers: token.map { ["Authorization": "Bearer \($0)"] } ?? [:])
         }
 
-        func play(token: String) throws -> ProcessOutput {
-            try run("/usr/bin/ffmpeg", ["-v", "error", "-i", "\(server.baseURL)/v/\(asset)/master.m3u8?token=\(token)", "-map", "0", "-f", "null", "-"])
+        func play(token: String) async throws -> ProcessOutput {
+            try await run("/usr/bin/ffmpeg", ["-v", "error", "-i", "\(server.baseURL)/v/\(asset)/master.m3u8?token=\(token)", "-map", "0", "-f", "null", "-"])
         }
     }
 
@@ -109,7 +109,7 @@ struct GatedPlaybackTests {
         print(signature if signature.startswith("0x") else "0x" + signature)
         """
         let python = packageRoot.appendingPathComponent(".venv/bin/python").path
-        let output = try run(python, ["-c", script, "0x" + key.map { String(format: "%02x", $0) }.joined()], stdin: Data(message.utf8))
+        let output = try runBlocking(python, ["-c", script, "0x" + key.map { String(format: "%02x", $0) }.joined()], stdin: Data(message.utf8))
         guard output.status == 0 else { throw TestFailure("eth-account: \(output.stderr)") }
         return output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -133,13 +133,13 @@ struct GatedPlaybackTests {
         #expect(keyBytes.status == 200 && keyBytes.body.count == 16, "the 16-byte key, with the token in the query")
         // The second grant came from memory, on the event loop (token verified, grant cached).
         #expect(try stack.server.metric("streamgate_origin_fast_path_total") >= 1)
-        let play = try stack.play(token: ownerToken)
+        let play = try await stack.play(token: ownerToken)
         #expect(play.status == 0 && play.stderr.isEmpty, "ffmpeg playing the gated stream: \(play.stderr)")
 
         let otherToken = try stack.signIn(other)
         let refused = try stack.key(token: otherToken)
         #expect(refused.status == 403 && refused.body.contains("not_owner"), "\(refused)")
-        #expect(try stack.play(token: otherToken).status != 0, "no key, no playback")
+        #expect(try await stack.play(token: otherToken).status != 0, "no key, no playback")
 
         // The owner sells: refused within a block (the follower reads new blocks every 0.2 s).
         _ = try await stack.chain.call("sg_transfer721", [.string(owner.address.checksummed), .string(other.address.checksummed), 1])

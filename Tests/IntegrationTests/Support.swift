@@ -26,8 +26,25 @@ struct ProcessOutput {
     var stdoutData: Data
 }
 
-/// Runs a program to completion, with a time limit, capturing both outputs.
+/// Runs a program to completion, with a time limit, capturing both outputs. The waiting happens on
+/// a thread of its own: a test that blocked one of Swift's few pool threads for a transcode or a
+/// playback would stall every other test running beside it.
 func run(
+    _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+    stdin: Data? = nil, timeout: Double = 300
+) async throws -> ProcessOutput {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread {
+            continuation.resume(with: Result {
+                try runBlocking(executable, arguments, environment: environment, stdin: stdin, timeout: timeout)
+            })
+        }.start()
+    }
+}
+
+/// ``run(_:_:environment:stdin:timeout:)`` on the calling thread, for synchronous helpers (short
+/// commands only).
+func runBlocking(
     _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
     stdin: Data? = nil, timeout: Double = 300
 ) throws -> ProcessOutput {
@@ -190,7 +207,7 @@ final class RunningServer {
         var arguments = ["-s", "-o", "-", "-w", "\n%{http_code}", "-X", method]
         for (name, value) in headers { arguments += ["-H", "\(name): \(value)"] }
         if let body { arguments += ["--data-binary", body] }
-        let output = try run("/usr/bin/curl", arguments + [baseURL + path])
+        let output = try runBlocking("/usr/bin/curl", arguments + [baseURL + path])
         let text = output.stdout
         guard let newline = text.lastIndex(of: "\n") else { throw TestFailure("curl printed no status") }
         return (Int(text[text.index(after: newline)...]) ?? 0, String(text[..<newline]))
@@ -198,7 +215,7 @@ final class RunningServer {
 
     /// GETs a path with a real HTTP client (curl), returning the status and body.
     func get(_ path: String) throws -> (status: Int, body: Data) {
-        let output = try run("/usr/bin/curl", ["-s", "-o", "-", "-w", "\n%{http_code}", baseURL + path])
+        let output = try runBlocking("/usr/bin/curl", ["-s", "-o", "-", "-w", "\n%{http_code}", baseURL + path])
         var data = output.stdoutData
         guard let newline = data.lastIndex(of: UInt8(ascii: "\n")) else { throw TestFailure("curl printed no status") }
         let status = Int(String(decoding: data[(newline + 1)...], as: UTF8.self)) ?? 0

@@ -52,7 +52,7 @@ struct Probe {
     /// Decodes every frame of `url` with ffprobe, the way a player fetches it (playlist, key,
     /// segments over HTTP).
     init(url: String) throws {
-        let output = try run("/usr/bin/ffprobe", [
+        let output = try runBlocking("/usr/bin/ffprobe", [
             "-v", "error", "-count_frames",
             "-show_entries", "stream=codec_type,nb_read_frames,width,height:format=duration",
             "-of", "json", url,
@@ -79,11 +79,11 @@ struct TranscodeEndToEndTests {
     }
 
     @Test("plays every rendition with the source's frames, duration and audio", .tags(.endToEnd), arguments: FixtureFacts.all)
-    func playsEveryRendition(fixture: FixtureFacts) throws {
+    func playsEveryRendition(fixture: FixtureFacts) async throws {
         let folder = try TemporaryFolder()
         let store = folder.url.appendingPathComponent("store").path
         let assetID = "fx-" + URL(fileURLWithPath: fixture.file).deletingPathExtension().lastPathComponent.replacingOccurrences(of: "_", with: "-")
-        let transcode = try run(streamgateBinary, [
+        let transcode = try await run(streamgateBinary, [
             "transcode", fixture.path, "--profile", packageRoot.appendingPathComponent("profiles/fast.yaml").path,
             "--out", store, "--asset-id", assetID, "--json",
         ], environment: streamgateEnvironment())
@@ -126,7 +126,7 @@ struct TranscodeEndToEndTests {
         }
 
         // A player reading the multivariant playlist decodes every programme without an error.
-        let play = try run("/usr/bin/ffmpeg", [
+        let play = try await run("/usr/bin/ffmpeg", [
             "-v", "error", "-xerror", "-i", "\(server.baseURL)/v/\(assetID)/master.m3u8", "-map", "0", "-f", "null", "-",
         ])
         #expect(play.status == 0, "ffmpeg playing master.m3u8: \(play.stderr)")
