@@ -145,12 +145,9 @@ public final class OwnershipService: Sendable {
             throw .unsupportedChain(policy.chainID)
         }
         let policyID = policyID(of: policy)
-        let key = "\(address.lowercasedHex):\(policyID)"
+        let key = Self.cacheKey(address, policyID)
         while true {
-            if let verdict = chain.lookup(key, now: .now, wall: Date()) {
-                count("l1", verdict.granted ? "granted" : "denied")
-                return OwnershipAnswer(granted: verdict.granted, reason: verdict.reason, source: .l1, block: verdict.block == 0 ? nil : verdict.block)
-            }
+            if let answer = l1Answer(chain, key) { return answer }
             // Single-flight: the first miss of a key evaluates; the others wait for its answer.
             let leader = chain.state.withLockedValue { state in
                 if state.inflight[key] == nil {
@@ -181,7 +178,16 @@ public final class OwnershipService: Sendable {
     /// (``check(address:policy:)`` would go to L2 or the chain). Counted as an L1 check.
     public func cachedAnswer(address: EthereumAddress, policy: AccessPolicy) -> OwnershipAnswer? {
         guard let chain = chains[policy.chainID] else { return nil }
-        let key = "\(address.lowercasedHex):\(policyID(of: policy))"
+        return l1Answer(chain, Self.cacheKey(address, policyID(of: policy)))
+    }
+
+    /// The cache key of (`address`, policy): L1's, and L2's after the prefix.
+    private static func cacheKey(_ address: EthereumAddress, _ policyID: String) -> String {
+        "\(address.lowercasedHex):\(policyID)"
+    }
+
+    /// L1's current answer for `key`, counted; nil when it has none (or only a stale one).
+    private func l1Answer(_ chain: ChainContext, _ key: String) -> OwnershipAnswer? {
         guard let verdict = chain.lookup(key, now: .now, wall: Date()) else { return nil }
         count("l1", verdict.granted ? "granted" : "denied")
         return OwnershipAnswer(granted: verdict.granted, reason: verdict.reason, source: .l1, block: verdict.block == 0 ? nil : verdict.block)

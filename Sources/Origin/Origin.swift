@@ -613,7 +613,7 @@ public struct OriginRoutes: Sendable {
     // MARK: - Helpers
 
     static func plain(_ status: HTTPResponse.Status, _ text: String) -> Response {
-        Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        PlaybackResponse.plain(status, text).response
     }
 
     static var notFound: Response { plain(.notFound, "not found\n") }

@@ -32,9 +32,7 @@ public final class AnnouncedRevocations: TokenRevocations, Sendable {
     }
 
     public func isRevoked(id: String) async throws -> Bool {
-        let (listening, known) = state.withLockedValue { ($0.listening, $0.revoked.contains(id)) }
-        if known { return true }
-        if listening { return false }
+        if let known = isRevokedFromMemory(id: id) { return known }
         return try await stored.isRevoked(id: id)
     }
 

@@ -20,9 +20,8 @@ public final class PolicyStore: Sendable {
     /// The policy of `asset`, or nil when it is public. Throws when Redis cannot answer (the
     /// caller refuses keys then: an unknown policy is not an absent one).
     public func policy(of asset: String) async throws -> AccessPolicy? {
+        if let cached = cachedPolicy(of: asset) { return cached }
         let now = DispatchTime.now().uptimeNanoseconds
-        let maximumAge = freshness.withLockedValue { $0 }
-        if let entry = known.withLockedValue({ $0[asset] }), now &- entry.at < maximumAge { return entry.policy }
         let reply = try await redis.send(["GET", keys.policy(asset)])
         let policy: AccessPolicy?
         if case .string(let bytes) = reply {

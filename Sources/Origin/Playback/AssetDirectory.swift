@@ -61,11 +61,7 @@ final class AssetDirectory: Sendable {
     /// ``resolve(_:version:)`` when memory can answer it now: the published version (when the URL
     /// names none, or names it) while its entry is fresh; nil otherwise, whatever the store holds.
     func resolveFromMemory(_ asset: AssetID, version versionName: String?) -> PublishedVersion? {
-        let now = DispatchTime.now().uptimeNanoseconds
-        let maximumAge = freshness.withLockedValue { $0 }
-        guard let known = entries.withLockedValue({ $0[asset.rawValue] }), now &- known.checkedAt < maximumAge,
-              let current = known.current
-        else { return nil }
+        guard let current = freshEntry(asset, maximumAge: freshness.withLockedValue { $0 })?.current else { return nil }
         guard let versionName else { return current }
         return current.version == versionName ? current : nil
     }
@@ -79,14 +75,18 @@ final class AssetDirectory: Sendable {
         entries.withLockedValue { $0.removeAll() }
     }
 
+    /// The cached entry when younger than `maximumAge` nanoseconds; nil otherwise.
+    private func freshEntry(_ asset: AssetID, maximumAge: UInt64) -> Entry? {
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard let known = entries.withLockedValue({ $0[asset.rawValue] }), now &- known.checkedAt < maximumAge else { return nil }
+        return known
+    }
+
     /// The cached entry when younger than the freshness (or than `olderThan` when given), else a
     /// fresh read on the thread pool.
     private func entry(_ asset: AssetID, olderThan limit: UInt64?) async throws -> Entry {
+        if let known = freshEntry(asset, maximumAge: limit ?? freshness.withLockedValue { $0 }) { return known }
         let now = DispatchTime.now().uptimeNanoseconds
-        let maximumAge = limit ?? freshness.withLockedValue { $0 }
-        if let known = entries.withLockedValue({ $0[asset.rawValue] }), now &- known.checkedAt < maximumAge {
-            return known
-        }
         let store = self.store
         let fresh = try await threadPool.runIfActive {
             Entry(current: try store.publishedVersion(of: asset), onDisk: store.versionsOnDisk(of: asset), checkedAt: now)

@@ -7,27 +7,28 @@ import Store
 
 // The playback fast path.
 //
-// Most playback requests are hits: a segment or playlist of the published version, already in L1.
-// Answering one takes no waiting, yet through the router it costs a Swift task, a request context,
-// a logger with a request id and an async response writer: on a 2-core host, more CPU than the
-// kernel spends sending the bytes. ``PlaybackFastPath`` sits in each connection's pipeline in
-// front of the router and answers such hits on the event loop that read them, with the very
-// response the router would give (``OriginRoutes/fileResponse(_:type:versioned:request:)``, rate
-// limits, CORS, metrics, read-ahead). Anything else goes on to the router untouched: keys, misses,
-// gated playlists, odd paths, and every request behind one still being answered there (HTTP/1.1
-// answers in order).
+// Most playback requests are hits: a segment or playlist of the published version already in L1,
+// or the key of a viewer whose token and grant are cached. Answering one takes no waiting, yet
+// through the router it costs a Swift task, a request context, a logger with a request id and an
+// async response writer: on a 2-core host, more CPU than the kernel spends sending the bytes.
+// ``PlaybackFastPath`` sits in each connection's pipeline in front of the router and answers such
+// hits on the event loop that read them, with the very response the router would give
+// (``OriginRoutes/fileResponse(_:type:versioned:request:)``, ``OriginRoutes/keyResponse(_:method:)``,
+// rate limits, CORS, metrics, read-ahead). Anything else goes on to the router untouched: refusals,
+// misses, gated playlists, odd paths, and every request behind one still being answered there
+// (HTTP/1.1 answers in order).
 
 extension OriginRoutes {
     /// The answer to `request` when it can be given now, from memory; nil when the router must
     /// answer it (it will give the same answer it always gives).
-    func immediateResponse(to request: HTTPRequest, client: PlaybackClient) -> (PlaybackResponse, OriginMetrics.Route)? {
+    func immediateResponse(to request: HTTPRequest, client: PlaybackClient) -> PlaybackResponse? {
         guard request.method == .get || request.method == .head, let target = PlaybackTarget(request.path),
               let asset = try? AssetID(target.asset),
               let version = directory.resolveFromMemory(asset, version: target.version)
         else { return nil }
         let started = DispatchTime.now().uptimeNanoseconds
         let route: OriginMetrics.Route
-        var answer: () -> PlaybackResponse
+        let answer: () -> PlaybackResponse
         switch target.kind {
         case .file(let type):
             // A viewer's token rides on a gated asset's playlists: the policy must be read first.
@@ -37,10 +38,6 @@ extension OriginRoutes {
             guard let object = cache.getIfPresent(rewritten ? name + "~entry" : name) else { return nil }
             route = Self.route(of: target.relative)
             answer = {
-                self.counters.withLockedValue {
-                    $0.l1Hits += 1
-                    $0.fastPath += 1
-                }
                 self.metrics.l1Hit.increment()
                 if type == .transportStream { self.warm(after: version, target.relative, client: client.address) }
                 return self.fileResponse(object, type: type, versioned: target.version != nil, request: request)
@@ -55,21 +52,18 @@ extension OriginRoutes {
                 }
             }
             route = .key
-            answer = {
-                self.counters.withLockedValue { $0.fastPath += 1 }
-                return Self.keyResponse(key, method: request.method)
-            }
+            answer = { Self.keyResponse(key, method: request.method) }
+        }
+        let limited = rateLimited(client)
+        counters.withLockedValue {
+            $0.fastPath += 1
+            // A file answered (not refused) is an L1 hit, as on the router's path.
+            if limited == nil, route != .key { $0.l1Hits += 1 }
         }
         metrics.fastPath.increment()
-        var response: PlaybackResponse
-        if let limited = rateLimited(client) {
-            counters.withLockedValue { $0.fastPath += 1 }
-            response = limited
-        } else {
-            response = answer()
-        }
+        var response = limited ?? answer()
         finish(route, &response.headers, status: response.status, request: request, started: started)
-        return (response, route)
+        return response
     }
 }
 
@@ -235,7 +229,7 @@ final class PlaybackFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         switch unwrapInboundIn(data) {
         case .head(let request):
             if withRouter == 0, context.channel.isWritable, !Self.asksToClose(request),
-               let (answer, _) = routes.immediateResponse(to: request, client: client) {
+               let answer = routes.immediateResponse(to: request, client: client) {
                 answeredHere = true
                 write(answer, context: context)
             } else {
