@@ -22,7 +22,7 @@ release: bootstrap
 
 test: bootstrap
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --parallel
+	scripts/test.sh
 
 # A 12 s 720p clip with motion and sound, so the sample ladder has several rungs.
 .data/sample.mp4:

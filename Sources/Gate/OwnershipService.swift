@@ -314,14 +314,17 @@ public final class OwnershipService: Sendable {
     /// The block: the follower's head when one runs. Otherwise `latest`, and its number is learnt
     /// for free through Multicall3's `getBlockNumber()` inside the same `aggregate3`; without
     /// Multicall3 an `eth_blockNumber` (first in the batch, so never newer than the reads) is asked
-    /// only when a later round must read at the same block (delegations), else the number stays
-    /// unknown (0: older than anything a follower would later log, so such an answer is dropped
-    /// when a follower starts).
+    /// when a later round must read at the same block (delegations) or a follower has started,
+    /// else the number stays unknown (0: older than anything a follower would later log, so such
+    /// an answer is dropped when a follower starts).
     func evaluate(_ items: [(EthereumAddress, AccessPolicy)], chain: ChainContext) async -> Result<[CachedVerdict], OwnershipError> {
         var evaluations = items.map { PolicyEvaluation(viewer: $0.0, policy: $0.1, maxVaults: configuration.maxVaultsPerDelegate) }
         var block = chain.trustedHead(staleness: configuration.followerStaleness)
         let multicall = chain.rpc.configuration.multicall3
-        let needsPinnedBlock = items.contains { $0.1.condition.containsDelegate }
+        // Delegations read in several rounds, at one block. And once a follower has started, an
+        // answer of an unknown block would not be kept (a follower too slow to be trusted, on a
+        // loaded host): ask the number then too, in the same batch.
+        let needsPinnedBlock = items.contains { $0.1.condition.containsDelegate } || (block == nil && chain.hasFollower)
         let blockNumberRead = multicall.map { ContractRead(call: EthCall(to: $0, data: ContractABI.getBlockNumber)) }
         var results: [ContractRead: CallResult] = [:]
         var rounds = 0
@@ -530,6 +533,9 @@ final class ChainContext: Sendable {
             return head.number
         }
     }
+
+    /// Whether a follower has started on this chain (then answers of an unknown block are not kept).
+    var hasFollower: Bool { state.withLockedValue { $0.minValidBlock > 0 } }
 
     func register(policyID: String, contracts: [EthereumAddress]) {
         state.withLockedValue { state in

@@ -233,6 +233,24 @@ import Testing
         await client.shutdown()
     }
 
+    @Test func answersReadPastASlowFollowerAreStillCached() async throws {
+        // A follower whose head is never recent enough to read at (a loaded host): evaluations read
+        // `latest`, and ask the block number in the same batch so the answer can still be kept.
+        let fixture = Fixture(configuration: OwnershipConfiguration(followerStaleness: .zero))
+        let (_, task) = try await fixture.follow()
+        let holder = TestChain.freshAddress()
+        try await chain.call("sg_mint721", [holder.json, .integer(TestChain.freshTokenID())])
+        let policy = policy(.erc721(ERC721Condition(contract: chain.contract("erc721"))))
+        let first = try await fixture.check(holder, policy)
+        #expect(first.granted && first.source == .chain)
+        #expect((first.block ?? 0) > 0)
+        let second = try await fixture.check(holder, policy)
+        #expect(second.granted && second.source == .l1 && second.block == first.block)
+        task.cancel()
+        await task.value
+        try await fixture.shutdown()
+    }
+
     @Test func secondServiceSharingRedisGetsL2() async throws {
         let redis = try TestRedis()
         let first = Fixture(redis: redis.client())
