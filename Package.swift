@@ -118,24 +118,29 @@ let package = Package(
             ]
         ),
 
+        // What the test targets share: running blocking work off Swift's pool.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "VaultTests", dependencies: ["Vault"]),
         .testTarget(name: "HLSTests", dependencies: ["HLS"]),
         .testTarget(name: "ProfilesTests", dependencies: ["Profiles"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs"]),
-        .testTarget(name: "GateTests", dependencies: ["Gate", "Vault", "Jobs"]),
+        .testTarget(
+            name: "GateTests",
+            dependencies: ["Gate", "Vault", "Jobs", .product(name: "AsyncHTTPClient", package: "async-http-client")]
+        ),
         .testTarget(
             name: "OriginTests",
             dependencies: [
-                "Origin", "Store", "Vault", "Jobs",
+                "Origin", "Store", "Vault", "Jobs", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
-        .testTarget(name: "MediaTests", dependencies: ["Media", "Profiles", "Vault", "Store", "HLS"]),
+        .testTarget(name: "MediaTests", dependencies: ["Media", "Profiles", "Vault", "Store", "HLS", "TestSupport"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "streamgate", "Media", "Vault", "Store", "HLS", "Jobs", "Gate",
+                "streamgate", "Media", "Vault", "Store", "HLS", "Jobs", "Gate", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),

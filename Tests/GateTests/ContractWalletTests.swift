@@ -30,7 +30,7 @@ import Testing
         let redis = try TestRedis()
         let client = redis.client()
         let nonces = RedisNonceStore(client: client)
-        let rpc = EthereumRPC(configuration: rpcConfiguration(multicall: true))
+        let rpc = makeRPC(rpcConfiguration(multicall: true))
         let checker = ContractWalletChecker(rpcs: [rpc])
         let verifier = verifier(checker, nonces: nonces)
         let wallet = chain.contract("wallet1271")

@@ -12,7 +12,7 @@ import Testing
         let service: OwnershipService
 
         init(chain: LocalChainProcess = TestChain.shared, multicall: Bool = false, redis: RedisClient? = nil, configuration: OwnershipConfiguration = OwnershipConfiguration(), timeout: Duration = .seconds(5)) {
-            rpc = EthereumRPC(configuration: rpcConfiguration(chain, multicall: multicall, timeout: timeout))
+            rpc = makeRPC(rpcConfiguration(chain, multicall: multicall, timeout: timeout))
             service = OwnershipService(rpcs: [rpc], redis: redis, configuration: configuration)
         }
 

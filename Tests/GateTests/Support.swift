@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import Jobs
 @testable import Gate
@@ -96,6 +97,12 @@ final class LockedCounter: @unchecked Sendable {
 
 extension EthereumAddress {
     var json: JSONValue { .string(checksummed) }
+}
+
+/// An RPC client on the process-wide HTTP client: a test that throws before its `shutdown()` leaves
+/// nothing behind that would stop the whole test process.
+func makeRPC(_ configuration: EthereumRPCConfiguration) -> EthereumRPC {
+    EthereumRPC(configuration: configuration, httpClient: HTTPClient.shared)
 }
 
 func rpcConfiguration(_ chain: LocalChainProcess = TestChain.shared, multicall: Bool = false, endpoints: [String]? = nil, timeout: Duration = .seconds(5)) -> EthereumRPCConfiguration {

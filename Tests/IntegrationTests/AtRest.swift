@@ -3,7 +3,7 @@ import Testing
 
 /// Checks on what a transcode left on disk: no plaintext media, no unwrapped key.
 enum AtRest {
-    static func verify(store: String, tempFolder: String, server: RunningServer, assetID: String) throws {
+    static func verify(store: String, tempFolder: String, server: RunningServer, assetID: String) async throws {
         let files = try allFiles(under: tempFolder) + (store.hasPrefix(tempFolder) ? [] : try allFiles(under: store))
         let segments = files.filter { $0.hasSuffix(".ts") }
         #expect(!segments.isEmpty, "the store holds segments")
@@ -13,7 +13,7 @@ enum AtRest {
             #expect(bytes.count % 16 == 0, "\(segment): AES-128-CBC output is whole blocks")
             // Random bytes are sometimes sniffed as some format (a text subtitle, raw H.263); what must
             // never be found in ciphertext is what the plaintext was: MPEG-TS carrying H.264 or AAC.
-            let probe = try runBlocking("/usr/bin/ffprobe", ["-v", "error", "-show_format", "-show_streams", segment])
+            let probe = try await run("/usr/bin/ffprobe", ["-v", "error", "-show_format", "-show_streams", segment])
             let media = probe.stdout.contains("format_name=mpegts") || probe.stdout.contains("codec_name=h264")
                 || probe.stdout.contains("codec_name=aac")
             #expect(probe.status != 0 || !media, "ffprobe found the segment's media in \(segment) at rest: \(probe.stdout)")
@@ -31,7 +31,7 @@ enum AtRest {
         let keyIDs = Set(keyURIs.map { URL(fileURLWithPath: $0).lastPathComponent })
         #expect(!keyIDs.isEmpty, "the playlists name their keys")
         for keyID in keyIDs {
-            let (status, key) = try server.get("/v/\(assetID)/keys/\(keyID)")
+            let (status, key) = try await server.get("/v/\(assetID)/keys/\(keyID)")
             #expect(status == 200 && key.count == 16, "key \(keyID) is served as 16 bytes")
             let keyBytes = [UInt8](key)
             let keyHex = keyBytes.map { String(format: "%02x", $0) }.joined()

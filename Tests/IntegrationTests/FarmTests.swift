@@ -94,10 +94,10 @@ final class FarmHarness: @unchecked Sendable {
     }
 
     /// Polls a job until `condition` holds or `timeout` passes.
-    func wait(for id: String, timeout: Double = 60, until condition: (JobRecord) -> Bool) async throws -> JobRecord {
+    func wait(for id: String, timeout: Double = 60, until condition: (JobRecord) async throws -> Bool) async throws -> JobRecord {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if let record = try await queue.job(id), condition(record) { return record }
+            if let record = try await queue.job(id), try await condition(record) { return record }
             try await Task.sleep(for: .milliseconds(100))
         }
         throw TestFailure("job \(id) did not reach the expected state in \(timeout) s: \(String(describing: try await queue.job(id)))")
@@ -112,17 +112,21 @@ final class FarmHarness: @unchecked Sendable {
     }
 
     /// A 40 s 720p clip: long enough to kill, cancel or time out a transcode in the middle.
-    static let longClip: String = {
+    static var longClip: String {
+        get async { await longClipTask.value }
+    }
+
+    private static let longClipTask = Task {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("sg-long-\(getpid()).mp4").path
         if !FileManager.default.fileExists(atPath: path) {
-            _ = try? runBlocking("/usr/bin/ffmpeg", [
+            _ = try? await run("/usr/bin/ffmpeg", [
                 "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30:duration=40",
                 "-f", "lavfi", "-i", "sine=frequency=330:duration=40", "-c:v", "libx264", "-preset", "ultrafast",
                 "-c:a", "aac", "-shortest", path,
             ])
         }
         return path
-    }()
+    }
 }
 
 @Suite("worker farm: real redis-server, real worker processes", .serialized)
@@ -143,7 +147,7 @@ struct FarmTests {
         let record = try #require(try await farm.queue.job(jobID))
         #expect(record.state == .succeeded && record.attempts == 1 && record.version != nil)
 
-        let server = try RunningServer(store: farm.store)
+        let server = try await RunningServer(store: farm.store)
         let play = try await run("/usr/bin/ffmpeg", ["-v", "error", "-i", "\(server.baseURL)/v/farm-basic/master.m3u8", "-map", "0", "-f", "null", "-"])
         #expect(play.status == 0 && play.stderr.isEmpty, "\(play.stderr)")
     }
@@ -152,7 +156,7 @@ struct FarmTests {
     func killedWorkerIsReclaimed() async throws {
         let farm = try FarmHarness()
         let first = try farm.startWorker("doomed", lease: 2)
-        let id = try await farm.queue.enqueue(JobSpec(source: FarmHarness.longClip, profile: Self.fast, assetID: "reclaimed")).jobID
+        let id = try await farm.queue.enqueue(JobSpec(source: await FarmHarness.longClip, profile: Self.fast, assetID: "reclaimed")).jobID
         _ = try await farm.wait(for: id) { $0.state == .running && ($0.progress ?? 0) > 5 }
         first.signal(SIGKILL)
         _ = first.wait(timeout: 5)
@@ -171,7 +175,7 @@ struct FarmTests {
         // A 3 s lease against a transcode several times longer (renewed every ½ s), with a second
         // worker waiting to steal it.
         try farm.startWorker("holder", lease: 3)
-        let id = try await farm.queue.enqueue(JobSpec(source: FarmHarness.longClip, profile: Self.fast, assetID: "held")).jobID
+        let id = try await farm.queue.enqueue(JobSpec(source: await FarmHarness.longClip, profile: Self.fast, assetID: "held")).jobID
         _ = try await farm.wait(for: id) { $0.state == .running }
         try farm.startWorker("thief", lease: 3)
         let record = try await farm.wait(for: id, timeout: 120) { $0.state.isTerminal }
@@ -187,12 +191,12 @@ struct FarmTests {
         let farm = try FarmHarness()
         try farm.startWorker("w1")
         let id = try await farm.queue.enqueue(JobSpec(
-            source: FarmHarness.longClip, profile: Self.fast, assetID: "slow", maxAttempts: 2, timeoutSeconds: 0.5
+            source: await FarmHarness.longClip, profile: Self.fast, assetID: "slow", maxAttempts: 2, timeoutSeconds: 0.5
         )).jobID
         // Retries back off from 5 s; promote them sooner by moving the due time.
         let record = try await farm.wait(for: id, timeout: 60) { record in
             if record.state == .retrying {
-                _ = try? runBlocking("/usr/bin/redis-cli", ["-s", farm.redis.socketPath, "ZADD", farm.queue.keys.delayed, "0", id])
+                _ = try? await run("/usr/bin/redis-cli", ["-s", farm.redis.socketPath, "ZADD", farm.queue.keys.delayed, "0", id])
             }
             return record.state.isTerminal
         }
@@ -209,11 +213,11 @@ struct FarmTests {
         let farm = try FarmHarness()
         let worker = try farm.startWorker("capped", extra: ["--memory-limit-mib", "150"])
         let id = try await farm.queue.enqueue(JobSpec(
-            source: FarmHarness.longClip, profile: Self.fast, assetID: "hungry", maxAttempts: 2
+            source: await FarmHarness.longClip, profile: Self.fast, assetID: "hungry", maxAttempts: 2
         )).jobID
         let record = try await farm.wait(for: id, timeout: 120) { record in
             if record.state == .retrying {
-                _ = try? runBlocking("/usr/bin/redis-cli", ["-s", farm.redis.socketPath, "ZADD", farm.queue.keys.delayed, "0", id])
+                _ = try? await run("/usr/bin/redis-cli", ["-s", farm.redis.socketPath, "ZADD", farm.queue.keys.delayed, "0", id])
             }
             return record.state.isTerminal
         }
@@ -230,7 +234,7 @@ struct FarmTests {
     func cancelRunning() async throws {
         let farm = try FarmHarness()
         try farm.startWorker("w1")
-        let id = try await farm.queue.enqueue(JobSpec(source: FarmHarness.longClip, profile: Self.fast, assetID: "cancelled")).jobID
+        let id = try await farm.queue.enqueue(JobSpec(source: await FarmHarness.longClip, profile: Self.fast, assetID: "cancelled")).jobID
         _ = try await farm.wait(for: id) { $0.state == .running && ($0.progress ?? 0) > 1 }
         let asked = Date()
         let cancel = try await run(streamgateBinary, ["jobs", "cancel", id], environment: farm.environment)
@@ -249,7 +253,7 @@ struct FarmTests {
         let farm = try FarmHarness(appendOnly: true)
         try farm.startWorker("w1")
         let basic = packageRoot.appendingPathComponent("fixtures/good/basic.mp4").path
-        var ids = [try await farm.queue.enqueue(JobSpec(source: FarmHarness.longClip, profile: Self.fast, assetID: "restart-long")).jobID]
+        var ids = [try await farm.queue.enqueue(JobSpec(source: await FarmHarness.longClip, profile: Self.fast, assetID: "restart-long")).jobID]
         for index in 0..<4 {
             ids.append(try await farm.queue.enqueue(JobSpec(source: basic, profile: Self.fast, assetID: "restart-\(index)")).jobID)
         }
@@ -269,7 +273,7 @@ struct FarmTests {
     func drainAndRelease() async throws {
         let farm = try FarmHarness()
         let worker = try farm.startWorker("w1")
-        let finishing = try await farm.queue.enqueue(JobSpec(source: FarmHarness.longClip, profile: Self.fast, assetID: "drained")).jobID
+        let finishing = try await farm.queue.enqueue(JobSpec(source: await FarmHarness.longClip, profile: Self.fast, assetID: "drained")).jobID
         _ = try await farm.wait(for: finishing) { $0.state == .running }
         worker.signal(SIGTERM)
         let done = try await farm.wait(for: finishing, timeout: 120) { $0.state.isTerminal }
@@ -277,7 +281,7 @@ struct FarmTests {
         #expect(await worker.exited(timeout: 10) == .exited(0))
 
         let second = try farm.startWorker("w2")
-        let released = try await farm.queue.enqueue(JobSpec(source: FarmHarness.longClip, profile: Self.fast, assetID: "released")).jobID
+        let released = try await farm.queue.enqueue(JobSpec(source: await FarmHarness.longClip, profile: Self.fast, assetID: "released")).jobID
         _ = try await farm.wait(for: released) { $0.state == .running }
         second.signal(SIGTERM)
         try await Task.sleep(for: .milliseconds(200))
@@ -295,7 +299,7 @@ struct FarmTests {
         _ = try await farm.waitForWorkers { $0.count == 1 }
         var ids: [String] = []
         for index in 0..<3 {
-            ids.append(try await farm.queue.enqueue(JobSpec(source: FarmHarness.longClip, profile: Self.fast, assetID: "scaled-\(index)")).jobID)
+            ids.append(try await farm.queue.enqueue(JobSpec(source: await FarmHarness.longClip, profile: Self.fast, assetID: "scaled-\(index)")).jobID)
         }
         let scaleUp = try await run(streamgateBinary, ["scale", "3"], environment: farm.environment)
         #expect(scaleUp.stdout.contains("3 workers (was 1)"), "\(scaleUp.stdout)\(scaleUp.stderr)")

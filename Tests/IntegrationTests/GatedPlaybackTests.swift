@@ -1,6 +1,7 @@
 import Foundation
 import Gate
 import Jobs
+import TestSupport
 import Testing
 
 /// NFT-gated playback end to end: a real EVM (fixtures/chain), a real redis-server, `streamgate
@@ -19,12 +20,12 @@ struct GatedPlaybackTests {
         let asset = "gated-film"
         let keyID: String
 
-        init() throws {
+        init() async throws {
             folder = try TemporaryFolder()
-            chain = try LocalChainProcess()
+            chain = try await offPool { try LocalChainProcess() }
             redis = try RedisServerProcess(directory: "/tmp/sgg-" + String(UUID().uuidString.prefix(8)), appendOnly: false)
             store = folder.path + "/store"
-            let transcode = try runBlocking(streamgateBinary, [
+            let transcode = try await run(streamgateBinary, [
                 "transcode", packageRoot.appendingPathComponent("fixtures/good/short.mp4").path,
                 "--profile", packageRoot.appendingPathComponent("profiles/fast.yaml").path, "--out", store, "--asset-id", asset,
             ], environment: streamgateEnvironment())
@@ -32,7 +33,7 @@ struct GatedPlaybackTests {
             let keys = try FileManager.default.contentsOfDirectory(atPath: store + "/assets/\(asset)/keys")
             keyID = String(try #require(keys.first).dropLast(4))
             let secret = Data((0..<32).map { UInt8(truncatingIfNeeded: $0 &* 9 &+ 1) }).base64EncodedString()
-            server = try RunningServer(
+            server = try await RunningServer(
                 store: store,
                 arguments: [
                     "--redis", redis.urlString, "--siwe-domain", GatedPlaybackTests.domain, "--rpc", "\(chain.chainID)=\(chain.rpcURL)",
@@ -51,20 +52,20 @@ struct GatedPlaybackTests {
 
         var erc721: EthereumAddress { chain.contract("erc721") }
 
-        func setPolicy(_ json: String) throws {
-            let put = try server.request("PUT", "/v1/assets/\(asset)/policy", headers: ["Authorization": "Bearer \(GatedPlaybackTests.apiKey)"], body: json)
+        func setPolicy(_ json: String) async throws {
+            let put = try await server.request("PUT", "/v1/assets/\(asset)/policy", headers: ["Authorization": "Bearer \(GatedPlaybackTests.apiKey)"], body: json)
             guard put.status == 200 else { throw TestFailure("PUT policy: \(put.status) \(put.body)") }
         }
 
         /// Signs in as `account` (a nonce from the server, an EIP-4361 message signed by eth-account)
         /// and returns the playback token.
-        func signIn(_ account: LocalChainProcess.Account) throws -> String {
-            let nonce = try server.request("POST", "/v1/auth/nonce")
+        func signIn(_ account: LocalChainProcess.Account) async throws -> String {
+            let nonce = try await server.request("POST", "/v1/auth/nonce")
             let nonceValue = try #require(try JSONSerialization.jsonObject(with: Data(nonce.body.utf8)) as? [String: String])["nonce"]!
             let message = GatedPlaybackTests.message(address: account.address, nonce: nonceValue)
-            let signature = try GatedPlaybackTests.sign(message, key: account.privateKey)
+            let signature = try await GatedPlaybackTests.sign(message, key: account.privateKey)
             let body = String(decoding: try JSONSerialization.data(withJSONObject: ["message": message, "signature": signature]), as: UTF8.self)
-            let answer = try server.request("POST", "/v1/auth/siwe", headers: ["Content-Type": "application/json"], body: body)
+            let answer = try await server.request("POST", "/v1/auth/siwe", headers: ["Content-Type": "application/json"], body: body)
             guard answer.status == 200, let object = try JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: String],
                   let token = object["token"]
             else { throw TestFailure("sign-in: \(answer.status) \(answer.body)") }
@@ -72,8 +73,8 @@ struct GatedPlaybackTests {
             return token
         }
 
-        func key(token: String?) throws -> (status: Int, body: String) {
-            try server.request("GET", "/v/\(asset)/keys/\(keyID)", headers: token.map { ["Authorization": "Bearer \($0)"] } ?? [:])
+        func key(token: String?) async throws -> (status: Int, body: String) {
+            try await server.request("GET", "/v/\(asset)/keys/\(keyID)", headers: token.map { ["Authorization": "Bearer \($0)"] } ?? [:])
         }
 
         func play(token: String) async throws -> ProcessOutput {
@@ -100,7 +101,7 @@ struct GatedPlaybackTests {
 
     /// `personal_sign` by eth-account, the Python wallet library: an implementation independent of
     /// StreamGate's.
-    static func sign(_ message: String, key: [UInt8]) throws -> String {
+    static func sign(_ message: String, key: [UInt8]) async throws -> String {
         let script = """
         import sys
         from eth_account import Account
@@ -109,35 +110,35 @@ struct GatedPlaybackTests {
         print(signature if signature.startswith("0x") else "0x" + signature)
         """
         let python = packageRoot.appendingPathComponent(".venv/bin/python").path
-        let output = try runBlocking(python, ["-c", script, "0x" + key.map { String(format: "%02x", $0) }.joined()], stdin: Data(message.utf8))
+        let output = try await run(python, ["-c", script, "0x" + key.map { String(format: "%02x", $0) }.joined()], stdin: Data(message.utf8))
         guard output.status == 0 else { throw TestFailure("eth-account: \(output.stderr)") }
         return output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     @Test("an owner plays the gated stream with ffmpeg; others get 401 or 403 and no key; a sale revokes within a block")
     func ownerPlaysOthersDoNot() async throws {
-        let stack = try Stack()
+        let stack = try await Stack()
         let owner = stack.chain.accounts[1], other = stack.chain.accounts[2], stranger = stack.chain.accounts[3]
         _ = try await stack.chain.call("sg_mint721", [.string(owner.address.checksummed), 1])
-        try stack.setPolicy(#"{"chain_id":\#(stack.chain.chainID),"condition":{"erc721":{"contract":"\#(stack.erc721.checksummed)","token_ids":["1"]}}}"#)
+        try await stack.setPolicy(#"{"chain_id":\#(stack.chain.chainID),"condition":{"erc721":{"contract":"\#(stack.erc721.checksummed)","token_ids":["1"]}}}"#)
 
         // Public parts stay public: the playlist and segments, without any token.
-        #expect(try stack.server.get("/v/\(stack.asset)/master.m3u8").status == 200)
-        let noToken = try stack.key(token: nil)
+        await #expect(try stack.server.get("/v/\(stack.asset)/master.m3u8").status == 200)
+        let noToken = try await stack.key(token: nil)
         #expect(noToken.status == 401 && noToken.body.contains("missing_token"))
-        #expect(try stack.key(token: "forged.token").status == 401)
+        await #expect(try stack.key(token: "forged.token").status == 401)
 
-        let ownerToken = try stack.signIn(owner)
-        #expect(try stack.key(token: ownerToken).status == 200)
-        let keyBytes = try stack.server.get("/v/\(stack.asset)/keys/\(stack.keyID)?token=\(ownerToken)")
+        let ownerToken = try await stack.signIn(owner)
+        await #expect(try stack.key(token: ownerToken).status == 200)
+        let keyBytes = try await stack.server.get("/v/\(stack.asset)/keys/\(stack.keyID)?token=\(ownerToken)")
         #expect(keyBytes.status == 200 && keyBytes.body.count == 16, "the 16-byte key, with the token in the query")
         // The second grant came from memory, on the event loop (token verified, grant cached).
-        #expect(try stack.server.metric("streamgate_origin_fast_path_total") >= 1)
+        await #expect(try stack.server.metric("streamgate_origin_fast_path_total") >= 1)
         let play = try await stack.play(token: ownerToken)
         #expect(play.status == 0 && play.stderr.isEmpty, "ffmpeg playing the gated stream: \(play.stderr)")
 
-        let otherToken = try stack.signIn(other)
-        let refused = try stack.key(token: otherToken)
+        let otherToken = try await stack.signIn(other)
+        let refused = try await stack.key(token: otherToken)
         #expect(refused.status == 403 && refused.body.contains("not_owner"), "\(refused)")
         #expect(try await stack.play(token: otherToken).status != 0, "no key, no playback")
 
@@ -146,54 +147,54 @@ struct GatedPlaybackTests {
         let sold = Date()
         var ownerStatus = 200
         while ownerStatus == 200, Date().timeIntervalSince(sold) < 3 {
-            ownerStatus = try stack.key(token: ownerToken).status
+            ownerStatus = try await stack.key(token: ownerToken).status
             if ownerStatus == 200 { try await Task.sleep(for: .milliseconds(50)) }
         }
         #expect(ownerStatus == 403, "the seller is refused after the transfer")
         var otherStatus = 403
         while otherStatus == 403, Date().timeIntervalSince(sold) < 15 {
-            otherStatus = try stack.key(token: otherToken).status
+            otherStatus = try await stack.key(token: otherToken).status
             if otherStatus == 403 { try await Task.sleep(for: .milliseconds(200)) }
         }
         #expect(otherStatus == 200, "the buyer is admitted once the denial expires or is dropped")
 
         // A revoked token is refused everywhere.
-        let revoke = try stack.server.request("POST", "/v1/auth/revoke", headers: ["Authorization": "Bearer \(otherToken)"])
+        let revoke = try await stack.server.request("POST", "/v1/auth/revoke", headers: ["Authorization": "Bearer \(otherToken)"])
         #expect(revoke.status == 204)
-        let revoked = try stack.key(token: otherToken)
+        let revoked = try await stack.key(token: otherToken)
         #expect(revoked.status == 401 && revoked.body.contains("revoked"), "\(revoked)")
 
         // The chain stops: an answer that is not cached cannot be had, so no key (503).
-        let strangerToken = try stack.signIn(stranger)
+        let strangerToken = try await stack.signIn(stranger)
         stack.chain.stop()
-        let unavailable = try stack.key(token: strangerToken)
+        let unavailable = try await stack.key(token: strangerToken)
         #expect(unavailable.status == 503, "\(unavailable)")
     }
 
     @Test("sign-in refuses a wrong domain, a replayed nonce and a signature by another key")
-    func signInRefusals() throws {
-        let stack = try Stack()
+    func signInRefusals() async throws {
+        let stack = try await Stack()
         let account = stack.chain.accounts[4]
-        func attempt(_ message: String, _ signature: String) throws -> (status: Int, body: String) {
+        func attempt(_ message: String, _ signature: String) async throws -> (status: Int, body: String) {
             let body = String(decoding: try JSONSerialization.data(withJSONObject: ["message": message, "signature": signature]), as: UTF8.self)
-            return try stack.server.request("POST", "/v1/auth/siwe", headers: ["Content-Type": "application/json"], body: body)
+            return try await stack.server.request("POST", "/v1/auth/siwe", headers: ["Content-Type": "application/json"], body: body)
         }
-        func nonce() throws -> String {
-            let answer = try stack.server.request("POST", "/v1/auth/nonce")
+        func nonce() async throws -> String {
+            let answer = try await stack.server.request("POST", "/v1/auth/nonce")
             return (try JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: String])?["nonce"] ?? ""
         }
-        let wrongDomain = Self.message(address: account.address, nonce: try nonce(), domain: "evil.example")
-        #expect(try attempt(wrongDomain, try Self.sign(wrongDomain, key: account.privateKey)).body.contains("wrong_domain"))
+        let wrongDomain = await Self.message(address: account.address, nonce: try nonce(), domain: "evil.example")
+        await #expect(try attempt(wrongDomain, try Self.sign(wrongDomain, key: account.privateKey)).body.contains("wrong_domain"))
 
-        let good = Self.message(address: account.address, nonce: try nonce())
-        let signature = try Self.sign(good, key: account.privateKey)
-        #expect(try attempt(good, signature).status == 200)
-        let replay = try attempt(good, signature)
+        let good = await Self.message(address: account.address, nonce: try nonce())
+        let signature = try await Self.sign(good, key: account.privateKey)
+        await #expect(try attempt(good, signature).status == 200)
+        let replay = try await attempt(good, signature)
         #expect(replay.status == 401 && replay.body.contains("nonce_replayed"), "\(replay)")
 
-        let forged = Self.message(address: account.address, nonce: try nonce())
-        let byOther = try attempt(forged, try Self.sign(forged, key: stack.chain.accounts[5].privateKey))
+        let forged = await Self.message(address: account.address, nonce: try nonce())
+        let byOther = try await attempt(forged, try Self.sign(forged, key: stack.chain.accounts[5].privateKey))
         #expect(byOther.status == 401 && byOther.body.contains("bad_signature"), "\(byOther)")
-        #expect(try attempt("not a message", "0x00").status == 400)
+        await #expect(try attempt("not a message", "0x00").status == 400)
     }
 }

@@ -46,46 +46,46 @@ final class SharedOriginHarness: @unchecked Sendable {
         return try staging.publish(requiredFiles: ["master.m3u8"]).version
     }
 
-    func origin() throws -> RunningServer {
-        try RunningServer(store: store.root, arguments: ["--redis", redis.urlString, "--warm-segments", "0"])
+    func origin() async throws -> RunningServer {
+        try await RunningServer(store: store.root, arguments: ["--redis", redis.urlString, "--warm-segments", "0"])
     }
 }
 
 @Suite("origin: shared cache and announcements across processes", .serialized)
 struct OriginCacheTests {
     @Test("a second identical request is served from L1, as /metrics shows")
-    func secondRequestFromL1() throws {
+    func secondRequestFromL1() async throws {
         let harness = try SharedOriginHarness()
         let version = try harness.publish("film", generation: 0)
-        let origin = try harness.origin()
+        let origin = try await harness.origin()
         let path = "/v/film/\(version)/360p/00001.ts"
-        #expect(try origin.get(path).body == Data(harness.segment(1, generation: 0)))
-        let hitsBefore = try origin.metric("streamgate_origin_cache_total", ["level": "l1", "result": "hit"])
-        let readsBefore = try origin.metric("streamgate_origin_store_reads_total")
-        #expect(try origin.get(path).body == Data(harness.segment(1, generation: 0)))
-        #expect(try origin.metric("streamgate_origin_cache_total", ["level": "l1", "result": "hit"]) == hitsBefore + 1)
-        #expect(try origin.metric("streamgate_origin_store_reads_total") == readsBefore)
-        #expect(try origin.metric("streamgate_origin_requests_total", ["route": "segment", "status": "200"]) == 2)
-        #expect(try origin.metric("streamgate_origin_request_duration_seconds_count", ["route": "segment", "status": "200"]) == 2)
-        #expect(try origin.metric("streamgate_origin_bytes_total", ["route": "segment"]) == 100_000)
+        await #expect(try origin.get(path).body == Data(harness.segment(1, generation: 0)))
+        let hitsBefore = try await origin.metric("streamgate_origin_cache_total", ["level": "l1", "result": "hit"])
+        let readsBefore = try await origin.metric("streamgate_origin_store_reads_total")
+        await #expect(try origin.get(path).body == Data(harness.segment(1, generation: 0)))
+        await #expect(try origin.metric("streamgate_origin_cache_total", ["level": "l1", "result": "hit"]) == hitsBefore + 1)
+        await #expect(try origin.metric("streamgate_origin_store_reads_total") == readsBefore)
+        await #expect(try origin.metric("streamgate_origin_requests_total", ["route": "segment", "status": "200"]) == 2)
+        await #expect(try origin.metric("streamgate_origin_request_duration_seconds_count", ["route": "segment", "status": "200"]) == 2)
+        await #expect(try origin.metric("streamgate_origin_bytes_total", ["route": "segment"]) == 100_000)
     }
 
     @Test("an origin with a cold L1 serves from L2 what another origin read from the store")
     func secondOriginServesFromL2() async throws {
         let harness = try SharedOriginHarness()
         let version = try harness.publish("film", generation: 0)
-        let first = try harness.origin()
-        let second = try harness.origin()
+        let first = try await harness.origin()
+        let second = try await harness.origin()
         let path = "/v/film/\(version)/360p/00002.ts"
-        #expect(try first.get(path).body == Data(harness.segment(2, generation: 0)))
-        #expect(try first.metric("streamgate_origin_store_reads_total") == 1)
+        await #expect(try first.get(path).body == Data(harness.segment(2, generation: 0)))
+        await #expect(try first.metric("streamgate_origin_store_reads_total") == 1)
         // The first origin offers the object to L2 in the background.
         let name = QueueKeys().cacheObject("film/\(version)/360p/00002.ts")
         let deadline = Date().addingTimeInterval(5)
         while Date() < deadline, try await harness.queue.redis.send(["EXISTS", name]).int != 1 { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(try second.get(path).body == Data(harness.segment(2, generation: 0)))
-        #expect(try second.metric("streamgate_origin_cache_total", ["level": "l2", "result": "hit"]) == 1)
-        #expect(try second.metric("streamgate_origin_store_reads_total") == 0, "the second origin never read the store")
+        await #expect(try second.get(path).body == Data(harness.segment(2, generation: 0)))
+        await #expect(try second.metric("streamgate_origin_cache_total", ["level": "l2", "result": "hit"]) == 1)
+        await #expect(try second.metric("streamgate_origin_store_reads_total") == 0, "the second origin never read the store")
         #expect(try await harness.queue.redis.send(["GET", QueueKeys().cacheBytes]).int == 50_000, "L2 counts its bytes")
     }
 
@@ -93,11 +93,11 @@ struct OriginCacheTests {
     func invalidation() async throws {
         let harness = try SharedOriginHarness()
         let first = try harness.publish("film", generation: 0)
-        let origins = [try harness.origin(), try harness.origin()]
+        let origins = await [try harness.origin(), try harness.origin()]
         // Both learn the published version and cache the entry playlist and a segment.
         for origin in origins {
-            #expect(String(decoding: try origin.get("/v/film/master.m3u8").body, as: UTF8.self).contains("\(first)/360p/index.m3u8"))
-            #expect(try origin.get("/v/film/360p/00000.ts").body == Data(harness.segment(0, generation: 0)))
+            await #expect(String(decoding: try origin.get("/v/film/master.m3u8").body, as: UTF8.self).contains("\(first)/360p/index.m3u8"))
+            await #expect(try origin.get("/v/film/360p/00000.ts").body == Data(harness.segment(0, generation: 0)))
         }
         // Wait until both follow the channel (they subscribe as they start).
         let subscribed = Date().addingTimeInterval(10)
@@ -112,9 +112,9 @@ struct OriginCacheTests {
         #expect(try await harness.queue.announceAssetChange("film") == 2, "both origins follow the channel")
         try await Task.sleep(until: announced + .seconds(1))
         for origin in origins {
-            let master = String(decoding: try origin.get("/v/film/master.m3u8").body, as: UTF8.self)
+            let master = await String(decoding: try origin.get("/v/film/master.m3u8").body, as: UTF8.self)
             #expect(master.contains("\(second)/360p/index.m3u8"), "origin on port \(origin.port) serves the new version within 1 s")
-            #expect(try origin.get("/v/film/360p/00000.ts").body == Data(harness.segment(0, generation: 1)))
+            await #expect(try origin.get("/v/film/360p/00000.ts").body == Data(harness.segment(0, generation: 1)))
         }
 
         try harness.store.unpublish(try AssetID("film"))
@@ -122,8 +122,8 @@ struct OriginCacheTests {
         try await harness.queue.announceAssetChange("film")
         try await Task.sleep(until: deleted + .seconds(1))
         for origin in origins {
-            #expect(try origin.get("/v/film/\(second)/360p/00000.ts").status == 404, "origin on port \(origin.port) stops serving a deleted asset within 1 s")
-            #expect(try origin.get("/v/film/master.m3u8").status == 404)
+            await #expect(try origin.get("/v/film/\(second)/360p/00000.ts").status == 404, "origin on port \(origin.port) stops serving a deleted asset within 1 s")
+            await #expect(try origin.get("/v/film/master.m3u8").status == 404)
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The package root, found from this file's path.
@@ -27,23 +28,16 @@ struct ProcessOutput {
 }
 
 /// Runs a program to completion, with a time limit, capturing both outputs. The waiting happens on
-/// a thread of its own: a test that blocked one of Swift's few pool threads for a transcode or a
-/// playback would stall every other test running beside it.
+/// a thread of its own (`offPool`).
 func run(
     _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
     stdin: Data? = nil, timeout: Double = 300
 ) async throws -> ProcessOutput {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread {
-            continuation.resume(with: Result {
-                try runBlocking(executable, arguments, environment: environment, stdin: stdin, timeout: timeout)
-            })
-        }.start()
-    }
+    try await offPool { try runBlocking(executable, arguments, environment: environment, stdin: stdin, timeout: timeout) }
 }
 
-/// ``run(_:_:environment:stdin:timeout:)`` on the calling thread, for synchronous helpers (short
-/// commands only).
+/// ``run(_:_:environment:stdin:timeout:)`` on the calling thread: only for code that already runs
+/// on a thread of its own.
 func runBlocking(
     _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
     stdin: Data? = nil, timeout: Double = 300
@@ -158,7 +152,7 @@ final class RunningServer {
     let port: Int
     var baseURL: String { "http://127.0.0.1:\(port)" }
 
-    init(store: String, arguments extra: [String] = [], environment: [String: String] = [:], log: String? = nil) throws {
+    init(store: String, arguments extra: [String] = [], environment: [String: String] = [:], log: String? = nil) async throws {
         port = try freePort()
         process.executableURL = URL(fileURLWithPath: streamgateBinary)
         process.arguments = ["serve", "--store", store, "--port", String(port)] + extra
@@ -175,7 +169,7 @@ final class RunningServer {
         while Date() < deadline {
             if canConnect(port: port) { return }
             guard process.isRunning else { throw TestFailure("streamgate serve exited with \(process.terminationStatus)") }
-            usleep(50_000)
+            try await Task.sleep(for: .milliseconds(50))
         }
         process.terminate()
         throw TestFailure("streamgate serve did not open port \(port)")
@@ -189,8 +183,8 @@ final class RunningServer {
     }
 
     /// The sum of a Prometheus metric's samples at `/metrics` whose labels include `labels`.
-    func metric(_ name: String, _ labels: [String: String] = [:]) throws -> Double {
-        let text = String(decoding: try get("/metrics").body, as: UTF8.self)
+    func metric(_ name: String, _ labels: [String: String] = [:]) async throws -> Double {
+        let text = String(decoding: try await get("/metrics").body, as: UTF8.self)
         var total = 0.0
         for line in text.split(separator: "\n") where line.hasPrefix(name) && !line.hasPrefix("#") {
             let rest = line.dropFirst(name.count)
@@ -203,19 +197,19 @@ final class RunningServer {
     }
 
     /// Sends a request with curl: method, headers and an optional body; the status and body.
-    func request(_ method: String, _ path: String, headers: [String: String] = [:], body: String? = nil) throws -> (status: Int, body: String) {
+    func request(_ method: String, _ path: String, headers: [String: String] = [:], body: String? = nil) async throws -> (status: Int, body: String) {
         var arguments = ["-s", "-o", "-", "-w", "\n%{http_code}", "-X", method]
         for (name, value) in headers { arguments += ["-H", "\(name): \(value)"] }
         if let body { arguments += ["--data-binary", body] }
-        let output = try runBlocking("/usr/bin/curl", arguments + [baseURL + path])
+        let output = try await run("/usr/bin/curl", arguments + [baseURL + path])
         let text = output.stdout
         guard let newline = text.lastIndex(of: "\n") else { throw TestFailure("curl printed no status") }
         return (Int(text[text.index(after: newline)...]) ?? 0, String(text[..<newline]))
     }
 
     /// GETs a path with a real HTTP client (curl), returning the status and body.
-    func get(_ path: String) throws -> (status: Int, body: Data) {
-        let output = try runBlocking("/usr/bin/curl", ["-s", "-o", "-", "-w", "\n%{http_code}", baseURL + path])
+    func get(_ path: String) async throws -> (status: Int, body: Data) {
+        let output = try await run("/usr/bin/curl", ["-s", "-o", "-", "-w", "\n%{http_code}", baseURL + path])
         var data = output.stdoutData
         guard let newline = data.lastIndex(of: UInt8(ascii: "\n")) else { throw TestFailure("curl printed no status") }
         let status = Int(String(decoding: data[(newline + 1)...], as: UTF8.self)) ?? 0

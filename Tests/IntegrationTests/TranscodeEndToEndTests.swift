@@ -51,8 +51,8 @@ struct Probe {
 
     /// Decodes every frame of `url` with ffprobe, the way a player fetches it (playlist, key,
     /// segments over HTTP).
-    init(url: String) throws {
-        let output = try runBlocking("/usr/bin/ffprobe", [
+    init(url: String) async throws {
+        let output = try await run("/usr/bin/ffprobe", [
             "-v", "error", "-count_frames",
             "-show_entries", "stream=codec_type,nb_read_frames,width,height:format=duration",
             "-of", "json", url,
@@ -92,9 +92,9 @@ struct TranscodeEndToEndTests {
         #expect(summary.asset_id == assetID)
         #expect(!summary.renditions.isEmpty)
 
-        let server = try RunningServer(store: store)
+        let server = try await RunningServer(store: store)
         // The multivariant playlist names every rendition with honest attributes.
-        let master = try server.get("/v/\(assetID)/master.m3u8")
+        let master = try await server.get("/v/\(assetID)/master.m3u8")
         #expect(master.status == 200)
         let masterText = String(decoding: master.body, as: UTF8.self)
         for rendition in summary.renditions {
@@ -103,7 +103,7 @@ struct TranscodeEndToEndTests {
         }
 
         for rendition in summary.renditions {
-            let probe = try Probe(url: "\(server.baseURL)/v/\(assetID)/\(rendition.name)/index.m3u8")
+            let probe = try await Probe(url: "\(server.baseURL)/v/\(assetID)/\(rendition.name)/index.m3u8")
             #expect(abs(probe.duration - fixture.duration) <= 0.1 + 0.05,
                     "\(rendition.name): duration \(probe.duration) vs source \(fixture.duration)")
             #expect(probe.hasAudio == fixture.audio, "\(rendition.name): audio present iff the source has it")
@@ -132,7 +132,7 @@ struct TranscodeEndToEndTests {
         #expect(play.status == 0, "ffmpeg playing master.m3u8: \(play.stderr)")
         #expect(play.stderr.isEmpty, "ffmpeg reported: \(play.stderr)")
 
-        try AtRest.verify(store: store, tempFolder: folder.path, server: server, assetID: assetID)
+        try await AtRest.verify(store: store, tempFolder: folder.path, server: server, assetID: assetID)
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Profiles
 import Store
+import TestSupport
 import Testing
 import Vault
 @testable import Media
@@ -39,15 +40,18 @@ struct SealedSourceTranscodeTests {
     }
 
     /// A copy of basic.mp4 remuxed by ffmpeg with or without faststart.
-    func remux(faststart: Bool) throws -> String {
+    func remux(faststart: Bool) async throws -> String {
         let output = path(faststart ? "faststart.mp4" : "moov-last.mp4")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
-        process.arguments = ["-v", "error", "-y", "-i", Self.basic, "-c", "copy", "-movflags", faststart ? "+faststart" : "-faststart", output]
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let status = try await offPool {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
+            process.arguments = ["-v", "error", "-y", "-i", Self.basic, "-c", "copy", "-movflags", faststart ? "+faststart" : "-faststart", output]
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+        #expect(status == 0)
         return output
     }
 
@@ -66,21 +70,25 @@ struct SealedSourceTranscodeTests {
         return boxes
     }
 
-    func transcode(_ input: String, store: AssetStore, asset: String) throws -> TranscodeSummary {
-        try Transcoder(store: store, keyring: keyring).transcode(input: input, profile: profile, assetID: try AssetID(asset))
+    /// A transcode, on a thread of its own (see `offPool`).
+    func transcode(_ input: String, store: AssetStore, asset: String, keyring: Keyring? = nil) async throws -> TranscodeSummary {
+        let keyring = keyring ?? self.keyring, profile = self.profile
+        return try await offPool {
+            try Transcoder(store: store, keyring: keyring).transcode(input: input, profile: profile, assetID: try AssetID(asset))
+        }
     }
 
     @Test("moov first or last, a sealed upload transcodes like the plain file")
-    func sealedMatchesPlain() throws {
+    func sealedMatchesPlain() async throws {
         defer { try? FileManager.default.removeItem(at: folder) }
-        let moovLast = try remux(faststart: false)
-        let faststart = try remux(faststart: true)
+        let moovLast = try await remux(faststart: false)
+        let faststart = try await remux(faststart: true)
         let moovLastBoxes = try topLevelBoxes(moovLast), faststartBoxes = try topLevelBoxes(faststart)
         #expect(moovLastBoxes.firstIndex(of: "mdat")! < moovLastBoxes.firstIndex(of: "moov")!, "\(moovLastBoxes)")
         #expect(faststartBoxes.firstIndex(of: "moov")! < faststartBoxes.firstIndex(of: "mdat")!, "\(faststartBoxes)")
 
         let store = try AssetStore(root: path("store"))
-        let plain = try transcode(Self.basic, store: store, asset: "plain")
+        let plain = try await transcode(Self.basic, store: store, asset: "plain")
         #expect(!plain.renditions.isEmpty)
 
         // 64 KiB chunks: the clip spans several, so probing, seeking to the index and reading
@@ -92,7 +100,7 @@ struct SealedSourceTranscodeTests {
         ]
         for (name, sealed) in cases {
             #expect(SealedSource.isSealed(path: sealed))
-            let summary = try transcode(sealed, store: store, asset: "sealed-\(name)")
+            let summary = try await transcode(sealed, store: store, asset: "sealed-\(name)")
             #expect(summary.renditions.map(\.name) == plain.renditions.map(\.name), "\(name)")
             #expect(summary.renditions.map(\.segments) == plain.renditions.map(\.segments), "\(name)")
             #expect(summary.renditions.map(\.width) == plain.renditions.map(\.width), "\(name)")
@@ -105,7 +113,7 @@ struct SealedSourceTranscodeTests {
 
     @Test("a tampered chunk fails the transcode naming the chunk, and nothing is published",
           arguments: [(0, "at open: probing"), (2, "while demuxing"), (4, "the final chunk, holding the moov")])
-    func tampered(chunk: Int, when: String) throws {
+    func tampered(chunk: Int, when: String) async throws {
         defer { try? FileManager.default.removeItem(at: folder) }
         let chunkSize = 64 * 1024
         let sealed = try seal(Self.basic, to: "tampered.sgsrc", chunkSize: chunkSize)
@@ -119,7 +127,7 @@ struct SealedSourceTranscodeTests {
         let store = try AssetStore(root: path("store"))
         let asset = try AssetID("tampered")
         do {
-            _ = try Transcoder(store: store, keyring: keyring).transcode(input: sealed, profile: profile, assetID: asset)
+            _ = try await transcode(sealed, store: store, asset: asset.rawValue)
             Issue.record("a tampered upload transcoded (\(when))")
         } catch let error as TranscodeError {
             #expect(error.file == sealed)
@@ -130,13 +138,13 @@ struct SealedSourceTranscodeTests {
     }
 
     @Test("an empty upload, a missing master key and a missing keyring are clear errors")
-    func unusableUploads() throws {
+    func unusableUploads() async throws {
         defer { try? FileManager.default.removeItem(at: folder) }
         let store = try AssetStore(root: path("store"))
         let empty = path("empty.sgsrc")
         try SealedSourceWriter(path: empty, keyring: keyring, uploadID: "empty").finish()
         do {
-            _ = try transcode(empty, store: store, asset: "empty")
+            _ = try await transcode(empty, store: store, asset: "empty")
             Issue.record("an empty upload transcoded")
         } catch let error as TranscodeError {
             #expect(error.reason == "file is empty (0 bytes once decrypted)")
@@ -145,7 +153,7 @@ struct SealedSourceTranscodeTests {
         let sealed = try seal(Self.basic, to: "basic.sgsrc")
         let stranger = try MasterKey(bytes: [UInt8](repeating: 9, count: 32))
         do {
-            _ = try Transcoder(store: store, keyring: Keyring(current: stranger)).transcode(input: sealed, profile: profile, assetID: try AssetID("wrong-key"))
+            _ = try await transcode(sealed, store: store, asset: "wrong-key", keyring: Keyring(current: stranger))
             Issue.record("a sealed upload transcoded without its master key")
         } catch let error as TranscodeError {
             #expect(error.reason.contains("master key \(keyring.current.id), which is not in the keyring"), "\(error.reason)")

@@ -2,6 +2,7 @@ import Foundation
 import HLS
 import Profiles
 import Store
+import TestSupport
 import Testing
 import Vault
 @testable import Media
@@ -12,20 +13,20 @@ import Vault
 struct SegmentAlignmentTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    struct FirstFrame: Equatable { var pts: String; var keyFrame: Bool }
+    struct FirstFrame: Equatable, Sendable { var pts: String; var keyFrame: Bool }
 
     @Test("aligned IDR boundaries", arguments: ["good/basic.mp4", "good/vfr.mkv", "good/long_gop.mp4", "good/rotated.mp4"])
-    func aligned(fixture: String) throws {
+    func aligned(fixture: String) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sg-align-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         let store = try AssetStore(root: folder.path)
         let keyring = Keyring(current: try MasterKey(bytes: (0..<32).map { UInt8($0) }))
         let profile = try Profile.load(path: Self.root.appendingPathComponent("profiles/fast.yaml").path)
         let asset = try AssetID("align")
-        let summary = try Transcoder(store: store, keyring: keyring).transcode(
-            input: Self.root.appendingPathComponent("fixtures").appendingPathComponent(fixture).path,
-            profile: profile, assetID: asset
-        )
+        let input = Self.root.appendingPathComponent("fixtures").appendingPathComponent(fixture).path
+        let summary = try await offPool {
+            try Transcoder(store: store, keyring: keyring).transcode(input: input, profile: profile, assetID: asset)
+        }
         let published = try #require(try store.publishedVersion(of: asset))
         #expect(!summary.renditions.isEmpty)
 
@@ -44,7 +45,7 @@ struct SegmentAlignmentTests {
                 let ciphertext = Array(try Data(contentsOf: URL(fileURLWithPath: "\(published.directory)/\(rendition.name)/\(segment.uri)")))
                 let plaintext = try AES128CBC.decrypt(ciphertext, key: contentKey.bytes, iv: try #require(key.iv))
                 #expect(plaintext.count % 188 == 0 && plaintext.first == 0x47, "segment \(index) is whole TS packets")
-                let frame = try firstVideoFrame(of: plaintext)
+                let frame = try await offPool { try Self.firstVideoFrame(of: plaintext) }
                 #expect(frame.keyFrame, "\(rendition.name) segment \(index) starts with a key frame")
                 firstFrames[rendition.name, default: []].append(frame)
             }
@@ -54,7 +55,7 @@ struct SegmentAlignmentTests {
     }
 
     /// The first decoded video frame of a TS segment, decoded alone from stdin.
-    func firstVideoFrame(of segment: [UInt8]) throws -> FirstFrame {
+    static func firstVideoFrame(of segment: [UInt8]) throws -> FirstFrame {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/ffprobe")
         process.arguments = [

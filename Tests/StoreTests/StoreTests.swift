@@ -114,7 +114,7 @@ struct PublishTests {
     }
 
     @Test("republishing swaps the version atomically and keeps only the previous one")
-    func republish() throws {
+    func republish() async throws {
         let temporary = try TemporaryStore()
         let asset = try AssetID("clip")
         var versions: [PublishedVersion] = []
@@ -123,7 +123,7 @@ struct PublishTests {
             try staging.write("round \(round)", to: "master.m3u8")
             versions.append(try staging.publish(requiredFiles: ["master.m3u8"]))
             // Version names start with the publish second; make the next one sort after this one.
-            if round < 2 { Thread.sleep(forTimeInterval: 1.05) }
+            if round < 2 { try await Task.sleep(for: .milliseconds(1050)) }
         }
         let current = try #require(try temporary.store.publishedVersion(of: asset))
         #expect(current == versions[2])
