@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
 import Jobs
-import NIOCore
-import NIOPosix
 
 @main
 struct StreamGate: AsyncParsableCommand {
@@ -18,7 +16,6 @@ struct StreamGate: AsyncParsableCommand {
         Telemetry.bootstrap()
         do {
             var command = try parseAsRoot()
-            if command is Serve || command is Dev { adoptEventLoopsAsGlobalExecutor() }
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
@@ -33,17 +30,5 @@ struct StreamGate: AsyncParsableCommand {
         } catch {
             exit(withError: error)
         }
-    }
-
-    /// The HTTP server's request handlers are Swift tasks. On the default global executor each
-    /// request hops from the event loop that read it to a pool thread and back to write the answer:
-    /// two thread switches per request, which on a 2-core host cost more than serving a cached
-    /// segment. Run tasks on the event loops themselves instead (one thread per core, and a task
-    /// started on a loop stays on it). Nothing the server runs as a task blocks: file, store and
-    /// Redis calls go to NIO's thread pools. `STREAMGATE_GLOBAL_EXECUTOR=swift` keeps the default,
-    /// for comparison.
-    private static func adoptEventLoopsAsGlobalExecutor() {
-        guard ProcessInfo.processInfo.environment["STREAMGATE_GLOBAL_EXECUTOR"] != "swift" else { return }
-        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
     }
 }

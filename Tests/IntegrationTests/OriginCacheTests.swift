@@ -89,6 +89,18 @@ struct OriginCacheTests {
         #expect(try await harness.queue.redis.send(["GET", QueueKeys().cacheBytes]).int == 50_000, "L2 counts its bytes")
     }
 
+    @Test("SIGTERM stops an origin promptly, Redis subscriptions and all, after it has served")
+    func stopsOnSIGTERM() async throws {
+        let harness = try SharedOriginHarness()
+        let version = try harness.publish("film", generation: 0)
+        for _ in 0..<5 {
+            let origin = try await harness.origin()
+            #expect(try await origin.get("/v/film/\(version)/360p/00000.ts").status == 200)
+            #expect(try await origin.get("/v/film/master.m3u8").status == 200)
+            #expect(await origin.stop(within: 5), "origin on port \(origin.port) exits within 5 s of SIGTERM")
+        }
+    }
+
     @Test("a republish and a delete are seen by two origins within a second")
     func invalidation() async throws {
         let harness = try SharedOriginHarness()

@@ -175,9 +175,24 @@ final class RunningServer {
         throw TestFailure("streamgate serve did not open port \(port)")
     }
 
+    /// Sends SIGTERM; whether the server exited within `seconds`.
+    func stop(within seconds: Double) async -> Bool {
+        if process.isRunning { process.terminate() }
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning, Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        return !process.isRunning
+    }
+
+    /// Stops the server if a test has not; one that ignores SIGTERM for 10 s is killed (and said
+    /// so on standard error) rather than waited for.
     deinit {
+        guard process.isRunning else { return }
+        process.terminate()
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning, Date() < deadline { usleep(20_000) }
         if process.isRunning {
-            process.terminate()
+            FileHandle.standardError.write(Data("streamgate serve on port \(port) did not exit within 10 s of SIGTERM; killed\n".utf8))
+            kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
     }
