@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import TestSupport
 import Testing
 @testable import Origin
 
@@ -127,14 +128,7 @@ struct FastPathTests {
         let film = try FilmFixture(options: OriginOptions(l1Bytes: 64 << 20, warmSegments: 0, rateLimit: .init(rate: 0.001, burst: 4, includeLoopback: true)))
         film.routes.announcements(listening: true)
         try await film.application().test(.live) { client in
-            var statuses: [Int] = []
-            var retryAfter: String?
-            for _ in 0..<7 {
-                try await client.execute(uri: "/v/film/360p/00002.ts", method: .get) { response in
-                    statuses.append(response.status.code)
-                    if response.status == .tooManyRequests { retryAfter = response.headers[.retryAfter] }
-                }
-            }
+            let (statuses, retryAfter) = try await repeatedGets("/v/film/360p/00002.ts", times: 7, client)
             #expect(statuses == [200, 200, 200, 200, 429, 429, 429], "\(statuses)")
             #expect((900...1000).contains(Int(retryAfter ?? "") ?? 0), "\(retryAfter ?? "none")")
         }
@@ -189,15 +183,10 @@ struct FastPathTests {
     // MARK: - A raw HTTP/1.1 connection
 
     /// Sends `text` in one write on a new connection and reads until the server closes it, on a
-    /// thread of its own: blocking in `recv` on one of Swift's few pool threads would stall the
-    /// server under test (and every other test) with it.
+    /// thread of its own (`offPool`): blocking in `recv` on one of Swift's few pool threads would
+    /// stall the server under test (and every other test) with it.
     static func exchange(port: Int, _ text: String) async throws -> [UInt8] {
-        try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread {
-                continuation.resume(with: Result { try blockingExchange(port: port, text) })
-            }
-            thread.start()
-        }
+        try await offPool { try blockingExchange(port: port, text) }
     }
 
     private static func blockingExchange(port: Int, _ text: String) throws -> [UInt8] {

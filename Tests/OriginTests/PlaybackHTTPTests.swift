@@ -309,14 +309,7 @@ struct PlaybackHTTPTests {
     func rateLimit() async throws {
         let film = try FilmFixture(options: OriginOptions(rateLimit: .init(rate: 0.001, burst: 5, includeLoopback: true)))
         try await film.application().test(.router) { client in
-            var statuses: [Int] = []
-            var retryAfter: String?
-            for _ in 0..<8 {
-                try await client.execute(uri: "/v/film/master.m3u8", method: .get) { response in
-                    statuses.append(response.status.code)
-                    if response.status == .tooManyRequests { retryAfter = response.headers[.retryAfter] }
-                }
-            }
+            let (statuses, retryAfter) = try await repeatedGets("/v/film/master.m3u8", times: 8, client)
             #expect(statuses.prefix(5).allSatisfy { $0 == 200 }, "\(statuses)")
             #expect(statuses.suffix(3).allSatisfy { $0 == 429 }, "\(statuses)")
             #expect((900...1000).contains(Int(retryAfter ?? "") ?? 0), "one token every 1000 s: \(retryAfter ?? "none")")
@@ -410,6 +403,19 @@ struct HTTPPiecesTests {
         #expect(!HTTPSemantics.acceptsGzip("br"))
         #expect(!HTTPSemantics.acceptsGzip(nil))
     }
+}
+
+/// GETs `uri` `times` times in a row: the statuses, and the `Retry-After` of the last 429.
+func repeatedGets(_ uri: String, times: Int, _ client: some TestClientProtocol) async throws -> (statuses: [Int], retryAfter: String?) {
+    var statuses: [Int] = []
+    var retryAfter: String?
+    for _ in 0..<times {
+        try await client.execute(uri: uri, method: .get) { response in
+            statuses.append(response.status.code)
+            if response.status == .tooManyRequests { retryAfter = response.headers[.retryAfter] }
+        }
+    }
+    return (statuses, retryAfter)
 }
 
 /// Decompresses gzip with the system's gzip tool: an implementation independent of the origin's.
