@@ -535,7 +535,7 @@ public struct OriginRoutes: Sendable {
             do { policy = try await gate.policies.policy(of: asset.rawValue) } catch { return Self.gateUnavailable }
             if let policy, let refusal = await gate.authorize(request, asset: asset.rawValue, policy: policy) { return refusal }
         }
-        let cacheKey = "\(version.version)/\(keyID)"
+        let cacheKey = Self.keyCacheKey(version, keyID)
         let key: [UInt8]
         if let known = keys.withLockedValue({ $0[cacheKey] }) {
             key = known
@@ -570,6 +570,11 @@ public struct OriginRoutes: Sendable {
         // Keys must never sit in a shared cache or on a player's disk.
         headers[.cacheControl] = "no-store, private"
         return PlaybackResponse(status: .ok, headers: headers, body: method == .head ? nil : ByteBuffer(bytes: key))
+    }
+
+    /// Where ``keys`` holds a version's unwrapped key.
+    static func keyCacheKey(_ version: PublishedVersion, _ keyID: String) -> String {
+        "\(version.version)/\(keyID)"
     }
 
     static func isKeyID(_ text: String) -> Bool {

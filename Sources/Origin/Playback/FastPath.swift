@@ -43,7 +43,7 @@ extension OriginRoutes {
                 return self.fileResponse(object, type: type, versioned: target.version != nil, request: request)
             }
         case .key(let keyID):
-            guard Self.isKeyID(keyID), let key = keys.withLockedValue({ $0["\(version.version)/\(keyID)"] }) else { return nil }
+            guard Self.isKeyID(keyID), let key = keys.withLockedValue({ $0[Self.keyCacheKey(version, keyID)] }) else { return nil }
             if let gate {
                 // Only a grant is given here; every refusal (and its reason) comes from the router.
                 guard let policy = gate.policies.cachedPolicy(of: asset.rawValue) else { return nil }
