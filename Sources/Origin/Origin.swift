@@ -34,6 +34,9 @@ public struct OriginOptions: Sendable {
     /// Answer L1 hits on the event loop that read the request (``PlaybackFastPath``); off, every
     /// request goes through the router. The answers are the same either way.
     public var fastPath: Bool
+    /// With ``fastPath``: read hits straight from the socket's bytes, in front of the HTTP decoder
+    /// (``ByteFastPath``); off, only decoded requests are answered early. Same answers either way.
+    public var byteFastPath = true
 
     public init(
         l1Bytes: Int = 256 << 20, entryMaxAge: Int = 60, warmSegments: Int = 3, corsOrigins: [String] = ["*"],
@@ -155,6 +158,8 @@ public struct OriginRoutes: Sendable {
         public var warmed = 0
         /// Requests answered on the event loop (``PlaybackFastPath``), without the router.
         public var fastPath = 0
+        /// Of those, the ones answered from the socket's bytes, before HTTP decoding (``ByteFastPath``).
+        public var fromBytes = 0
     }
 
     public init(
@@ -323,9 +328,12 @@ public struct OriginRoutes: Sendable {
     }
 
     /// What every playback response gets last: CORS headers, and its count, time and bytes.
-    func finish(_ route: OriginMetrics.Route, _ headers: inout HTTPFields, status: HTTPResponse.Status, request: HTTPRequest, started: UInt64) {
+    func finish(
+        _ route: OriginMetrics.Route, _ headers: inout HTTPFields, status: HTTPResponse.Status, request: HTTPRequest, started: UInt64,
+        bodyBytes: Int? = nil
+    ) {
         applyCORS(to: &headers, request.headerFields)
-        let bodyBytes = request.method == .head ? 0 : (headers[.contentLength].flatMap { Int($0) } ?? 0)
+        let bodyBytes = request.method == .head ? 0 : (bodyBytes ?? headers[.contentLength].flatMap { Int($0) } ?? 0)
         metrics.request(route, status: status.code, nanoseconds: DispatchTime.now().uptimeNanoseconds &- started, bodyBytes: bodyBytes)
     }
 
@@ -353,15 +361,9 @@ public struct OriginRoutes: Sendable {
     /// The answer for a file L1 (or a load) produced: headers a CDN can act on, 304, gzip, ranges.
     func fileResponse(_ object: CachedObject, type: MediaType, versioned: Bool, request: HTTPRequest) -> PlaybackResponse {
         let fields = request.headerFields
-        var headers = HTTPFields()
-        headers.reserveCapacity(12)
-        headers[.contentType] = type.contentType
-        headers[.cacheControl] = versioned ? "public, max-age=31536000, immutable" : entryCacheControl
-        headers[.lastModified] = object.lastModifiedText
         let useGzip = object.gzipped != nil && fields[.range] == nil && HTTPSemantics.acceptsGzip(fields[.acceptEncoding])
-        if type == .playlist { headers[.vary] = "Accept-Encoding" }
         let eTag = useGzip ? object.gzipETag : object.eTag
-        headers[.eTag] = eTag
+        var headers = Self.validatorHeaders(type: type, cacheControl: cacheControl(versioned: versioned), lastModified: object.lastModifiedText, eTag: eTag)
 
         if HTTPSemantics.notModified(
             ifNoneMatch: fields[.ifNoneMatch], ifModifiedSince: fields[.ifModifiedSince], eTag: eTag,
@@ -391,6 +393,35 @@ public struct OriginRoutes: Sendable {
             refusal.headers[.contentRange] = "bytes */\(size)"
             return refusal
         }
+    }
+
+    func cacheControl(versioned: Bool) -> String {
+        versioned ? "public, max-age=31536000, immutable" : entryCacheControl
+    }
+
+    /// What every answer for a file carries first: its type, how long it may be kept, and its
+    /// validators.
+    static func validatorHeaders(type: MediaType, cacheControl: String, lastModified: String, eTag: String) -> HTTPFields {
+        var headers = HTTPFields()
+        headers.reserveCapacity(12)
+        headers[.contentType] = type.contentType
+        headers[.cacheControl] = cacheControl
+        headers[.lastModified] = lastModified
+        if type == .playlist { headers[.vary] = "Accept-Encoding" }
+        headers[.eTag] = eTag
+        return headers
+    }
+
+    /// The head (status line and fields) of the plain 200 answer for the whole of `object`, the
+    /// same as ``fileResponse(_:type:versioned:request:)`` gives a request with no range, no
+    /// validators and no gzip, encoded once per object and URL form (``CachedObject/wholeHeads``).
+    static func wholeHead(type: MediaType, cacheControl: String, lastModified: String, eTag: String, size: String) -> ByteBuffer {
+        var headers = validatorHeaders(type: type, cacheControl: cacheControl, lastModified: lastModified, eTag: eTag)
+        headers[.acceptRanges] = "bytes"
+        headers[.contentLength] = size
+        var head = ByteBuffer()
+        HTTPHeadEncoding.write(status: .ok, headers, into: &head)
+        return head
     }
 
     /// A gated asset's playlist for one viewer: the token rides along on the URIs of the playlists
@@ -430,7 +461,9 @@ public struct OriginRoutes: Sendable {
                     guard let loaded = try await self.load(name, version: version, relative: relative) else { throw StoredFile.Missing() }
                     body = loaded
                 }
-                let object = CachedObject(body: body, type: type, version: version.version, relative: relative, entry: rewritten)
+                let object = CachedObject(
+                    body: body, type: type, version: version.version, relative: relative, entry: rewritten, cacheControl: self.cacheControl(versioned:)
+                )
                 self.cache.put(key, object, cost: object.cost)
                 return object
             }
@@ -631,6 +664,9 @@ struct PlaybackResponse: Sendable {
     var headers: HTTPFields
     /// nil: no body (HEAD, 304).
     var body: ByteBuffer?
+    /// Given only to ``ByteFastPath``: the status line and fields already encoded (`headers` is
+    /// then empty; ``HTTPHeadEncoding``).
+    var encodedHead: ByteBuffer? = nil
 
     var response: Response {
         Response(status: status, headers: headers, body: body.map { .init(byteBuffer: $0) } ?? .init())
@@ -658,8 +694,11 @@ public struct CachedObject: Sendable {
     let lastModifiedText: String
     /// `Content-Length` of the whole body.
     let sizeText: String
+    /// The encoded head of the plain 200 answer for the whole object, at a versioned URL and at a
+    /// version-less one (they differ in `Cache-Control`).
+    let wholeHeads: (versioned: ByteBuffer, unversioned: ByteBuffer)
 
-    init(body: ByteBuffer, type: MediaType, version: String, relative: String, entry: Bool) {
+    init(body: ByteBuffer, type: MediaType, version: String, relative: String, entry: Bool, cacheControl: (_ versioned: Bool) -> String) {
         self.body = body
         gzipped = type == .playlist ? Gzip.compress(body.readableBytesView).map { ByteBuffer(bytes: $0) } : nil
         // A version never changes, so (version, name) identifies the bytes.
@@ -669,10 +708,14 @@ public struct CachedObject: Sendable {
         lastModified = HTTPSemantics.publishTime(ofVersion: version) ?? 0
         lastModifiedText = HTTPSemantics.httpDate(lastModified)
         sizeText = String(body.readableBytes)
+        wholeHeads = (
+            OriginRoutes.wholeHead(type: type, cacheControl: cacheControl(true), lastModified: lastModifiedText, eTag: eTag, size: sizeText),
+            OriginRoutes.wholeHead(type: type, cacheControl: cacheControl(false), lastModified: lastModifiedText, eTag: eTag, size: sizeText)
+        )
     }
 
     /// What the object costs L1: its bytes and a little bookkeeping.
-    var cost: Int { body.readableBytes + (gzipped?.readableBytes ?? 0) + 256 }
+    var cost: Int { body.readableBytes + (gzipped?.readableBytes ?? 0) + wholeHeads.versioned.readableBytes + wholeHeads.unversioned.readableBytes + 256 }
 }
 
 /// What the origin serves, by file name.

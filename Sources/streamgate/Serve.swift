@@ -91,17 +91,22 @@ struct OriginCacheOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Answer L1 hits on the event loop that read them; --no-fast-path sends every request through the router (same answers, more CPU).")
     var fastPath = true
 
+    @Flag(inversion: .prefixedNo, help: "With the fast path, read hits straight from the socket's bytes, before HTTP decoding; --no-byte-fast-path answers only decoded requests early (same answers, more CPU).")
+    var byteFastPath = true
+
     func originOptions() throws -> OriginOptions {
         guard l1Bytes >= 0 else { throw ValidationError("--l1-bytes must be 0 or more") }
         guard entryMaxAge >= 0 else { throw ValidationError("--entry-max-age must be 0 or more") }
         guard (0...32).contains(warmSegments) else { throw ValidationError("--warm-segments must be between 0 and 32") }
         guard rateLimit >= 0, rateBurst >= 1 else { throw ValidationError("--rate-limit must be 0 or more and --rate-burst at least 1") }
-        return OriginOptions(
+        var options = OriginOptions(
             l1Bytes: l1Bytes, entryMaxAge: entryMaxAge, warmSegments: warmSegments,
             corsOrigins: corsOrigin == ["none"] ? [] : corsOrigin,
             rateLimit: rateLimit > 0 ? RateLimiter.Options(rate: rateLimit, burst: rateBurst, includeLoopback: rateLimitLoopback) : nil,
             fastPath: fastPath
         )
+        options.byteFastPath = byteFastPath
+        return options
     }
 
     func sharedOptions() throws -> SharedCache.Options? {

@@ -33,10 +33,12 @@ struct FastPathTests {
         var routerOnly = options
         routerOnly.fastPath = false
         let router = film.makeRoutes(options: routerOnly)
+        var decodedOnly = options
+        decodedOnly.byteFastPath = false
+        let decoded = film.makeRoutes(options: decodedOnly)
         // As with Redis announcing changes: the published version is re-read every 30 s, not every
         // second, so a stalled moment on a loaded machine does not send hits to the router.
-        film.routes.announcements(listening: true)
-        router.announcements(listening: true)
+        for routes in [film.routes, router, decoded] { routes.announcements(listening: true) }
         let version = film.version.version
         let key = film.contentKey.id
         let segmentTag = "\"\(version)/360p/00001.ts\""
@@ -81,13 +83,15 @@ struct FastPathTests {
             }
             return answers
         }
-        try await film.application(routes: router).test(.live) { client in
-            var index = 0
-            for (path, method, headers) in requests {
-                for round in 0..<2 {
-                    let expected = try await client.execute(uri: path, method: method, headers: headers) { Answer($0) }
-                    #expect(answers[index] == expected, "\(method) \(path) \(headers), round \(round + 1)")
-                    index += 1
+        for (label, routes) in [("router only", router), ("decoded requests only", decoded)] {
+            try await film.application(routes: routes).test(.live) { client in
+                var index = 0
+                for (path, method, headers) in requests {
+                    for round in 0..<2 {
+                        let expected = try await client.execute(uri: path, method: method, headers: headers) { Answer($0) }
+                        #expect(answers[index] == expected, "\(label): \(method) \(path) \(headers), round \(round + 1)")
+                        index += 1
+                    }
                 }
             }
         }
@@ -96,6 +100,71 @@ struct FastPathTests {
         // key misses, except the versioned playlists, loaded with the entry ones they are
         // rewritten from); never misses, odd paths or unknown versions.
         #expect(film.routes.statistics.fastPath == 39, "answered on the event loop")
+        #expect(film.routes.statistics.fromBytes == 39, "all of them read from the socket's bytes")
+        #expect(decoded.statistics.fastPath == 39 && decoded.statistics.fromBytes == 0)
+    }
+
+    @Test("byte-level reading gives the very bytes the HTTP decoder's path gives, for odd, split and pipelined requests")
+    func byteLevelEquivalence() async throws {
+        let options = OriginOptions(l1Bytes: 64 << 20, warmSegments: 0)
+        let film = try FilmFixture(options: options)
+        var decodedOnly = options
+        decodedOnly.byteFastPath = false
+        let decoded = film.makeRoutes(options: decodedOnly)
+        for routes in [film.routes, decoded] { routes.announcements(listening: true) }
+        let version = film.version.version
+        let key = film.contentKey.id
+        let segment = "/v/film/360p/00001.ts"
+        let get = "GET \(segment) HTTP/1.1\r\nHost: t\r\n"
+        // Each: what the client sends, in pieces (a pause between them), then it stops sending.
+        let exchanges: [[String]] = [
+            [get + "\r\n" + get + "Range: bytes=0-9\r\n\r\n" + get + "\r\n"],
+            ["GET \(segment) HTTP/1.1\r\nHo", "st: t\r\nRange: bytes=1", "0-19\r\n", "\r\n"],
+            [get + "range: bytes=5-6\r\n\r\n", get + "IF-NONE-MATCH: \"\(version)/360p/00001.ts\"\r\n\r\n"],
+            [get + "Range: bytes=0-1\r\nRange: bytes=3-4\r\n\r\n"],
+            [get + "Range:\tbytes=0-3 \t\r\nAccept:*/*\r\n\r\n"],
+            ["GET \(segment) HTTP/1.0\r\nHost: t\r\n\r\n"],
+            [get + "Connection: close\r\n\r\n" + get + "\r\n"],
+            [get + "Content-Length: 0\r\n\r\n", get + "Expect: 100-continue\r\n\r\n"],
+            ["GET \(segment) HTTP/1.1\nHost: t\n\n"],
+            [get + "X-A: b\r\n c\r\n\r\n"],
+            [get + "Bad Header: x\r\n\r\n"],
+            [get + "X-Big: " + String(repeating: "a", count: 20_000) + "\r\n\r\n"],
+            ["POST \(segment) HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello" + get + "\r\n"],
+            ["GET /v/film/360p/%30%30%30%30%31.ts HTTP/1.1\r\nHost: t\r\n\r\n", get + "\r\n"],
+            ["GET /v/film/keys/\(key) HTTP/1.1\r\nHost: t\r\n\r\n", "HEAD /v/film/\(version)/360p/00002.ts HTTP/1.1\r\nHost: t\r\n\r\n"],
+            [get + "Origin: https://player.example\r\nAccept-Encoding: gzip\r\n\r\n", "GET /v/film/master.m3u8 HTTP/1.1\r\naccept-encoding: gzip\r\n\r\n"],
+            [get + "Host: t\r\n"],
+            ["\r\n" + get + "\r\n"],
+            ["GET  \(segment) HTTP/1.1\r\n\r\n", get + "\r\n"],
+        ]
+        func answers(_ routes: OriginRoutes) async throws -> [String] {
+            try await film.application(routes: routes).test(.live) { client in
+                let port = try #require(client.port)
+                // Everything asked for is in L1 first (the key in memory), so hits can be answered early.
+                for path in [segment, "/v/film/\(version)/360p/00002.ts", "/v/film/master.m3u8", "/v/film/keys/\(key)"] {
+                    try await client.execute(uri: path, method: .get) { #expect($0.status == .ok) }
+                }
+                var answers: [String] = []
+                for pieces in exchanges {
+                    let bytes = try await Self.exchange(port: port, pieces: pieces)
+                    // Everything but the Date lines, bodies included.
+                    let text = String(decoding: bytes, as: UTF8.self)
+                    answers.append(text.split(separator: "\r\n", omittingEmptySubsequences: false).filter { !$0.hasPrefix("Date: ") }.joined(separator: "\r\n"))
+                }
+                return answers
+            }
+        }
+        let fromBytes = try await answers(film.routes)
+        let fromDecoded = try await answers(decoded)
+        for (index, pieces) in exchanges.enumerated() {
+            #expect(fromBytes[index] == fromDecoded[index], "\(pieces.joined().prefix(120).debugDescription)")
+        }
+        #expect(fromBytes[0].components(separatedBy: "HTTP/1.1 ").count - 1 == 3, "three pipelined answers: \(fromBytes[0].prefix(300))")
+        #expect(fromBytes[1].hasPrefix("HTTP/1.1 206 Partial Content\r\n"), "a head split over four writes is still answered")
+        let read = film.routes.statistics.fromBytes
+        #expect(read >= 10, "answered from bytes: \(read)")
+        #expect(decoded.statistics.fromBytes == 0)
     }
 
     @Test("a hit behind a request still with the router waits its turn (pipelined HTTP/1.1)")
@@ -186,10 +255,16 @@ struct FastPathTests {
     /// thread of its own (`offPool`): blocking in `recv` on one of Swift's few pool threads would
     /// stall the server under test (and every other test) with it.
     static func exchange(port: Int, _ text: String) async throws -> [UInt8] {
-        try await offPool { try blockingExchange(port: port, text) }
+        try await offPool { try blockingExchange(port: port, [text], halfClose: false) }
     }
 
-    private static func blockingExchange(port: Int, _ text: String) throws -> [UInt8] {
+    /// Sends `pieces` one write each, 50 ms apart, then shuts its side down (no more requests) and
+    /// reads until the server closes the connection.
+    static func exchange(port: Int, pieces: [String]) async throws -> [UInt8] {
+        try await offPool { try blockingExchange(port: port, pieces, halfClose: true) }
+    }
+
+    private static func blockingExchange(port: Int, _ pieces: [String], halfClose: Bool) throws -> [UInt8] {
         do {
             let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             guard socket >= 0 else { throw POSIXError(.EIO) }
@@ -204,8 +279,12 @@ struct FastPathTests {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             }
             guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
-            let bytes = Array(text.utf8)
-            guard send(socket, bytes, bytes.count, 0) == bytes.count else { throw POSIXError(.EIO) }
+            for (index, piece) in pieces.enumerated() {
+                if index > 0 { usleep(50_000) }
+                let bytes = Array(piece.utf8)
+                guard send(socket, bytes, bytes.count, Int32(MSG_NOSIGNAL)) == bytes.count else { throw POSIXError(.EIO) }
+            }
+            if halfClose { shutdown(socket, Int32(SHUT_WR)) }
             var received: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 65_536)
             while true {

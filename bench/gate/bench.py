@@ -741,15 +741,16 @@ def main():
                                metric_by(before, "streamgate_gate_ownership_checks_total", "source"))
         key_rpc = metric_sum(after, "streamgate_gate_rpc_calls_total", method="eth_call") - \
             metric_sum(before, "streamgate_gate_rpc_calls_total", method="eth_call")
+        key_fast = metric_sum(after, "streamgate_origin_fast_path_total") - metric_sum(before, "streamgate_origin_fast_path_total")
         key_cpu = (cpu1 - cpu0) if None not in (cpu0, cpu1) else None
-        extra = {"outcomes": key_outcomes, "ownership_sources": key_sources, "eth_calls": key_rpc,
+        extra = {"outcomes": key_outcomes, "ownership_sources": key_sources, "eth_calls": key_rpc, "fast_path": key_fast,
                  "serve_cpu_s": key_cpu, "cpu_us_per_request": key_cpu / key["requests"] * 1e6 if key_cpu else None,
                  "loadavg": os.getloadavg()}
         record("key_auth", key, extra)
         line("measured", key, f"  ({key_cpu / key['seconds']:.2f} cores in serve, {key_cpu / key['requests'] * 1e6:.0f} µs CPU a request)"
              if key_cpu else "")
         say(f"  authorisations by outcome: {nonzero(key_outcomes)}; ownership answers by source: {nonzero(key_sources)}; "
-            f"eth_calls {key_rpc:.0f}")
+            f"eth_calls {key_rpc:.0f}; answered on the event loop (fast path): {key_fast / max(1, key['requests']):.1%}")
         if key["non_2xx_3xx"] or key["socket_errors"]:
             raise Failure(f"key_auth: {key['non_2xx_3xx']} non-2xx answers and {key['socket_errors']} socket errors "
                           f"(log {key['log']}); every key request of a holder must answer 200")

@@ -20,8 +20,9 @@ import Store
 
 extension OriginRoutes {
     /// The answer to `request` when it can be given now, from memory; nil when the router must
-    /// answer it (it will give the same answer it always gives).
-    func immediateResponse(to request: HTTPRequest, client: PlaybackClient) -> PlaybackResponse? {
+    /// answer it (it will give the same answer it always gives). With `encodedHeads`, a plain 200
+    /// for a whole file comes with its head already encoded (``CachedObject/wholeHeads``).
+    func immediateResponse(to request: HTTPRequest, client: PlaybackClient, encodedHeads: Bool = false) -> PlaybackResponse? {
         guard request.method == .get || request.method == .head, let target = PlaybackTarget(request.path),
               let asset = try? AssetID(target.asset),
               let version = directory.resolveFromMemory(asset, version: target.version)
@@ -40,6 +41,13 @@ extension OriginRoutes {
             answer = {
                 self.metrics.l1Hit.increment()
                 if type == .transportStream { self.warm(after: version, target.relative, client: client.address) }
+                // No range, validators, encodings or origin asked about: the answer fileResponse
+                // gives is the object's encoded whole head (CORS adds nothing without an Origin,
+                // unless a list of origins makes every answer vary by it).
+                if encodedHeads, request.headerFields.isEmpty, self.options.corsOrigins.isEmpty || self.options.corsOrigins.contains("*") {
+                    let head = target.version != nil ? object.wholeHeads.versioned : object.wholeHeads.unversioned
+                    return PlaybackResponse(status: .ok, headers: [:], body: request.method == .head ? nil : object.body, encodedHead: head)
+                }
                 return self.fileResponse(object, type: type, versioned: target.version != nil, request: request)
             }
         case .key(let keyID):
@@ -62,7 +70,8 @@ extension OriginRoutes {
         }
         metrics.fastPath.increment()
         var response = limited ?? answer()
-        finish(route, &response.headers, status: response.status, request: request, started: started)
+        finish(route, &response.headers, status: response.status, request: request, started: started,
+               bodyBytes: response.encodedHead == nil ? nil : response.body?.readableBytes ?? 0)
         return response
     }
 }
@@ -192,12 +201,13 @@ final class PlaybackFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let routes: OriginRoutes
     private let serverName: String?
-    /// Requests passed to the router whose answers have not been written yet.
-    private var withRouter = 0
+    /// Requests passed to the router whose answers have not been written yet (``ByteFastPath``
+    /// answers nothing while there are any).
+    private(set) var requestsWithRouter = 0
     /// The rest (body, end) of a request answered here is dropped; of one passed on, passed on.
     private var answeredHere = false
     private var needsFlush = false
-    private var client = PlaybackClient(address: "local", limiterKey: nil)
+    private(set) var client = PlaybackClient(address: "local", limiterKey: nil)
     private var dateSecond = 0
     private var dateText = ""
 
@@ -220,6 +230,11 @@ final class PlaybackFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         try? context.channel.syncOptions?.setOption(
             ChannelOptions.writeBufferWaterMark, value: .init(low: Self.lowWaterMark, high: Self.highWaterMark)
         )
+        // Its byte-level partner goes first in the pipeline, in front of the HTTP decoder.
+        guard routes.options.byteFastPath else { return }
+        try? context.pipeline.syncOperations.addHandler(
+            ByteFastPath(routes: routes, serverName: serverName, partner: self), position: .first
+        )
     }
 
     static let lowWaterMark = 1 << 20
@@ -228,13 +243,13 @@ final class PlaybackFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let request):
-            if withRouter == 0, context.channel.isWritable, !Self.asksToClose(request),
+            if requestsWithRouter == 0, context.channel.isWritable, !Self.asksToClose(request),
                let answer = routes.immediateResponse(to: request, client: client) {
                 answeredHere = true
                 write(answer, context: context)
             } else {
                 answeredHere = false
-                withRouter += 1
+                requestsWithRouter += 1
                 context.fireChannelRead(data)
             }
         case .body:
@@ -253,7 +268,7 @@ final class PlaybackFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { withRouter = max(0, withRouter - 1) }
+        if case .end = unwrapOutboundIn(data) { requestsWithRouter = max(0, requestsWithRouter - 1) }
         context.write(data, promise: promise)
     }
 
