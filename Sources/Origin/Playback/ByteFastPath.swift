@@ -208,6 +208,9 @@ final class ByteFastPath: ChannelInboundHandler, RemovableChannelHandler {
     /// Everything from here on goes to the decoder.
     private var passingThrough = false
     private var needsFlush = false
+    /// Whether the handlers behind this one were given anything since the last read-complete:
+    /// when every request of a read was answered here, they have nothing to complete.
+    private var forwarded = false
     private var dateSecond = 0
     private var dateLine: [UInt8] = []
 
@@ -218,7 +221,10 @@ final class ByteFastPath: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if passingThrough { return context.fireChannelRead(data) }
+        if passingThrough {
+            forwarded = true
+            return context.fireChannelRead(data)
+        }
         var buffer = unwrapInboundIn(data)
         if var earlier = pending {
             pending = nil
@@ -248,6 +254,7 @@ final class ByteFastPath: ChannelInboundHandler, RemovableChannelHandler {
                 fallthrough
             case .routerOnly:
                 let request = buffer.readSlice(length: end)!
+                forwarded = true
                 context.fireChannelRead(wrapInboundOut(request))
             }
         }
@@ -258,7 +265,10 @@ final class ByteFastPath: ChannelInboundHandler, RemovableChannelHandler {
             needsFlush = false
             context.flush()
         }
-        context.fireChannelReadComplete()
+        if forwarded || passingThrough {
+            forwarded = false
+            context.fireChannelReadComplete()
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -276,12 +286,14 @@ final class ByteFastPath: ChannelInboundHandler, RemovableChannelHandler {
     private func flushPending(context: ChannelHandlerContext) {
         guard let buffer = pending else { return }
         pending = nil
-        passingThrough = true
-        context.fireChannelRead(wrapInboundOut(buffer))
+        passOn(buffer, context: context)
+        forwarded = false
+        context.fireChannelReadComplete()
     }
 
     private func passOn(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
         passingThrough = true
+        forwarded = true
         context.fireChannelRead(wrapInboundOut(buffer))
     }
 
