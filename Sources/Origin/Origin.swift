@@ -616,6 +616,11 @@ public struct OriginRoutes: Sendable {
 
     // MARK: - CORS
 
+    /// A list of allowed origins (not `*`): answers differ by `Origin`, even to requests without one.
+    var everyAnswerVariesByOrigin: Bool {
+        !options.corsOrigins.isEmpty && !options.corsOrigins.contains("*")
+    }
+
     private func allowedOrigin(_ fields: HTTPFields) -> String? {
         guard !options.corsOrigins.isEmpty, let origin = fields[.origin] else { return nil }
         if options.corsOrigins.contains("*") { return "*" }
@@ -624,7 +629,7 @@ public struct OriginRoutes: Sendable {
 
     private func applyCORS(to headers: inout HTTPFields, _ fields: HTTPFields) {
         guard let allowed = allowedOrigin(fields) else {
-            if !options.corsOrigins.isEmpty, !options.corsOrigins.contains("*") { headers[.vary] = Self.varying(headers[.vary], "Origin") }
+            if everyAnswerVariesByOrigin { headers[.vary] = Self.varying(headers[.vary], "Origin") }
             return
         }
         headers[.accessControlAllowOrigin] = allowed

@@ -30,12 +30,8 @@ struct FastPathTests {
     func sameAnswers() async throws {
         let options = OriginOptions(l1Bytes: 64 << 20, warmSegments: 0)
         let film = try FilmFixture(options: options)
-        var routerOnly = options
-        routerOnly.fastPath = false
-        let router = film.makeRoutes(options: routerOnly)
-        var decodedOnly = options
-        decodedOnly.byteFastPath = false
-        let decoded = film.makeRoutes(options: decodedOnly)
+        let router = film.makeRoutes(options: options) { $0.fastPath = false }
+        let decoded = film.makeRoutes(options: options) { $0.byteFastPath = false }
         // As with Redis announcing changes: the published version is re-read every 30 s, not every
         // second, so a stalled moment on a loaded machine does not send hits to the router.
         for routes in [film.routes, router, decoded] { routes.announcements(listening: true) }
@@ -108,9 +104,7 @@ struct FastPathTests {
     func byteLevelEquivalence() async throws {
         let options = OriginOptions(l1Bytes: 64 << 20, warmSegments: 0)
         let film = try FilmFixture(options: options)
-        var decodedOnly = options
-        decodedOnly.byteFastPath = false
-        let decoded = film.makeRoutes(options: decodedOnly)
+        let decoded = film.makeRoutes(options: options) { $0.byteFastPath = false }
         for routes in [film.routes, decoded] { routes.announcements(listening: true) }
         let version = film.version.version
         let key = film.contentKey.id

@@ -87,6 +87,13 @@ final class FilmFixture: @unchecked Sendable {
         )
     }
 
+    /// Other routes over the same store, with `options` changed by `change`.
+    func makeRoutes(options: OriginOptions, _ change: (inout OriginOptions) -> Void) -> OriginRoutes {
+        var changed = options
+        change(&changed)
+        return makeRoutes(options: changed)
+    }
+
     func application(routes: OriginRoutes? = nil) -> some ApplicationProtocol {
         buildServerApplication(
             configuration: OriginConfiguration(host: "127.0.0.1", port: 0), origin: routes ?? self.routes, api: nil,

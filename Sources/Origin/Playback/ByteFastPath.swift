@@ -29,7 +29,7 @@ struct ByteRequestHead {
     enum Parsed {
         /// A GET or HEAD with no body, that the fast path may try to answer.
         case answerable(HTTPRequest)
-        /// A bodyless GET or HEAD of `length` bytes that must go to the router (its head says
+        /// A bodyless GET or HEAD that must go to the router whole (its head says
         /// something only the full path handles: `Connection: close`, HTTP/1.0, `Expect`…).
         case routerOnly
         /// Not understood here: the rest of the connection goes to the decoder as it is.
@@ -211,8 +211,7 @@ final class ByteFastPath: ChannelInboundHandler, RemovableChannelHandler {
     /// Whether the handlers behind this one were given anything since the last read-complete:
     /// when every request of a read was answered here, they have nothing to complete.
     private var forwarded = false
-    private var dateSecond = 0
-    private var dateLine: [UInt8] = []
+    private var date = HTTPDateCache()
 
     init(routes: OriginRoutes, serverName: String?, partner: PlaybackFastPath) {
         self.routes = routes
@@ -304,7 +303,7 @@ final class ByteFastPath: ChannelInboundHandler, RemovableChannelHandler {
         } else {
             HTTPHeadEncoding.write(status: answer.status, answer.headers, into: &head)
         }
-        head.writeBytes(dateHeaderLine())
+        head.writeBytes(date.line())
         if let serverName {
             head.writeStaticString("Server: ")
             head.writeString(serverName)
@@ -316,16 +315,6 @@ final class ByteFastPath: ChannelInboundHandler, RemovableChannelHandler {
             context.write(NIOAny(IOData.byteBuffer(body)), promise: nil)
         }
         needsFlush = true
-    }
-
-    /// `Date: …\r\n`, formatted once a second per connection.
-    private func dateHeaderLine() -> [UInt8] {
-        let now = time(nil)
-        if now != dateSecond {
-            dateSecond = now
-            dateLine = Array("Date: \(HTTPSemantics.httpDate(now))\r\n".utf8)
-        }
-        return dateLine
     }
 }
 

@@ -44,7 +44,7 @@ extension OriginRoutes {
                 // No range, validators, encodings or origin asked about: the answer fileResponse
                 // gives is the object's encoded whole head (CORS adds nothing without an Origin,
                 // unless a list of origins makes every answer vary by it).
-                if encodedHeads, request.headerFields.isEmpty, self.options.corsOrigins.isEmpty || self.options.corsOrigins.contains("*") {
+                if encodedHeads, request.headerFields.isEmpty, !self.everyAnswerVariesByOrigin {
                     let head = target.version != nil ? object.wholeHeads.versioned : object.wholeHeads.unversioned
                     return PlaybackResponse(status: .ok, headers: [:], body: request.method == .head ? nil : object.body, encodedHead: head)
                 }
@@ -208,8 +208,7 @@ final class PlaybackFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private var answeredHere = false
     private var needsFlush = false
     private(set) var client = PlaybackClient(address: "local", limiterKey: nil)
-    private var dateSecond = 0
-    private var dateText = ""
+    private var date = HTTPDateCache()
 
     init(routes: OriginRoutes, serverName: String?) {
         self.routes = routes
@@ -274,7 +273,7 @@ final class PlaybackFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func write(_ answer: PlaybackResponse, context: ChannelHandlerContext) {
         var head = HTTPResponse(status: answer.status, headerFields: answer.headers)
-        head.headerFields[.date] = date()
+        head.headerFields[.date] = date.text()
         if let serverName { head.headerFields[.server] = serverName }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if let body = answer.body, body.readableBytes > 0 {
@@ -284,18 +283,33 @@ final class PlaybackFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         needsFlush = true
     }
 
-    /// `Date`, formatted once a second per connection.
-    private func date() -> String {
-        let now = time(nil)
-        if now != dateSecond {
-            dateSecond = now
-            dateText = HTTPSemantics.httpDate(now)
-        }
-        return dateText
-    }
 
     private static func asksToClose(_ request: HTTPRequest) -> Bool {
         guard let connection = request.headerFields[.connection] else { return false }
         return connection.lowercased().contains("close")
+    }
+}
+
+/// `Date`, formatted once a second (each fast-path handler keeps one per connection).
+struct HTTPDateCache {
+    private var second = 0
+    private var value = ""
+    private var headerLine: [UInt8] = []
+
+    /// The field's value: an IMF-fixdate.
+    mutating func text() -> String {
+        let now = time(nil)
+        if now != second {
+            second = now
+            value = HTTPSemantics.httpDate(now)
+            headerLine = Array("Date: \(value)\r\n".utf8)
+        }
+        return value
+    }
+
+    /// The whole header line, `Date: …` and CRLF.
+    mutating func line() -> [UInt8] {
+        _ = text()
+        return headerLine
     }
 }
