@@ -45,6 +45,9 @@ let package = Package(
             providers: [.apt(["libsecp256k1-dev"])]
         ),
 
+        // Linux and glibc calls the Glibc module leaves out (splice, vmsplice, SO_COOKIE, mallopt).
+        .target(name: "CLinux"),
+
         // Envelope encryption: master key -> per-asset content keys; AES-128-CBC for segments.
         .target(name: "Vault", dependencies: ["COpenSSL"]),
         // Playlists: model, writer, parser.
@@ -95,7 +98,7 @@ let package = Package(
         .target(
             name: "Origin",
             dependencies: [
-                "Store", "Vault", "Jobs", "Gate", "CZlib",
+                "Store", "Vault", "Jobs", "Gate", "CZlib", "CLinux",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -107,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "streamgate",
             dependencies: [
-                "Media", "Origin", "Store", "Vault", "Profiles", "Jobs", "Farm",
+                "Media", "Origin", "Store", "Vault", "Profiles", "Jobs", "Farm", "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -37,6 +37,9 @@ public struct OriginOptions: Sendable {
     /// With ``fastPath``: read hits straight from the socket's bytes, in front of the HTTP decoder
     /// (``ByteFastPath``); off, only decoded requests are answered early. Same answers either way.
     public var byteFastPath = true
+    /// With ``byteFastPath``: send large L1 bodies by lending their pages to the socket (`vmsplice`
+    /// and `splice`, ``PageLender``) instead of copying them. Same bytes either way.
+    public var zeroCopy = true
 
     public init(
         l1Bytes: Int = 256 << 20, entryMaxAge: Int = 60, warmSegments: Int = 3, corsOrigins: [String] = ["*"],
@@ -99,7 +102,7 @@ public func buildServerApplication(
     return Application(
         router: router,
         server: .http1(configuration: .init(
-            additionalChannelHandlers: fastPath ? [PlaybackFastPath(routes: origin, serverName: serverName)] : []
+            additionalChannelHandlers: [DrainBeforeClose()] + (fastPath ? [PlaybackFastPath(routes: origin, serverName: serverName)] : [])
         )),
         configuration: ApplicationConfiguration(
             address: .hostname(configuration.host, port: configuration.port),
@@ -160,6 +163,11 @@ public struct OriginRoutes: Sendable {
         public var fastPath = 0
         /// Of those, the ones answered from the socket's bytes, before HTTP decoding (``ByteFastPath``).
         public var fromBytes = 0
+        /// Of those, the ones whose body went to the socket by lending its pages (``PageLender``),
+        /// and how many body bytes went that way (the rest of a body the socket did not take at
+        /// once is copied through NIO).
+        public var lent = 0
+        public var lentBytes = 0
     }
 
     public init(
@@ -382,12 +390,12 @@ public struct OriginRoutes: Sendable {
         switch HTTPSemantics.range(fields[.range], ifRange: fields[.ifRange], size: size, eTag: object.eTag) {
         case .whole:
             headers[.contentLength] = object.sizeText
-            return PlaybackResponse(status: .ok, headers: headers, body: isHead ? nil : object.body)
+            return PlaybackResponse(status: .ok, headers: headers, body: isHead ? nil : object.body, lendsBody: object.lendsBody)
         case .partial(let lower, let upper):
             headers[.contentRange] = "bytes \(lower)-\(upper - 1)/\(size)"
             headers[.contentLength] = String(upper - lower)
             let slice = object.body.getSlice(at: object.body.readerIndex + lower, length: upper - lower) ?? ByteBuffer()
-            return PlaybackResponse(status: .partialContent, headers: headers, body: isHead ? nil : slice)
+            return PlaybackResponse(status: .partialContent, headers: headers, body: isHead ? nil : slice, lendsBody: object.lendsBody)
         case .unsatisfiable:
             var refusal = PlaybackResponse.plain(.rangeNotSatisfiable, "the range is outside the \(size) bytes of this object\n")
             refusal.headers[.contentRange] = "bytes */\(size)"
@@ -452,11 +460,11 @@ public struct OriginRoutes: Sendable {
         if !readAhead { counted(l1Hit: false) }
         do {
             return try await flights.value(for: key, counted: !readAhead) {
-                let body: ByteBuffer
+                let body: ObjectBytes
                 if rewritten {
                     guard let original = try await self.object(version, relative, type: type, rewritten: false) else { throw StoredFile.Missing() }
                     let folder = relative.split(separator: "/").dropLast().joined(separator: "/")
-                    body = PlaylistRewriter.rewrite(original.body, directory: folder, version: version.version)
+                    body = ObjectBytes(copied: PlaylistRewriter.rewrite(original.body, directory: folder, version: version.version))
                 } else {
                     guard let loaded = try await self.load(name, version: version, relative: relative) else { throw StoredFile.Missing() }
                     body = loaded
@@ -486,7 +494,7 @@ public struct OriginRoutes: Sendable {
     }
 
     /// One file's bytes from L2, else from the store (then offered to L2 in the background).
-    private func load(_ name: String, version: PublishedVersion, relative: String) async throws -> ByteBuffer? {
+    private func load(_ name: String, version: PublishedVersion, relative: String) async throws -> ObjectBytes? {
         if let shared {
             if let hit = await shared.get(name) {
                 counters.withLockedValue { $0.l2Hits += 1 }
@@ -496,17 +504,17 @@ public struct OriginRoutes: Sendable {
             metrics.l2Miss.increment()
         }
         guard let path = version.path(of: relative), let stored = try await read(path) else { return nil }
-        if let shared { Task { await shared.put(name, stored) } }
+        if let shared { Task { await shared.put(name, stored.buffer) } }
         return stored
     }
 
     /// Reads a file of a published version on the thread pool; nil when it does not exist.
-    private func read(_ path: String) async throws -> ByteBuffer? {
+    private func read(_ path: String) async throws -> ObjectBytes? {
         do {
             let stored = try await threadPool.runIfActive { try StoredFile(path: path, readBody: true) }
             counters.withLockedValue { $0.storeReads += 1 }
             metrics.storeReads.increment()
-            return stored.body
+            return stored.bytes
         } catch is StoredFile.Missing {
             return nil
         }
@@ -672,6 +680,9 @@ struct PlaybackResponse: Sendable {
     /// Given only to ``ByteFastPath``: the status line and fields already encoded (`headers` is
     /// then empty; ``HTTPHeadEncoding``).
     var encodedHead: ByteBuffer? = nil
+    /// The body lies in an L1 object's page-mapped memory, whose pages ``ByteFastPath`` may lend
+    /// to the socket instead of copying them (``ObjectBytes``).
+    var lendsBody = false
 
     var response: Response {
         Response(status: status, headers: headers, body: body.map { .init(byteBuffer: $0) } ?? .init())
@@ -690,6 +701,8 @@ struct PlaybackResponse: Sendable {
 /// One object as L1 keeps it: the bytes, and what the responses need, computed once.
 public struct CachedObject: Sendable {
     let body: ByteBuffer
+    /// The body's pages may be lent to the kernel (``ObjectBytes``).
+    let lendsBody: Bool
     /// Playlists also keep their gzip form.
     let gzipped: ByteBuffer?
     let eTag: String
@@ -703,8 +716,10 @@ public struct CachedObject: Sendable {
     /// version-less one (they differ in `Cache-Control`).
     let wholeHeads: (versioned: ByteBuffer, unversioned: ByteBuffer)
 
-    init(body: ByteBuffer, type: MediaType, version: String, relative: String, entry: Bool, cacheControl: (_ versioned: Bool) -> String) {
+    init(body bytes: ObjectBytes, type: MediaType, version: String, relative: String, entry: Bool, cacheControl: (_ versioned: Bool) -> String) {
+        let body = bytes.buffer
         self.body = body
+        lendsBody = bytes.lendable
         gzipped = type == .playlist ? Gzip.compress(body.readableBytesView).map { ByteBuffer(bytes: $0) } : nil
         // A version never changes, so (version, name) identifies the bytes.
         let tag = "\(version)/\(relative)\(entry ? "~entry" : "")"
@@ -746,7 +761,9 @@ struct StoredFile: Sendable {
     struct Missing: Error {}
 
     let size: Int
-    let body: ByteBuffer?
+    /// nil when the body was not asked for.
+    let bytes: ObjectBytes?
+    var body: ByteBuffer? { bytes?.buffer }
 
     init(path: String, readBody: Bool) throws {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
@@ -760,21 +777,20 @@ struct StoredFile: Sendable {
         let size = Int(info.st_size)
         self.size = size
         guard readBody else {
-            body = nil
+            bytes = nil
             return
         }
-        var buffer = ByteBufferAllocator().buffer(capacity: size)
-        let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { pointer in
+        let read = PageMappedMemory.make(size: size) { target in
             var total = 0
             while total < size {
-                let count = Glibc.read(descriptor, pointer.baseAddress! + total, size - total)
+                let count = Glibc.read(descriptor, target.baseAddress! + total, size - total)
                 if count < 0, errno == EINTR { continue }
                 if count <= 0 { break }
                 total += count
             }
             return total
         }
-        guard read == size else { throw StoreError("\(path): short read (\(read) of \(size) bytes)") }
-        body = buffer
+        guard read.buffer.readableBytes == size else { throw StoreError("\(path): short read (\(read.buffer.readableBytes) of \(size) bytes)") }
+        bytes = read
     }
 }

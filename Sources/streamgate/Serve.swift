@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLinux
 import Foundation
 import Hummingbird
 import Jobs
@@ -94,6 +95,9 @@ struct OriginCacheOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "With the fast path, read hits straight from the socket's bytes, before HTTP decoding; --no-byte-fast-path answers only decoded requests early (same answers, more CPU).")
     var byteFastPath = true
 
+    @Flag(inversion: .prefixedNo, help: "With the byte fast path, send large L1 segments by lending their pages to the socket (vmsplice, splice); --no-zero-copy copies them (same bytes, more CPU).")
+    var zeroCopy = true
+
     func originOptions() throws -> OriginOptions {
         guard l1Bytes >= 0 else { throw ValidationError("--l1-bytes must be 0 or more") }
         guard entryMaxAge >= 0 else { throw ValidationError("--entry-max-age must be 0 or more") }
@@ -106,6 +110,7 @@ struct OriginCacheOptions: ParsableArguments {
             fastPath: fastPath
         )
         options.byteFastPath = byteFastPath
+        options.zeroCopy = zeroCopy
         return options
     }
 
@@ -235,7 +240,7 @@ struct ServerSetup {
         // Segments are a few hundred kB each: allocate them with mmap, so a freed one goes back to
         // the system at once. glibc's default raises this threshold as large blocks are freed, and
         // L1's churn then fragments the heap until the process holds far more than L1's budget.
-        _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 128 * 1024)
+        _ = clinux_set_mmap_threshold(128 * 1024)
         invalidation?.start()
         let followers = (gate?.followers ?? []).map { follower in Task { await follower.run() } }
         let application = application(host: host, port: port)
@@ -252,7 +257,3 @@ struct ServerSetup {
         if let failure { throw failure }
     }
 }
-
-/// glibc's `mallopt` (from malloc.h, which the Glibc module does not export).
-@_silgen_name("mallopt")
-private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32

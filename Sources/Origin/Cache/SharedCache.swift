@@ -41,11 +41,11 @@ public final class SharedCache: Sendable {
     }
 
     /// The object called `name`, or nil (not there, or Redis failed).
-    func get(_ name: String) async -> ByteBuffer? {
+    func get(_ name: String) async -> ObjectBytes? {
         do {
             let reply = try await redis.send(bytes: [Array("GET".utf8), Array(keys.cacheObject(name).utf8)])
             guard case .string(let bytes) = reply else { return nil }
-            return ByteBuffer(bytes: bytes)
+            return PageMappedMemory.copy(bytes)
         } catch {
             logger.warning("L2 read failed; serving from the store", metadata: ["object": "\(name)", "error": "\(error)"])
             return nil

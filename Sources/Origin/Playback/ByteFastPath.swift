@@ -212,11 +212,16 @@ final class ByteFastPath: ChannelInboundHandler, RemovableChannelHandler {
     /// when every request of a read was answered here, they have nothing to complete.
     private var forwarded = false
     private var date = HTTPDateCache()
+    /// Lend large L1 bodies to the socket (``PageLender``) rather than copy them.
+    private let lendsPages: Bool
+    /// The socket's descriptor, looked up on the first body to lend; nil inside: not known.
+    private var socket: CInt??
 
     init(routes: OriginRoutes, serverName: String?, partner: PlaybackFastPath) {
         self.routes = routes
         self.serverName = serverName
         self.partner = partner
+        lendsPages = routes.options.zeroCopy
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -246,8 +251,14 @@ final class ByteFastPath: ChannelInboundHandler, RemovableChannelHandler {
                 if partner.requestsWithRouter == 0, context.channel.isWritable,
                    let answer = routes.immediateResponse(to: request, client: partner.client, encodedHeads: true) {
                     buffer.moveReaderIndex(forwardBy: end)
-                    routes.counters.withLockedValue { $0.fromBytes += 1 }
-                    write(answer, context: context)
+                    let lent = write(answer, context: context)
+                    routes.counters.withLockedValue {
+                        $0.fromBytes += 1
+                        if let lent {
+                            $0.lent += 1
+                            $0.lentBytes += lent
+                        }
+                    }
                     continue
                 }
                 fallthrough
@@ -296,7 +307,8 @@ final class ByteFastPath: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelRead(wrapInboundOut(buffer))
     }
 
-    private func write(_ answer: PlaybackResponse, context: ChannelHandlerContext) {
+    /// Writes an answer; when its body went by lending its pages, how many of its bytes did.
+    private func write(_ answer: PlaybackResponse, context: ChannelHandlerContext) -> Int? {
         var head = context.channel.allocator.buffer(capacity: 384 + (answer.encodedHead?.readableBytes ?? 0))
         if let encoded = answer.encodedHead {
             head.writeImmutableBuffer(encoded)
@@ -310,11 +322,45 @@ final class ByteFastPath: ChannelInboundHandler, RemovableChannelHandler {
             head.writeStaticString("\r\n")
         }
         head.writeStaticString("\r\n")
+        if answer.lendsBody, let body = answer.body, body.readableBytes >= PageMappedMemory.minimumBytes,
+           let lent = lend(head: head, body: body, context: context) {
+            return lent
+        }
         context.write(NIOAny(IOData.byteBuffer(head)), promise: nil)
         if let body = answer.body, body.readableBytes > 0 {
             context.write(NIOAny(IOData.byteBuffer(body)), promise: nil)
         }
         needsFlush = true
+        return nil
+    }
+
+    /// Sends head and body straight to the socket, the body's pages lent (``PageLender``), when
+    /// nothing is queued in NIO ahead of them; whatever the socket does not take at once goes
+    /// through NIO after. Returns how many of the body's bytes were lent; nil when it cannot be
+    /// done (nothing was sent).
+    private func lend(head: ByteBuffer, body: ByteBuffer, context: ChannelHandlerContext) -> Int? {
+        guard lendsPages else { return nil }
+        if socket == nil { socket = .some(ChannelSocket.descriptor(of: context.channel)) }
+        guard let socket = socket ?? nil, let lender = PageLender.current else { return nil }
+        // Answers written earlier in this read go first; then NIO must hold nothing.
+        if needsFlush {
+            needsFlush = false
+            context.flush()
+        }
+        guard let queued = try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes), queued == 0 else { return nil }
+        let sent = head.withUnsafeReadableBytes { head in body.withUnsafeReadableBytes { body in lender.send(head: head, body: body, to: socket) } }
+        let bodySent = max(sent - head.readableBytes, 0)
+        if sent < head.readableBytes {
+            context.write(NIOAny(IOData.byteBuffer(head.getSlice(at: head.readerIndex + sent, length: head.readableBytes - sent)!)), promise: nil)
+            context.write(NIOAny(IOData.byteBuffer(body)), promise: nil)
+        } else if bodySent < body.readableBytes {
+            context.write(NIOAny(IOData.byteBuffer(body.getSlice(at: body.readerIndex + bodySent, length: body.readableBytes - bodySent)!)), promise: nil)
+        } else {
+            return bodySent
+        }
+        // At once: the head went out corked (MSG_MORE) and waits for these bytes.
+        context.flush()
+        return bodySent
     }
 }
 

@@ -46,7 +46,9 @@ extension OriginRoutes {
                 // unless a list of origins makes every answer vary by it).
                 if encodedHeads, request.headerFields.isEmpty, !self.everyAnswerVariesByOrigin {
                     let head = target.version != nil ? object.wholeHeads.versioned : object.wholeHeads.unversioned
-                    return PlaybackResponse(status: .ok, headers: [:], body: request.method == .head ? nil : object.body, encodedHead: head)
+                    return PlaybackResponse(
+                        status: .ok, headers: [:], body: request.method == .head ? nil : object.body, encodedHead: head, lendsBody: object.lendsBody
+                    )
                 }
                 return self.fileResponse(object, type: type, versioned: target.version != nil, request: request)
             }
