@@ -150,7 +150,7 @@ public struct OriginRoutes: Sendable {
     let counters = NIOLockedValueBox(Counters())
     let warming = NIOLockedValueBox(0)
     /// The last segment number each client asked for, per rendition: tells playing on from seeking.
-    let lastSegments = NIOLockedValueBox<[String: Int]>([:])
+    let lastSegments = NIOLockedValueBox<[PlayingStream: Int]>([:])
 
     /// What the origin did, for tests (`/metrics` has the same, by level).
     public struct Counters: Sendable, Equatable {
@@ -522,6 +522,14 @@ public struct OriginRoutes: Sendable {
 
     // MARK: - Read-ahead
 
+    /// One client playing one rendition of one version (read-ahead follows each).
+    struct PlayingStream: Hashable {
+        let client: String
+        let asset: String
+        let version: String
+        let folder: String
+    }
+
     /// At most this many read-aheads run at once, so a burst of viewers cannot flood the store.
     static let maximumWarming = 4
 
@@ -536,7 +544,7 @@ public struct OriginRoutes: Sendable {
         guard file.hasSuffix(".ts") else { return }
         let digits = file.dropLast(3)
         guard !digits.isEmpty, digits.allSatisfy(\.isASCIIDigit), let number = Int(digits) else { return }
-        let stream = "\(client) \(version.asset.rawValue)/\(version.version)/\(folder)"
+        let stream = PlayingStream(client: client, asset: version.asset.rawValue, version: version.version, folder: String(folder))
         let sequential = lastSegments.withLockedValue { last -> Bool in
             defer { last[stream] = number }
             if last.count >= 100_000 { last.removeAll() }

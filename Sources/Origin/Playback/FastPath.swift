@@ -29,7 +29,7 @@ extension OriginRoutes {
         else { return nil }
         let started = DispatchTime.now().uptimeNanoseconds
         let route: OriginMetrics.Route
-        let answer: () -> PlaybackResponse
+        let found: Hit
         switch target.kind {
         case .file(let type):
             // A viewer's token rides on a gated asset's playlists: the policy must be read first.
@@ -38,20 +38,7 @@ extension OriginRoutes {
             let name = Self.objectName(version, target.relative)
             guard let object = cache.getIfPresent(rewritten ? name + "~entry" : name) else { return nil }
             route = Self.route(of: target.relative)
-            answer = {
-                self.metrics.l1Hit.increment()
-                if type == .transportStream { self.warm(after: version, target.relative, client: client.address) }
-                // No range, validators, encodings or origin asked about: the answer fileResponse
-                // gives is the object's encoded whole head (CORS adds nothing without an Origin,
-                // unless a list of origins makes every answer vary by it).
-                if encodedHeads, request.headerFields.isEmpty, !self.everyAnswerVariesByOrigin {
-                    let head = target.version != nil ? object.wholeHeads.versioned : object.wholeHeads.unversioned
-                    return PlaybackResponse(
-                        status: .ok, headers: [:], body: request.method == .head ? nil : object.body, encodedHead: head, lendsBody: object.lendsBody
-                    )
-                }
-                return self.fileResponse(object, type: type, versioned: target.version != nil, request: request)
-            }
+            found = .file(object, type)
         case .key(let keyID):
             guard Self.isKeyID(keyID), let key = keys.withLockedValue({ $0[Self.keyCacheKey(version, keyID)] }) else { return nil }
             if let gate {
@@ -62,7 +49,7 @@ extension OriginRoutes {
                 }
             }
             route = .key
-            answer = { Self.keyResponse(key, method: request.method) }
+            found = .key(key)
         }
         let limited = rateLimited(client)
         counters.withLockedValue {
@@ -71,10 +58,41 @@ extension OriginRoutes {
             if limited == nil, route != .key { $0.l1Hits += 1 }
         }
         metrics.fastPath.increment()
-        var response = limited ?? answer()
+        var response: PlaybackResponse
+        if let limited {
+            response = limited
+        } else {
+            switch found {
+            case .file(let object, let type):
+                metrics.l1Hit.increment()
+                if type == .transportStream { warm(after: version, target.relative, client: client.address) }
+                response = hitResponse(object, type: type, versioned: target.version != nil, request: request, encodedHeads: encodedHeads)
+            case .key(let key):
+                response = Self.keyResponse(key, method: request.method)
+            }
+        }
         finish(route, &response.headers, status: response.status, request: request, started: started,
                bodyBytes: response.encodedHead == nil ? nil : response.body?.readableBytes ?? 0)
         return response
+    }
+
+    /// What ``immediateResponse(to:client:encodedHeads:)`` found in memory.
+    private enum Hit {
+        case file(CachedObject, MediaType)
+        case key([UInt8])
+    }
+
+    /// The answer for an L1 hit: ``fileResponse(_:type:versioned:request:)``'s, or with no range,
+    /// validators, encodings or origin asked about, the object's encoded whole head (CORS adds
+    /// nothing without an Origin, unless a list of origins makes every answer vary by it).
+    private func hitResponse(_ object: CachedObject, type: MediaType, versioned: Bool, request: HTTPRequest, encodedHeads: Bool) -> PlaybackResponse {
+        if encodedHeads, request.headerFields.isEmpty, !everyAnswerVariesByOrigin {
+            let head = versioned ? object.wholeHeads.versioned : object.wholeHeads.unversioned
+            return PlaybackResponse(
+                status: .ok, headers: [:], body: request.method == .head ? nil : object.body, encodedHead: head, lendsBody: object.lendsBody
+            )
+        }
+        return fileResponse(object, type: type, versioned: versioned, request: request)
     }
 }
 
