@@ -259,6 +259,7 @@ final class ByteFastPath: ChannelInboundHandler, RemovableChannelHandler {
                             $0.lentBytes += lent
                         }
                     }
+                    if let lent, lent > 0 { routes.metrics.lentBytes.increment(by: lent) }
                     continue
                 }
                 fallthrough

@@ -9,7 +9,10 @@ import NIOConcurrencyHelpers
 /// - `streamgate_origin_store_reads_total`, `streamgate_origin_coalesced_total` (misses that
 ///   joined another request's load), `streamgate_origin_warmed_total` (segments read ahead);
 /// - `streamgate_origin_bytes_total{route}` (body bytes sent), `streamgate_origin_rate_limited_total`;
-/// - `streamgate_origin_fast_path_total`: requests answered from L1 on the event loop, without the router.
+/// - `streamgate_origin_fast_path_total`: requests answered from L1 on the event loop, without the router;
+/// - `streamgate_origin_lent_bytes_total`: body bytes sent by lending their pages to the socket
+///   (``PageLender``) rather than copying them; next to `streamgate_origin_bytes_total`, the share
+///   sent without a copy.
 ///
 /// Handles are made once and kept: the hot path only increments.
 final class OriginMetrics: Sendable {
@@ -33,6 +36,7 @@ final class OriginMetrics: Sendable {
     let warmed = Counter(label: "streamgate_origin_warmed_total")
     let rateLimited = Counter(label: "streamgate_origin_rate_limited_total")
     let fastPath = Counter(label: "streamgate_origin_fast_path_total")
+    let lentBytes = Counter(label: "streamgate_origin_lent_bytes_total")
 
     init() {
         var bytes: [Route: Counter] = [:]
