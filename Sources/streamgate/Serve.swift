@@ -237,9 +237,10 @@ struct ServerSetup {
                 }
             )
         }
-        // Segments are a few hundred kB each: allocate them with mmap, so a freed one goes back to
-        // the system at once. glibc's default raises this threshold as large blocks are freed, and
-        // L1's churn then fragments the heap until the process holds far more than L1's budget.
+        // L1's segments have mappings of their own (PageMappedMemory); the segment-sized buffers
+        // that pass through on the way (L2's replies and writes) are allocated with mmap too, so a
+        // freed one goes back to the system at once. glibc's default raises this threshold as large
+        // blocks are freed, and that churn then fragments the heap far beyond L1's budget.
         _ = clinux_set_mmap_threshold(128 * 1024)
         invalidation?.start()
         let followers = (gate?.followers ?? []).map { follower in Task { await follower.run() } }

@@ -259,35 +259,13 @@ struct FastPathTests {
     }
 
     private static func blockingExchange(port: Int, _ pieces: [String], halfClose: Bool) throws -> [UInt8] {
-        do {
-            let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard socket >= 0 else { throw POSIXError(.EIO) }
-            defer { close(socket) }
-            var timeout = timeval(tv_sec: 10, tv_usec: 0)
-            setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
-            for (index, piece) in pieces.enumerated() {
-                if index > 0 { usleep(50_000) }
-                let bytes = Array(piece.utf8)
-                guard send(socket, bytes, bytes.count, Int32(MSG_NOSIGNAL)) == bytes.count else { throw POSIXError(.EIO) }
-            }
-            if halfClose { shutdown(socket, Int32(SHUT_WR)) }
-            var received: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 65_536)
-            while true {
-                let count = recv(socket, &buffer, buffer.count, 0)
-                if count <= 0 { break }
-                received += buffer[0..<count]
-            }
-            return received
+        let connection = try RawConnection(port: port, receiveBuffer: nil)
+        for (index, piece) in pieces.enumerated() {
+            if index > 0 { usleep(50_000) }
+            try connection.send(piece)
         }
+        if halfClose { connection.finishSending() }
+        return connection.readToEnd(pause: 0)
     }
 
     struct RawResponse {
@@ -303,16 +281,21 @@ struct FastPathTests {
         while !rest.isEmpty {
             guard let end = rest.indices.first(where: { rest[$0...].starts(with: separator) }) else { break }
             let head = String(decoding: rest[rest.startIndex..<end], as: UTF8.self)
-            let length = head.split(separator: "\r\n").compactMap { line -> Int? in
-                let parts = line.split(separator: ":", maxSplits: 1)
-                guard parts.count == 2, parts[0].lowercased() == "content-length" else { return nil }
-                return Int(parts[1].trimmingCharacters(in: .whitespaces))
-            }.first ?? 0
+            let length = contentLength(in: head)
             let bodyStart = end + separator.count
             let bodyEnd = min(rest.endIndex, bodyStart + length)
             responses.append(RawResponse(head: head, body: Array(rest[bodyStart..<bodyEnd])))
             rest = rest[bodyEnd...]
         }
         return responses
+    }
+
+    /// A response head's Content-Length (0 when it has none).
+    static func contentLength(in head: String) -> Int {
+        head.split(separator: "\r\n").compactMap { line -> Int? in
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "content-length" else { return nil }
+            return Int(parts[1].trimmingCharacters(in: .whitespaces))
+        }.first ?? 0
     }
 }

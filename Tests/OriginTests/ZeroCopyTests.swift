@@ -163,7 +163,8 @@ struct ZeroCopyTests {
     }
 }
 
-/// A blocking HTTP/1.1 client connection, for use off Swift's pool (``offPool``).
+/// A blocking HTTP/1.1 client connection on 127.0.0.1, for use off Swift's pool (``offPool``):
+/// blocking in `recv` on one of Swift's few pool threads would stall the server under test.
 final class RawConnection: @unchecked Sendable {
     private let socket: CInt
     private var buffered: [UInt8] = []
@@ -231,11 +232,7 @@ final class RawConnection: @unchecked Sendable {
             if headEnd == nil { try fill() }
         }
         let head = String(decoding: buffered[..<headEnd!], as: UTF8.self)
-        let length = head.split(separator: "\r\n").compactMap { line -> Int? in
-            let parts = line.split(separator: ":", maxSplits: 1)
-            guard parts.count == 2, parts[0].lowercased() == "content-length" else { return nil }
-            return Int(parts[1].trimmingCharacters(in: .whitespaces))
-        }.first ?? 0
+        let length = FastPathTests.contentLength(in: head)
         let start = headEnd! + separator.count
         while buffered.count < start + length { try fill() }
         let response = FastPathTests.RawResponse(head: head, body: Array(buffered[start..<(start + length)]))

@@ -348,7 +348,7 @@ final class ByteFastPath: ChannelInboundHandler, RemovableChannelHandler {
             needsFlush = false
             context.flush()
         }
-        guard let queued = try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes), queued == 0 else { return nil }
+        guard context.channel.bytesQueuedInNIO == 0 else { return nil }
         let sent = head.withUnsafeReadableBytes { head in body.withUnsafeReadableBytes { body in lender.send(head: head, body: body, to: socket) } }
         let bodySent = max(sent - head.readableBytes, 0)
         if sent < head.readableBytes {

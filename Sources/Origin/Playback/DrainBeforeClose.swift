@@ -40,6 +40,14 @@ final class DrainBeforeClose: ChannelOutboundHandler, RemovableChannelHandler {
     }
 
     private static func queuedBytes(_ channel: any Channel) -> Int {
-        (try? channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes)) ?? 0
+        channel.bytesQueuedInNIO ?? 0
+    }
+}
+
+extension Channel {
+    /// The bytes written to this channel that NIO has not handed to the socket yet; nil when the
+    /// channel cannot say. Call on its event loop.
+    var bytesQueuedInNIO: Int? {
+        try? syncOptions?.getOption(ChannelOptions.bufferedWritableBytes)
     }
 }
