@@ -530,6 +530,32 @@ public struct OriginRoutes: Sendable {
         let folder: String
     }
 
+    /// A numbered segment's place in its rendition (`540p/00042.ts`: folder `540p`, number 42,
+    /// written with 5 digits); nil for any other name.
+    struct NumberedSegment {
+        let folder: String
+        let number: Int
+        let digits: Int
+
+        init?(_ relative: String) {
+            // On the UTF-8 view: the names are ASCII.
+            let bytes = relative.utf8
+            guard let slash = bytes.lastIndex(of: UInt8(ascii: "/")) else { return nil }
+            let file = bytes[bytes.index(after: slash)...]
+            guard file.count > 3, file.suffix(3).elementsEqual(".ts".utf8) else { return nil }
+            let digits = file.dropLast(3)
+            guard digits.count <= 18 else { return nil }
+            var number = 0
+            for byte in digits {
+                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+                number = number * 10 + Int(byte - UInt8(ascii: "0"))
+            }
+            folder = String(Substring(bytes[..<slash]))
+            self.number = number
+            self.digits = digits.count
+        }
+    }
+
     /// At most this many read-aheads run at once, so a burst of viewers cannot flood the store.
     static let maximumWarming = 4
 
@@ -538,22 +564,23 @@ public struct OriginRoutes: Sendable {
     /// memory. Random access (seeking, a crawler, a mix of many viewers behind one address) reads
     /// nothing ahead. Segment names are numbered (`00042.ts`).
     func warm(after version: PublishedVersion, _ relative: String, client: String) {
-        guard options.warmSegments > 0, let slash = relative.lastIndex(of: "/") else { return }
-        let folder = relative[..<slash]
-        let file = relative[relative.index(after: slash)...]
-        guard file.hasSuffix(".ts") else { return }
-        let digits = file.dropLast(3)
-        guard !digits.isEmpty, digits.allSatisfy(\.isASCIIDigit), let number = Int(digits) else { return }
-        let stream = PlayingStream(client: client, asset: version.asset.rawValue, version: version.version, folder: String(folder))
+        guard options.warmSegments > 0, let segment = NumberedSegment(relative) else { return }
+        warm(after: version, segment, client: client)
+    }
+
+    /// ``warm(after:_:client:)`` for a segment whose name was taken apart already.
+    func warm(after version: PublishedVersion, _ segment: NumberedSegment, client: String) {
+        guard options.warmSegments > 0 else { return }
+        let (folder, number, digits) = (segment.folder, segment.number, segment.digits)
+        let stream = PlayingStream(client: client, asset: version.asset.rawValue, version: version.version, folder: folder)
         let sequential = lastSegments.withLockedValue { last -> Bool in
-            defer { last[stream] = number }
             if last.count >= 100_000 { last.removeAll() }
-            return last[stream] == number - 1
+            return last.updateValue(number, forKey: stream) == number - 1
         }
         guard sequential else { return }
         for step in 1...options.warmSegments {
             var next = String(number + step)
-            if next.count < digits.count { next = String(repeating: "0", count: digits.count - next.count) + next }
+            if next.count < digits { next = String(repeating: "0", count: digits - next.count) + next }
             let nextRelative = "\(folder)/\(next).ts"
             let key = "\(version.asset.rawValue)/\(version.version)/\(nextRelative)"
             if cache.contains(key) { continue }

@@ -11,6 +11,8 @@ public enum StorePath {
 
     /// True for a plain relative path of 1 to 4 components of `[A-Za-z0-9._-]`, none empty, none
     /// starting with a dot: no absolute path, no `..`, no hidden file, no NUL, nothing percent-encoded.
+    /// Inlinable: the origin checks every request's path with it.
+    @inlinable
     public static func isSafeRelative(_ relative: some StringProtocol) -> Bool {
         let bytes = relative.utf8
         guard !bytes.isEmpty, bytes.count <= maximumRelativeLength else { return false }
@@ -36,6 +38,7 @@ public enum StorePath {
         !component.utf8.contains(UInt8(ascii: "/")) && isSafeRelative(component)
     }
 
+    @usableFromInline
     static func isNameByte(_ byte: UInt8) -> Bool {
         (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
             || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)

@@ -6,6 +6,7 @@ import NIOCore
 import TestSupport
 import Testing
 @testable import Origin
+@testable import Store
 
 /// The event-loop fast path (``PlaybackFastPath``) on a live server: the same answers as the
 /// router, in request order, and only for what it may answer.
@@ -241,6 +242,36 @@ struct FastPathTests {
         ] {
             #expect(PlaybackTarget(path) == nil, "\(path)")
         }
+    }
+
+    @Test("URLs taken apart once per thread: the same answer each time, the L1 key following the published version")
+    func knownTargets() throws {
+        let asset = try AssetID("film")
+        let first = PublishedVersion(asset: asset, version: "v20261123T204523Z-9c2d9f34965b", directory: "/nowhere/1")
+        let second = PublishedVersion(asset: asset, version: "v20261124T101500Z-0123456789ab", directory: "/nowhere/2")
+
+        let segment = try #require(KnownTarget.memo("/v/film/360p/00042.ts"))
+        #expect(KnownTarget.memo("/v/film/360p/00042.ts") === segment, "the second time comes from the memo")
+        #expect(segment.asset == asset)
+        #expect(segment.segment.map { "\($0.folder) \($0.number) \($0.digits)" } == "360p 42 5")
+        #expect(segment.cacheKey(in: first) == "film/\(first.version)/360p/00042.ts")
+        #expect(segment.cacheKey(in: second) == "film/\(second.version)/360p/00042.ts", "a republish names the new version's object")
+        #expect(segment.cacheKey(in: first) == "film/\(first.version)/360p/00042.ts")
+
+        let entry = try #require(KnownTarget.memo("/v/film/360p/index.m3u8"))
+        #expect(entry.cacheKey(in: first) == "film/\(first.version)/360p/index.m3u8~entry", "entry playlists are kept rewritten")
+        #expect(entry.segment == nil)
+        let versioned = try #require(KnownTarget.memo("/v/film/\(first.version)/360p/index.m3u8"))
+        #expect(versioned.cacheKey(in: first) == "film/\(first.version)/360p/index.m3u8")
+
+        #expect(try #require(KnownTarget.memo("/v/-film/master.m3u8")).asset == nil, "not an asset id: the router answers")
+        for _ in 0..<2 { #expect(KnownTarget.memo("/v/film/../00001.ts") == nil) }
+
+        // Past its capacity the memo starts over, and answers as before.
+        for number in 0...KnownTarget.capacity { _ = KnownTarget.memo("/v/film/360p/\(number).ts") }
+        let again = try #require(KnownTarget.memo("/v/film/360p/00042.ts"))
+        #expect(again.cacheKey(in: second) == "film/\(second.version)/360p/00042.ts")
+        #expect(KnownTarget.memo("/v/film/../00001.ts") == nil)
     }
 
     // MARK: - A raw HTTP/1.1 connection

@@ -17,7 +17,7 @@
 #   HOT=8 ZIPF_S=1.1 L1_BYTES=268435456 SOURCE_SECONDS=540 DROP_CACHES=1 SERVE_ARGS="" REGENERATE=0
 #   STREAMGATE=/path/to/streamgate (else it builds with --scratch-path .build-bench when missing or stale)
 # The asset (made once, kept in bench/.work/origin/asset-<key>/ and reused while the profile and the
-# source settings stay the same) is a SOURCE_SECONDS s 640x360 clip transcoded with
+# source settings stay the same) is a SOURCE_SECONDS s 960x540 clip transcoded with
 # bench/origin/profile.yaml. It installs nginx-light, wrk and ffmpeg from Debian if they are missing.
 set -euo pipefail
 
@@ -126,7 +126,7 @@ fi
 
 profile=$root/bench/origin/profile.yaml
 [[ -f $profile ]] || fail "$profile is missing"
-source_size=640x360
+source_size=960x540
 source_fps=25
 # Light temporal noise so the encoders have to spend their bitrate, like camera footage.
 source_filter="noise=alls=8:allf=t+u,format=yuv420p"

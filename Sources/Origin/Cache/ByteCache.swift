@@ -43,7 +43,10 @@ public final class ByteCache<Value: Sendable>: Sendable {
     /// ``get(_:)`` for a caller that will ask again through ``get(_:)`` on a miss: a hit counts as a
     /// use, a miss counts for nothing (so it is not counted twice).
     public func getIfPresent(_ key: String) -> Value? {
-        state.withLockedValue { $0.index[key] == nil ? nil : $0.get(key) }
+        state.withLockedValue { state in
+            guard let slot = state.index[key] else { return nil }
+            return state.hit(key, slot: slot)
+        }
     }
 
     /// Stores `value` with a size of `cost` bytes (replacing an older value for `key`). The cache may
@@ -74,6 +77,34 @@ public final class ByteCache<Value: Sendable>: Sendable {
 
     private enum Segment { case window, probation, protected }
 
+    /// One number per segment, kept inline (a dictionary would hash on every link and unlink).
+    private struct PerSegment {
+        var window: Int
+        var probation: Int
+        var protected: Int
+
+        init(_ value: Int) {
+            (window, probation, protected) = (value, value, value)
+        }
+
+        subscript(segment: Segment) -> Int {
+            get {
+                switch segment {
+                case .window: window
+                case .probation: probation
+                case .protected: protected
+                }
+            }
+            set {
+                switch segment {
+                case .window: window = newValue
+                case .probation: probation = newValue
+                case .protected: protected = newValue
+                }
+            }
+        }
+    }
+
     private struct Node {
         var key: String
         var value: Value?
@@ -91,9 +122,9 @@ public final class ByteCache<Value: Sendable>: Sendable {
         var nodes: [Node] = []
         var free: [Int] = []
         var index: [String: Int] = [:]
-        var heads: [Segment: Int] = [.window: -1, .probation: -1, .protected: -1]
-        var tails: [Segment: Int] = [.window: -1, .probation: -1, .protected: -1]
-        var sizes: [Segment: Int] = [.window: 0, .probation: 0, .protected: 0]
+        var heads = PerSegment(-1)
+        var tails = PerSegment(-1)
+        var sizes = PerSegment(0)
         var sketch: FrequencySketch
         var statistics = Statistics()
 
@@ -112,11 +143,17 @@ public final class ByteCache<Value: Sendable>: Sendable {
         }
 
         mutating func get(_ key: String) -> Value? {
-            sketch.increment(Self.hash(key))
             guard let slot = index[key] else {
+                sketch.increment(Self.hash(key))
                 statistics.misses += 1
                 return nil
             }
+            return hit(key, slot: slot)
+        }
+
+        /// A use of `key`, found at `slot`.
+        mutating func hit(_ key: String, slot: Int) -> Value? {
+            sketch.increment(Self.hash(key))
             statistics.hits += 1
             switch nodes[slot].segment {
             case .window:
@@ -125,7 +162,7 @@ public final class ByteCache<Value: Sendable>: Sendable {
                 // A second hit: promote, pushing protected overflow back to probation.
                 unlink(slot)
                 link(slot, into: .protected)
-                while sizes[.protected]! > protectedCapacity, let demoted = tails[.protected], demoted >= 0, demoted != slot {
+                while sizes[.protected] > protectedCapacity, case let demoted = tails[.protected], demoted >= 0, demoted != slot {
                     unlink(demoted)
                     link(demoted, into: .probation)
                 }
@@ -153,7 +190,7 @@ public final class ByteCache<Value: Sendable>: Sendable {
             }
             link(slot, into: .window)
             // The window's overflow competes for the main space.
-            while sizes[.window]! > windowCapacity, let candidate = tails[.window], candidate >= 0 {
+            while sizes[.window] > windowCapacity, case let candidate = tails[.window], candidate >= 0 {
                 unlink(candidate)
                 admitOrEvict(candidate)
             }
@@ -165,14 +202,14 @@ public final class ByteCache<Value: Sendable>: Sendable {
             // Victims are taken from probation's tail (then protected's) until the candidate fits;
             // it is admitted only if it is more popular than every victim it would displace.
             var victims: [Int] = []
-            var freed = mainCapacity - sizes[.probation]! - sizes[.protected]!
-            var cursor = tails[.probation]!
+            var freed = mainCapacity - sizes[.probation] - sizes[.protected]
+            var cursor = tails[.probation]
             var segment = Segment.probation
             while freed < needed {
                 if cursor < 0 {
                     guard segment == .probation else { break }
                     segment = .protected
-                    cursor = tails[.protected]!
+                    cursor = tails[.protected]
                     continue
                 }
                 victims.append(cursor)
@@ -224,11 +261,12 @@ public final class ByteCache<Value: Sendable>: Sendable {
         private mutating func link(_ slot: Int, into segment: Segment) {
             nodes[slot].segment = segment
             nodes[slot].previous = -1
-            nodes[slot].next = heads[segment]!
-            if let head = heads[segment], head >= 0 { nodes[head].previous = slot }
+            let head = heads[segment]
+            nodes[slot].next = head
+            if head >= 0 { nodes[head].previous = slot }
             heads[segment] = slot
-            if tails[segment]! < 0 { tails[segment] = slot }
-            sizes[segment]! += nodes[slot].cost
+            if tails[segment] < 0 { tails[segment] = slot }
+            sizes[segment] += nodes[slot].cost
         }
 
         private mutating func unlink(_ slot: Int) {
@@ -239,7 +277,7 @@ public final class ByteCache<Value: Sendable>: Sendable {
             if next >= 0 { nodes[next].previous = previous } else { tails[segment] = previous }
             nodes[slot].previous = -1
             nodes[slot].next = -1
-            sizes[segment]! -= nodes[slot].cost
+            sizes[segment] -= nodes[slot].cost
         }
 
         private mutating func moveToFront(_ slot: Int, of segment: Segment) {

@@ -2,6 +2,7 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOPosix
 import Store
+import Synchronization
 
 /// What the origin knows of each asset's versions, kept in memory so the hot path never touches
 /// the filesystem: the published version, and the versions still on disk (the one before stays so
@@ -21,7 +22,7 @@ final class AssetDirectory: Sendable {
     private let entries = NIOLockedValueBox<[String: Entry]>([:])
     /// Nanoseconds an answer is reused; read on every lookup, changed when the invalidation
     /// channel goes up or down.
-    private let freshness = NIOLockedValueBox<UInt64>(1_000_000_000)
+    private let freshness = Atomic<UInt64>(1_000_000_000)
     /// A versioned URL naming a version not seen yet (another replica published it a moment ago)
     /// rereads the folder, but not more often than this.
     private let recheckAfter: UInt64 = 200_000_000
@@ -32,7 +33,7 @@ final class AssetDirectory: Sendable {
     }
 
     func setFreshness(seconds: Double) {
-        freshness.withLockedValue { $0 = UInt64(seconds * 1e9) }
+        freshness.store(UInt64(seconds * 1e9), ordering: .relaxed)
     }
 
     /// The published version, or nil when the asset does not exist (any more).
@@ -61,7 +62,14 @@ final class AssetDirectory: Sendable {
     /// ``resolve(_:version:)`` when memory can answer it now: the published version (when the URL
     /// names none, or names it) while its entry is fresh; nil otherwise, whatever the store holds.
     func resolveFromMemory(_ asset: AssetID, version versionName: String?) -> PublishedVersion? {
-        guard let current = freshEntry(asset, maximumAge: freshness.withLockedValue { $0 })?.current else { return nil }
+        let maximumAge = freshness.load(ordering: .relaxed)
+        let now = DispatchTime.now().uptimeNanoseconds
+        // Only the published version leaves the lock (not the entry with its list of versions).
+        let fresh: PublishedVersion?? = entries.withLockedValue { entries in
+            guard let known = entries[asset.rawValue], now &- known.checkedAt < maximumAge else { return nil }
+            return .some(known.current)
+        }
+        guard let current = fresh ?? nil else { return nil }
         guard let versionName else { return current }
         return current.version == versionName ? current : nil
     }
@@ -85,7 +93,7 @@ final class AssetDirectory: Sendable {
     /// The cached entry when younger than the freshness (or than `olderThan` when given), else a
     /// fresh read on the thread pool.
     private func entry(_ asset: AssetID, olderThan limit: UInt64?) async throws -> Entry {
-        if let known = freshEntry(asset, maximumAge: limit ?? freshness.withLockedValue { $0 }) { return known }
+        if let known = freshEntry(asset, maximumAge: limit ?? freshness.load(ordering: .relaxed)) { return known }
         let now = DispatchTime.now().uptimeNanoseconds
         let store = self.store
         let fresh = try await threadPool.runIfActive {

@@ -200,7 +200,8 @@ final class ByteFastPath: ChannelInboundHandler, RemovableChannelHandler {
     static let maximumHead = 16 * 1024
 
     private let routes: OriginRoutes
-    private let serverName: String?
+    /// `Server: …` and CRLF; empty when no name is given.
+    private let serverLine: [UInt8]
     /// Knows how many requests are with the router.
     private let partner: PlaybackFastPath
     /// Bytes of a request head not complete yet.
@@ -216,10 +217,15 @@ final class ByteFastPath: ChannelInboundHandler, RemovableChannelHandler {
     private let lendsPages: Bool
     /// The socket's descriptor, looked up on the first body to lend; nil inside: not known.
     private var socket: CInt??
+    /// Whether NIO may hold bytes written to this connection. Only writes put them there: this
+    /// handler's own, and those of the handlers behind it, which write only in answer to what
+    /// this handler passed on. So it is set by either, and cleared when NIO says it holds none;
+    /// while it is clear, lending need not ask NIO (a chain of dynamic casts) every time.
+    private var nioMayHoldBytes = false
 
     init(routes: OriginRoutes, serverName: String?, partner: PlaybackFastPath) {
         self.routes = routes
-        self.serverName = serverName
+        serverLine = serverName.map { Array("Server: \($0)\r\n".utf8) } ?? []
         self.partner = partner
         lendsPages = routes.options.zeroCopy
     }
@@ -266,6 +272,7 @@ final class ByteFastPath: ChannelInboundHandler, RemovableChannelHandler {
             case .routerOnly:
                 let request = buffer.readSlice(length: end)!
                 forwarded = true
+                nioMayHoldBytes = true
                 context.fireChannelRead(wrapInboundOut(request))
             }
         }
@@ -305,6 +312,7 @@ final class ByteFastPath: ChannelInboundHandler, RemovableChannelHandler {
     private func passOn(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
         passingThrough = true
         forwarded = true
+        nioMayHoldBytes = true
         context.fireChannelRead(wrapInboundOut(buffer))
     }
 
@@ -317,11 +325,7 @@ final class ByteFastPath: ChannelInboundHandler, RemovableChannelHandler {
             HTTPHeadEncoding.write(status: answer.status, answer.headers, into: &head)
         }
         head.writeBytes(date.line())
-        if let serverName {
-            head.writeStaticString("Server: ")
-            head.writeString(serverName)
-            head.writeStaticString("\r\n")
-        }
+        head.writeBytes(serverLine)
         head.writeStaticString("\r\n")
         if answer.lendsBody, let body = answer.body, body.readableBytes >= PageMappedMemory.minimumBytes,
            let lent = lend(head: head, body: body, context: context) {
@@ -332,6 +336,7 @@ final class ByteFastPath: ChannelInboundHandler, RemovableChannelHandler {
             context.write(NIOAny(IOData.byteBuffer(body)), promise: nil)
         }
         needsFlush = true
+        nioMayHoldBytes = true
         return nil
     }
 
@@ -348,7 +353,10 @@ final class ByteFastPath: ChannelInboundHandler, RemovableChannelHandler {
             needsFlush = false
             context.flush()
         }
-        guard context.channel.bytesQueuedInNIO == 0 else { return nil }
+        if nioMayHoldBytes {
+            guard context.channel.bytesQueuedInNIO == 0 else { return nil }
+            nioMayHoldBytes = false
+        }
         let sent = head.withUnsafeReadableBytes { head in body.withUnsafeReadableBytes { body in lender.send(head: head, body: body, to: socket) } }
         let bodySent = max(sent - head.readableBytes, 0)
         if sent < head.readableBytes {
@@ -359,6 +367,7 @@ final class ByteFastPath: ChannelInboundHandler, RemovableChannelHandler {
         } else {
             return bodySent
         }
+        nioMayHoldBytes = true
         // At once: the head went out corked (MSG_MORE) and waits for these bytes.
         context.flush()
         return bodySent

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import NIOHTTPTypes
+import NIOPosix
 import Store
 
 // The playback fast path.
@@ -23,10 +24,11 @@ extension OriginRoutes {
     /// answer it (it will give the same answer it always gives). With `encodedHeads`, a plain 200
     /// for a whole file comes with its head already encoded (``CachedObject/wholeHeads``).
     func immediateResponse(to request: HTTPRequest, client: PlaybackClient, encodedHeads: Bool = false) -> PlaybackResponse? {
-        guard request.method == .get || request.method == .head, let target = PlaybackTarget(request.path),
-              let asset = try? AssetID(target.asset),
-              let version = directory.resolveFromMemory(asset, version: target.version)
+        guard request.method == .get || request.method == .head, let path = request.path,
+              let known = KnownTarget.memo(path), let asset = known.asset,
+              let version = directory.resolveFromMemory(asset, version: known.target.version)
         else { return nil }
+        let target = known.target
         let started = DispatchTime.now().uptimeNanoseconds
         let route: OriginMetrics.Route
         let found: Hit
@@ -34,9 +36,7 @@ extension OriginRoutes {
         case .file(let type):
             // A viewer's token rides on a gated asset's playlists: the policy must be read first.
             if type == .playlist, gate != nil, target.token != nil { return nil }
-            let rewritten = target.version == nil && type == .playlist
-            let name = Self.objectName(version, target.relative)
-            guard let object = cache.getIfPresent(rewritten ? name + "~entry" : name) else { return nil }
+            guard let object = cache.getIfPresent(known.cacheKey(in: version)) else { return nil }
             route = Self.route(of: target.relative)
             found = .file(object, type)
         case .key(let keyID):
@@ -65,7 +65,7 @@ extension OriginRoutes {
             switch found {
             case .file(let object, let type):
                 metrics.l1Hit.increment()
-                if type == .transportStream { warm(after: version, target.relative, client: client.address) }
+                if type == .transportStream, let segment = known.segment { warm(after: version, segment, client: client.address) }
                 response = hitResponse(object, type: type, versioned: target.version != nil, request: request, encodedHeads: encodedHeads)
             case .key(let key):
                 response = Self.keyResponse(key, method: request.method)
@@ -93,6 +93,61 @@ extension OriginRoutes {
             )
         }
         return fileResponse(object, type: type, versioned: versioned, request: request)
+    }
+}
+
+/// A playback URL taken apart once (``PlaybackTarget``, its ``AssetID``) and the L1 key it last
+/// named. Players ask for the same URLs over and over, so each event-loop thread keeps the ones it
+/// has seen (``memo(_:)``); only the published version is looked up on every request.
+final class KnownTarget {
+    let target: PlaybackTarget
+    /// nil: the name is not a valid asset id (the router answers).
+    let asset: AssetID?
+    /// Its place in a rendition, for read-ahead; nil when it is not a numbered segment.
+    let segment: OriginRoutes.NumberedSegment?
+    /// The L1 key of a file under ``keyVersion`` (entry playlists: of their rewritten form).
+    private var key = ""
+    private var keyVersion = ""
+
+    private init(_ target: PlaybackTarget) {
+        self.target = target
+        asset = try? AssetID(target.asset)
+        segment = target.kind == .file(.transportStream) ? OriginRoutes.NumberedSegment(target.relative) : nil
+    }
+
+    /// The L1 key of this file in `version`: the one made last time while the version stays.
+    func cacheKey(in version: PublishedVersion) -> String {
+        if keyVersion != version.version || key.isEmpty {
+            let name = OriginRoutes.objectName(version, target.relative)
+            key = target.version == nil && target.kind == .file(.playlist) ? name + "~entry" : name
+            keyVersion = version.version
+        }
+        return key
+    }
+
+    /// Paths seen on this thread; nil for one the fast path never answers. At most ``capacity``,
+    /// then forgotten all at once (a scan of odd URLs costs a rebuild, never memory).
+    private final class Memo {
+        var known: [String: KnownTarget?] = [:]
+    }
+
+    static let capacity = 4096
+    private nonisolated(unsafe) static let perThread = ThreadSpecificVariable<Memo>()
+
+    /// `path` taken apart, from this thread's memo when it has been seen here before.
+    static func memo(_ path: String) -> KnownTarget? {
+        let memo: Memo
+        if let existing = perThread.currentValue {
+            memo = existing
+        } else {
+            memo = Memo()
+            perThread.currentValue = memo
+        }
+        if let seen = memo.known[path] { return seen }
+        let made = PlaybackTarget(path).map(KnownTarget.init)
+        if memo.known.count >= capacity { memo.known.removeAll(keepingCapacity: true) }
+        memo.known[path] = made
+        return made
     }
 }
 
