@@ -346,7 +346,16 @@ final class ByteFastPath: ChannelInboundHandler, RemovableChannelHandler {
     /// done (nothing was sent).
     private func lend(head: ByteBuffer, body: ByteBuffer, context: ChannelHandlerContext) -> Int? {
         guard lendsPages else { return nil }
-        if socket == nil { socket = .some(ChannelSocket.descriptor(of: context.channel)) }
+        if socket == nil {
+            let found = ChannelSocket.descriptor(of: context.channel)
+            socket = .some(found)
+            if found == nil, ChannelSocket.firstMiss() {
+                routes.logger.warning(
+                    "segments are copied, not lent: the socket behind a connection could not be identified",
+                    metadata: ["channel": "\(context.channel)"]
+                )
+            }
+        }
         guard let socket = socket ?? nil, let lender = PageLender.current else { return nil }
         // Answers written earlier in this read go first; then NIO must hold nothing.
         if needsFlush {

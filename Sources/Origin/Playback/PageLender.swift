@@ -1,6 +1,7 @@
 import CLinux
 import NIOCore
 import NIOPosix
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -112,6 +113,13 @@ enum ChannelSocket {
         let theirs = CookieBox()
         cookie.whenSuccess { theirs.value = $0 }
         return theirs.value == ours ? descriptor : nil
+    }
+
+    private static let missed = Atomic<Bool>(false)
+
+    /// True the first time it is called in this process: a failed lookup is logged once.
+    static func firstMiss() -> Bool {
+        !missed.exchange(true, ordering: .relaxed)
     }
 
     private final class CookieBox: @unchecked Sendable {
