@@ -267,6 +267,12 @@ struct FastPathTests {
         #expect(try #require(KnownTarget.memo("/v/-film/master.m3u8")).asset == nil, "not an asset id: the router answers")
         for _ in 0..<2 { #expect(KnownTarget.memo("/v/film/../00001.ts") == nil) }
 
+        // A long path is taken apart each time and not kept.
+        let long = "/v/film/360p/00042.ts?token=" + String(repeating: "t", count: KnownTarget.maximumPathBytes)
+        let taken = try #require(KnownTarget.memo(long))
+        #expect(taken.target.token?.count == KnownTarget.maximumPathBytes)
+        #expect(KnownTarget.memo(long) !== taken, "made anew")
+
         // Past its capacity the memo starts over, and answers as before.
         for number in 0...KnownTarget.capacity { _ = KnownTarget.memo("/v/film/360p/\(number).ts") }
         let again = try #require(KnownTarget.memo("/v/film/360p/00042.ts"))

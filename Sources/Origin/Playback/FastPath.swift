@@ -125,17 +125,21 @@ final class KnownTarget {
         return key
     }
 
-    /// Paths seen on this thread; nil for one the fast path never answers. At most ``capacity``,
-    /// then forgotten all at once (a scan of odd URLs costs a rebuild, never memory).
+    /// Paths seen on this thread; nil for one the fast path never answers. At most ``capacity``
+    /// of at most ``maximumPathBytes`` each (2 MiB a thread), then forgotten all at once: a scan
+    /// of odd URLs costs a rebuild, never memory.
     private final class Memo {
         var known: [String: KnownTarget?] = [:]
     }
 
     static let capacity = 4096
+    /// A longer path (a long token, or junk) is taken apart every time, not kept.
+    static let maximumPathBytes = 512
     private nonisolated(unsafe) static let perThread = ThreadSpecificVariable<Memo>()
 
     /// `path` taken apart, from this thread's memo when it has been seen here before.
     static func memo(_ path: String) -> KnownTarget? {
+        guard path.utf8.count <= maximumPathBytes else { return PlaybackTarget(path).map(KnownTarget.init) }
         let memo: Memo
         if let existing = perThread.currentValue {
             memo = existing
