@@ -452,7 +452,7 @@ public struct OriginRoutes: Sendable {
         _ version: PublishedVersion, _ relative: String, type: MediaType, rewritten: Bool, readAhead: Bool = false
     ) async throws -> CachedObject? {
         let name = Self.objectName(version, relative)
-        let key = rewritten ? name + "~entry" : name
+        let key = Self.cacheKey(name, rewritten: rewritten)
         if !readAhead, let cached = cache.get(key) {
             counted(l1Hit: true)
             return cached
@@ -482,6 +482,12 @@ public struct OriginRoutes: Sendable {
 
     static func objectName(_ version: PublishedVersion, _ relative: String) -> String {
         "\(version.asset.rawValue)/\(version.version)/\(relative)"
+    }
+
+    /// L1's key for the object `name` (``objectName(_:_:)``): an entry playlist, rewritten to name
+    /// its version, is kept apart from the version's own file.
+    static func cacheKey(_ name: String, rewritten: Bool) -> String {
+        rewritten ? name + "~entry" : name
     }
 
     func counted(l1Hit: Bool) {

@@ -62,14 +62,8 @@ final class AssetDirectory: Sendable {
     /// ``resolve(_:version:)`` when memory can answer it now: the published version (when the URL
     /// names none, or names it) while its entry is fresh; nil otherwise, whatever the store holds.
     func resolveFromMemory(_ asset: AssetID, version versionName: String?) -> PublishedVersion? {
-        let maximumAge = freshness.load(ordering: .relaxed)
-        let now = DispatchTime.now().uptimeNanoseconds
         // Only the published version leaves the lock (not the entry with its list of versions).
-        let fresh: PublishedVersion?? = entries.withLockedValue { entries in
-            guard let known = entries[asset.rawValue], now &- known.checkedAt < maximumAge else { return nil }
-            return .some(known.current)
-        }
-        guard let current = fresh ?? nil else { return nil }
+        guard let current = fresh(asset, maximumAge: freshness.load(ordering: .relaxed), \.current) ?? nil else { return nil }
         guard let versionName else { return current }
         return current.version == versionName ? current : nil
     }
@@ -85,9 +79,17 @@ final class AssetDirectory: Sendable {
 
     /// The cached entry when younger than `maximumAge` nanoseconds; nil otherwise.
     private func freshEntry(_ asset: AssetID, maximumAge: UInt64) -> Entry? {
+        fresh(asset, maximumAge: maximumAge) { $0 }
+    }
+
+    /// `part` of the cached entry, read under the lock, when the entry is younger than
+    /// `maximumAge` nanoseconds; nil otherwise.
+    private func fresh<Part>(_ asset: AssetID, maximumAge: UInt64, _ part: (Entry) -> Part) -> Part? {
         let now = DispatchTime.now().uptimeNanoseconds
-        guard let known = entries.withLockedValue({ $0[asset.rawValue] }), now &- known.checkedAt < maximumAge else { return nil }
-        return known
+        return entries.withLockedValue { entries in
+            guard let known = entries[asset.rawValue], now &- known.checkedAt < maximumAge else { return nil }
+            return part(known)
+        }
     }
 
     /// The cached entry when younger than the freshness (or than `olderThan` when given), else a

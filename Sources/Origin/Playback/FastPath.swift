@@ -37,7 +37,7 @@ extension OriginRoutes {
             // A viewer's token rides on a gated asset's playlists: the policy must be read first.
             if type == .playlist, gate != nil, target.token != nil { return nil }
             guard let object = cache.getIfPresent(known.cacheKey(in: version)) else { return nil }
-            route = Self.route(of: target.relative)
+            route = known.route
             found = .file(object, type)
         case .key(let keyID):
             guard Self.isKeyID(keyID), let key = keys.withLockedValue({ $0[Self.keyCacheKey(version, keyID)] }) else { return nil }
@@ -105,7 +105,9 @@ final class KnownTarget {
     let asset: AssetID?
     /// Its place in a rendition, for read-ahead; nil when it is not a numbered segment.
     let segment: OriginRoutes.NumberedSegment?
-    /// The L1 key of a file under ``keyVersion`` (entry playlists: of their rewritten form).
+    /// What metrics count a file under.
+    let route: OriginMetrics.Route
+    /// The L1 key of a file under ``keyVersion`` ("" until the first: no version is called that).
     private var key = ""
     private var keyVersion = ""
 
@@ -113,13 +115,14 @@ final class KnownTarget {
         self.target = target
         asset = try? AssetID(target.asset)
         segment = target.kind == .file(.transportStream) ? OriginRoutes.NumberedSegment(target.relative) : nil
+        route = OriginRoutes.route(of: target.relative)
     }
 
     /// The L1 key of this file in `version`: the one made last time while the version stays.
     func cacheKey(in version: PublishedVersion) -> String {
-        if keyVersion != version.version || key.isEmpty {
-            let name = OriginRoutes.objectName(version, target.relative)
-            key = target.version == nil && target.kind == .file(.playlist) ? name + "~entry" : name
+        if keyVersion != version.version {
+            let rewritten = target.version == nil && target.kind == .file(.playlist)
+            key = OriginRoutes.cacheKey(OriginRoutes.objectName(version, target.relative), rewritten: rewritten)
             keyVersion = version.version
         }
         return key
