@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -11,10 +12,13 @@ import Gate
 public struct OriginConfiguration: Sendable {
     public var host: String
     public var port: Int
+    /// What each connection and each client may hold (deadlines, caps).
+    public var connections: ConnectionLimits
 
-    public init(host: String = "127.0.0.1", port: Int = 8080) {
+    public init(host: String = "127.0.0.1", port: Int = 8080, connections: ConnectionLimits = ConnectionLimits()) {
         self.host = host
         self.port = port
+        self.connections = connections
     }
 }
 
@@ -101,12 +105,13 @@ public func buildServerApplication(
     let fastPath = origin.options.fastPath
     return Application(
         router: router,
-        server: .http1(configuration: .init(
-            additionalChannelHandlers: [DrainBeforeClose()] + (fastPath ? [PlaybackFastPath(routes: origin, serverName: serverName)] : [])
-        )),
+        server: .guardedHTTP1(limits: configuration.connections) {
+            [DrainBeforeClose()] + (fastPath ? [PlaybackFastPath(routes: origin, serverName: serverName)] : [])
+        },
         configuration: ApplicationConfiguration(
             address: .hostname(configuration.host, port: configuration.port),
-            serverName: serverName
+            serverName: serverName,
+            availableConnectionsDelegate: MaximumAvailableConnections(configuration.connections.effectiveTotal, logger: logger)
         ),
         logger: logger
     )

@@ -40,6 +40,8 @@ struct Dev: AsyncParsableCommand {
     @Option(help: "The profile for --sample.")
     var sampleProfile: String = "default"
 
+    @OptionGroup(title: "Connections") var connections: ConnectionOptions
+
     @Flag(inversion: .prefixedNo, help: "Start the local EVM (fixtures/chain) and gate keys on NFT ownership (needs scripts/python-env.sh).")
     var chain = true
 
@@ -99,7 +101,8 @@ struct Dev: AsyncParsableCommand {
         }
         let server = try ServerSetup(
             store: storeFolder, masterKeyFile: keyFile, redis: redis.urlString, prefix: "sg", apiKeyFile: apiKeyFile,
-            sourceRoots: [FileManager.default.currentDirectoryPath], maxUploadBytes: 8 << 30, gating: gating
+            sourceRoots: [FileManager.default.currentDirectoryPath], maxUploadBytes: 8 << 30, gating: gating,
+            connections: try connections.limits()
         )
         let queue = server.queue!
         environment["STREAMGATE_REDIS_URL"] = redis.urlString

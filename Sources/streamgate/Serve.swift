@@ -43,13 +43,15 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var cache: OriginCacheOptions
 
+    @OptionGroup(title: "Connections") var connections: ConnectionOptions
+
     @OptionGroup(title: "NFT gating") var gating: GateCommandOptions
 
     func run() async throws {
         let server = try ServerSetup(
             store: store, masterKeyFile: masterKeyFile, redis: redis, prefix: prefix, apiKeyFile: apiKeyFile,
             sourceRoots: sourceRoot, maxUploadBytes: maxUploadBytes, origin: try cache.originOptions(),
-            shared: try cache.sharedOptions(), gating: gating.enabled ? gating : nil
+            shared: try cache.sharedOptions(), gating: gating.enabled ? gating : nil, connections: try connections.limits()
         )
         let metrics = server.api != nil ? server.queue.map { queue in Task { await QueueMetrics.run(queue: queue) } } : nil
         defer { metrics?.cancel() }
@@ -121,6 +123,32 @@ struct OriginCacheOptions: ParsableArguments {
     }
 }
 
+/// What each connection and client may hold: `serve`'s options, shared with `dev`.
+struct ConnectionOptions: ParsableArguments {
+    @Option(help: "Seconds a connection may sit idle (no byte either way, no answer awaited) before it is closed.")
+    var idleTimeout: Double = 60
+
+    @Option(help: "Seconds a request head may take to arrive, from its first byte (or from the connection's opening).")
+    var headerTimeout: Double = 10
+
+    @Option(help: "Connections one client (an IPv4 address, an IPv6 /64) may hold at once; 0: no cap (behind a CDN, raise it).")
+    var maxConnectionsPerClient: Int = 256
+
+    @Option(help: "Connections the server holds at once (more wait to be accepted); 0: the descriptor limit less a reserve.")
+    var maxConnections: Int = 0
+
+    func limits() throws -> ConnectionLimits {
+        guard idleTimeout > 0, headerTimeout > 0 else { throw ValidationError("--idle-timeout and --header-timeout must be positive") }
+        guard maxConnectionsPerClient >= 0, maxConnections >= 0 else {
+            throw ValidationError("--max-connections-per-client and --max-connections must be 0 or more")
+        }
+        return ConnectionLimits(
+            idleTimeout: .nanoseconds(Int64(idleTimeout * 1e9)), headerTimeout: .nanoseconds(Int64(headerTimeout * 1e9)),
+            perClient: maxConnectionsPerClient, total: maxConnections
+        )
+    }
+}
+
 /// Everything `serve` (and `dev`) puts together: the store, the keyring, Redis (queue, L2 and
 /// change announcements) and the routes.
 struct ServerSetup {
@@ -132,13 +160,16 @@ struct ServerSetup {
     let logger: Logger
     let origin: OriginRoutes
     let gate: GateRuntime?
+    /// Deadlines and caps of the HTTP server's connections.
+    let connections: ConnectionLimits
 
     init(
         store: String, masterKeyFile: String?, redis: String?, prefix: String, apiKeyFile: String?,
         sourceRoots: [String], maxUploadBytes: Int, origin options: OriginOptions = OriginOptions(),
         shared sharedOptions: SharedCache.Options? = SharedCache.Options(), gating: GateCommandOptions? = nil,
-        apiKeys extraKeys: [String] = []
+        apiKeys extraKeys: [String] = [], connections: ConnectionLimits = ConnectionLimits()
     ) throws {
+        self.connections = connections
         var logger = Logger(label: "streamgate.serve")
         logger.logLevel = .info
         self.logger = logger
@@ -212,7 +243,7 @@ struct ServerSetup {
 
     func application(host: String, port: Int) -> some ApplicationProtocol {
         buildServerApplication(
-            configuration: OriginConfiguration(host: host, port: port), origin: origin, api: api,
+            configuration: OriginConfiguration(host: host, port: port, connections: connections), origin: origin, api: api,
             health: HealthRoutes(store: assets, queue: queue, metrics: Telemetry.render), logger: logger
         )
     }
@@ -242,6 +273,11 @@ struct ServerSetup {
         // freed one goes back to the system at once. glibc's default raises this threshold as large
         // blocks are freed, and that churn then fragments the heap far beyond L1's budget.
         _ = clinux_set_mmap_threshold(128 * 1024)
+        // Every connection is a descriptor: take the hard limit, not the 1,024 kept for select().
+        let descriptors = ConnectionLimits.raiseDescriptorLimit()
+        logger.info("connections", metadata: [
+            "descriptors": "\(descriptors)", "max": "\(connections.effectiveTotal)", "per_client": "\(connections.perClient)",
+        ])
         invalidation?.start()
         let followers = (gate?.followers ?? []).map { follower in Task { await follower.run() } }
         let application = application(host: host, port: port)

@@ -94,9 +94,9 @@ final class FilmFixture: @unchecked Sendable {
         return makeRoutes(options: changed)
     }
 
-    func application(routes: OriginRoutes? = nil) -> some ApplicationProtocol {
+    func application(routes: OriginRoutes? = nil, connections: ConnectionLimits = ConnectionLimits()) -> some ApplicationProtocol {
         buildServerApplication(
-            configuration: OriginConfiguration(host: "127.0.0.1", port: 0), origin: routes ?? self.routes, api: nil,
+            configuration: OriginConfiguration(host: "127.0.0.1", port: 0, connections: connections), origin: routes ?? self.routes, api: nil,
             health: HealthRoutes(store: store, queue: nil, metrics: nil), logger: Logger(label: "test.playback")
         )
     }

@@ -111,21 +111,38 @@ enum HTTPSemantics {
 
     private static func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
 
-    /// Parses an IMF-fixdate; nil for anything else (obsolete formats are not worth a 304).
+    /// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`: every number of a fixed width, so
+    /// no value can grow past what the arithmetic holds); nil for anything else (obsolete formats
+    /// are not worth a 304).
     static func parseHTTPDate(_ text: String) -> Int? {
-        let fields = text.split(separator: " ")
+        let fields = text.split(separator: " ", omittingEmptySubsequences: false)
         guard fields.count == 6, fields[0].count == 4, fields[0].hasSuffix(","), fields[5] == "GMT",
-              let day = Int(fields[1]), let month = months.firstIndex(of: String(fields[2])), let year = Int(fields[3])
+              let day = digits(fields[1], count: 2), let month = months.firstIndex(of: String(fields[2])),
+              let year = digits(fields[3], count: 4)
         else { return nil }
-        let clock = fields[4].split(separator: ":")
-        guard clock.count == 3, let hour = Int(clock[0]), let minute = Int(clock[1]), let second = Int(clock[2]) else { return nil }
+        let clock = fields[4].split(separator: ":", omittingEmptySubsequences: false)
+        guard clock.count == 3, let hour = digits(clock[0], count: 2), let minute = digits(clock[1], count: 2),
+              let second = digits(clock[2], count: 2)
+        else { return nil }
         return epochSeconds(year: year, month: month + 1, day: day, hour: hour, minute: minute, second: second)
     }
 
-    /// Seconds since 1970 for a UTC civil time (days-from-civil, no time zone involved).
+    /// The value of exactly `count` ASCII digits; nil for a sign, a space or any other width.
+    private static func digits(_ text: Substring, count: Int) -> Int? {
+        guard text.utf8.count == count else { return nil }
+        var value = 0
+        for byte in text.utf8 {
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+            value = value * 10 + Int(byte - UInt8(ascii: "0"))
+        }
+        return value
+    }
+
+    /// Seconds since 1970 for a UTC civil time (days-from-civil, no time zone involved); nil outside
+    /// years 1–9999, which also keeps every product below far from overflowing.
     static func epochSeconds(year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int) -> Int? {
-        guard (1...12).contains(month), (1...31).contains(day), (0...23).contains(hour), (0...59).contains(minute),
-              (0...60).contains(second)
+        guard (1...9999).contains(year), (1...12).contains(month), (1...31).contains(day), (0...23).contains(hour),
+              (0...59).contains(minute), (0...60).contains(second)
         else { return nil }
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
