@@ -59,13 +59,13 @@ let package = Package(
         // FFmpeg wrappers and the transcode pipeline.
         .target(
             name: "Media",
-            dependencies: ["CFFmpeg", "HLS", "Vault", "Store", "Profiles", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CFFmpeg", "CLinux", "HLS", "Vault", "Store", "Profiles", .product(name: "Logging", package: "swift-log")]
         ),
         // Redis (hiredis, off the event loops) and the job queue on Redis Streams.
         .target(
             name: "Jobs",
             dependencies: [
-                "CHiredis", "Vault", "Store",
+                "CHiredis", "CLinux", "Vault", "Store",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

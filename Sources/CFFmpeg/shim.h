@@ -44,6 +44,18 @@ static inline const int32_t *CFFmpeg_stream_display_matrix(const AVStream *st) {
     return (const int32_t *)data;
 }
 
+/* Nested opens refused: playlists, manifests, concat lists and references name other files or
+ * URLs, and the demuxers open them through the context's io_open. An input is data, never a
+ * program, so every such open fails, whatever the demuxer. */
+static inline int CFFmpeg_refuse_io_open(struct AVFormatContext *s, AVIOContext **pb, const char *url, int flags,
+                                         AVDictionary **options) {
+    (void)pb; (void)url; (void)flags; (void)options;
+    av_log(s, AV_LOG_ERROR, "refused to open another file or URL named inside the input\n");
+    return AVERROR(EPERM);
+}
+
+static inline void CFFmpeg_refuse_nested_opens(AVFormatContext *s) { s->io_open = CFFmpeg_refuse_io_open; }
+
 /* Logging. A va_list callback cannot be written in Swift, so this trampoline formats each libav*
  * log call into a line and hands the line to a plain C-callable function installed from Swift. */
 typedef void (*CFFmpeg_log_line_fn)(int level, const char *line);

@@ -152,8 +152,9 @@ public final class Supervisor: Sendable {
                 executable: configuration.executable, arguments: ["worker", "--id", id] + configuration.workerArguments,
                 environment: configuration.environment, stdout: output, stderr: output,
                 // Its own process group: a Ctrl-C at the terminal reaches the supervisor only, which
-                // then decides what each worker gets.
-                processGroup: true
+                // then decides what each worker gets. A supervisor that dies takes its workers with
+                // it; their jobs go back to the queue when their leases run out.
+                processGroup: true, deathSignal: SIGKILL
             )
             state.withLockedValue { $0.members.append(Member(id: id, process: process, started: Date())) }
             logger.info("started a worker", metadata: ["worker": "\(id)", "pid": "\(process.pid)"])

@@ -19,11 +19,22 @@ final class TranscodeChild: @unchecked Sendable {
     private var errorTail = ""
     private let readers = DispatchGroup()
 
-    init(executable: String, arguments: [String], environment: [String: String]) throws {
+    /// Starts the child sandboxed, with an empty environment and nothing open but its standard
+    /// streams; `secrets` (the keyring's ``Keyring/handoff()``) goes to it on standard input.
+    init(executable: String, arguments: [String], secrets: [UInt8], sandbox: ChildProcess.Sandbox) throws {
         process = try ChildProcess(
-            executable: executable, arguments: arguments, environment: environment,
-            stdout: .pipe, stderr: .pipe, processGroup: true
+            executable: executable, arguments: arguments, environment: [:],
+            stdin: .pipe, stdout: .pipe, stderr: .pipe, processGroup: true, deathSignal: SIGTERM, sandbox: sandbox
         )
+        let input = process.stdinPipe!
+        secrets.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = Glibc.write(input, bytes.baseAddress! + offset, bytes.count - offset)
+                if written > 0 { offset += written } else if written < 0, errno == EINTR { continue } else { break }
+            }
+        }
+        close(input)
         read(process.stdoutPipe!) { [weak self] line in self?.handle(line: line) }
         read(process.stderrPipe!) { [weak self] line in self?.handle(errorLine: line) }
     }

@@ -166,8 +166,16 @@ public final class Worker: Sendable {
         }
         guard let outcome else { return }
         if await finish(lease, outcome) {
+            if outcome.isFinal { removeSealedUpload(of: spec) }
             notify(spec: spec, lease: lease, outcome: outcome)
         }
+    }
+
+    /// A sealed upload has served its purpose once its job has ended, whichever way (published,
+    /// failed, dead or cancelled), unless the job asked to keep it.
+    private func removeSealedUpload(of spec: JobSpec) {
+        guard spec.sourceEncrypted == true, spec.keepSource != true, let source = spec.source else { return }
+        try? FileManager.default.removeItem(atPath: source)
     }
 
     /// Tells the job's callback URL, if it has one.
@@ -225,19 +233,28 @@ public final class Worker: Sendable {
         }
         guard let asset = lease.assetID ?? spec.assetID else { return .failed("field 'asset_id' is required") }
 
-        var environment = ProcessInfo.processInfo.environment
-        environment.merge(configuration.childEnvironment) { $1 }
+        let resolved: String
+        switch SourcePolicy(roots: configuration.sourceRoots, uploads: configuration.store + "/uploads").resolve(source) {
+        case .success(let path): resolved = path
+        case .failure(let problem): return .failed("field 'source': \(problem)")
+        }
         let arguments = [
-            "transcode", source, "--profile", profilePath, "--out", configuration.store, "--asset-id", asset,
-            "--events", "--quiet", "--memory-limit-mib", String(configuration.memoryLimitMiB),
-        ]
+            "transcode", resolved, "--profile", profilePath, "--out", configuration.store, "--asset-id", asset,
+            "--events", "--quiet", "--keyring-stdin", "--memory-limit-mib", String(configuration.memoryLimitMiB),
+        ] + configuration.transcodeArguments
+        // A job may ask for less time than the worker allows, never more.
+        let timeLimit = min(spec.timeoutSeconds ?? configuration.jobTimeoutSeconds, configuration.jobTimeoutSeconds)
+        var sandbox = configuration.sandbox
+        // CPU time adds up over the encoder's threads: the wall limit on every core, and a margin.
+        sandbox.cpuSeconds = Int(timeLimit) * ProcessInfo.processInfo.activeProcessorCount + 60
         let child: TranscodeChild
         do {
-            child = try TranscodeChild(executable: configuration.executable, arguments: arguments, environment: environment)
+            child = try TranscodeChild(
+                executable: configuration.executable, arguments: arguments, secrets: configuration.keyring.handoff(), sandbox: sandbox
+            )
         } catch {
             return retryOrDead(lease: lease, spec: spec, reason: "\(error)")
         }
-        let timeLimit = spec.timeoutSeconds ?? configuration.jobTimeoutSeconds
         let started = Date()
         var lastRenew = Date()
         var lastReport = Date.distantPast
@@ -289,10 +306,6 @@ public final class Worker: Sendable {
         switch exit {
         case .exited(0) where child.finishedCleanly:
             WorkerMetrics.transcoded(seconds: Date().timeIntervalSince(started), speed: child.progress?.speed)
-            if spec.sourceEncrypted == true, spec.keepSource != true {
-                // A sealed upload has served its purpose once the asset is published.
-                try? FileManager.default.removeItem(atPath: source)
-            }
             return .succeeded(version: child.publishedVersion)
         case .exited(65), .exited(78):
             // Bad input or configuration: another attempt would fail the same way.

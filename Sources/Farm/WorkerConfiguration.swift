@@ -1,4 +1,6 @@
 import Foundation
+import Jobs
+import Vault
 
 /// How a worker runs its jobs.
 public struct WorkerConfiguration: Sendable {
@@ -15,7 +17,7 @@ public struct WorkerConfiguration: Sendable {
     /// Seconds a job's entry may go without renewal before another worker reclaims it. Renewed
     /// every third of this while the job runs.
     public var leaseSeconds: Double
-    /// Seconds a transcode may run before it is killed (and retried); a job's `timeout_s` overrides.
+    /// Seconds a transcode may run before it is killed (and retried); a job's `timeout_s` may ask for less.
     public var jobTimeoutSeconds: Double
     /// Address-space cap for each transcode child, MiB.
     public var memoryLimitMiB: Int
@@ -30,15 +32,23 @@ public struct WorkerConfiguration: Sendable {
     public var drainTimeoutSeconds: Double?
     /// Signs webhooks (`STREAMGATE_WEBHOOK_SECRET`); none are sent without it.
     public var webhookSecret: [UInt8]?
-    /// Extra environment for the children (the master key comes from the worker's own environment).
-    public var childEnvironment: [String: String]
+    /// The master keys, handed to each transcode child on a pipe (children get no environment).
+    public var keyring: Keyring
+    /// Arguments added to every `transcode` child's command line (its input limits).
+    public var transcodeArguments: [String]
+    /// What each transcode child may not do (its limits are filled in per job).
+    public var sandbox: ChildProcess.Sandbox
+    /// Folders job sources may be in, besides the store's uploads; empty: anywhere (the queue's
+    /// writers are trusted, and the API checks its own roots). Checked again here, symlinks resolved.
+    public var sourceRoots: [String]
 
     public init(
         id: String = WorkerConfiguration.defaultID(), concurrency: Int = 1, store: String,
         profilesDirectory: String = "profiles", executable: String = CommandLine.arguments[0],
         leaseSeconds: Double = 30, jobTimeoutSeconds: Double = 4 * 3600, memoryLimitMiB: Int = 8192,
         retryBaseSeconds: Double = 5, retryCapSeconds: Double = 600, heartbeatSeconds: Double = 2,
-        childEnvironment: [String: String] = [:], drainTimeoutSeconds: Double? = nil,
+        keyring: Keyring, transcodeArguments: [String] = [], sandbox: ChildProcess.Sandbox = ChildProcess.Sandbox(fileSizeBytes: 2 << 30),
+        sourceRoots: [String] = [], drainTimeoutSeconds: Double? = nil,
         webhookSecret: [UInt8]? = ProcessInfo.processInfo.environment["STREAMGATE_WEBHOOK_SECRET"].flatMap { $0.isEmpty ? nil : Array($0.utf8) }
     ) {
         self.webhookSecret = webhookSecret
@@ -54,7 +64,10 @@ public struct WorkerConfiguration: Sendable {
         self.retryBaseSeconds = retryBaseSeconds
         self.retryCapSeconds = retryCapSeconds
         self.heartbeatSeconds = heartbeatSeconds
-        self.childEnvironment = childEnvironment
+        self.keyring = keyring
+        self.transcodeArguments = transcodeArguments
+        self.sandbox = sandbox
+        self.sourceRoots = sourceRoots
     }
 
     /// `host-pid-xxxx`: readable in `streamgate workers`, unique across restarts.

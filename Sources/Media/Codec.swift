@@ -34,7 +34,9 @@ class CodecContext {
 final class Decoder: CodecContext {
     let streamTimeBase: AVRational
 
-    init(stream: UnsafeMutablePointer<AVStream>) throws(MediaError) {
+    /// - Parameter maxPixels: the largest picture the decoder may produce (libavcodec refuses
+    ///   bigger ones before allocating them); nil: libavcodec's own limit.
+    init(stream: UnsafeMutablePointer<AVStream>, maxPixels: Int? = nil) throws(MediaError) {
         let parameters = stream.pointee.codecpar!
         let kind = parameters.pointee.codec_type == AVMEDIA_TYPE_VIDEO ? "video" : "audio"
         guard let codec = avcodec_find_decoder(parameters.pointee.codec_id) else {
@@ -48,6 +50,7 @@ final class Decoder: CodecContext {
         // Frame and slice threads: decoding is done once per asset, so it should use every core.
         pointer.pointee.thread_count = 0
         pointer.pointee.thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE
+        if let maxPixels { pointer.pointee.max_pixels = Int64(maxPixels) }
         FFmpegLog.clear()
         try avcodec_open2(pointer, codec, nil).check("\(role): open \(String(cString: codec.pointee.name))")
     }

@@ -5,12 +5,13 @@ import Synchronization
 /// Routes libav*'s log into StreamGate.
 ///
 /// libav* logs its most useful diagnostics ("moov atom not found") instead of returning them, so the
-/// bridge keeps the last error-level line of each thread; ``MediaError`` attaches it to the failing
-/// call's error. Nothing reaches the terminal unless `STREAMGATE_FFMPEG_LOG` asks for it
+/// bridge keeps the last few error-level lines of each thread; ``MediaError`` attaches the last to
+/// the failing call's error. Nothing reaches the terminal unless `STREAMGATE_FFMPEG_LOG` asks for it
 /// (`error`, `warning`, `info`, `verbose` or `debug`), because a transcode command prints one clear
 /// line on failure, not FFmpeg's chatter.
 public enum FFmpegLog {
-    private static let lastErrors = Mutex<[UInt: String]>([:])
+    private static let lastErrors = Mutex<[UInt: [String]]>([:])
+    private static let kept = 8
     private static let installed = Mutex(false)
     nonisolated(unsafe) private static var echoLevel: Int32 = -8  // AV_LOG_QUIET
 
@@ -29,8 +30,14 @@ public enum FFmpegLog {
 
     /// Returns and forgets the last error line libav* logged on this thread.
     static func takeLastError() -> String? {
+        takeErrors().last
+    }
+
+    /// Returns and forgets the last error lines libav* logged on this thread, oldest first (a
+    /// demuxer's "error reading header" often follows the line that says why).
+    static func takeErrors() -> [String] {
         let thread = UInt(pthread_self())
-        return lastErrors.withLock { $0.removeValue(forKey: thread) }
+        return lastErrors.withLock { $0.removeValue(forKey: thread) } ?? []
     }
 
     /// Forgets this thread's last error line, before a call whose failure should not inherit it.
@@ -57,7 +64,7 @@ public enum FFmpegLog {
             let trimmed = FFmpegLog.withoutContextPrefix(text.trimmingCharacters(in: .whitespacesAndNewlines))
             guard !trimmed.isEmpty else { return }
             let thread = UInt(pthread_self())
-            FFmpegLog.lastErrors.withLock { $0[thread] = trimmed }
+            FFmpegLog.lastErrors.withLock { $0[thread, default: []] = Array(($0[thread, default: []] + [trimmed]).suffix(kept)) }
         }
     }
 

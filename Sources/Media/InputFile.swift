@@ -4,52 +4,64 @@ import Vault
 
 /// A demuxer over one input: `avformat_open_input` + `avformat_find_stream_info`, closed in `deinit`.
 ///
-/// A sealed source (an upload stored encrypted, see ``SealedSource``) is read through a decrypting
-/// ``SealedSourceIO``; everything else is opened by path.
+/// Every input is read through a ``SourceIO`` of this process's own: a sealed source (an upload
+/// stored encrypted, see ``SealedSource``) decrypted chunk by chunk, anything else from a file
+/// opened once, refusing symbolic links. libavformat opens nothing by name: the format is probed
+/// from the bytes and must be one of ``InputLimits/formats``, and any file or URL an input names
+/// (a playlist's, a manifest's, a concat list's) is refused.
 final class InputFile {
     let context: UnsafeMutablePointer<AVFormatContext>
     let path: String
-    /// The decrypting I/O of a sealed source. Stored properties outlive `deinit`'s body, so it is
-    /// freed only after the format context reading through it is closed.
-    private let sealedIO: SealedSourceIO?
+    /// The input's reader. Stored properties outlive `deinit`'s body, so it is freed only after
+    /// the format context reading through it is closed.
+    private let io: SourceIO
 
     /// Opens and probes `path`. Errors name the failing step and libavformat's reason, or for a
     /// sealed source the chunk that does not decrypt. `keyring` is needed only for sealed sources.
-    init(path: String, keyring: Keyring? = nil) throws(MediaError) {
+    init(path: String, keyring: Keyring? = nil, limits: InputLimits = InputLimits()) throws(MediaError) {
         self.path = path
         FFmpegLog.clear()
-        var context: UnsafeMutablePointer<AVFormatContext>? = nil
-        let opened: Int32
-        var io: SealedSourceIO? = nil
-        if SealedSource.isSealed(path: path) {
-            let sealed = try InputFile.openSealed(path: path, keyring: keyring)
-            io = sealed
-            guard let allocated = avformat_alloc_context() else {
-                throw MediaError(operation: "read", reason: "out of memory")
-            }
-            sealed.withContext { allocated.pointee.pb = $0 }
-            allocated.pointee.flags |= AVFMT_FLAG_CUSTOM_IO
-            context = allocated
-            // No file name: the format is probed from the decrypted bytes alone, as the sealed
-            // file's name says nothing about what is inside. On failure libavformat frees the
-            // format context but not a caller's pb, which `sealed` still owns.
-            opened = avformat_open_input(&context, nil, nil, nil)
-        } else {
-            opened = avformat_open_input(&context, path, nil, nil)
+        let reader: any SourceBytes = SealedSource.isSealed(path: path)
+            ? try InputFile.openSealed(path: path, keyring: keyring) : try PlainSourceFile(path: path)
+        guard reader.size > 0 else {
+            throw MediaError(operation: "read", reason: SealedSource.isSealed(path: path) ? "file is empty (0 bytes once decrypted)" : "file is empty (0 bytes)")
         }
-        sealedIO = io
+        let io = try SourceIO(reader: reader)
+        self.io = io
+        let format = try InputFile.probe(io)
+        guard let allocated = avformat_alloc_context() else {
+            throw MediaError(operation: "read", reason: "out of memory")
+        }
+        io.withContext { allocated.pointee.pb = $0 }
+        allocated.pointee.flags |= AVFMT_FLAG_CUSTOM_IO
+        CFFmpeg_refuse_nested_opens(allocated)
+        var context: UnsafeMutablePointer<AVFormatContext>? = allocated
+        // The same rules again as libavformat options, should any code path open past the probe.
+        var options: OpaquePointer?
+        av_dict_set(&options, "format_whitelist", InputLimits.formats.joined(separator: ","), 0)
+        av_dict_set(&options, "protocol_whitelist", "none", 0)
+        av_dict_set(&options, "max_streams", String(limits.maxStreams), 0)
+        // No file name: the format comes from the bytes alone. On failure libavformat frees the
+        // format context but not a caller's pb, which `io` still owns.
+        let opened = avformat_open_input(&context, nil, format, &options)
+        av_dict_free(&options)
         guard opened >= 0, let context else {
-            if let failure = io?.failure { throw InputFile.decryptionError(failure) }
-            throw MediaError(operation: "read", reason: InputFile.unreadableReason(code: opened))
+            if let failure = io.failure { throw InputFile.readError(failure) }
+            let errors = FFmpegLog.takeErrors()
+            if errors.contains(where: { $0.contains("max_streams") }) {
+                throw MediaError(operation: "probe streams", reason: "has more than \(limits.maxStreams) streams; at most \(limits.maxStreams) are accepted")
+            }
+            throw MediaError(operation: "read", reason: InputFile.unreadableReason(code: opened, detail: errors.last))
         }
         self.context = context
         let probed = avformat_find_stream_info(context, nil)
-        if let failure = io?.failure {
-            throw InputFile.decryptionError(failure)
+        if let failure = io.failure {
+            throw InputFile.readError(failure)
         }
         if probed < 0 {
             throw MediaError(operation: "probe streams", reason: MediaError.string(for: probed))
         }
+        try check(limits)
     }
 
     deinit {
@@ -57,35 +69,66 @@ final class InputFile {
         avformat_close_input(&context)
     }
 
-    /// Opens the sealed source's reader (header, key unwrap, final chunk) and its AVIO.
-    private static func openSealed(path: String, keyring: Keyring?) throws(MediaError) -> SealedSourceIO {
+    /// The demuxer the bytes call for, when it is one of ``InputLimits/formats``.
+    private static func probe(_ io: SourceIO) throws(MediaError) -> UnsafePointer<AVInputFormat> {
+        var format: UnsafePointer<AVInputFormat>?
+        let score = io.withContext { av_probe_input_buffer2($0, &format, nil, nil, 0, 0) }
+        if let failure = io.failure { throw readError(failure) }
+        guard score >= 0, let format else {
+            throw MediaError(operation: "read", reason: unreadableReason(code: score < 0 ? score : AVErr.invalidData))
+        }
+        let name = String(cString: format.pointee.name)
+        guard InputLimits.accepts(demuxer: name) else {
+            let long = format.pointee.long_name.map { String(cString: $0) } ?? name
+            throw MediaError(
+                operation: "read",
+                reason: "is \(long) ('\(name)'), which is not accepted: only media files are (MP4, MOV, Matroska, WebM, MPEG-TS, "
+                    + "AVI, FLV, MXF, audio files…); playlists, manifests, lists of files and image sequences never are"
+            )
+        }
+        return format
+    }
+
+    /// The caps that can be checked once the streams are known.
+    private func check(_ limits: InputLimits) throws(MediaError) {
+        if streamCount > limits.maxStreams {
+            throw MediaError(operation: "probe streams", reason: "has \(streamCount) streams; at most \(limits.maxStreams) are accepted")
+        }
+        if let duration, duration > limits.maxDurationSeconds {
+            throw MediaError(
+                operation: "probe streams",
+                reason: "declares \(Int(duration)) s of media; at most \(Int(limits.maxDurationSeconds)) s are accepted"
+            )
+        }
+    }
+
+    /// Opens the sealed source's reader (header, key unwrap, final chunk).
+    private static func openSealed(path: String, keyring: Keyring?) throws(MediaError) -> SealedSourceReader {
         guard let keyring else {
             throw MediaError(operation: "read", reason: "is a sealed source, and no keyring was given to decrypt it")
         }
-        let reader: SealedSourceReader
         do {
-            reader = try SealedSourceReader(path: path, keyring: keyring)
+            return try SealedSourceReader(path: path, keyring: keyring)
         } catch let error as VaultError {
             throw MediaError(operation: "open sealed source", reason: error.reason)
         } catch {
             throw MediaError(operation: "open sealed source", reason: "\(error)")
         }
-        guard reader.size > 0 else {
-            throw MediaError(operation: "read", reason: "file is empty (0 bytes once decrypted)")
-        }
-        return try SealedSourceIO(reader: reader)
     }
 
     /// The reader's own reason ("chunk 2 does not authenticate: …"), not libavformat's, which only
     /// saw an I/O error or an early end of file.
-    private static func decryptionError(_ failure: VaultError) -> MediaError {
-        MediaError(operation: "decrypt sealed source", reason: failure.reason)
+    private static func readError(_ failure: any Error) -> MediaError {
+        switch failure {
+        case let error as VaultError: MediaError(operation: "decrypt sealed source", reason: error.reason)
+        case let error as MediaError: error
+        default: MediaError(operation: "read", reason: "\(failure)")
+        }
     }
 
     /// A user-facing reason for `avformat_open_input` failing: libavformat's logged detail is often
     /// clearer than the error code ("moov atom not found" for a truncated MP4).
-    private static func unreadableReason(code: Int32) -> String {
-        let detail = FFmpegLog.takeLastError()
+    private static func unreadableReason(code: Int32, detail: String? = FFmpegLog.takeLastError()) -> String {
         if code == AVErr.invalidData {
             let base = "not a media file FFmpeg can read"
             return detail.map { "\(base) (\($0))" } ?? base
@@ -132,8 +175,8 @@ final class InputFile {
         let result = av_read_frame(context, packet.pointer)
         // A demuxer may report a chunk that failed to decrypt as an I/O error, or as a clean end
         // of file: either way the source is not what was uploaded, and the reader says why.
-        if let failure = sealedIO?.failure {
-            throw InputFile.decryptionError(failure)
+        if let failure = io.failure {
+            throw InputFile.readError(failure)
         }
         if result == AVErr.eof { return false }
         try result.check("read \(path)")

@@ -22,10 +22,14 @@ final class SegmentSealer {
     private let staging: StagingArea
     private let rotation: Int
     private(set) var keys: [ContentKey] = []
+    /// Bytes written so far, and the most allowed (``InputLimits/maxOutputBytes``).
+    private var written = 0
+    private let maxBytes: Int
 
-    init(staging: StagingArea, rotation: Int) {
+    init(staging: StagingArea, rotation: Int, maxBytes: Int = .max) {
         self.staging = staging
         self.rotation = rotation
+        self.maxBytes = maxBytes
     }
 
     func key(forSegment index: Int) throws -> ContentKey {
@@ -41,6 +45,10 @@ final class SegmentSealer {
         let key = try key(forSegment: index)
         let iv = try SecureRandom.bytes(16)
         let ciphertext = try AES128CBC.encrypt(plaintext, key: key.bytes, iv: iv)
+        written += ciphertext.count
+        guard written <= maxBytes else {
+            throw MediaError(operation: "write segments", reason: "the output would exceed its limit of \(maxBytes) bytes")
+        }
         try staging.write(ciphertext, to: "\(rendition)/\(fileName)")
         return SealedSegment(index: index, fileName: fileName, duration: duration, size: ciphertext.count, keyID: key.id, iv: iv)
     }

@@ -47,6 +47,7 @@ final class TranscodeJob {
     private let assetID: AssetID
     private let staging: StagingArea
     private let keyring: Keyring
+    private let limits: InputLimits
     private let progressInterval: Double
     private let progress: ((TranscodeProgress) -> Void)?
     private let isCancelled: () -> Bool
@@ -78,7 +79,7 @@ final class TranscodeJob {
     private var decodeFailures = 0
 
     init(
-        input inputPath: String, profile: Profile, assetID: AssetID, staging: StagingArea, keyring: Keyring,
+        input inputPath: String, profile: Profile, assetID: AssetID, staging: StagingArea, keyring: Keyring, limits: InputLimits,
         progressInterval: Double, progress: ((TranscodeProgress) -> Void)?, isCancelled: @escaping () -> Bool,
         started: Date
     ) throws {
@@ -87,17 +88,18 @@ final class TranscodeJob {
         self.assetID = assetID
         self.staging = staging
         self.keyring = keyring
+        self.limits = limits
         self.progressInterval = progressInterval
         self.progress = progress
         self.isCancelled = isCancelled
         self.started = started
         do {
-            input = try InputFile(path: inputPath, keyring: keyring)
+            input = try InputFile(path: inputPath, keyring: keyring, limits: limits)
         } catch {
             throw TranscodeError(file: inputPath, reason: error.reason)
         }
         originSeconds = input.startTime
-        sealer = SegmentSealer(staging: staging, rotation: profile.keyRotationSegments)
+        sealer = SegmentSealer(staging: staging, rotation: profile.keyRotationSegments, maxBytes: limits.maxOutputBytes)
         boundaries = SegmentBoundaries(segmentDuration: profile.segmentDuration)
         try selectStreams()
         try buildPipeline()
@@ -131,9 +133,17 @@ final class TranscodeJob {
     }
 
     private func buildVideo(stream: UnsafeMutablePointer<AVStream>) throws {
-        let decoder = try Decoder(stream: stream)
-        videoDecoder = decoder
         let parameters = stream.pointee.codecpar!.pointee
+        let pixels = Int(parameters.width) * Int(parameters.height)
+        if pixels > limits.maxPixels {
+            throw TranscodeError(
+                file: inputPath,
+                reason: "declares \(parameters.width)x\(parameters.height) pictures (\(pixels) pixels); at most \(limits.maxPixels) are accepted"
+            )
+        }
+        // The decoder refuses larger pictures too, should a frame's size differ from the stream's.
+        let decoder = try Decoder(stream: stream, maxPixels: limits.maxPixels)
+        videoDecoder = decoder
         let sar = stream.pointee.sample_aspect_ratio.num > 0 ? stream.pointee.sample_aspect_ratio : parameters.sample_aspect_ratio
         let geometry = SourceGeometry(
             codedWidth: Int(parameters.width), codedHeight: Int(parameters.height),
@@ -268,13 +278,20 @@ final class TranscodeJob {
     }
 
     private func handleVideo(_ frame: UnsafeMutablePointer<AVFrame>, timeBase: AVRational) throws {
-        let origin = Int64((originSeconds / av_q2d(timeBase)).rounded())
+        let unit = try secondsPerTick(timeBase)
+        // The start time is any instant (an MPEG-TS clock runs for 26 hours), not a duration.
+        guard abs(originSeconds / unit) < 0x1p62 else { throw TranscodeError(file: inputPath, reason: "has no valid start time") }
+        let origin = Int64((originSeconds / unit).rounded())
         var pts = frame.pointee.best_effort_timestamp
-        let frameDuration = frame.pointee.pkt_duration > 0
-            ? frame.pointee.pkt_duration
-            : Int64((1 / (frameRate.num > 0 ? av_q2d(frameRate) : 30) / av_q2d(timeBase)).rounded())
-        if pts == noPTS { pts = (lastVideoPTS.map { $0 + frameDuration }) ?? origin }
-        pts -= origin
+        let frameSeconds = frame.pointee.pkt_duration > 0
+            ? Double(frame.pointee.pkt_duration) * unit : 1 / (frameRate.num > 0 ? av_q2d(frameRate) : 30)
+        let frameDuration = try ticks(frameSeconds, unit: unit, what: "a picture")
+        if pts == noPTS {
+            pts = lastVideoPTS.map { $0 + frameDuration } ?? 0
+        } else {
+            _ = try ticks(Double(pts) * unit - originSeconds, unit: unit, what: "a picture")
+            pts -= origin
+        }
         // The encoder needs strictly increasing timestamps; a repeated or backwards one is nudged.
         if let last = lastVideoPTS, pts <= last { pts = last + 1 }
         if pts < 0, lastVideoPTS == nil { pts = 0 }
@@ -309,9 +326,28 @@ final class TranscodeJob {
         guard let audio else { return }
         var pts = frame.pointee.best_effort_timestamp
         if pts == noPTS { pts = 0 }
-        let seconds = Double(pts) * av_q2d(timeBase) - originSeconds
+        let seconds = Double(pts) * (try secondsPerTick(timeBase)) - originSeconds
+        _ = try ticks(seconds, unit: 1, what: "a sound")
         if videoDecoder == nil { processedSeconds = max(processedSeconds, seconds) }
         try audio.add(frame, startSeconds: seconds) { packet in try self.distributeAudio(packet) }
+    }
+
+    /// A stream's tick in seconds; a hostile file's zero or negative time base fails here.
+    private func secondsPerTick(_ timeBase: AVRational) throws -> Double {
+        let unit = av_q2d(timeBase)
+        guard unit.isFinite, unit > 0 else { throw TranscodeError(file: inputPath, reason: "a stream has no valid time base") }
+        return unit
+    }
+
+    /// `seconds` in ticks of `unit`, once it is known to lie within the duration limit: timestamps a
+    /// hostile file makes absurd fail here, before any integer arithmetic on them could overflow.
+    private func ticks(_ seconds: Double, unit: Double, what: String) throws -> Int64 {
+        let limit = limits.maxDurationSeconds
+        guard seconds.isFinite, abs(seconds) <= limit + 1, abs(seconds / unit) < 0x1p62 else {
+            let when = seconds.isFinite ? String(format: "%.0f s", seconds) : "no valid time"
+            throw TranscodeError(file: inputPath, reason: "has \(what) at \(when); at most \(Int(limit)) s of media are accepted")
+        }
+        return Int64((seconds / unit).rounded())
     }
 
     private func distributeAudio(_ packet: Packet) throws {

@@ -107,6 +107,7 @@ public final class Transcoder {
         input: String,
         profile: Profile,
         assetID: AssetID,
+        limits: InputLimits = InputLimits(),
         progressInterval: Double = 0.25,
         progress: ((TranscodeProgress) -> Void)? = nil,
         isCancelled: @escaping () -> Bool = { false }
@@ -121,7 +122,7 @@ public final class Transcoder {
         }
         do {
             let job = try TranscodeJob(
-                input: input, profile: profile, assetID: assetID, staging: staging, keyring: keyring,
+                input: input, profile: profile, assetID: assetID, staging: staging, keyring: keyring, limits: limits,
                 progressInterval: progressInterval, progress: progress, isCancelled: isCancelled, started: started
             )
             var summary = try job.run()

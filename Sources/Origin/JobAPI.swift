@@ -171,7 +171,10 @@ public struct JobAPI: Sendable {
         spec.kind = .transcode
         if spec.profile == nil { spec.profile = configuration.defaultProfile }
         guard let source = spec.source else { return Self.error(.badRequest, "field 'source' is required", field: "source") }
-        if let problem = checkSource(source) { return Self.error(.badRequest, problem, field: "source") }
+        switch checkSource(source) {
+        case .success(let resolved): spec.source = resolved
+        case .failure(let problem): return Self.error(.badRequest, "field 'source': \(problem)", field: "source")
+        }
         if let profile = spec.profile, !JobID.isValid(profile) {
             return Self.error(.badRequest, "field 'profile' must name a profile (letters, digits, '-', '_')", field: "profile")
         }
@@ -216,19 +219,12 @@ public struct JobAPI: Sendable {
 
     /// A job may only read files under the configured roots: the API must not become a way to make
     /// workers read (and publish) any file on their hosts.
-    private func checkSource(_ source: String) -> String? {
-        guard source.hasPrefix("/") else { return "field 'source' must be an absolute path" }
-        let components = source.split(separator: "/", omittingEmptySubsequences: false)
-        if components.contains(where: { $0 == ".." || $0 == "." }) || source.utf8.contains(0) {
-            return "field 'source' must not contain '.', '..' or NUL"
+    /// The source with its links resolved when it is a file under a source root; else why not.
+    private func checkSource(_ source: String) -> Result<String, SourceProblem> {
+        guard !configuration.sourceRoots.isEmpty else {
+            return .failure(SourceProblem("this server accepts uploads only (POST /v1/uploads); no source folders are configured"))
         }
-        let roots = configuration.sourceRoots
-        guard roots.contains(where: { source.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }) else {
-            return roots.isEmpty
-                ? "field 'source': this server accepts uploads only (POST /v1/uploads); no source folders are configured"
-                : "field 'source' must be under \(roots.joined(separator: " or "))"
-        }
-        return nil
+        return SourcePolicy(roots: configuration.sourceRoots).resolve(source)
     }
 
     private func showJob(_ id: String) async throws -> Response {

@@ -47,6 +47,32 @@ public struct Keyring: Sendable {
         return try key.unwrap(wrapped, context: context)
     }
 
+    /// The keyring as the variables ``load(environment:keyFile:)`` reads, one `NAME=value` line
+    /// each: how a worker hands it to its transcode child, on a pipe (an environment or arguments
+    /// can be read by other processes of the same user, and are inherited further).
+    public func handoff() -> [UInt8] {
+        var text = "\(MasterKey.environmentVariable)=\(current.base64EncodedKey())\n"
+        if !previous.isEmpty {
+            text += "\(Self.previousKeysEnvironmentVariable)=\(previous.map { $0.base64EncodedKey() }.joined(separator: ","))\n"
+        }
+        return Array(text.utf8)
+    }
+
+    /// The keyring ``handoff()`` wrote.
+    public static func load(handoff: [UInt8]) throws -> Keyring {
+        var variables: [String: String] = [:]
+        for line in String(decoding: handoff, as: UTF8.self).split(separator: "\n") {
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            let name = String(line[..<equals])
+            guard name == MasterKey.environmentVariable || name == previousKeysEnvironmentVariable else {
+                throw VaultError("keyring handoff: unexpected line '\(name)'")
+            }
+            variables[name] = String(line[line.index(after: equals)...])
+        }
+        guard variables[MasterKey.environmentVariable] != nil else { throw VaultError("keyring handoff: no master key") }
+        return try load(environment: variables)
+    }
+
     /// The key in the ring with this id, current or earlier.
     func masterKey(id: String) -> MasterKey? {
         ([current] + previous).first { $0.id == id }

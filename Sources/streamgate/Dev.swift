@@ -111,6 +111,7 @@ struct Dev: AsyncParsableCommand {
                 name: "dev", initialWorkers: workers, executable: WorkerCommand.executablePath(),
                 workerArguments: [
                     "--store", storeFolder, "--profiles", StorePath.absolute(profiles), "--master-key-file", keyFile,
+                    "--source-root", FileManager.default.currentDirectoryPath,
                 ],
                 environment: environment, logDirectory: devFolder + "/logs"
             ),

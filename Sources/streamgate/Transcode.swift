@@ -35,13 +35,24 @@ struct Transcode: ParsableCommand {
     @Flag(help: .hidden)
     var events = false
 
+    /// The keyring arrives on standard input (``Keyring/handoff()``): how a worker starts its children.
+    @Flag(help: .hidden)
+    var keyringStdin = false
+
+    /// Caps this process's address space before any input is read: what a hostile file can make
+    /// a decoder allocate (set here rather than at exec, where it would count the program itself).
     @Option(help: .hidden)
     var memoryLimitMib: Int?
+
+    @OptionGroup(title: "Input limits") var limits: MediaLimitOptions
 
     func run() throws {
         do {
             if let memoryLimitMib { try ResourceLimits.capAddressSpace(mebibytes: memoryLimitMib) }
-            let keyring = try Keyring.load(keyFile: masterKeyFile)
+            let keyring = keyringStdin
+                ? try Keyring.load(handoff: Array(FileHandle.standardInput.readDataToEndOfFile()))
+                : try Keyring.load(keyFile: masterKeyFile)
+            let limits = try limits.limits()
             let ladder = try Profile.load(path: profile)
             let id = try assetID.map { try AssetID($0) } ?? AssetID.random()
             let assets = try AssetStore(root: store)
@@ -49,8 +60,11 @@ struct Transcode: ParsableCommand {
             let stop = StopSignal.install(watchParent: events)
             let bar = (!quiet && !events && isatty(STDERR_FILENO) == 1) ? ProgressBar() : nil
             let progress: ((TranscodeProgress) -> Void)? = events ? EventWriter.progress : bar.map { bar in { bar.draw($0) } }
+            // A worker hands its child a path it resolved and checked, which is then opened refusing
+            // links; run by hand, a link to a file is as good as the file.
+            let source = keyringStdin ? input : ((try? SourcePolicy(roots: []).resolve(input).get()) ?? input)
             let summary = try transcoder.transcode(
-                input: input, profile: ladder, assetID: id, progressInterval: events ? 0.5 : 0.25,
+                input: source, profile: ladder, assetID: id, limits: limits, progressInterval: events ? 0.5 : 0.25,
                 progress: progress, isCancelled: { stop.isRequested }
             )
             bar?.finish()

@@ -104,13 +104,4 @@ struct BrokenInputTests {
         #expect(result.stderr.contains("bitrate"), "\(result.stderr)")
     }
 
-    func expectNothingPublished(store: String) throws {
-        let manager = FileManager.default
-        let published = (try? manager.contentsOfDirectory(atPath: store + "/assets")) ?? []
-        #expect(published.isEmpty, "published: \(published)")
-        let objects = (try? manager.contentsOfDirectory(atPath: store + "/objects")) ?? []
-        #expect(objects.isEmpty, "objects: \(objects)")
-        let staging = (try? manager.contentsOfDirectory(atPath: store + "/staging")) ?? []
-        #expect(staging.isEmpty, "staging left behind: \(staging)")
-    }
 }

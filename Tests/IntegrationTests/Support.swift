@@ -233,7 +233,7 @@ final class RunningServer {
     }
 }
 
-private func canConnect(port: Int) -> Bool {
+func canConnect(port: Int) -> Bool {
     let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard socketFD >= 0 else { return false }
     defer { close(socketFD) }
@@ -244,4 +244,14 @@ private func canConnect(port: Int) -> Bool {
     return withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     } == 0
+}
+
+func expectNothingPublished(store: String) throws {
+    let manager = FileManager.default
+    let published = (try? manager.contentsOfDirectory(atPath: store + "/assets")) ?? []
+    #expect(published.isEmpty, "published: \(published)")
+    let objects = (try? manager.contentsOfDirectory(atPath: store + "/objects")) ?? []
+    #expect(objects.isEmpty, "objects: \(objects)")
+    let staging = (try? manager.contentsOfDirectory(atPath: store + "/staging")) ?? []
+    #expect(staging.isEmpty, "staging left behind: \(staging)")
 }

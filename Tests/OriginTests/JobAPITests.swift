@@ -24,6 +24,10 @@ final class APIFixture: @unchecked Sendable {
         store = try AssetStore(root: folder.path + "/store")
         sources = folder.path + "/sources"
         try FileManager.default.createDirectory(atPath: sources, withIntermediateDirectories: true)
+        for name in ["in.mp4", "a.mp4"] { FileManager.default.createFile(atPath: sources + "/" + name, contents: Data("x".utf8)) }
+        // Links inside the source folder that lead out of it, to a file and to a folder.
+        try FileManager.default.createSymbolicLink(atPath: sources + "/escape.mp4", withDestinationPath: "/etc/passwd")
+        try FileManager.default.createSymbolicLink(atPath: sources + "/etc", withDestinationPath: "/etc")
         redis = try RedisServerProcess(directory: "/tmp/sga-" + String(UUID().uuidString.prefix(8)), appendOnly: false)
         queue = JobQueue(redis: RedisClient(url: redis.url, connections: 2))
         self.maxUploadBytes = maxUploadBytes
@@ -125,6 +129,10 @@ struct JobAPITests {
         (#"{"source":"relative.mp4"}"#, "source"),
         (#"{"source":"/etc/passwd"}"#, "source"),
         (#"{"source":"SOURCES/../../etc/passwd"}"#, "source"),
+        (#"{"source":"SOURCES/escape.mp4"}"#, "source"),
+        (#"{"source":"SOURCES/etc/passwd"}"#, "source"),
+        (#"{"source":"SOURCES/missing.mp4"}"#, "source"),
+        (#"{"source":"SOURCES"}"#, "source"),
         (#"{"source":"SOURCES/a.mp4","max_attempts":"three"}"#, "max_attempts"),
         (#"{"source":"SOURCES/a.mp4","max_attempts":0}"#, "max_attempts"),
         (#"{"source":"SOURCES/a.mp4","priority":"urgent"}"#, "priority"),

@@ -19,6 +19,9 @@ ssize_t clinux_splice(int pipe_read, int out, size_t length, int more);
 /// pipe2(O_NONBLOCK | O_CLOEXEC): `ends[0]` reads, `ends[1]` writes.
 int clinux_pipe(int ends[2]);
 
+/// pipe2(O_CLOEXEC): a blocking pipe no child inherits unless given it.
+int clinux_pipe_cloexec(int ends[2]);
+
 /// fcntl(F_SETPIPE_SZ): the pipe's capacity becomes at least `bytes`; returns it, or -1.
 int clinux_set_pipe_size(int fd, int bytes);
 
@@ -30,5 +33,7 @@ uint64_t clinux_socket_cookie(int fd);
 
 /// mallopt(M_MMAP_THRESHOLD): allocations of at least `bytes` are served by mmap.
 int clinux_set_mmap_threshold(int bytes);
+
+#include "CLinuxSpawn.h"
 
 #endif

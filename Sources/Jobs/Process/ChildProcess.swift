@@ -1,3 +1,4 @@
+import CLinux
 import Foundation
 
 #if canImport(Glibc)
@@ -17,73 +18,96 @@ public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// A child process started with `posix_spawn` and reaped with `waitpid`: exact control over its
-/// signals, its process group and when it is reaped, from any thread.
+/// A child process, started with only the descriptors it is given and reaped with `waitpid`:
+/// exact control over its signals, its process group, when it is reaped and, sandboxed, what it
+/// may reach. Every child dies with the process that started it (`PR_SET_PDEATHSIG`), however that
+/// process dies.
 public final class ChildProcess: @unchecked Sendable {
     /// Where a standard stream of the child goes.
     public enum Stream: Sendable {
         case null
         case inherit
-        /// Appended to this file (created 0600).
+        /// Appended to this file (created 0600); for standard input, read from it.
         case file(String)
-        /// A pipe; the parent's end is ``stdoutPipe`` / ``stderrPipe``.
+        /// A pipe; the parent's end is ``stdinPipe``, ``stdoutPipe`` or ``stderrPipe``.
         case pipe
     }
 
+    /// What a sandboxed child may not do: reach any network, open any socket, trace or read other
+    /// processes, dump core, or use more than its limits. See ``network`` for what took effect.
+    public struct Sandbox: Sendable, Equatable {
+        /// A network namespace of its own, where the kernel allows one (root, or user namespaces).
+        public var isolateNetwork = true
+        /// socket(2) fails (seccomp), whatever the namespace: the part enforced everywhere.
+        public var denySockets = true
+        /// RLIMIT_CPU, RLIMIT_FSIZE and RLIMIT_NOFILE. (An address-space cap is best set by the
+        /// program once it has loaded: at exec it would count the program's own libraries.)
+        public var cpuSeconds: Int?
+        public var fileSizeBytes: Int?
+        public var openFiles: Int? = 256
+
+        public init(cpuSeconds: Int? = nil, fileSizeBytes: Int? = nil, openFiles: Int? = 256) {
+            self.cpuSeconds = cpuSeconds
+            self.fileSizeBytes = fileSizeBytes
+            self.openFiles = openFiles
+        }
+    }
+
+    /// The network a child has.
+    public enum Network: Sendable, Equatable {
+        /// The parent's (not sandboxed, or no namespace allowed: sockets are still refused).
+        case shared
+        /// A namespace of its own.
+        case isolated
+    }
+
     public let pid: pid_t
+    /// The parent's write end when stdin is `.pipe`; the caller closes it.
+    public let stdinPipe: Int32?
     /// The parent's read end when stdout is `.pipe`; the caller closes it.
     public let stdoutPipe: Int32?
     public let stderrPipe: Int32?
+    public let network: Network
     private let lock = NSLock()
     private var status: ExitStatus?
 
     /// Starts `executable` with `arguments`.
-    /// - Parameter processGroup: when true, the child leads a new process group, so
-    ///   ``signalGroup(_:)`` reaches everything it starts.
+    /// - Parameters:
+    ///   - environment: nil inherits this process's.
+    ///   - processGroup: when true, the child leads a new process group, so ``signalGroup(_:)``
+    ///     reaches everything it starts.
+    ///   - deathSignal: what the child gets when this process ends (nil: nothing).
     public init(
         executable: String, arguments: [String], environment: [String: String]? = nil,
-        stdout: Stream = .inherit, stderr: Stream = .inherit, processGroup: Bool = false
+        stdin: Stream = .null, stdout: Stream = .inherit, stderr: Stream = .inherit, processGroup: Bool = false,
+        deathSignal: Int32? = SIGTERM, sandbox: Sandbox? = nil
     ) throws {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-
-        var flags = Int32(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)
-        if processGroup {
-            flags |= Int32(POSIX_SPAWN_SETPGROUP)
-            posix_spawnattr_setpgroup(&attributes, 0)
-        }
-        posix_spawnattr_setflags(&attributes, Int16(flags))
-        // The child starts with no blocked signals and default handlers, whatever the parent set.
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in [SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2] { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        var parentEnds: [Int32?] = [nil, nil]
+        var parentEnds: [Int32?] = [nil, nil, nil]
         var childEnds: [Int32] = []
-        for (index, stream) in [stdout, stderr].enumerated() {
-            let target = Int32(index + 1)
+        defer { childEnds.forEach { close($0) } }
+        func fail(_ reason: String) -> ChildProcessError {
+            parentEnds.compactMap { $0 }.forEach { close($0) }
+            return ChildProcessError(executable: executable, reason: reason)
+        }
+        var fds: [Int32] = [0, 1, 2]
+        for (index, stream) in [stdin, stdout, stderr].enumerated() {
+            let reading = index == 0
             switch stream {
-            case .null: posix_spawn_file_actions_addopen(&actions, target, "/dev/null", O_WRONLY, 0)
             case .inherit: break
-            case .file(let path):
-                posix_spawn_file_actions_addopen(&actions, target, path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+            case .null, .file:
+                let path: String
+                if case .file(let file) = stream { path = file } else { path = "/dev/null" }
+                let flags = reading ? O_RDONLY : O_WRONLY | O_CREAT | O_APPEND
+                let fd = open(path, flags | O_CLOEXEC, 0o600)
+                guard fd >= 0 else { throw fail("\(path): \(String(cString: strerror(errno)))") }
+                childEnds.append(fd)
+                fds[index] = fd
             case .pipe:
-                var fds: [Int32] = [0, 0]
-                guard pipe(&fds) == 0, fcntl(fds[0], F_SETFD, FD_CLOEXEC) == 0, fcntl(fds[1], F_SETFD, FD_CLOEXEC) == 0 else {
-                    throw ChildProcessError(executable: executable, reason: "pipe: \(String(cString: strerror(errno)))")
-                }
-                parentEnds[index] = fds[0]
-                childEnds.append(fds[1])
-                posix_spawn_file_actions_adddup2(&actions, fds[1], target)
+                var ends: [Int32] = [0, 0]
+                guard clinux_pipe_cloexec(&ends) == 0 else { throw fail("pipe: \(String(cString: strerror(errno)))") }
+                parentEnds[index] = reading ? ends[1] : ends[0]
+                childEnds.append(reading ? ends[0] : ends[1])
+                fds[index] = reading ? ends[0] : ends[1]
             }
         }
 
@@ -91,17 +115,34 @@ public final class ChildProcess: @unchecked Sendable {
         defer { argv.forEach { free($0) } }
         let environmentList = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { environmentList.forEach { free($0) } }
-
-        var child: pid_t = 0
-        let result = posix_spawn(&child, executable, &actions, &attributes, argv, environmentList)
-        childEnds.forEach { close($0) }
-        guard result == 0 else {
-            parentEnds.compactMap { $0 }.forEach { close($0) }
-            throw ChildProcessError(executable: executable, reason: String(cString: strerror(result)))
+        var limits = clinux_sandbox()
+        if let sandbox {
+            limits.isolate_network = sandbox.isolateNetwork ? 1 : 0
+            limits.deny_sockets = sandbox.denySockets ? 1 : 0
+            limits.cpu_seconds = Int64(sandbox.cpuSeconds ?? 0)
+            limits.file_size_bytes = Int64(sandbox.fileSizeBytes ?? 0)
+            limits.open_files = Int64(sandbox.openFiles ?? 0)
         }
-        pid = child
-        stdoutPipe = parentEnds[0]
-        stderrPipe = parentEnds[1]
+        let started = Spawner.shared.run { () -> (pid: pid_t, network: Int32) in
+            var network: Int32 = 0
+            let pid = argv.withUnsafeBufferPointer { argv in
+                environmentList.withUnsafeBufferPointer { envp in
+                    withUnsafePointer(to: &limits) { limits in
+                        clinux_spawn(
+                            executable, argv.baseAddress, envp.baseAddress, fds, processGroup ? 1 : 0, deathSignal ?? 0,
+                            sandbox == nil ? nil : limits, &network
+                        )
+                    }
+                }
+            }
+            return (pid, network)
+        }
+        guard started.pid > 0 else { throw fail(String(cString: strerror(-started.pid))) }
+        pid = started.pid
+        network = started.network == 0 ? .shared : .isolated
+        stdinPipe = parentEnds[0]
+        stdoutPipe = parentEnds[1]
+        stderrPipe = parentEnds[2]
     }
 
     /// Sends `signal` to the child.
@@ -173,4 +214,44 @@ public struct ChildProcessError: Error, CustomStringConvertible {
     public let executable: String
     public let reason: String
     public var description: String { "cannot start \(executable): \(reason)" }
+}
+
+/// Starts every child from one thread that lives as long as the process. `PR_SET_PDEATHSIG`
+/// fires when the thread that forked the child ends, not the process: a child started from a pool
+/// thread that later retires would be killed with it.
+final class Spawner: @unchecked Sendable {
+    static let shared = Spawner()
+    private let condition = NSCondition()
+    private var pending: [() -> Void] = []
+
+    private init() {
+        let thread = Thread { [unowned self] in self.serve() }
+        thread.name = "streamgate.spawner"
+        thread.start()
+    }
+
+    /// Runs `work` on the spawner thread and waits for it.
+    func run<Result>(_ work: @escaping () -> Result) -> Result {
+        let done = DispatchSemaphore(value: 0)
+        var result: Result?
+        condition.lock()
+        pending.append {
+            result = work()
+            done.signal()
+        }
+        condition.signal()
+        condition.unlock()
+        done.wait()
+        return result!
+    }
+
+    private func serve() {
+        while true {
+            condition.lock()
+            while pending.isEmpty { condition.wait() }
+            let work = pending.removeFirst()
+            condition.unlock()
+            work()
+        }
+    }
 }

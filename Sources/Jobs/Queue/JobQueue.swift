@@ -74,6 +74,14 @@ public enum Outcome: Sendable, Equatable {
         case .release: "release"
         }
     }
+
+    /// Whether the job ends with this outcome (it is not run again).
+    public var isFinal: Bool {
+        switch self {
+        case .succeeded, .failed, .dead, .cancelled: true
+        case .retry, .release: false
+        }
+    }
 }
 
 /// Queue depth and health, for `streamgate queue`, `GET /v1/queue` and metrics.

@@ -1,19 +1,65 @@
 import CFFmpeg
+import CLinux
+import Foundation
 import Vault
 
 /// `AVERROR(EINVAL)`: FFmpeg's error codes are negated `errno` values on POSIX systems.
 private let invalidArgument = -EINVAL
 
-/// The read position of a decrypting AVIO and the first decryption failure, shared with the C
-/// callbacks through the opaque pointer.
-final class SealedSourceCursor {
-    let reader: SealedSourceReader
+/// Bytes a demuxer reads through ``SourceIO``: a sealed upload (decrypted chunk by chunk) or a
+/// plain file. Every input is read this way, so libavformat never opens anything by name.
+protocol SourceBytes: AnyObject {
+    var path: String { get }
+    var size: Int { get }
+    /// Reads at `offset`; 0 at the end.
+    func read(at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+}
+
+extension SealedSourceReader: SourceBytes {}
+
+/// A plain source file, opened once without passing through any symbolic link.
+final class PlainSourceFile: SourceBytes {
+    let path: String
+    let size: Int
+    private let descriptor: Int32
+
+    init(path: String) throws(MediaError) {
+        self.path = path
+        let fd = clinux_open_no_symlinks(path)
+        guard fd >= 0 else {
+            let reason = errno == ELOOP ? "its path passes through a symbolic link" : String(cString: strerror(errno)).lowercased()
+            throw MediaError(operation: "open", reason: reason)
+        }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw MediaError(operation: "open", reason: "is not a regular file")
+        }
+        descriptor = fd
+        size = Int(info.st_size)
+    }
+
+    deinit { close(descriptor) }
+
+    func read(at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        while true {
+            let count = pread(descriptor, buffer.baseAddress, buffer.count, off_t(offset))
+            if count >= 0 { return count }
+            if errno != EINTR { throw MediaError(operation: "read", reason: String(cString: strerror(errno)).lowercased()) }
+        }
+    }
+}
+
+/// The read position of a source's AVIO and the first read failure, shared with the C callbacks
+/// through the opaque pointer.
+final class SourceCursor {
+    let reader: any SourceBytes
     private(set) var position = 0
     /// The first error the reader threw. It sticks: every later read fails too, so a demuxer that
     /// resynchronises past a bad chunk can never turn a tampered file into a shorter good one.
-    private(set) var failure: VaultError?
+    private(set) var failure: (any Error)?
 
-    init(reader: SealedSourceReader) {
+    init(reader: any SourceBytes) {
         self.reader = reader
     }
 
@@ -25,10 +71,8 @@ final class SealedSourceCursor {
             guard count > 0 else { return AVErr.eof }
             position += count
             return Int32(count)
-        } catch let error as VaultError {
-            failure = error
         } catch {
-            failure = VaultError(file: reader.path, reason: "\(error)")
+            failure = error
         }
         return AVErr.io
     }
@@ -51,26 +95,26 @@ final class SealedSourceCursor {
     }
 }
 
-/// A read-only, seekable `AVIOContext` whose callbacks decrypt a sealed source: the demuxer sees
+/// A read-only, seekable `AVIOContext` over a ``SourceBytes``: for a sealed source the demuxer sees
 /// the upload's plaintext, which exists only in memory, one chunk at a time.
 ///
 /// Owns the context and its buffer (freed in `deinit`, `ctx->buffer` rather than the buffer
 /// allocated here, because libavformat may have replaced it while probing) and the retained
 /// cursor the callbacks reach through the opaque pointer. The format context using it must be
 /// closed first; ``InputFile`` holds it for as long as its format context lives.
-final class SealedSourceIO {
+final class SourceIO {
     private let context: UnsafeMutablePointer<AVIOContext>
-    private let cursor: Unmanaged<SealedSourceCursor>
+    private let cursor: Unmanaged<SourceCursor>
 
     /// 64 KiB: libavformat's reads are at most this big, and a chunk (1 MiB by default) serves
     /// many of them from the reader's cache.
     private static let bufferSize: Int32 = 64 * 1024
 
-    init(reader: SealedSourceReader) throws(MediaError) {
-        cursor = Unmanaged.passRetained(SealedSourceCursor(reader: reader))
+    init(reader: any SourceBytes) throws(MediaError) {
+        cursor = Unmanaged.passRetained(SourceCursor(reader: reader))
         guard let buffer = av_malloc(Int(Self.bufferSize)) else {
             cursor.release()
-            throw MediaError(operation: "create decrypting input", reason: "out of memory")
+            throw MediaError(operation: "create input", reason: "out of memory")
         }
         guard let io = avio_alloc_context(
             buffer.assumingMemoryBound(to: UInt8.self), Self.bufferSize, 0,
@@ -78,7 +122,7 @@ final class SealedSourceIO {
         ) else {
             av_free(buffer)
             cursor.release()
-            throw MediaError(operation: "create decrypting input", reason: "out of memory")
+            throw MediaError(operation: "create input", reason: "out of memory")
         }
         context = io
     }
@@ -90,8 +134,8 @@ final class SealedSourceIO {
         cursor.release()
     }
 
-    /// The first decryption failure, if any; it says which chunk and why.
-    var failure: VaultError? { cursor.takeUnretainedValue().failure }
+    /// The first read failure, if any; for a sealed source it says which chunk and why.
+    var failure: (any Error)? { cursor.takeUnretainedValue().failure }
 
     /// Lends the context, to install it as a format context's `pb`.
     func withContext<Result>(_ body: (UnsafeMutablePointer<AVIOContext>) throws -> Result) rethrows -> Result {
@@ -101,12 +145,12 @@ final class SealedSourceIO {
     private static let readPacket: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePointer<UInt8>?, Int32) -> Int32 = {
         opaque, buffer, size in
         guard let opaque, let buffer, size > 0 else { return 0 }
-        return Unmanaged<SealedSourceCursor>.fromOpaque(opaque).takeUnretainedValue()
+        return Unmanaged<SourceCursor>.fromOpaque(opaque).takeUnretainedValue()
             .read(into: UnsafeMutableRawBufferPointer(start: buffer, count: Int(size)))
     }
 
     private static let seek: @convention(c) (UnsafeMutableRawPointer?, Int64, Int32) -> Int64 = { opaque, offset, whence in
         guard let opaque else { return Int64(invalidArgument) }
-        return Unmanaged<SealedSourceCursor>.fromOpaque(opaque).takeUnretainedValue().seek(offset: offset, whence: whence)
+        return Unmanaged<SourceCursor>.fromOpaque(opaque).takeUnretainedValue().seek(offset: offset, whence: whence)
     }
 }

@@ -1,0 +1,169 @@
+import ArgumentParser
+import Farm
+import Foundation
+import Hummingbird
+import Jobs
+import Logging
+import Origin
+import Store
+import Vault
+
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Take jobs from the queue and transcode them, each in a child process.",
+        discussion: "SIGTERM or SIGINT once: finish the running jobs, take no new ones. Twice: hand them back to the queue now."
+    )
+
+    @OptionGroup var queueOptions: QueueOptions
+
+    @OptionGroup var workerOptions: WorkerOptions
+
+    @Option(help: "This worker's id (default: host-pid-random).")
+    var id: String?
+
+    @Option(help: "Serve /metrics and /healthz on this port (loopback unless --metrics-host).")
+    var metricsPort: Int?
+
+    @Option(help: "The address for --metrics-port.")
+    var metricsHost: String = "127.0.0.1"
+
+    func run() async throws {
+        let options = workerOptions
+        // Refuse to start without a master key: every job would fail on it.
+        let keyring: Keyring
+        do {
+            keyring = try Keyring.load(keyFile: options.masterKeyFile)
+        } catch {
+            throw CommandFailure(error)
+        }
+        _ = try options.limits.limits()
+        let configuration = WorkerConfiguration(
+            id: id ?? WorkerConfiguration.defaultID(), concurrency: options.concurrency, store: options.store,
+            profilesDirectory: options.profiles, executable: Self.executablePath(), leaseSeconds: options.lease,
+            jobTimeoutSeconds: options.jobTimeout, memoryLimitMiB: options.memoryLimitMib, keyring: keyring,
+            transcodeArguments: options.limits.arguments, sourceRoots: options.sourceRoot.map(StorePath.absolute),
+            drainTimeoutSeconds: options.drainTimeout
+        )
+        var logger = Logger(label: "streamgate.worker")
+        logger.logLevel = .info
+        logger[metadataKey: "worker"] = "\(configuration.id)"
+        let worker = Worker(
+            configuration: configuration, queue: try queueOptions.queue(),
+            fetcher: try queueOptions.queue(connections: 1), logger: logger
+        )
+        let signals = SignalCounter { count in count == 1 ? worker.drain() : worker.release() }
+        var metricsServer: Task<Void, Error>?
+        if let metricsPort {
+            let router = Router()
+            HealthRoutes(store: try AssetStore(root: options.store), queue: nil, metrics: Telemetry.render).register(on: router)
+            let app = Application(
+                router: router,
+                configuration: ApplicationConfiguration(address: .hostname(metricsHost, port: metricsPort), serverName: "StreamGate"),
+                logger: logger
+            )
+            metricsServer = Task { try await app.run() }
+        }
+        try await worker.run()
+        metricsServer?.cancel()
+        withExtendedLifetime(signals) {}
+    }
+
+    /// The running binary, for the children.
+    static func executablePath() -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        if length > 0 { return String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+        return CommandLine.arguments[0]
+    }
+}
+
+/// The worker options a farm passes on to each worker it starts.
+struct WorkerOptions: ParsableArguments {
+    @Option(help: "The store assets are published into.")
+    var store: String
+
+    @Option(help: "Jobs each worker runs at once.")
+    var concurrency: Int = 1
+
+    @Option(help: "Folder where a job's profile NAME is found as NAME.yaml.")
+    var profiles: String = "profiles"
+
+    @Option(help: "Seconds without renewal after which another worker takes a job over.")
+    var lease: Double = 30
+
+    @Option(help: "Seconds a transcode may run before it is killed and retried (a job's timeout_s may ask for less, never more).")
+    var jobTimeout: Double = 4 * 3600
+
+    @Option(help: "Address-space limit of each transcode, MiB.")
+    var memoryLimitMib: Int = 8192
+
+    @Option(help: "A file holding the master key (base64 or 32 raw bytes); else STREAMGATE_MASTER_KEY.")
+    var masterKeyFile: String?
+
+    @Option(help: "Seconds a drain may last before running jobs are handed back (keep it under the platform's kill grace period).")
+    var drainTimeout: Double?
+
+    @Option(help: "A folder job sources may be in (repeatable), besides the store's uploads; none: any (the queue's writers are trusted).")
+    var sourceRoot: [String] = []
+
+    @OptionGroup(title: "Input limits") var limits: MediaLimitOptions
+
+    var arguments: [String] {
+        var list = [
+            "--store", store, "--concurrency", String(concurrency), "--profiles", profiles, "--lease", String(lease),
+            "--job-timeout", String(jobTimeout), "--memory-limit-mib", String(memoryLimitMib),
+        ]
+        if let masterKeyFile { list += ["--master-key-file", masterKeyFile] }
+        if let drainTimeout { list += ["--drain-timeout", String(drainTimeout)] }
+        for root in sourceRoot { list += ["--source-root", root] }
+        return list + limits.arguments
+    }
+}
+
+struct FarmCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "farm",
+        abstract: "Run N worker processes on this host and keep N running; `streamgate scale` changes N live.",
+        discussion: "SIGTERM or SIGINT once: every worker finishes its job and exits. Twice: they hand their jobs back."
+    )
+
+    @OptionGroup var queueOptions: QueueOptions
+    @OptionGroup var workerOptions: WorkerOptions
+
+    @Option(help: "Workers to run (stored in Redis as the farm's desired count; omit to keep the stored one).")
+    var workers: Int?
+
+    @Option(help: "The farm's name, for `scale --farm`.")
+    var name: String = "default"
+
+    @Option(help: "A folder for each worker's log (default: this process's output).")
+    var logs: String?
+
+    func run() async throws {
+        if let workers, !(0...Supervisor.maximumWorkers).contains(workers) {
+            throw CommandFailure(message: "--workers must be 0…\(Supervisor.maximumWorkers), got \(workers)", code: 64)
+        }
+        do {
+            _ = try Keyring.load(keyFile: workerOptions.masterKeyFile)
+        } catch {
+            throw CommandFailure(error)
+        }
+        var environment = ProcessInfo.processInfo.environment
+        if let redis = queueOptions.redis { environment["STREAMGATE_REDIS_URL"] = redis }
+        if let logs { try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true) }
+        var logger = Logger(label: "streamgate.farm")
+        logger.logLevel = .info
+        let supervisor = Supervisor(
+            configuration: .init(
+                name: name, initialWorkers: workers, executable: WorkerCommand.executablePath(),
+                workerArguments: workerOptions.arguments + ["--prefix", queueOptions.prefix], environment: environment,
+                logDirectory: logs
+            ),
+            queue: try queueOptions.queue(connections: 2), logger: logger
+        )
+        let signals = SignalCounter { _ in supervisor.stop() }
+        try await supervisor.run()
+        withExtendedLifetime(signals) {}
+    }
+}
