@@ -1,4 +1,5 @@
 import Foundation
+import Jobs
 
 /// How a worker runs its jobs.
 public struct WorkerConfiguration: Sendable {
@@ -30,6 +31,8 @@ public struct WorkerConfiguration: Sendable {
     public var drainTimeoutSeconds: Double?
     /// Signs webhooks (`STREAMGATE_WEBHOOK_SECRET`); none are sent without it.
     public var webhookSecret: [UInt8]?
+    /// Where webhooks may go: public addresses, and what the operator allows (`--webhook-allow`).
+    public var webhookPolicy: OutboundAddressPolicy
     /// Extra environment for the children (the master key comes from the worker's own environment).
     public var childEnvironment: [String: String]
 
@@ -39,9 +42,11 @@ public struct WorkerConfiguration: Sendable {
         leaseSeconds: Double = 30, jobTimeoutSeconds: Double = 4 * 3600, memoryLimitMiB: Int = 8192,
         retryBaseSeconds: Double = 5, retryCapSeconds: Double = 600, heartbeatSeconds: Double = 2,
         childEnvironment: [String: String] = [:], drainTimeoutSeconds: Double? = nil,
-        webhookSecret: [UInt8]? = ProcessInfo.processInfo.environment["STREAMGATE_WEBHOOK_SECRET"].flatMap { $0.isEmpty ? nil : Array($0.utf8) }
+        webhookSecret: [UInt8]? = ProcessInfo.processInfo.environment["STREAMGATE_WEBHOOK_SECRET"].flatMap { $0.isEmpty ? nil : Array($0.utf8) },
+        webhookPolicy: OutboundAddressPolicy = .publicOnly
     ) {
         self.webhookSecret = webhookSecret
+        self.webhookPolicy = webhookPolicy
         self.drainTimeoutSeconds = drainTimeoutSeconds
         self.id = id
         self.concurrency = max(1, concurrency)

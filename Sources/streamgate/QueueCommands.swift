@@ -62,7 +62,7 @@ struct WorkerCommand: AsyncParsableCommand {
             id: id ?? WorkerConfiguration.defaultID(), concurrency: options.concurrency, store: options.store,
             profilesDirectory: options.profiles, executable: Self.executablePath(), leaseSeconds: options.lease,
             jobTimeoutSeconds: options.jobTimeout, memoryLimitMiB: options.memoryLimitMib, childEnvironment: environment,
-            drainTimeoutSeconds: options.drainTimeout
+            drainTimeoutSeconds: options.drainTimeout, webhookPolicy: try options.webhooks.policy()
         )
         var logger = Logger(label: "streamgate.worker")
         logger.logLevel = .info
@@ -332,43 +332,6 @@ func printJSON<T: Encodable>(_ value: T) {
     if let data = try? encoder.encode(value) { print(String(decoding: data, as: UTF8.self)) }
 }
 
-/// The worker options a farm passes on to each worker it starts.
-struct WorkerOptions: ParsableArguments {
-    @Option(help: "The store assets are published into.")
-    var store: String
-
-    @Option(help: "Jobs each worker runs at once.")
-    var concurrency: Int = 1
-
-    @Option(help: "Folder where a job's profile NAME is found as NAME.yaml.")
-    var profiles: String = "profiles"
-
-    @Option(help: "Seconds without renewal after which another worker takes a job over.")
-    var lease: Double = 30
-
-    @Option(help: "Seconds a transcode may run before it is killed and retried.")
-    var jobTimeout: Double = 4 * 3600
-
-    @Option(help: "Address-space limit of each transcode, MiB.")
-    var memoryLimitMib: Int = 8192
-
-    @Option(help: "A file holding the master key (base64 or 32 raw bytes); else STREAMGATE_MASTER_KEY.")
-    var masterKeyFile: String?
-
-    @Option(help: "Seconds a drain may last before running jobs are handed back (keep it under the platform's kill grace period).")
-    var drainTimeout: Double?
-
-    var arguments: [String] {
-        var list = [
-            "--store", store, "--concurrency", String(concurrency), "--profiles", profiles, "--lease", String(lease),
-            "--job-timeout", String(jobTimeout), "--memory-limit-mib", String(memoryLimitMib),
-        ]
-        if let masterKeyFile { list += ["--master-key-file", masterKeyFile] }
-        if let drainTimeout { list += ["--drain-timeout", String(drainTimeout)] }
-        return list
-    }
-}
-
 struct FarmCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "farm",
@@ -397,6 +360,8 @@ struct FarmCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure(error)
         }
+        // A bad allow-list fails here, once, rather than in every worker the farm restarts.
+        _ = try workerOptions.webhooks.policy()
         var environment = ProcessInfo.processInfo.environment
         if let redis = queueOptions.redis { environment["STREAMGATE_REDIS_URL"] = redis }
         if let logs { try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true) }

@@ -43,13 +43,15 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var cache: OriginCacheOptions
 
+    @OptionGroup(title: "Webhooks") var webhooks: WebhookOptions
+
     @OptionGroup(title: "NFT gating") var gating: GateCommandOptions
 
     func run() async throws {
         let server = try ServerSetup(
             store: store, masterKeyFile: masterKeyFile, redis: redis, prefix: prefix, apiKeyFile: apiKeyFile,
             sourceRoots: sourceRoot, maxUploadBytes: maxUploadBytes, origin: try cache.originOptions(),
-            shared: try cache.sharedOptions(), gating: gating.enabled ? gating : nil
+            shared: try cache.sharedOptions(), gating: gating.enabled ? gating : nil, webhookPolicy: try webhooks.policy()
         )
         let metrics = server.api != nil ? server.queue.map { queue in Task { await QueueMetrics.run(queue: queue) } } : nil
         defer { metrics?.cancel() }
@@ -137,7 +139,7 @@ struct ServerSetup {
         store: String, masterKeyFile: String?, redis: String?, prefix: String, apiKeyFile: String?,
         sourceRoots: [String], maxUploadBytes: Int, origin options: OriginOptions = OriginOptions(),
         shared sharedOptions: SharedCache.Options? = SharedCache.Options(), gating: GateCommandOptions? = nil,
-        apiKeys extraKeys: [String] = []
+        apiKeys extraKeys: [String] = [], webhookPolicy: OutboundAddressPolicy = .publicOnly
     ) throws {
         var logger = Logger(label: "streamgate.serve")
         logger.logLevel = .info
@@ -158,7 +160,7 @@ struct ServerSetup {
         if let redis {
             do { url = try RedisURL(redis) } catch { throw CommandFailure(message: "\(error)", code: 78) }
             let keys = try Self.apiKeys(file: apiKeyFile) + extraKeys
-            let client = JobQueue(redis: RedisClient(url: url!, connections: 8), keys: QueueKeys(prefix: prefix))
+            let client = JobQueue(redis: RedisClient(url: url!, connections: 8), keys: QueueKeys(prefix: prefix), callbackPolicy: webhookPolicy)
             queue = client
             if let gating { gate = try GateRuntime(options: gating, queue: client, logger: logger) }
             if keys.isEmpty {

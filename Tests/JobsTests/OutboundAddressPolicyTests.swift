@@ -112,4 +112,21 @@ struct OutboundAddressPolicyTests {
         #expect(throws: CallbackURL.Invalid.self, "\(text)") { try CallbackURL(text) }
     }
 
+    @Test("enqueueing refuses a literal non-public callback address with a clear message, unless allowed")
+    func enqueueRefusesLiteralPrivateCallbacks() throws {
+        func spec(_ url: String) -> JobSpec { JobSpec(kind: .noop, callbackURL: url) }
+        let error = try #require(throws: JobError.self) { try spec("http://127.0.0.1:9/hook").validate(callbackPolicy: .publicOnly) }
+        #expect(error.field == "callback_url")
+        #expect(error.description.contains("127.0.0.1 is a loopback address") && error.description.contains("--webhook-allow"), "\(error)")
+        for url in ["http://[::1]/", "http://169.254.169.254/latest/meta-data/", "http://10.0.0.5/", "http://0x7f.1/", "http://[::ffff:192.168.0.1]/"] {
+            #expect(throws: JobError.self, "\(url)") { try spec(url).validate(callbackPolicy: .publicOnly) }
+        }
+        try spec("http://127.0.0.1:9/hook").validate(callbackPolicy: try OutboundAddressPolicy(allowing: ["127.0.0.1"]))
+        try spec("https://hooks.example.com/x").validate(callbackPolicy: .publicOnly)
+        try spec("http://93.184.216.34/x").validate(callbackPolicy: .publicOnly)
+        // A name is judged by the sender, once resolved; a worker starting a job checks the form only.
+        try spec("http://localhost:9/").validate(callbackPolicy: .publicOnly)
+        try spec("http://127.0.0.1:9/hook").validate()
+        #expect(throws: JobError.self) { try spec("http://user:pw@example.com/").validate() }
+    }
 }

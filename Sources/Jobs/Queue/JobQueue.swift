@@ -17,11 +17,15 @@ public final class JobQueue: Sendable {
     public let retentionSeconds: Int
     /// Seconds an idempotency key is remembered.
     public let idempotencySeconds: Int
+    /// Where a job enqueued here may send webhooks, for an early refusal of a literal address
+    /// (the sender judges again, with its own allow-list, once the host is resolved).
+    public let callbackPolicy: OutboundAddressPolicy
 
     public init(
         redis: RedisClient, keys: QueueKeys = QueueKeys(), eventsMaxLength: Int = 100_000,
-        retentionSeconds: Int = 7 * 86_400, idempotencySeconds: Int = 86_400
+        retentionSeconds: Int = 7 * 86_400, idempotencySeconds: Int = 86_400, callbackPolicy: OutboundAddressPolicy = .publicOnly
     ) {
+        self.callbackPolicy = callbackPolicy
         self.redis = redis
         self.keys = keys
         self.eventsMaxLength = eventsMaxLength
@@ -85,7 +89,7 @@ public final class JobQueue: Sendable {
         var spec = spec
         if spec.id == nil { spec.id = JobID.random() }
         if spec.kind == .transcode, spec.assetID == nil { spec.assetID = AssetID.random().rawValue }
-        try spec.validate()
+        try spec.validate(callbackPolicy: callbackPolicy)
         let id = spec.id!
         let priority = spec.priority ?? .normal
         let idempotencyKey = spec.idempotencyKey.map { keys.idempotency(Digest.hex(Digest.sha256(Array($0.utf8)))) } ?? keys.idempotency("-")
@@ -308,6 +312,7 @@ public final class JobQueue: Sendable {
             do {
                 guard let text = delivery.fields["job"] else { throw JobError.missingField("job") }
                 spec = try JobSpec.parse(text)
+                // Where its webhooks go is the sender's to judge: a job is not refused for it here.
                 try spec.validate()
             } catch {
                 let reason = (error as? JobError)?.description ?? "\(error)"
