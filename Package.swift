@@ -80,6 +80,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // NFT gating: Keccak-256, secp256k1 recovery, Sign-In With Ethereum, the JSON-RPC client,
@@ -142,7 +143,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "streamgate", "Media", "Vault", "Store", "HLS", "Jobs", "Gate", "TestSupport",
+                "streamgate", "Media", "Vault", "Store", "HLS", "Jobs", "Gate", "Farm", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),

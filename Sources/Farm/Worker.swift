@@ -33,7 +33,7 @@ public final class Worker: Sendable {
     }
 
     public init(configuration: WorkerConfiguration, queue: JobQueue, fetcher: JobQueue, logger: Logger) {
-        webhooks = WebhookSender(secret: configuration.webhookSecret, logger: logger)
+        webhooks = WebhookSender(secret: configuration.webhookSecret, policy: configuration.webhookPolicy, logger: logger)
         self.configuration = configuration
         self.queue = queue
         self.fetcher = fetcher

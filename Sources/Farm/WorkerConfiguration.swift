@@ -41,6 +41,8 @@ public struct WorkerConfiguration: Sendable {
     /// Folders job sources may be in, besides the store's uploads; empty: anywhere (the queue's
     /// writers are trusted, and the API checks its own roots). Checked again here, symlinks resolved.
     public var sourceRoots: [String]
+    /// Where webhooks may go: public addresses, and what the operator allows (`--webhook-allow`).
+    public var webhookPolicy: OutboundAddressPolicy
 
     public init(
         id: String = WorkerConfiguration.defaultID(), concurrency: Int = 1, store: String,
@@ -49,9 +51,11 @@ public struct WorkerConfiguration: Sendable {
         retryBaseSeconds: Double = 5, retryCapSeconds: Double = 600, heartbeatSeconds: Double = 2,
         keyring: Keyring, transcodeArguments: [String] = [], sandbox: ChildProcess.Sandbox = ChildProcess.Sandbox(fileSizeBytes: 2 << 30),
         sourceRoots: [String] = [], drainTimeoutSeconds: Double? = nil,
-        webhookSecret: [UInt8]? = ProcessInfo.processInfo.environment["STREAMGATE_WEBHOOK_SECRET"].flatMap { $0.isEmpty ? nil : Array($0.utf8) }
+        webhookSecret: [UInt8]? = ProcessInfo.processInfo.environment["STREAMGATE_WEBHOOK_SECRET"].flatMap { $0.isEmpty ? nil : Array($0.utf8) },
+        webhookPolicy: OutboundAddressPolicy = .publicOnly
     ) {
         self.webhookSecret = webhookSecret
+        self.webhookPolicy = webhookPolicy
         self.drainTimeoutSeconds = drainTimeoutSeconds
         self.id = id
         self.concurrency = max(1, concurrency)

@@ -20,6 +20,9 @@ import Vault
 /// - `GET /v1/assets/{id}` (the published version), `DELETE /v1/assets/{id}`: withdraws the asset
 ///   and announces it, so every origin stops serving it within a second.
 ///
+/// A `callback_url` whose host is a literal address must be public or allowed by the queue's
+/// `callbackPolicy` (`--webhook-allow`); names are judged by the worker when it sends.
+///
 /// Errors are JSON `{"error": "…", "field": "…"}`: 400 names the field, 401 without a valid key,
 /// 404 for an unknown job, 413 for an upload over the limit (nothing kept).
 public struct JobAPI: Sendable {
@@ -335,7 +338,7 @@ public struct JobAPI: Sendable {
         spec.id = nil
         spec.source = configuration.uploadsDirectory + "/\(uploadID).sealed"
         do {
-            try spec.validate()
+            try spec.validate(callbackPolicy: queue.callbackPolicy)
         } catch {
             return Self.error(.badRequest, error.description, field: error.field)
         }

@@ -45,7 +45,10 @@ struct Dev: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Start the local EVM (fixtures/chain) and gate keys on NFT ownership (needs scripts/python-env.sh).")
     var chain = true
 
+    @OptionGroup(title: "Webhooks") var webhooks: WebhookOptions
+
     func run() async throws {
+        let webhookPolicy = try webhooks.policy()
         let root = StorePath.absolute(data)
         let devFolder = root + "/dev"
         let storeFolder = root + "/store"
@@ -102,7 +105,7 @@ struct Dev: AsyncParsableCommand {
         let server = try ServerSetup(
             store: storeFolder, masterKeyFile: keyFile, redis: redis.urlString, prefix: "sg", apiKeyFile: apiKeyFile,
             sourceRoots: [FileManager.default.currentDirectoryPath], maxUploadBytes: 8 << 30, gating: gating,
-            connections: try connections.limits()
+            webhookPolicy: webhookPolicy, connections: try connections.limits()
         )
         let queue = server.queue!
         environment["STREAMGATE_REDIS_URL"] = redis.urlString
@@ -112,7 +115,7 @@ struct Dev: AsyncParsableCommand {
                 workerArguments: [
                     "--store", storeFolder, "--profiles", StorePath.absolute(profiles), "--master-key-file", keyFile,
                     "--source-root", FileManager.default.currentDirectoryPath,
-                ],
+                ] + webhooks.arguments,
                 environment: environment, logDirectory: devFolder + "/logs"
             ),
             queue: JobQueue(redis: RedisClient(url: redis.url, connections: 2)), logger: logger
@@ -126,6 +129,7 @@ struct Dev: AsyncParsableCommand {
           workers  \(workers)   (streamgate scale N --farm dev --redis \(redis.urlString))
           logs     \(devFolder)/logs
           chain    \(localChain.map { "\($0.rpcURL) (chain \($0.chainID); sign in at /v1/auth/nonce, /v1/auth/siwe)" } ?? "off")
+          webhooks \(webhookPolicy.isPublicOnly ? "public addresses only (--webhook-allow 127.0.0.1 for a receiver on this machine)" : "public addresses and \(webhookPolicy.entries.joined(separator: ", "))")
         try:
           curl -H 'Authorization: Bearer \(apiKey)' --data-binary @clip.mp4 '\(base)/v1/uploads?profile=fast'
           streamgate enqueue clip.mp4 --profile fast --redis \(redis.urlString) --origin \(base) --wait

@@ -45,13 +45,16 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup(title: "Connections") var connections: ConnectionOptions
 
+    @OptionGroup(title: "Webhooks") var webhooks: WebhookOptions
+
     @OptionGroup(title: "NFT gating") var gating: GateCommandOptions
 
     func run() async throws {
         let server = try ServerSetup(
             store: store, masterKeyFile: masterKeyFile, redis: redis, prefix: prefix, apiKeyFile: apiKeyFile,
             sourceRoots: sourceRoot, maxUploadBytes: maxUploadBytes, origin: try cache.originOptions(),
-            shared: try cache.sharedOptions(), gating: gating.enabled ? gating : nil, connections: try connections.limits()
+            shared: try cache.sharedOptions(), gating: gating.enabled ? gating : nil, webhookPolicy: try webhooks.policy(),
+            connections: try connections.limits()
         )
         let metrics = server.api != nil ? server.queue.map { queue in Task { await QueueMetrics.run(queue: queue) } } : nil
         defer { metrics?.cancel() }
@@ -167,7 +170,8 @@ struct ServerSetup {
         store: String, masterKeyFile: String?, redis: String?, prefix: String, apiKeyFile: String?,
         sourceRoots: [String], maxUploadBytes: Int, origin options: OriginOptions = OriginOptions(),
         shared sharedOptions: SharedCache.Options? = SharedCache.Options(), gating: GateCommandOptions? = nil,
-        apiKeys extraKeys: [String] = [], connections: ConnectionLimits = ConnectionLimits()
+        apiKeys extraKeys: [String] = [], webhookPolicy: OutboundAddressPolicy = .publicOnly,
+        connections: ConnectionLimits = ConnectionLimits()
     ) throws {
         self.connections = connections
         var logger = Logger(label: "streamgate.serve")
@@ -189,7 +193,7 @@ struct ServerSetup {
         if let redis {
             do { url = try RedisURL(redis) } catch { throw CommandFailure(message: "\(error)", code: 78) }
             let keys = try Self.apiKeys(file: apiKeyFile) + extraKeys
-            let client = JobQueue(redis: RedisClient(url: url!, connections: 8), keys: QueueKeys(prefix: prefix))
+            let client = JobQueue(redis: RedisClient(url: url!, connections: 8), keys: QueueKeys(prefix: prefix), callbackPolicy: webhookPolicy)
             queue = client
             if let gating { gate = try GateRuntime(options: gating, queue: client, logger: logger) }
             if keys.isEmpty {

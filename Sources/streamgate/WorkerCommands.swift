@@ -43,7 +43,7 @@ struct WorkerCommand: AsyncParsableCommand {
             profilesDirectory: options.profiles, executable: Self.executablePath(), leaseSeconds: options.lease,
             jobTimeoutSeconds: options.jobTimeout, memoryLimitMiB: options.memoryLimitMib, keyring: keyring,
             transcodeArguments: options.limits.arguments, sourceRoots: options.sourceRoot.map(StorePath.absolute),
-            drainTimeoutSeconds: options.drainTimeout
+            drainTimeoutSeconds: options.drainTimeout, webhookPolicy: try options.webhooks.policy()
         )
         var logger = Logger(label: "streamgate.worker")
         logger.logLevel = .info
@@ -78,49 +78,6 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 }
 
-/// The worker options a farm passes on to each worker it starts.
-struct WorkerOptions: ParsableArguments {
-    @Option(help: "The store assets are published into.")
-    var store: String
-
-    @Option(help: "Jobs each worker runs at once.")
-    var concurrency: Int = 1
-
-    @Option(help: "Folder where a job's profile NAME is found as NAME.yaml.")
-    var profiles: String = "profiles"
-
-    @Option(help: "Seconds without renewal after which another worker takes a job over.")
-    var lease: Double = 30
-
-    @Option(help: "Seconds a transcode may run before it is killed and retried (a job's timeout_s may ask for less, never more).")
-    var jobTimeout: Double = 4 * 3600
-
-    @Option(help: "Address-space limit of each transcode, MiB.")
-    var memoryLimitMib: Int = 8192
-
-    @Option(help: "A file holding the master key (base64 or 32 raw bytes); else STREAMGATE_MASTER_KEY.")
-    var masterKeyFile: String?
-
-    @Option(help: "Seconds a drain may last before running jobs are handed back (keep it under the platform's kill grace period).")
-    var drainTimeout: Double?
-
-    @Option(help: "A folder job sources may be in (repeatable), besides the store's uploads; none: any (the queue's writers are trusted).")
-    var sourceRoot: [String] = []
-
-    @OptionGroup(title: "Input limits") var limits: MediaLimitOptions
-
-    var arguments: [String] {
-        var list = [
-            "--store", store, "--concurrency", String(concurrency), "--profiles", profiles, "--lease", String(lease),
-            "--job-timeout", String(jobTimeout), "--memory-limit-mib", String(memoryLimitMib),
-        ]
-        if let masterKeyFile { list += ["--master-key-file", masterKeyFile] }
-        if let drainTimeout { list += ["--drain-timeout", String(drainTimeout)] }
-        for root in sourceRoot { list += ["--source-root", root] }
-        return list + limits.arguments
-    }
-}
-
 struct FarmCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "farm",
@@ -149,6 +106,8 @@ struct FarmCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure(error)
         }
+        // A bad allow-list fails here, once, rather than in every worker the farm restarts.
+        _ = try workerOptions.webhooks.policy()
         var environment = ProcessInfo.processInfo.environment
         if let redis = queueOptions.redis { environment["STREAMGATE_REDIS_URL"] = redis }
         if let logs { try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true) }

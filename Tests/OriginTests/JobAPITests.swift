@@ -19,7 +19,7 @@ final class APIFixture: @unchecked Sendable {
     let keyring = Keyring(current: try! MasterKey(bytes: (0..<32).map { UInt8($0 &+ 9) }))
     let sources: String
 
-    init(maxUploadBytes: Int = 1 << 20) throws {
+    init(maxUploadBytes: Int = 1 << 20, webhookAllow: [String] = []) throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("sg-api-\(UUID().uuidString)")
         store = try AssetStore(root: folder.path + "/store")
         sources = folder.path + "/sources"
@@ -29,7 +29,7 @@ final class APIFixture: @unchecked Sendable {
         try FileManager.default.createSymbolicLink(atPath: sources + "/escape.mp4", withDestinationPath: "/etc/passwd")
         try FileManager.default.createSymbolicLink(atPath: sources + "/etc", withDestinationPath: "/etc")
         redis = try RedisServerProcess(directory: "/tmp/sga-" + String(UUID().uuidString.prefix(8)), appendOnly: false)
-        queue = JobQueue(redis: RedisClient(url: redis.url, connections: 2))
+        queue = JobQueue(redis: RedisClient(url: redis.url, connections: 2), callbackPolicy: try OutboundAddressPolicy(allowing: webhookAllow))
         self.maxUploadBytes = maxUploadBytes
     }
 
@@ -138,6 +138,7 @@ struct JobAPITests {
         (#"{"source":"SOURCES/a.mp4","priority":"urgent"}"#, "priority"),
         (#"{"source":"SOURCES/a.mp4","asset_id":"../x"}"#, "asset_id"),
         (#"{"source":"SOURCES/a.mp4","callback_url":"ftp://x"}"#, "callback_url"),
+        (#"{"source":"SOURCES/a.mp4","callback_url":"http://user:pw@example.com/hook"}"#, "callback_url"),
         (#"{"source":"SOURCES/a.mp4","profile":"../../etc/x"}"#, "profile"),
     ])
     func badRequests(_ text: String, _ field: String) async throws {
@@ -150,6 +151,46 @@ struct JobAPITests {
             }
         }
         #expect(try await fixture.queue.stats().depth == 0)
+    }
+
+    @Test("a callback to a literal non-public address is a 400 at enqueue, unless the server allows it", arguments: [
+        ("http://127.0.0.1:9/hook", "127.0.0.1 is a loopback address"),
+        ("http://[::1]/hook", "::1 is the loopback address"),
+        ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is a link-local address"),
+        ("http://10.1.2.3/hook", "10.1.2.3 is a private address"),
+        ("http://2130706433/hook", "127.0.0.1 is a loopback address"),
+        ("http://0x7f.1/hook", "127.0.0.1 is a loopback address"),
+        ("http://[::ffff:192.168.0.1]/hook", "which is a private address"),
+    ])
+    func callbackNeverTargetsPrivateAddresses(_ url: String, _ reason: String) async throws {
+        let fixture = try APIFixture()
+        let body = ByteBuffer(string: #"{"source":"\#(fixture.sources)/a.mp4","callback_url":"\#(url)"}"#)
+        let query = url.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        try await fixture.application().test(.router) { client in
+            try await client.execute(uri: "/v1/jobs", method: .post, headers: fixture.auth, body: body) { response in
+                #expect(response.status == .badRequest)
+                let answer = fixture.json(response.body)
+                #expect(answer["field"] as? String == "callback_url")
+                let message = answer["error"] as? String ?? ""
+                #expect(message.hasPrefix("field 'callback_url'") && message.contains(reason) && message.contains("--webhook-allow"), "\(message)")
+            }
+            try await client.execute(uri: "/v1/uploads?callback_url=\(query)", method: .post, headers: fixture.auth, body: ByteBuffer(bytes: [1, 2, 3])) { response in
+                #expect(response.status == .badRequest)
+                #expect(fixture.json(response.body)["field"] as? String == "callback_url")
+            }
+        }
+        #expect(try await fixture.queue.stats().depth == 0)
+        let kept = (try? FileManager.default.contentsOfDirectory(atPath: fixture.store.root + "/uploads")) ?? []
+        #expect(kept.isEmpty, "a refused upload is not stored: \(kept)")
+
+        // The same literal is accepted by a server whose operator allowed it.
+        let allowing = try APIFixture(webhookAllow: ["127.0.0.0/8", "::1", "169.254.169.254", "10.0.0.0/8", "192.168.0.0/16"])
+        let allowedBody = ByteBuffer(string: #"{"source":"\#(allowing.sources)/a.mp4","callback_url":"\#(url)"}"#)
+        try await allowing.application().test(.router) { client in
+            try await client.execute(uri: "/v1/jobs", method: .post, headers: allowing.auth, body: allowedBody) { response in
+                #expect(response.status == .accepted, "\(String(buffer: response.body))")
+            }
+        }
     }
 
     @Test("an upload is sealed as it arrives and a job is enqueued for it")

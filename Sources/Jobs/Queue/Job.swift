@@ -78,7 +78,10 @@ public struct JobSpec: Codable, Sendable, Equatable {
     public static let defaultMaxAttempts = 3
 
     /// Checks what a worker needs before it starts; the error names the field.
-    public func validate() throws(JobError) {
+    ///
+    /// With `callbackPolicy` (when enqueueing), a callback URL whose host is a literal address must
+    /// be one the policy allows; a host name can only be judged once resolved, by the sender.
+    public func validate(callbackPolicy: OutboundAddressPolicy? = nil) throws(JobError) {
         if let id, !JobID.isValid(id) { throw .invalidField("id", "must be 1-64 of [A-Za-z0-9_-], got '\(id.prefix(80))'") }
         if let maxAttempts, !(1...100).contains(maxAttempts) { throw .invalidField("max_attempts", "must be 1…100, got \(maxAttempts)") }
         if let timeoutSeconds, !(timeoutSeconds > 0) { throw .invalidField("timeout_s", "must be positive") }
@@ -86,8 +89,10 @@ public struct JobSpec: Codable, Sendable, Equatable {
             throw .invalidField("asset_id", "must be 1-64 of [A-Za-z0-9_-] starting with a letter or digit, got '\(assetID.prefix(80))'")
         }
         if let callbackURL {
-            guard let url = URL(string: callbackURL), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https", url.host != nil else {
-                throw .invalidField("callback_url", "must be an http or https URL")
+            let url: CallbackURL
+            do { url = try CallbackURL(callbackURL) } catch { throw .invalidField("callback_url", error.reason) }
+            if let callbackPolicy, case .refused(let why)? = url.literalVerdict(callbackPolicy) {
+                throw .invalidField("callback_url", "must reach a public address: \(why) (an operator can allow it with --webhook-allow)")
             }
         }
         if let idempotencyKey, idempotencyKey.isEmpty || idempotencyKey.utf8.count > 200 {

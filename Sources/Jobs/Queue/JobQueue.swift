@@ -2,117 +2,6 @@ import Foundation
 import Store
 import Vault
 
-/// A stream entry handed to a worker (new, or reclaimed from a dead worker).
-public struct Delivery: Sendable, Equatable {
-    public var priority: JobPriority
-    public var stream: String
-    public var entry: String
-    public var fields: [String: String]
-}
-
-/// What a worker may do with a delivery, decided atomically by ``JobQueue/start(_:consumer:)``.
-public enum StartDecision: Sendable, Equatable {
-    /// Run it under this lease.
-    case run(Lease, JobSpec)
-    /// Nothing to do (finished, cancelled, superseded); the entry was acknowledged.
-    case skip(String)
-    /// Out of attempts; dead-lettered.
-    case dead(String)
-    /// Not a job; dead-lettered with this reason.
-    case rejected(String)
-    /// A job that runs inline (no-op): taken and finished as succeeded in the same step.
-    case ranInline(jobID: String, attempt: Int, JobSpec)
-}
-
-/// A worker's hold on a running job. Every write under it checks it is still current, so a worker
-/// whose lease lapsed can neither report progress nor finish the job.
-public struct Lease: Sendable, Equatable {
-    public var jobID: String
-    public var token: String
-    public var stream: String
-    public var entry: String
-    public var attempt: Int
-    public var assetID: String?
-
-    public init(jobID: String, token: String, stream: String, entry: String, attempt: Int, assetID: String?) {
-        self.jobID = jobID
-        self.token = token
-        self.stream = stream
-        self.entry = entry
-        self.attempt = attempt
-        self.assetID = assetID
-    }
-}
-
-/// The answer of a lease renewal or a progress write.
-public enum LeaseStatus: Sendable, Equatable {
-    case held
-    case cancelRequested
-    case lost
-}
-
-/// How an attempt ended.
-public enum Outcome: Sendable, Equatable {
-    case succeeded(version: String?)
-    /// A permanent failure: bad input, unknown profile. No retry.
-    case failed(String)
-    /// A transient failure: retried at `at` (ms since the epoch).
-    case retry(String, at: Int64)
-    /// Out of attempts.
-    case dead(String)
-    case cancelled
-    /// Back to the queue at once, the attempt not counted (a worker shutting down).
-    case release
-
-    public var name: String {
-        switch self {
-        case .succeeded: "succeeded"
-        case .failed: "failed"
-        case .retry: "retry"
-        case .dead: "dead"
-        case .cancelled: "cancelled"
-        case .release: "release"
-        }
-    }
-
-    /// Whether the job ends with this outcome (it is not run again).
-    public var isFinal: Bool {
-        switch self {
-        case .succeeded, .failed, .dead, .cancelled: true
-        case .retry, .release: false
-        }
-    }
-}
-
-/// Queue depth and health, for `streamgate queue`, `GET /v1/queue` and metrics.
-public struct QueueStats: Sendable, Codable, Equatable {
-    public struct PriorityStats: Sendable, Codable, Equatable {
-        /// Entries in the stream (waiting + being worked on).
-        public var length: Int
-        /// Entries never delivered to a worker (XINFO GROUPS lag).
-        public var lag: Int
-        /// Entries delivered and not yet acknowledged.
-        public var pending: Int
-        /// Age of the oldest entry not yet delivered, seconds.
-        public var oldestWaitingSeconds: Double?
-
-        enum CodingKeys: String, CodingKey {
-            case length, lag, pending, oldestWaitingSeconds = "oldest_waiting_s"
-        }
-    }
-
-    public var priorities: [String: PriorityStats]
-    public var delayed: Int
-    public var dead: Int
-    public var workers: Int
-    public var totals: [String: Int]
-
-    /// Jobs waiting for a worker, over every priority.
-    public var depth: Int { priorities.values.reduce(0) { $0 + $1.lag } }
-    public var pending: Int { priorities.values.reduce(0) { $0 + $1.pending } }
-    public var oldestWaitingSeconds: Double? { priorities.values.compactMap(\.oldestWaitingSeconds).max() }
-}
-
 /// The job queue on Redis Streams: enqueue, inspect, cancel; and the worker side (fetch, start,
 /// renew, progress, finish, reclaim, promote retries).
 ///
@@ -128,11 +17,15 @@ public final class JobQueue: Sendable {
     public let retentionSeconds: Int
     /// Seconds an idempotency key is remembered.
     public let idempotencySeconds: Int
+    /// Where a job enqueued here may send webhooks, for an early refusal of a literal address
+    /// (the sender judges again, with its own allow-list, once the host is resolved).
+    public let callbackPolicy: OutboundAddressPolicy
 
     public init(
         redis: RedisClient, keys: QueueKeys = QueueKeys(), eventsMaxLength: Int = 100_000,
-        retentionSeconds: Int = 7 * 86_400, idempotencySeconds: Int = 86_400
+        retentionSeconds: Int = 7 * 86_400, idempotencySeconds: Int = 86_400, callbackPolicy: OutboundAddressPolicy = .publicOnly
     ) {
+        self.callbackPolicy = callbackPolicy
         self.redis = redis
         self.keys = keys
         self.eventsMaxLength = eventsMaxLength
@@ -196,7 +89,7 @@ public final class JobQueue: Sendable {
         var spec = spec
         if spec.id == nil { spec.id = JobID.random() }
         if spec.kind == .transcode, spec.assetID == nil { spec.assetID = AssetID.random().rawValue }
-        try spec.validate()
+        try spec.validate(callbackPolicy: callbackPolicy)
         let id = spec.id!
         let priority = spec.priority ?? .normal
         let idempotencyKey = spec.idempotencyKey.map { keys.idempotency(Digest.hex(Digest.sha256(Array($0.utf8)))) } ?? keys.idempotency("-")
@@ -419,6 +312,7 @@ public final class JobQueue: Sendable {
             do {
                 guard let text = delivery.fields["job"] else { throw JobError.missingField("job") }
                 spec = try JobSpec.parse(text)
+                // Where its webhooks go is the sender's to judge: a job is not refused for it here.
                 try spec.validate()
             } catch {
                 let reason = (error as? JobError)?.description ?? "\(error)"
@@ -583,23 +477,5 @@ public final class JobQueue: Sendable {
         case 2: .cancelRequested
         default: .lost
         }
-    }
-}
-
-/// A running job's progress, as workers report it.
-public struct JobProgress: Sendable, Equatable {
-    /// 0…100, when known.
-    public var percent: Double?
-    public var stage: String
-    public var fps: Double?
-    public var speed: Double?
-    public var etaSeconds: Double?
-
-    public init(percent: Double?, stage: String, fps: Double? = nil, speed: Double? = nil, etaSeconds: Double? = nil) {
-        self.percent = percent
-        self.stage = stage
-        self.fps = fps
-        self.speed = speed
-        self.etaSeconds = etaSeconds
     }
 }

@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import Jobs
+
+/// The worker options a farm passes on to each worker it starts.
+struct WorkerOptions: ParsableArguments {
+    @Option(help: "The store assets are published into.")
+    var store: String
+
+    @Option(help: "Jobs each worker runs at once.")
+    var concurrency: Int = 1
+
+    @Option(help: "Folder where a job's profile NAME is found as NAME.yaml.")
+    var profiles: String = "profiles"
+
+    @Option(help: "Seconds without renewal after which another worker takes a job over.")
+    var lease: Double = 30
+
+    @Option(help: "Seconds a transcode may run before it is killed and retried (a job's timeout_s may ask for less, never more).")
+    var jobTimeout: Double = 4 * 3600
+
+    @Option(help: "Address-space limit of each transcode, MiB.")
+    var memoryLimitMib: Int = 8192
+
+    @Option(help: "A file holding the master key (base64 or 32 raw bytes); else STREAMGATE_MASTER_KEY.")
+    var masterKeyFile: String?
+
+    @Option(help: "Seconds a drain may last before running jobs are handed back (keep it under the platform's kill grace period).")
+    var drainTimeout: Double?
+
+    @Option(help: "A folder job sources may be in (repeatable), besides the store's uploads; none: any (the queue's writers are trusted).")
+    var sourceRoot: [String] = []
+
+    @OptionGroup var webhooks: WebhookOptions
+
+    @OptionGroup(title: "Input limits") var limits: MediaLimitOptions
+
+    var arguments: [String] {
+        var list = [
+            "--store", store, "--concurrency", String(concurrency), "--profiles", profiles, "--lease", String(lease),
+            "--job-timeout", String(jobTimeout), "--memory-limit-mib", String(memoryLimitMib),
+        ]
+        if let masterKeyFile { list += ["--master-key-file", masterKeyFile] }
+        if let drainTimeout { list += ["--drain-timeout", String(drainTimeout)] }
+        for root in sourceRoot { list += ["--source-root", root] }
+        return list + webhooks.arguments + limits.arguments
+    }
+}
+
+/// Where webhooks may go beyond public addresses: taken by `serve` and `dev` (which refuse other
+/// literal addresses at enqueue) and by `worker` and `farm` (whose sender is the real boundary).
+struct WebhookOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "A destination webhooks may reach though it is not public: a block (10.0.0.0/8), an address or a host name; repeatable or comma-separated (default: $STREAMGATE_WEBHOOK_ALLOW).",
+        valueName: "block|address|host"
+    ))
+    var webhookAllow: [String] = []
+
+    /// The options' entries, else the environment's.
+    var entries: [String] {
+        webhookAllow.isEmpty ? [ProcessInfo.processInfo.environment["STREAMGATE_WEBHOOK_ALLOW"] ?? ""] : webhookAllow
+    }
+
+    func policy() throws -> OutboundAddressPolicy {
+        do {
+            return try OutboundAddressPolicy(allowing: entries)
+        } catch {
+            throw CommandFailure(message: error.description, code: 64)
+        }
+    }
+
+    /// For a child process: the entries as given (the environment reaches it anyway).
+    var arguments: [String] { webhookAllow.flatMap { ["--webhook-allow", $0] } }
+}
