@@ -12,7 +12,10 @@ import Vault
 public final class JobQueue: Sendable {
     public let redis: RedisClient
     public let keys: QueueKeys
+    /// Entries the events and dead-letter streams keep (about).
     public let eventsMaxLength: Int
+    /// Job ids the index (`jobs list`) keeps, newest first.
+    public let indexMaxLength: Int
     /// Seconds a finished job's record is kept.
     public let retentionSeconds: Int
     /// Seconds an idempotency key is remembered.
@@ -23,8 +26,10 @@ public final class JobQueue: Sendable {
 
     public init(
         redis: RedisClient, keys: QueueKeys = QueueKeys(), eventsMaxLength: Int = 100_000,
-        retentionSeconds: Int = 7 * 86_400, idempotencySeconds: Int = 86_400, callbackPolicy: OutboundAddressPolicy = .publicOnly
+        retentionSeconds: Int = 7 * 86_400, idempotencySeconds: Int = 86_400, callbackPolicy: OutboundAddressPolicy = .publicOnly,
+        indexMaxLength: Int = 1_000_000
     ) {
+        self.indexMaxLength = indexMaxLength
         self.callbackPolicy = callbackPolicy
         self.redis = redis
         self.keys = keys
@@ -99,6 +104,7 @@ public final class JobQueue: Sendable {
             arguments: [
                 id, spec.json(), priority.rawValue, String(Self.now()), String(spec.maxAttempts ?? JobSpec.defaultMaxAttempts),
                 spec.assetID ?? "", spec.idempotencyKey == nil ? "0" : "1", String(idempotencySeconds), String(eventsMaxLength),
+                String(indexMaxLength),
             ]
         )
         guard let values = reply.array, values.count == 2, let created = values[0].int, let jobID = values[1].text else {
@@ -124,7 +130,7 @@ public final class JobQueue: Sendable {
                 let spec = JobSpec(id: id, kind: .noop).json()
                 calls.append((
                     [keys.job(id), keys.stream(.normal), keys.index, keys.idempotency("-"), keys.events],
-                    [id, spec, "normal", String(Self.now()), "3", "", "0", "0", String(eventsMaxLength)]
+                    [id, spec, "normal", String(Self.now()), "3", "", "0", "0", String(eventsMaxLength), String(indexMaxLength)]
                 ))
             }
             for reply in try await evalMany(Scripts.enqueue, calls: calls) {
@@ -326,7 +332,7 @@ public final class JobQueue: Sendable {
             let arguments = [
                 id, delivery.entry, keys.group, consumer, String(Self.now()), stored.json(), delivery.priority.rawValue,
                 String(spec.maxAttempts ?? JobSpec.defaultMaxAttempts), String(eventsMaxLength), spec.assetID ?? "",
-                String(retentionSeconds),
+                String(retentionSeconds), String(indexMaxLength),
             ]
             let scriptKeys = [keys.job(id), delivery.stream, keys.events, keys.dead, keys.index, keys.stats]
             if inline, spec.kind == .noop {

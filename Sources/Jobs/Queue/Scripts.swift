@@ -8,8 +8,14 @@ import Vault
 enum Scripts {
     /// Lua helpers shared by the scripts below.
     private static let prelude = """
-    local function event(key, maxlen, ...)
+    -- Every stream a script appends to (events, dead letters) is capped: none grows without bound.
+    local function capped_xadd(key, maxlen, ...)
       redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', ...)
+    end
+    -- The index of job ids keeps the newest `maxlen` (records expire on their own after retention).
+    local function index_job(index, maxlen, created, id)
+      redis.call('ZADD', index, created, id)
+      redis.call('ZREMRANGEBYRANK', index, 0, -(tonumber(maxlen) + 1))
     end
     local function terminal(state)
       return state == 'succeeded' or state == 'failed' or state == 'dead' or state == 'cancelled'
@@ -32,7 +38,8 @@ enum Scripts {
     """
 
     /// KEYS: job, stream, index, idempotency, events.
-    /// ARGV: id, spec, priority, now, max_attempts, asset_id, use_idempotency, idempotency_ttl, events_maxlen.
+    /// ARGV: id, spec, priority, now, max_attempts, asset_id, use_idempotency, idempotency_ttl, events_maxlen,
+    /// index_maxlen.
     /// Returns {1, id} when created, {0, existing id} for a known idempotency key.
     static let enqueue = RedisScript(prelude + """
     if ARGV[7] == '1' then
@@ -47,8 +54,8 @@ enum Scripts {
     redis.call('HSET', KEYS[1], 'id', ARGV[1], 'spec', ARGV[2], 'state', 'queued', 'attempts', 0,
       'max_attempts', ARGV[5], 'priority', ARGV[3], 'asset_id', ARGV[6], 'created_at', ARGV[4],
       'updated_at', ARGV[4], 'entry', entry, 'stream', KEYS[2])
-    redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
-    event(KEYS[5], ARGV[9], 'job', ARGV[1], 'state', 'queued', 'at', ARGV[4])
+    index_job(KEYS[3], ARGV[10], ARGV[4], ARGV[1])
+    capped_xadd(KEYS[5], ARGV[9], 'job', ARGV[1], 'state', 'queued', 'at', ARGV[4])
     return {1, ARGV[1]}
     """)
 
@@ -65,7 +72,7 @@ enum Scripts {
         redis.call('HSET', K[1], 'id', A[1], 'spec', A[6], 'state', 'queued', 'attempts', 0,
           'max_attempts', A[8], 'priority', A[7], 'asset_id', A[10], 'created_at', A[5],
           'updated_at', A[5], 'entry', A[2], 'stream', K[2])
-        redis.call('ZADD', K[5], A[5], A[1])
+        index_job(K[5], A[12], A[5], A[1])
       end
       local state = redis.call('HGET', K[1], 'state')
       if terminal(state) then return close({'skip', state}) end
@@ -77,7 +84,7 @@ enum Scripts {
         redis.call('HDEL', K[1], 'lease')
         redis.call('EXPIRE', K[1], A[11])
         redis.call('HINCRBY', K[6], 'cancelled', 1)
-        event(K[3], A[9], 'job', A[1], 'state', 'cancelled', 'at', now)
+        capped_xadd(K[3], A[9], 'job', A[1], 'state', 'cancelled', 'at', now)
         return close({'skip', 'cancelled'})
       end
       local attempts = redis.call('HINCRBY', K[1], 'attempts', 1)
@@ -91,16 +98,16 @@ enum Scripts {
           'finished_at', now, 'updated_at', now)
         redis.call('HDEL', K[1], 'lease')
         redis.call('EXPIRE', K[1], A[11])
-        redis.call('XADD', K[4], '*', 'job', A[1], 'reason', reason, 'attempts', attempts, 'at', now,
+        capped_xadd(K[4], A[9], 'job', A[1], 'reason', reason, 'attempts', attempts, 'at', now,
           'spec', redis.call('HGET', K[1], 'spec'))
         redis.call('HINCRBY', K[6], 'dead', 1)
-        event(K[3], A[9], 'job', A[1], 'state', 'dead', 'error', reason, 'at', now)
+        capped_xadd(K[3], A[9], 'job', A[1], 'state', 'dead', 'error', reason, 'at', now)
         return close({'dead', reason})
       end
       local lease = A[4] .. ':' .. attempts
       redis.call('HSET', K[1], 'state', 'running', 'worker', A[4], 'lease', lease, 'started_at', now,
         'updated_at', now, 'progress', '0', 'stage', 'starting')
-      event(K[3], A[9], 'job', A[1], 'state', 'running', 'attempt', attempts, 'worker', A[4], 'at', now)
+      capped_xadd(K[3], A[9], 'job', A[1], 'state', 'running', 'attempt', attempts, 'worker', A[4], 'at', now)
       return {'run', lease, attempts, redis.call('HGET', K[1], 'spec'), redis.call('HGET', K[1], 'asset_id') or ''}
     end
     local function finish_job(K, A)
@@ -113,12 +120,12 @@ enum Scripts {
         redis.call('HSET', K[1], 'state', 'retrying', 'error', A[6], 'next_attempt_at', A[8],
           'updated_at', now, 'entry', '', 'stage', 'waiting to retry')
         redis.call('ZADD', K[5], A[8], id)
-        event(K[3], A[9], 'job', id, 'state', 'retrying', 'error', A[6], 'at', now)
+        capped_xadd(K[3], A[9], 'job', id, 'state', 'retrying', 'error', A[6], 'at', now)
       elseif outcome == 'release' then
         redis.call('HINCRBY', K[1], 'attempts', -1)
         local entry = redis.call('XADD', K[2], '*', 'job', redis.call('HGET', K[1], 'spec'))
         redis.call('HSET', K[1], 'state', 'queued', 'entry', entry, 'updated_at', now, 'stage', 'released')
-        event(K[3], A[9], 'job', id, 'state', 'queued', 'at', now)
+        capped_xadd(K[3], A[9], 'job', id, 'state', 'queued', 'at', now)
       else
         redis.call('HSET', K[1], 'state', outcome, 'error', A[6], 'version', A[7],
           'finished_at', now, 'updated_at', now, 'stage', outcome)
@@ -129,11 +136,11 @@ enum Scripts {
           redis.call('PUBLISH', A[12], asset)
         end
         if outcome == 'dead' then
-          redis.call('XADD', K[4], '*', 'job', id, 'reason', A[6],
+          capped_xadd(K[4], A[9], 'job', id, 'reason', A[6],
             'attempts', redis.call('HGET', K[1], 'attempts'), 'at', now, 'spec', redis.call('HGET', K[1], 'spec'))
         end
         redis.call('EXPIRE', K[1], A[10])
-        event(K[3], A[9], 'job', id, 'state', outcome, 'error', A[6], 'at', now)
+        capped_xadd(K[3], A[9], 'job', id, 'state', outcome, 'error', A[6], 'at', now)
       end
       redis.call('HINCRBY', K[6], outcome, 1)
       return 1
@@ -146,7 +153,8 @@ enum Scripts {
     /// running under a new lease.
     ///
     /// KEYS: job, stream, events, dead, index, stats.
-    /// ARGV: id, entry, group, consumer, now, spec, priority, max_attempts, events_maxlen, asset_id, retention.
+    /// ARGV: id, entry, group, consumer, now, spec, priority, max_attempts, events_maxlen, asset_id, retention,
+    /// index_maxlen.
     /// Returns {'run', lease, attempts, spec, asset_id} or {'skip', why} or {'dead', reason}.
     static let start = RedisScript(library + """
     return start_job(KEYS, ARGV)
@@ -169,7 +177,7 @@ enum Scripts {
     if not hold_lease(KEYS[1], KEYS[3], ARGV[1], ARGV[10], ARGV[11], ARGV[12]) then return 0 end
     redis.call('HSET', KEYS[1], 'progress', ARGV[3], 'stage', ARGV[4], 'fps', ARGV[5], 'speed', ARGV[6],
       'eta_s', ARGV[7], 'updated_at', ARGV[2])
-    event(KEYS[2], ARGV[8], 'job', ARGV[9], 'state', 'running', 'progress', ARGV[3], 'stage', ARGV[4],
+    capped_xadd(KEYS[2], ARGV[8], 'job', ARGV[9], 'state', 'running', 'progress', ARGV[3], 'stage', ARGV[4],
       'fps', ARGV[5], 'speed', ARGV[6], 'eta_s', ARGV[7], 'at', ARGV[2])
     return held(KEYS[1])
     """)
@@ -216,7 +224,7 @@ enum Scripts {
     redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finished_at', now, 'stage', 'cancelled', 'entry', '')
     redis.call('EXPIRE', KEYS[1], ARGV[4])
     redis.call('HINCRBY', KEYS[6], 'cancelled', 1)
-    event(KEYS[3], ARGV[3], 'job', ARGV[1], 'state', 'cancelled', 'at', now)
+    capped_xadd(KEYS[3], ARGV[3], 'job', ARGV[1], 'state', 'cancelled', 'at', now)
     return {1, 'cancelled'}
     """)
 
@@ -227,18 +235,18 @@ enum Scripts {
     if redis.call('HGET', KEYS[2], 'state') ~= 'retrying' then return 0 end
     local entry = redis.call('XADD', KEYS[3], '*', 'job', redis.call('HGET', KEYS[2], 'spec'))
     redis.call('HSET', KEYS[2], 'state', 'queued', 'entry', entry, 'stream', KEYS[3], 'updated_at', ARGV[2], 'stage', 'queued')
-    event(KEYS[4], ARGV[3], 'job', ARGV[1], 'state', 'queued', 'at', ARGV[2])
+    capped_xadd(KEYS[4], ARGV[3], 'job', ARGV[1], 'state', 'queued', 'at', ARGV[2])
     return 1
     """)
 
     /// Dead-letters a stream entry that is not a job (no `job` field, bad JSON, a bad field).
     /// KEYS: stream, dead, events, stats. ARGV: group, entry, reason, now, fields (JSON), events_maxlen.
     static let rejectEntry = RedisScript(prelude + """
-    redis.call('XADD', KEYS[2], '*', 'entry', ARGV[2], 'stream', KEYS[1], 'reason', ARGV[3], 'at', ARGV[4], 'fields', ARGV[5])
+    capped_xadd(KEYS[2], ARGV[6], 'entry', ARGV[2], 'stream', KEYS[1], 'reason', ARGV[3], 'at', ARGV[4], 'fields', ARGV[5])
     redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
     redis.call('XDEL', KEYS[1], ARGV[2])
     redis.call('HINCRBY', KEYS[4], 'rejected', 1)
-    event(KEYS[3], ARGV[6], 'entry', ARGV[2], 'state', 'rejected', 'error', ARGV[3], 'at', ARGV[4])
+    capped_xadd(KEYS[3], ARGV[6], 'entry', ARGV[2], 'state', 'rejected', 'error', ARGV[3], 'at', ARGV[4])
     return 1
     """)
 }

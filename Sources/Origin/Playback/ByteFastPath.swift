@@ -53,8 +53,11 @@ struct ByteRequestHead {
     /// line that ends it (CRLF CRLF), with every line ending in CRLF.
     static func parse(_ head: UnsafeRawBufferPointer) -> Parsed {
         let cr = UInt8(ascii: "\r"), space = UInt8(ascii: " ")
+        // Every line ends in CR LF; a CR alone is no line end (NIO's parser refuses it, and so must
+        // this one: two parsers that split a head differently are a smuggling channel).
+        func endsLine(_ at: Int) -> Bool { at + 1 < head.count && head[at + 1] == UInt8(ascii: "\n") }
         // The request line: METHOD SP target SP HTTP/1.x CRLF
-        guard let lineEnd = index(of: cr, in: head, from: 0) else { return .passThrough }
+        guard let lineEnd = index(of: cr, in: head, from: 0), endsLine(lineEnd) else { return .passThrough }
         guard let firstSpace = index(of: space, in: head, from: 0, to: lineEnd) else { return .passThrough }
         let method: HTTPRequest.Method
         if equals(head, 0, firstSpace, "GET") {
@@ -80,7 +83,7 @@ struct ByteRequestHead {
         var line = lineEnd + 2
         // The last line is the empty one (its CRLF ends the head).
         while line < head.count - 2 {
-            guard let end = index(of: cr, in: head, from: line) else { return .passThrough }
+            guard let end = index(of: cr, in: head, from: line), endsLine(end) else { return .passThrough }
             guard let colon = index(of: UInt8(ascii: ":"), in: head, from: line, to: end), colon > line else { return .passThrough }
             for i in line..<colon where !isTokenByte(head[i]) { return .passThrough }
             var valueStart = colon + 1
