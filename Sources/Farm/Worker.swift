@@ -125,8 +125,11 @@ public final class Worker: Sendable {
                             group.addTask { await self.runJob(lease: lease, spec: spec) }
                         case .skip(let why):
                             logger.debug("skipped an entry", metadata: ["entry": "\(delivery.entry)", "why": "\(why)"])
+                            // A job cancelled before any worker took it ends here.
+                            if why == "cancelled" { removeSealedUpload(of: delivery.spec) }
                         case .dead(let reason):
                             logger.error("dead-lettered", metadata: ["entry": "\(delivery.entry)", "reason": "\(reason)"])
+                            removeSealedUpload(of: delivery.spec)
                         case .rejected(let reason):
                             logger.error("rejected a stream entry that is not a job", metadata: ["entry": "\(delivery.entry)", "reason": "\(reason)"])
                         }
@@ -173,9 +176,9 @@ public final class Worker: Sendable {
 
     /// A sealed upload has served its purpose once its job has ended, whichever way (published,
     /// failed, dead or cancelled), unless the job asked to keep it.
-    private func removeSealedUpload(of spec: JobSpec) {
-        guard spec.sourceEncrypted == true, spec.keepSource != true, let source = spec.source else { return }
-        try? FileManager.default.removeItem(atPath: source)
+    private func removeSealedUpload(of spec: JobSpec?) {
+        guard let path = spec?.sealedUploadToRemove else { return }
+        try? FileManager.default.removeItem(atPath: path)
     }
 
     /// Tells the job's callback URL, if it has one.

@@ -236,7 +236,12 @@ public struct JobAPI: Sendable {
     }
 
     private func cancelJob(_ id: String) async throws -> Response {
-        switch try await queue.cancel(id) {
+        let result = try await queue.cancel(id)
+        // Cancelled before a worker took it: no worker will see it end, so its upload goes here.
+        if result == .cancelled, let path = try await queue.job(id)?.spec?.sealedUploadToRemove {
+            try? FileManager.default.removeItem(atPath: path)
+        }
+        switch result {
         case .missing: return Self.error(.notFound, "no job \(id)", field: "id")
         case .finished:
             let state = try await queue.job(id)?.state.rawValue ?? "finished"

@@ -169,6 +169,22 @@ struct FarmTests {
         #expect(farm.log("rescuer").contains("reclaimed"))
     }
 
+    @Test("an upload whose job fails leaves nothing in the store's uploads", .tags(.endToEnd))
+    func failedUploadLeavesNothing() async throws {
+        let farm = try FarmHarness()
+        try FileManager.default.createDirectory(atPath: farm.store + "/uploads", withIntermediateDirectories: true)
+        let sealed = farm.store + "/uploads/bad.sealed"
+        let keyring = Keyring(current: try MasterKey(base64: testMasterKey, source: "test"))
+        let writer = try SealedSourceWriter(path: sealed, keyring: keyring, uploadID: "bad")
+        try writer.append(Array(try Data(contentsOf: packageRoot.appendingPathComponent("fixtures/bad/random.mp4"))))
+        try writer.finish()
+        try farm.startWorker("w1")
+        let id = try await farm.queue.enqueue(JobSpec(source: sealed, profile: Self.fast, assetID: "bad", sourceEncrypted: true)).jobID
+        let record = try await farm.wait(for: id, timeout: 60) { $0.state.isTerminal }
+        #expect(record.state == .failed, "\(record)")
+        #expect(!FileManager.default.fileExists(atPath: sealed), "the failed job's sealed upload was kept")
+    }
+
     @Test("a job longer than its lease is never run twice while its worker lives", .tags(.endToEnd))
     func longJobNotRunTwice() async throws {
         let farm = try FarmHarness()

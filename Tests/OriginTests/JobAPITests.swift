@@ -229,6 +229,22 @@ struct JobAPITests {
         }
     }
 
+    @Test("an upload whose job is cancelled before any worker took it leaves nothing in the store's uploads")
+    func cancelledUploadLeavesNothing() async throws {
+        let fixture = try APIFixture()
+        try await fixture.application().test(.router) { client in
+            let jobID = try await client.execute(
+                uri: "/v1/uploads?profile=fast", method: .post, headers: fixture.auth, body: ByteBuffer(bytes: [UInt8](repeating: 7, count: 5000))
+            ) { response in try #require(fixture.json(response.body)["job_id"] as? String) }
+            let path = try #require(try await fixture.queue.job(jobID)?.spec?.source)
+            #expect(FileManager.default.fileExists(atPath: path))
+            try await client.execute(uri: "/v1/jobs/\(jobID)", method: .delete, headers: fixture.auth) { response in
+                #expect(response.status == .accepted)
+            }
+            #expect(!FileManager.default.fileExists(atPath: path), "the sealed upload of a cancelled job was kept")
+        }
+    }
+
     @Test("an upload over the limit is a 413 and nothing is kept")
     func uploadTooLarge() async throws {
         let fixture = try APIFixture(maxUploadBytes: 10_000)

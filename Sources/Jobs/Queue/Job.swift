@@ -34,6 +34,12 @@ public struct JobSpec: Codable, Sendable, Equatable {
     public var sourceEncrypted: Bool?
     public var keepSource: Bool?
 
+    /// The sealed upload to delete once the job has ended, whichever way it ended; nil when the
+    /// source is not an upload, or the job asked to keep it.
+    public var sealedUploadToRemove: String? {
+        sourceEncrypted == true && keepSource != true ? source : nil
+    }
+
     enum CodingKeys: String, CodingKey {
         case id, kind, source, profile, assetID = "asset_id", priority, callbackURL = "callback_url"
         case idempotencyKey = "idempotency_key", maxAttempts = "max_attempts", timeoutSeconds = "timeout_s"

@@ -6,6 +6,9 @@ public struct Delivery: Sendable, Equatable {
     public var stream: String
     public var entry: String
     public var fields: [String: String]
+
+    /// The job the entry carries, when it is one.
+    public var spec: JobSpec? { fields["job"].flatMap { try? JobSpec.parse($0) } }
 }
 
 /// What a worker may do with a delivery, decided atomically by ``JobQueue/start(_:consumer:)``.
