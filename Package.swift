@@ -127,7 +127,7 @@ let package = Package(
         .testTarget(name: "HLSTests", dependencies: ["HLS"]),
         .testTarget(name: "ProfilesTests", dependencies: ["Profiles"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
-        .testTarget(name: "JobsTests", dependencies: ["Jobs"]),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "TestSupport"]),
         .testTarget(
             name: "GateTests",
             dependencies: ["Gate", "Vault", "Jobs", .product(name: "AsyncHTTPClient", package: "async-http-client")]

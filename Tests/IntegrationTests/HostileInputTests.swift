@@ -7,40 +7,6 @@ import Testing
 /// it prevents.
 @Suite("hostile input: refused by what it is, nothing opened, nothing published")
 struct HostileInputTests {
-    /// A loopback listener that counts the connections it gets.
-    final class Listener: @unchecked Sendable {
-        let fd: Int32
-        let port: Int
-
-        init() throws {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            self.fd = fd
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let bound = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-            }
-            guard bound, listen(fd, 16) == 0 else { throw TestFailure("listen: \(errno)") }
-            port = Int(UInt16(bigEndian: address.sin_port))
-            _ = fcntl(fd, F_SETFL, O_NONBLOCK)
-        }
-
-        deinit { close(fd) }
-
-        /// Connections waiting to be accepted (each accepted and closed).
-        func connections() -> Int {
-            var count = 0
-            while true {
-                let client = accept(fd, nil, nil)
-                if client < 0 { return count }
-                close(client)
-                count += 1
-            }
-        }
-    }
-
     static func transcode(_ input: String, extra: [String] = []) async throws -> (output: ProcessOutput, store: String, folder: TemporaryFolder) {
         let folder = try TemporaryFolder()
         let store = folder.path + "/store"
@@ -53,7 +19,7 @@ struct HostileInputTests {
 
     @Test("playlists, manifests and lists of files are refused: nothing they name is read or connected to", .tags(.endToEnd))
     func inputCannotReadFilesOrProbeTheNetwork() async throws {
-        let listener = try Listener()
+        let listener = try LoopbackListener()
         let folder = try TemporaryFolder()
         let secret = folder.path + "/secret.ts"
         try Data("not for the uploader".utf8).write(to: URL(fileURLWithPath: secret))
@@ -82,7 +48,7 @@ struct HostileInputTests {
             #expect(output.stderr.contains("not accepted") || output.stderr.contains("not a media file"), "\(file.name): \(output.stderr)")
             try expectNothingPublished(store: store)
         }
-        #expect(listener.connections() == 0, "an input made the transcode connect to a local port")
+        #expect(listener.acceptPending() == 0, "an input made the transcode connect to a local port")
     }
 
     @Test("a source reached through a symbolic link is refused when a worker hands it over (the link may be planted later)", .tags(.endToEnd))

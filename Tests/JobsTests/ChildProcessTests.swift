@@ -1,5 +1,6 @@
 import Foundation
 import Jobs
+import TestSupport
 import Testing
 
 /// Children get only what they are given, die with their parent, and, sandboxed, reach nothing.
@@ -43,17 +44,8 @@ struct ChildProcessTests {
 
     @Test("a sandboxed child cannot open a socket, reach a listening port, or read the environment")
     func sandboxedChildReachesNothing() throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 }
-        }
-        #expect(listen(listener, 8) == 0)
-        let port = Int(UInt16(bigEndian: address.sin_port))
+        let listener = try LoopbackListener()
+        let port = listener.port
         // Python opens sockets the way any program would; exit 7 when refused.
         let probe = """
         python3 -c '
@@ -68,11 +60,12 @@ struct ChildProcessTests {
         """
         let open = try Self.shell(probe)
         #expect(open.output.contains("connected"), "without a sandbox the port is reachable: \(open.output)")
-        _ = accept(listener, nil, nil)
+        #expect(listener.acceptPending() == 1)
 
         let boxed = try Self.shell(probe, environment: [:], sandbox: ChildProcess.Sandbox())
         #expect(boxed.status == .exited(7), "\(boxed.output)")
         #expect(boxed.output.contains("refused"))
+        #expect(listener.acceptPending() == 0, "the sandboxed child reached the listener")
         let unix = try Self.shell(
             #"python3 -c 'import socket; socket.socket(socket.AF_UNIX)' 2>/dev/null && echo opened || echo refused"#,
             environment: [:], sandbox: ChildProcess.Sandbox()

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Jobs
 
@@ -124,19 +125,7 @@ struct RedisClientTests {
 struct RedisTCPTests {
     /// A free TCP port on loopback.
     static func freePort() throws -> Int {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(descriptor, pointer, length) == 0 && getsockname(descriptor, pointer, &length) == 0
-            }
-        }
-        guard bound else { throw RedisError.connect(endpoint: "127.0.0.1", reason: "no free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        try LoopbackListener.freePort()
     }
 
     @Test("redis://:password@host:port/db authenticates and selects the database; a wrong password is named, not shown")
