@@ -43,6 +43,8 @@ struct Dev: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Start the local EVM (fixtures/chain) and gate keys on NFT ownership (needs scripts/python-env.sh).")
     var chain = true
 
+    @OptionGroup(title: "Sign-in limits") var signInLimits: SignInLimitOptions
+
     func run() async throws {
         let root = StorePath.absolute(data)
         let devFolder = root + "/dev"
@@ -92,6 +94,7 @@ struct Dev: AsyncParsableCommand {
                     "--rpc", "\(started.chainID)=\(started.rpcURL)", "--token-secret-file", secretFile,
                 ])
                 if let multicall = started.contracts["multicall3"] { options.multicall = ["\(started.chainID)=\(multicall.checksummed)"] }
+                options.signInLimits = signInLimits
                 gating = options
             } catch {
                 say("dev: no local chain (\(error)); NFT gating is off. `scripts/python-env.sh` installs what it needs.")

@@ -47,6 +47,9 @@ extension OriginRoutes {
                 if let policy, !gate.grantedFromMemory(request.headerFields, queryToken: target.token, asset: asset.rawValue, policy: policy) {
                     return nil
                 }
+            } else if let policies {
+                // No gate: only a key known to have no policy; the router refuses the others.
+                guard case .some(nil) = policies.cachedPolicy(of: asset.rawValue) else { return nil }
             }
             route = .key
             found = .key(key)
