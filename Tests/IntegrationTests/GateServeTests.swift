@@ -24,7 +24,7 @@ struct GateServeTests {
             store: folder.path + "/store",
             arguments: [
                 "--redis", redis.urlString, "--siwe-domain", "localhost", "--rpc", "\(chain.chainID)=\(chain.rpcURL)",
-                "--auth-rate-limit", "0.1", "--auth-rate-burst", "5", "--auth-rate-limit-loopback",
+                "--auth-rate-limit", "0.001", "--auth-rate-burst", "5", "--auth-rate-limit-loopback",
             ],
             environment: ["STREAMGATE_TOKEN_SECRET": secret], log: folder.path + "/serve.log"
         )
@@ -35,7 +35,8 @@ struct GateServeTests {
             statuses.append(answer.status)
             if answer.status == 429 { refused = answer }
         }
-        #expect(statuses.prefix(5).allSatisfy { $0 == 200 } && statuses.suffix(2).allSatisfy { $0 == 429 }, "\(statuses)")
+        // One request in 1000 s after the burst: however slow the machine, the burst and no more.
+        #expect(statuses == [200, 200, 200, 200, 200, 429, 429, 429], "\(statuses)")
         #expect(refused?.body.contains("\"reason\":\"rate_limited\"") == true, "\(refused?.body ?? "")")
         let large = try await server.request("POST", "/v1/auth/siwe", body: String(repeating: "a", count: 20_000))
         #expect(large.status == 429, "the limit comes before the body is read")
@@ -58,7 +59,7 @@ struct GateServeTests {
         try await harness.queue.redis.send(["SET", harness.queue.keys.policy("film"), policy.canonicalJSON])
         try await harness.queue.redis.send(["PUBLISH", harness.queue.keys.assetChanges, "film"])
         var answer = try await origin.request("GET", path)
-        let deadline = Date().addingTimeInterval(5)
+        let deadline = Date().addingTimeInterval(15)
         while answer.status == 200, Date() < deadline {
             try await Task.sleep(for: .milliseconds(100))
             answer = try await origin.request("GET", path)

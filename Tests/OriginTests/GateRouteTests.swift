@@ -137,7 +137,7 @@ struct GateRouteTests {
 
         // `there` learns each revocation's time from Redis (in the background).
         var waited = 0
-        while there.isRevokedFromMemory(id: short.id) == true, waited < 100 {
+        while there.isRevokedFromMemory(id: short.id) == true, waited < 300 {
             clock.set(short.expiresAt.addingTimeInterval(1))
             there.prune()
             try await Task.sleep(for: .milliseconds(50))
