@@ -4,7 +4,7 @@
 kubernetes-validate checks each built-in Kubernetes resource against its schema; this script checks
 the rest, offline: the KEDA ScaledObject (a CRD it has no schema for), that the manifests agree with
 each other and with StreamGate's command line, that no secret is committed, that every systemd unit
-has what it needs, and that both redis.conf files keep the queue durable.
+has what it needs, and that both redis.conf files keep the queue durable and bounded.
 
 Run by deploy/validate.sh with the project's .venv (PyYAML). Prints one line per problem, naming the
 file, and exits 1 if there is any.
@@ -494,10 +494,13 @@ def check_redis_conf(path: Path, text: str, loopback: bool) -> None:
         words = line.split()
         if words and not words[0].startswith("#"):
             settings[words[0].lower()] = words[1:]
-    expect = {"appendonly": ["yes"], "appendfsync": ["everysec"], "maxmemory-policy": ["noeviction"]}
+    # volatile-lru: only keys with a TTL (nonces, caches) may go; the queue's state has none.
+    expect = {"appendonly": ["yes"], "appendfsync": ["everysec"], "maxmemory-policy": ["volatile-lru"]}
     for key, value in expect.items():
         if settings.get(key) != value:
             problem(path, f"redis.conf needs `{key} {' '.join(value)}` (has {' '.join(settings.get(key, [])) or 'nothing'})")
+    if len(settings.get("maxmemory", [])) != 1 or settings["maxmemory"][0] in ("0", "0b"):
+        problem(path, "redis.conf needs a maxmemory (without one nothing is evicted and Redis grows until the kernel kills it)")
     if loopback:
         if "unixsocket" not in settings:
             problem(path, "redis.conf needs a unixsocket")

@@ -2,8 +2,9 @@
 /// EIP-1271 `isValidSignature(bytes32,bytes)` when the address has code.
 ///
 /// - EIP-1271: `eth_getCode` and the `isValidSignature` call travel in one JSON-RPC batch; the
-///   signature is valid when the call returns the magic value `0x1626ba7e`. A revert or any other
-///   answer is `false`; no code is `nil` (no opinion: the verifier then refuses, since ecrecover
+///   signature is valid when the call returns the magic value `0x1626ba7e` ABI-encoded as a
+///   `bytes4`: exactly 32 bytes, the four of the value then 28 zeros. A revert or any other
+///   answer (shorter, longer, other padding) is `false`; no code is `nil` (no opinion: the verifier then refuses, since ecrecover
 ///   already failed).
 /// - EIP-6492 (a signature ending in 32 bytes of `0x6492…`): unwrapped to `(factory,
 ///   factoryCalldata, signature)`. A deployed wallet is asked with the inner signature. A wallet
@@ -16,6 +17,8 @@
 public struct ContractWalletChecker: ContractSignatureChecker {
     /// The EIP-1271 magic value: `isValidSignature`'s selector.
     public static let magicValue: [UInt8] = [0x16, 0x26, 0xba, 0x7e]
+    /// What `isValidSignature` returns when it accepts: the magic value ABI-encoded as `bytes4`.
+    public static let acceptedReturn: [UInt8] = magicValue + [UInt8](repeating: 0, count: 28)
     /// The suffix of EIP-6492 wrapped signatures.
     public static let erc6492Suffix: [UInt8] = Array(repeating: [0x64, 0x92], count: 16).flatMap { $0 }
 
@@ -70,8 +73,11 @@ public struct ContractWalletChecker: ContractSignatureChecker {
         ABI.call("isValidSignature(bytes32,bytes)", [.bytes32(hash), .bytes(signature)])
     }
 
+    /// Whether a call's result is the ABI-encoded magic value and nothing else: a fallback function
+    /// that echoes its calldata, or a contract returning `0x1626ba7e…` followed by junk, also
+    /// starts with the selector and must not sign anyone in.
     static func accepted(_ result: CallResult) -> Bool {
-        guard case .success(let data) = result, data.count >= 4 else { return false }
-        return Array(data.prefix(4)) == magicValue
+        guard case .success(let data) = result else { return false }
+        return data == acceptedReturn
     }
 }

@@ -26,6 +26,25 @@ public struct PlaybackToken: Sendable, Hashable {
 
     /// Whether the token covers `asset`.
     public func permits(asset requested: String) -> Bool { asset == nil || asset == requested }
+
+    /// The longest token text accepted. A payload with a 64-byte asset id encodes to about 330
+    /// characters; the cap bounds what a request can make the origin parse, cache or repeat.
+    public static let maximumTextLength = 512
+
+    /// Whether `text` has a token's shape: two non-empty base64url parts (`A-Z a-z 0-9 - _`)
+    /// around one `.`, at most ``maximumTextLength`` bytes. It says nothing of authenticity, but
+    /// text of any other shape is certainly not a token: it is refused before it is written into a
+    /// playlist (where a newline or a quote would add lines or attributes) or parsed.
+    public static func isWellFormed(_ text: some StringProtocol) -> Bool {
+        let bytes = text.utf8
+        guard bytes.count <= maximumTextLength, let dot = bytes.firstIndex(of: UInt8(ascii: ".")) else { return false }
+        let payload = bytes[..<dot], signature = bytes[bytes.index(after: dot)...]
+        return !payload.isEmpty && !signature.isEmpty && payload.allSatisfy(isBase64URL) && signature.allSatisfy(isBase64URL)
+    }
+
+    private static func isBase64URL(_ byte: UInt8) -> Bool {
+        URIGrammar.isAlpha(byte) || URIGrammar.isDigit(byte) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
+    }
 }
 
 /// Why a playback token was refused: a stable, machine-readable ``reason`` and a message.
@@ -134,6 +153,9 @@ public struct PlaybackTokenAuthority: Sendable {
     /// The token `text` stands for, if it is authentic, unexpired, unrevoked and — when `asset` is
     /// given — covers that asset.
     public func verify(_ text: String, asset requested: String? = nil) async throws(PlaybackTokenError) -> PlaybackToken {
+        guard text.utf8.count <= PlaybackToken.maximumTextLength else {
+            throw .malformed("longer than \(PlaybackToken.maximumTextLength) bytes")
+        }
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 2 else { throw .malformed("expected two base64url parts separated by '.'") }
         guard let json = Base64URL.decode(parts[0]) else { throw .malformed("the payload is not base64url") }

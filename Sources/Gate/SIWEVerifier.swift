@@ -61,8 +61,9 @@ public struct SIWEVerifierConfiguration: Sendable {
 }
 
 /// Signature checks for contract accounts (EIP-1271, and EIP-6492 for contracts not deployed yet),
-/// which need the chain. The verifier asks one only when ecrecover does not yield the message's
-/// address, so signatures by ordinary accounts never cost a call to a node.
+/// which need the chain. The verifier asks one only after the message's nonce is spent and only
+/// when ecrecover does not yield the message's address, so signatures by ordinary accounts never
+/// cost a call to a node, and no call is made for a message with an unknown or spent nonce.
 public protocol ContractSignatureChecker: Sendable {
     /// Whether `address` accepts `signature` over `hash` on chain `chainID` (EIP-4361: the contract
     /// is resolved on the message's chain). `true` or `false` when the account answered; nil when it
@@ -151,10 +152,15 @@ public enum SIWEVerificationError: Error, CustomStringConvertible, Sendable, Equ
 ///
 /// ``verify(message:signature:)`` accepts a message when, in this order: it parses; its scheme,
 /// domain, URI and chain are the configured ones; the clock is within its validity (expiration time,
-/// not-before, and a maximum age since `Issued At`, each with the allowed clock skew); the EIP-191
-/// signature recovers to its address — or, failing that, the configured contract checker accepts it;
-/// and finally its nonce is spent. The nonce goes last so that a rejected message leaves it unspent,
-/// and so that only a message that would otherwise be accepted can use one up.
+/// not-before, and a maximum age since `Issued At`, each with the allowed clock skew); its nonce was
+/// issued here and is unspent — and is spent now, atomically; and only then the EIP-191 signature
+/// recovers to its address — or, failing that, the configured contract checker accepts it.
+///
+/// Everything cheap and local comes first, the nonce before any signature check: a contract
+/// account's check runs attacker-chosen calldata on a node, so it must cost the sender a fresh
+/// nonce (which are rate-limited and bounded) rather than nothing. A nonce thus buys exactly one
+/// signature check: a message refused for its signature has spent it, and the wallet asks for a
+/// new one. Messages refused before that (domain, times) leave it unspent.
 public struct SIWEVerifier: Sendable {
     public let configuration: SIWEVerifierConfiguration
     private let nonces: any NonceStore
@@ -198,16 +204,20 @@ public struct SIWEVerifier: Sendable {
         }
         try checkFields(message)
         try checkTimes(message, now: clock())
+        try await spendNonce(message.nonce)
         let method = try await checkSignature(message, text: text, signature: signature)
+        return SIWEVerification(message: message, method: method)
+    }
 
+    private func spendNonce(_ nonce: String) async throws(SIWEVerificationError) {
         let consumption: NonceConsumption
         do {
-            consumption = try await nonces.consume(message.nonce)
+            consumption = try await nonces.consume(nonce)
         } catch {
             throw .unavailable("nonce store: \(error)")
         }
         switch consumption {
-        case .consumed: return SIWEVerification(message: message, method: method)
+        case .consumed: return
         case .unknown: throw .nonceUnknown
         case .alreadyUsed: throw .nonceReplayed
         }

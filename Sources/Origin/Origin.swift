@@ -145,8 +145,11 @@ public struct OriginRoutes: Sendable {
     /// L2, shared by replicas; nil without Redis.
     let shared: SharedCache?
     let limiter: RateLimiter?
-    /// NFT gating of keys; nil serves every key (no asset can be gated).
+    /// NFT gating of keys; nil serves the keys of assets without a policy only (``policies``).
     public let gate: PlaybackGate?
+    /// Assets' policies: the gate's, or with Redis and no gate, read only so that the key of a
+    /// gated asset is refused here rather than handed out. nil (no Redis): every key is served.
+    let policies: PolicyStore?
     /// Unwrapped content keys, by version and key id: memory only, so a key request does not read
     /// and unwrap the file each time. Never in L1, L2 or any HTTP cache.
     let keys = NIOLockedValueBox<[String: [UInt8]]>([:])
@@ -177,9 +180,10 @@ public struct OriginRoutes: Sendable {
 
     public init(
         store: AssetStore, unwrapKey: @escaping KeyUnwrapper, logger: Logger, threadPool: NIOThreadPool = .singleton,
-        options: OriginOptions = OriginOptions(), shared: SharedCache? = nil, gate: PlaybackGate? = nil
+        options: OriginOptions = OriginOptions(), shared: SharedCache? = nil, gate: PlaybackGate? = nil, policies: PolicyStore? = nil
     ) {
         self.gate = gate
+        self.policies = gate?.policies ?? policies
         self.store = store
         self.unwrapKey = unwrapKey
         self.logger = logger
@@ -215,7 +219,7 @@ public struct OriginRoutes: Sendable {
     /// An asset was republished or deleted: forget its versions and drop its objects from L1.
     public func assetChanged(_ asset: String) {
         directory.forget(asset)
-        gate?.policies.forget(asset)
+        policies?.forget(asset)
         let prefix = asset + "/"
         cache.removeAll { $0.hasPrefix(prefix) }
     }
@@ -225,7 +229,7 @@ public struct OriginRoutes: Sendable {
     public func announcements(listening: Bool) {
         directory.setFreshness(seconds: listening ? 30 : 1)
         directory.forgetAll()
-        gate?.policies.announcements(listening: listening)
+        policies?.announcements(listening: listening)
     }
 
     // MARK: - Routes
@@ -365,7 +369,10 @@ public struct OriginRoutes: Sendable {
         if type == .playlist, let gate, let token = request.uri.queryParameters.get("token"), !token.isEmpty {
             let policy: AccessPolicy?
             do { policy = try await gate.policies.policy(of: asset.rawValue) } catch { return Self.gateUnavailable }
-            if policy != nil { return tailored(object, type: type, token: String(token), request: request) }
+            if policy != nil {
+                guard PlaybackToken.isWellFormed(token) else { return Self.malformedToken }
+                return tailored(object, type: type, token: String(token), request: request)
+            }
         }
 
         return fileResponse(object, type: type, versioned: versionName != nil, request: request.head).response
@@ -440,7 +447,7 @@ public struct OriginRoutes: Sendable {
     /// A gated asset's playlist for one viewer: the token rides along on the URIs of the playlists
     /// and keys it lists (segments stay shared), so the response is private and never stored.
     private func tailored(_ object: CachedObject, type: MediaType, token: String, request: Request) -> Response {
-        let body = PlaylistRewriter.appendingQuery(to: object.body, "token=" + token)
+        let body = PlaylistRewriter.appendingQuery(to: object.body, "token=" + PlaylistRewriter.queryValue(token))
         var headers = HTTPFields()
         headers[.contentType] = type.contentType
         headers[.cacheControl] = "private, no-store"
@@ -621,6 +628,8 @@ public struct OriginRoutes: Sendable {
             let policy: AccessPolicy?
             do { policy = try await gate.policies.policy(of: asset.rawValue) } catch { return Self.gateUnavailable }
             if let policy, let refusal = await gate.authorize(request, asset: asset.rawValue, policy: policy) { return refusal }
+        } else if let policies, let refusal = await refuseWithoutGate(asset, policies) {
+            return refusal
         }
         let cacheKey = Self.keyCacheKey(version, keyID)
         let key: [UInt8]

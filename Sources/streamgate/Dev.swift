@@ -47,6 +47,8 @@ struct Dev: AsyncParsableCommand {
 
     @OptionGroup(title: "Webhooks") var webhooks: WebhookOptions
 
+    @OptionGroup(title: "Sign-in limits") var signInLimits: SignInLimitOptions
+
     func run() async throws {
         let webhookPolicy = try webhooks.policy()
         let root = StorePath.absolute(data)
@@ -97,6 +99,7 @@ struct Dev: AsyncParsableCommand {
                     "--rpc", "\(started.chainID)=\(started.rpcURL)", "--token-secret-file", secretFile,
                 ])
                 if let multicall = started.contracts["multicall3"] { options.multicall = ["\(started.chainID)=\(multicall.checksummed)"] }
+                options.signInLimits = signInLimits
                 gating = options
             } catch {
                 say("dev: no local chain (\(error)); NFT gating is off. `scripts/python-env.sh` installs what it needs.")

@@ -33,6 +33,8 @@ struct GateCommandOptions: ParsableArguments {
     @Option(help: "How often new blocks are read for transfers that revoke cached grants, seconds.")
     var chainPoll: Double = 1
 
+    @OptionGroup var signInLimits: SignInLimitOptions
+
     var enabled: Bool { siweDomain != nil }
 
     /// Chain id → endpoints, in the order given.
@@ -79,6 +81,34 @@ struct GateCommandOptions: ParsableArguments {
     }
 }
 
+/// The bounds of the sign-in routes (`/v1/auth/*`), which answer anyone: `serve`'s and `dev`'s.
+struct SignInLimitOptions: ParsableArguments {
+    @Option(help: "Sign-in requests (/v1/auth/*) a second each client (an IPv4 address or an IPv6 /64) may make; 0 turns the limit off.")
+    var authRateLimit: Double = 5
+
+    @Option(help: "Sign-in requests a client may make at once before --auth-rate-limit applies.")
+    var authRateBurst: Double = 20
+
+    @Flag(help: "Rate-limit sign-ins from loopback too (exempt by default, like playback: behind a local proxy every viewer is loopback).")
+    var authRateLimitLoopback = false
+
+    @Option(help: "Sign-in nonces that may be outstanding at once across the deployment; more are answered 503 until some expire.")
+    var maxNonces: Int = 100_000
+
+    func validate() throws {
+        guard authRateLimit >= 0, authRateBurst >= 1 else {
+            throw ValidationError("--auth-rate-limit must be 0 or more and --auth-rate-burst at least 1")
+        }
+        guard maxNonces >= 1 else { throw ValidationError("--max-nonces must be at least 1") }
+    }
+
+    /// The sign-in limiter's options; nil when turned off.
+    func rateLimit() -> RateLimiter.Options? {
+        guard authRateLimit > 0 else { return nil }
+        return RateLimiter.Options(rate: authRateLimit, burst: authRateBurst, includeLoopback: authRateLimitLoopback)
+    }
+}
+
 /// The running parts of NFT gating: the gate for the routes, and what must be stopped after.
 struct GateRuntime: Sendable {
     let gate: PlaybackGate
@@ -114,7 +144,7 @@ struct GateRuntime: Sendable {
         }
         let revocations = AnnouncedRevocations(redis: queue.redis, keys: queue.keys)
         let uri = options.siweURI ?? "https://\(domain)/"
-        let nonces = RedisNonceStore(client: queue.redis, prefix: queue.keys.prefix)
+        let nonces = RedisNonceStore(client: queue.redis, prefix: queue.keys.prefix, maximumOutstanding: options.signInLimits.maxNonces)
         gate = PlaybackGate(
             verifier: SIWEVerifier(
                 configuration: SIWEVerifierConfiguration(domain: domain, uri: .prefix(uri), chainIDs: Set(chains.keys)),
@@ -126,26 +156,8 @@ struct GateRuntime: Sendable {
             revocations: revocations,
             policies: PolicyStore(redis: queue.redis, keys: queue.keys),
             ownership: ChainOwnership(service: ownership),
-            options: .init(tokenLifetime: options.tokenLifetime),
+            options: .init(tokenLifetime: options.tokenLifetime, signInRateLimit: options.signInLimits.rateLimit()),
             logger: logger
         )
-    }
-}
-
-/// The origin's view of ``OwnershipService``.
-struct ChainOwnership: OwnershipChecking {
-    let service: OwnershipService
-
-    func verdict(for address: EthereumAddress, policy: AccessPolicy) async -> OwnershipVerdict {
-        do {
-            let answer = try await service.check(address: address, policy: policy)
-            return answer.granted ? .granted : .denied(answer.reason)
-        } catch {
-            return .unavailable(error.description)
-        }
-    }
-
-    func cachedVerdict(for address: EthereumAddress, policy: AccessPolicy) -> OwnershipVerdict? {
-        service.cachedAnswer(address: address, policy: policy).map { $0.granted ? .granted : .denied($0.reason) }
     }
 }

@@ -50,6 +50,9 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup(title: "NFT gating") var gating: GateCommandOptions
 
     func run() async throws {
+        var gating = self.gating
+        // Loopback clients are real clients here: for sign-ins as for playback.
+        if cache.rateLimitLoopback { gating.signInLimits.authRateLimitLoopback = true }
         let server = try ServerSetup(
             store: store, masterKeyFile: masterKeyFile, redis: redis, prefix: prefix, apiKeyFile: apiKeyFile,
             sourceRoots: sourceRoot, maxUploadBytes: maxUploadBytes, origin: try cache.originOptions(),
@@ -91,7 +94,7 @@ struct OriginCacheOptions: ParsableArguments {
     @Option(help: "Requests a client may make at once before the rate applies.")
     var rateBurst: Double = 400
 
-    @Flag(help: "Rate-limit loopback clients too (they are exempt by default).")
+    @Flag(help: "Rate-limit loopback clients too, playback and sign-in (they are exempt by default).")
     var rateLimitLoopback = false
 
     @Flag(inversion: .prefixedNo, help: "Answer L1 hits on the event loop that read them; --no-fast-path sends every request through the router (same answers, more CPU).")
@@ -195,7 +198,11 @@ struct ServerSetup {
             let keys = try Self.apiKeys(file: apiKeyFile) + extraKeys
             let client = JobQueue(redis: RedisClient(url: url!, connections: 8), keys: QueueKeys(prefix: prefix), callbackPolicy: webhookPolicy)
             queue = client
-            if let gating { gate = try GateRuntime(options: gating, queue: client, logger: logger) }
+            if let gating {
+                gate = try GateRuntime(options: gating, queue: client, logger: logger)
+            } else {
+                logger.notice("no NFT gating (--siwe-domain): the keys of assets with a policy are refused (503), not served")
+            }
             if keys.isEmpty {
                 logger.warning("no API keys (--api-key-file or STREAMGATE_API_KEYS): the job API (/v1) is off; Redis serves L2 and change announcements")
             } else {
@@ -225,7 +232,9 @@ struct ServerSetup {
                 }
                 return try keyring.unwrap(wrapped, context: asset.rawValue).bytes
             },
-            logger: logger, options: options, shared: shared, gate: gate?.gate
+            logger: logger, options: options, shared: shared, gate: gate?.gate,
+            // Without a gate, policies are still read: a gated asset's key must not be handed out.
+            policies: queue.map { PolicyStore(redis: $0.redis, keys: $0.keys) }
         )
     }
 
@@ -248,7 +257,7 @@ struct ServerSetup {
     func application(host: String, port: Int) -> some ApplicationProtocol {
         buildServerApplication(
             configuration: OriginConfiguration(host: host, port: port, connections: connections), origin: origin, api: api,
-            health: HealthRoutes(store: assets, queue: queue, metrics: Telemetry.render), logger: logger
+            health: HealthRoutes(store: assets, queue: queue, metrics: Telemetry.render, logger: logger), logger: logger
         )
     }
 

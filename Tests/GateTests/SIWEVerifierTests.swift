@@ -130,35 +130,86 @@ struct SIWEVerifierTests {
         await fixture.shutdown()
     }
 
-    @Test("a tampered message, a high-s signature and non-hex are refused")
+    @Test("a tampered message, a high-s signature and non-hex are refused; a signature check spends the nonce")
     func tampered() async throws {
         let fixture = try Fixture()
         let text = try await fixture.message().text
         let signature = Self.sign(text)
-        let edited = text.replacingOccurrences(of: "members-only", with: "everyone's")
-        let tampered = await #expect(throws: SIWEVerificationError.self) { try await fixture.verifier.verify(message: edited, signature: signature) }
-        #expect(tampered?.reason == "bad_signature")
-
-        // s → n − s, v flipped: the same signer, refused by EIP-2.
-        var highS = signature
-        let order: [UInt8] = bytes("0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141")
-        var borrow = 0
-        for index in stride(from: 31, through: 0, by: -1) {
-            let difference = Int(order[index]) - Int(signature[32 + index]) - borrow
-            highS[32 + index] = UInt8((difference + 256) % 256)
-            borrow = difference < 0 ? 1 : 0
-        }
-        highS[64] = signature[64] == 27 ? 28 : 27
-        let malleated = await #expect(throws: SIWEVerificationError.self) { try await fixture.verifier.verify(message: text, signature: highS) }
-        #expect(malleated?.reason == "bad_signature")
-        #expect(malleated?.message.contains("EIP-2") == true, "\(String(describing: malleated))")
-
+        // Not hex: refused before the nonce is looked at, so it stays unspent.
         let notHex = await #expect(throws: SIWEVerificationError.self) { try await fixture.verifier.verify(message: text, signature: "0xzz") }
         #expect(notHex?.reason == "malformed")
 
-        // None of these spent the nonce: the genuine signature still signs in.
-        _ = try await fixture.verifier.verify(message: text, signature: signature)
+        let edited = text.replacingOccurrences(of: "members-only", with: "everyone's")
+        let tampered = await #expect(throws: SIWEVerificationError.self) { try await fixture.verifier.verify(message: edited, signature: signature) }
+        #expect(tampered?.reason == "bad_signature")
+        // The tampered message carried the same nonce and spent it: a nonce buys one signature check.
+        let replay = await #expect(throws: SIWEVerificationError.self) { try await fixture.verifier.verify(message: text, signature: signature) }
+        #expect(replay?.reason == "nonce_replayed")
+
+        // s → n − s, v flipped: the same signer, refused by EIP-2.
+        let fresh = try await fixture.message().text
+        let freshSignature = Self.sign(fresh)
+        var highS = freshSignature
+        let order: [UInt8] = bytes("0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141")
+        var borrow = 0
+        for index in stride(from: 31, through: 0, by: -1) {
+            let difference = Int(order[index]) - Int(freshSignature[32 + index]) - borrow
+            highS[32 + index] = UInt8((difference + 256) % 256)
+            borrow = difference < 0 ? 1 : 0
+        }
+        highS[64] = freshSignature[64] == 27 ? 28 : 27
+        let malleated = await #expect(throws: SIWEVerificationError.self) { try await fixture.verifier.verify(message: fresh, signature: highS) }
+        #expect(malleated?.reason == "bad_signature")
+        #expect(malleated?.message.contains("EIP-2") == true, "\(String(describing: malleated))")
+
+        // Refused before the nonce (another domain): the nonce is left for the genuine message.
+        let early = try await fixture.message()
+        var elsewhere = early
+        elsewhere.domain = "evil.example.com"
+        let wrongDomain = await #expect(throws: SIWEVerificationError.self) {
+            try await fixture.verifier.verify(message: elsewhere.text, signature: Self.sign(elsewhere.text))
+        }
+        #expect(wrongDomain?.reason == "wrong_domain")
+        _ = try await fixture.verifier.verify(message: early.text, signature: Self.sign(early.text))
         await fixture.shutdown()
+    }
+
+    @Test("nonces outstanding are bounded: past the bound, issuing waits for the oldest to expire")
+    func nonceStockIsBounded() async throws {
+        let redis = try TestRedis()
+        let client = redis.client()
+        let nonces = RedisNonceStore(client: client, lifetime: .seconds(60), maximumOutstanding: 3)
+        let issued = try await (0..<3).asyncMap { _ in try await nonces.issue() }
+        // A spent nonce still holds its key until it expires, so it still counts.
+        #expect(try await nonces.consume(issued[0]) == .consumed)
+        let full = await #expect(throws: NonceStoreFull.self) { try await nonces.issue() }
+        let wait = try #require(full).retryAfter
+        #expect(wait > .zero && wait <= .seconds(60), "\(wait)")
+        #expect(try await client.send(["ZCARD", nonces.index]) == .integer(3))
+        // Every key written has a TTL: under volatile-lru, nonces may be evicted, never pile up.
+        for key in issued.map(nonces.key) + [nonces.index] {
+            let ttl = try await client.send(["PTTL", key]).int ?? -1
+            #expect(ttl > 0 && ttl <= 60_000, "PTTL \(key) \(ttl)")
+        }
+
+        // Once the oldest expire, nonces are issued again and the expired are forgotten.
+        let brief = RedisNonceStore(client: client, prefix: "brief", lifetime: .seconds(2), maximumOutstanding: 1)
+        let issuedAt = Date()
+        _ = try await brief.issue()
+        let refused: Bool
+        do {
+            _ = try await brief.issue()
+            refused = false
+        } catch is NonceStoreFull {
+            refused = true
+        }
+        // A machine slow enough to take the whole lifetime between two calls proves nothing here.
+        if Date().timeIntervalSince(issuedAt) < 2 { #expect(refused, "one nonce outstanding at most") }
+        try await Task.sleep(for: .seconds(max(0, 2.3 - Date().timeIntervalSince(issuedAt))))
+        let again = try await brief.issue()
+        #expect(try await brief.consume(again) == .consumed)
+        #expect(try await client.send(["ZCARD", brief.index]) == .integer(1), "the expired one was forgotten")
+        await client.shutdown()
     }
 
     @Test("URI rules match at a path boundary")

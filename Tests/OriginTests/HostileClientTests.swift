@@ -164,6 +164,7 @@ struct HostileClientTests {
         #expect(try key("192.0.2.7")?.description == "192.0.2.7")
         #expect(try key("2001:db8:1:2::1")?.description == "2001:db8:1:2::/64")
         #expect(ClientKey(nil) == nil)
+        #expect(try key("127.0.0.9")?.isLoopback == true && key("::1")?.isLoopback == true && key("::2")?.isLoopback == false)
         let table = ClientConnections(perClient: 2)
         let client = try #require(try key("192.0.2.7"))
         #expect(table.open(client) && table.open(client) && !table.open(client))

@@ -9,6 +9,8 @@ public final class RedisServerProcess: @unchecked Sendable {
     /// The folder holding the socket, the AOF and the log.
     public let directory: String
     public let appendOnly: Bool
+    /// Redis's `maxmemory`, e.g. `512mb`.
+    public let maxMemory: String
     public var socketPath: String { directory + "/redis.sock" }
     public var url: RedisURL { RedisURL(endpoint: .unix(path: socketPath)) }
     public var urlString: String { "unix://" + socketPath }
@@ -19,9 +21,13 @@ public final class RedisServerProcess: @unchecked Sendable {
     /// - Parameters:
     ///   - directory: created when missing.
     ///   - executable: found on PATH when nil (Debian installs `/usr/bin/redis-server`).
-    public init(directory: String, appendOnly: Bool = true, executable: String? = nil) throws {
+    ///   - maxMemory: the memory Redis may use; past it only keys with a TTL (nonces, caches,
+    ///     finished jobs) are evicted, never jobs in flight or policies, which have none
+    ///     (docs/redis.md), as in the shipped redis.conf.
+    public init(directory: String, appendOnly: Bool = true, executable: String? = nil, maxMemory: String = "512mb") throws {
         self.directory = directory
         self.appendOnly = appendOnly
+        self.maxMemory = maxMemory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try start(executable: executable)
     }
@@ -61,6 +67,8 @@ public final class RedisServerProcess: @unchecked Sendable {
                 "--save", "",
                 "--appendonly", appendOnly ? "yes" : "no",
                 "--appendfsync", "everysec",
+                "--maxmemory", maxMemory,
+                "--maxmemory-policy", "volatile-lru",
                 "--logfile", directory + "/redis.log",
                 "--daemonize", "no",
             ],

@@ -52,43 +52,6 @@ public struct ConnectionLimits: Sendable, Equatable {
     }
 }
 
-/// Who a client is, for limits: an IPv4 address, or the /64 of an IPv6 one (one subscriber's
-/// network is usually a whole /64, so a per-address limit would not bound it). An IPv4-mapped IPv6
-/// address is its IPv4 address.
-public struct ClientKey: Hashable, Sendable, CustomStringConvertible {
-    /// The IPv4 address, or the first 64 bits of the IPv6 one.
-    let bits: UInt64
-    let isIPv6: Bool
-
-    /// nil for a client that has no IP address (a Unix socket).
-    public init?(_ address: SocketAddress?) {
-        switch address {
-        case .v4(let v4)?:
-            bits = UInt64(UInt32(bigEndian: v4.address.sin_addr.s_addr))
-            isIPv6 = false
-        case .v6(let v6)?:
-            let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
-            if bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xff, bytes[11] == 0xff {
-                bits = bytes[12..<16].reduce(0) { $0 << 8 | UInt64($1) }
-                isIPv6 = false
-            } else {
-                bits = bytes[0..<8].reduce(0) { $0 << 8 | UInt64($1) }
-                isIPv6 = true
-            }
-        default:
-            return nil
-        }
-    }
-
-    public var description: String {
-        if !isIPv6 {
-            return (0..<4).reversed().map { String((bits >> ($0 * 8)) & 0xff) }.joined(separator: ".")
-        }
-        let groups = (0..<4).reversed().map { String((bits >> ($0 * 16)) & 0xffff, radix: 16) }
-        return groups.joined(separator: ":") + "::/64"
-    }
-}
-
 /// How many connections each client holds, shared by every event loop; a client at its cap gets
 /// no more.
 final class ClientConnections: Sendable {

@@ -33,15 +33,30 @@ extension OwnershipChecking {
 ///   rule the message broke (`wrong_domain`, `nonce_replayed`, `expired`, …).
 /// - `POST /v1/auth/revoke` with the token → 204; every origin refuses it from then on.
 ///
+/// These routes answer anyone, so each is bounded: a per-client rate (``Options/signInRateLimit``,
+/// 429 with `Retry-After`), a body size (``Options/maxBodyBytes``, 413), and the nonces outstanding
+/// (``RedisNonceStore/maximumOutstanding``, 503 with `Retry-After`).
+///
 /// Segments and playlists stay public and cacheable; only keys are gated. A viewer's token travels
 /// as `Authorization: Bearer …` or `?token=…`, which the origin appends to the key URIs of the
 /// playlists it serves to that viewer.
 public struct PlaybackGate: Sendable {
     public struct Options: Sendable {
         public var tokenLifetime: TimeInterval
+        /// Per-client limits on the `/v1/auth/*` routes together (separate from playback's, and
+        /// stricter: a sign-in is two requests); nil: none.
+        public var signInRateLimit: RateLimiter.Options?
+        /// The largest request body these routes read; a SIWE message and its signature are well
+        /// under 2 kB.
+        public var maxBodyBytes: Int
 
-        public init(tokenLifetime: TimeInterval = 900) {
+        public init(
+            tokenLifetime: TimeInterval = 900, signInRateLimit: RateLimiter.Options? = RateLimiter.Options(rate: 5, burst: 20),
+            maxBodyBytes: Int = 16 << 10
+        ) {
             self.tokenLifetime = tokenLifetime
+            self.signInRateLimit = signInRateLimit
+            self.maxBodyBytes = maxBodyBytes
         }
     }
 
@@ -58,6 +73,7 @@ public struct PlaybackGate: Sendable {
     /// revocation are still checked on every request.
     let verified = NIOLockedValueBox<[String: PlaybackToken]>([:])
     let outcomes: [String: Counter]
+    let signInLimiter: RateLimiter?
 
     public init(
         verifier: SIWEVerifier, nonces: RedisNonceStore, tokens: PlaybackTokenAuthority, revocations: AnnouncedRevocations,
@@ -71,6 +87,7 @@ public struct PlaybackGate: Sendable {
         self.ownership = ownership
         self.options = options
         self.logger = logger
+        signInLimiter = options.signInRateLimit.map(RateLimiter.init(options:))
         var outcomes: [String: Counter] = [:]
         for outcome in ["granted", "denied", "unavailable", "missing_token", "malformed", "bad_signature", "expired", "revoked", "wrong_asset"] {
             outcomes[outcome] = Counter(label: "streamgate_gate_key_authorizations_total", dimensions: [("outcome", outcome)])
@@ -81,9 +98,15 @@ public struct PlaybackGate: Sendable {
     // MARK: - Sign-in
 
     public func register<Context: RequestContext>(on router: Router<Context>) {
-        router.post("/v1/auth/nonce") { _, _ in try await self.issueNonce() }
-        router.post("/v1/auth/siwe") { request, _ in try await self.signIn(request) }
-        router.post("/v1/auth/revoke") { request, _ in try await self.revoke(request) }
+        router.post("/v1/auth/nonce") { request, context in
+            try await self.bounded(request, context) { _ in try await self.issueNonce() }
+        }
+        router.post("/v1/auth/siwe") { request, context in
+            try await self.bounded(request, context) { body in try await self.signIn(body) }
+        }
+        router.post("/v1/auth/revoke") { request, context in
+            try await self.bounded(request, context) { _ in try await self.revoke(request) }
+        }
     }
 
     private func issueNonce() async throws -> Response {
@@ -91,6 +114,11 @@ public struct PlaybackGate: Sendable {
             let nonce = try await nonces.issue()
             let expires = Date().addingTimeInterval(Double(nonces.lifetime.components.seconds))
             return try JobAPI.json(.ok, ["nonce": nonce, "expires_at": RFC3339Timestamp(expires).text])
+        } catch let full as NonceStoreFull {
+            logger.warning("sign-in nonces at their bound; refusing more", metadata: ["bound": "\(nonces.maximumOutstanding)"])
+            let seconds = max(1, full.retryAfter.components.seconds + (full.retryAfter.components.attoseconds > 0 ? 1 : 0))
+            let refusal = Self.refusal(.serviceUnavailable, reason: "too_many_nonces", "too many sign-ins are under way; retry later")
+            return Self.refused("too_many_nonces", refusal, retryAfter: seconds)
         } catch {
             logger.error("cannot issue a sign-in nonce", metadata: ["error": "\(error)"])
             return JobAPI.error(.serviceUnavailable, "sign-in is unavailable: nonces cannot be stored")
@@ -102,12 +130,12 @@ public struct PlaybackGate: Sendable {
         let signature: String?
     }
 
-    private func signIn(_ request: Request) async throws -> Response {
+    private func signIn(_ bytes: ByteBuffer) async throws -> Response {
         let body: SignInBody
         do {
-            body = try JSONDecoder().decode(SignInBody.self, from: Data(buffer: try await request.body.collect(upTo: 16 << 10)))
+            body = try JSONDecoder().decode(SignInBody.self, from: Data(buffer: bytes))
         } catch {
-            return Self.siwe("malformed", JobAPI.error(.badRequest, "the body must be JSON {\"message\": …, \"signature\": …} under 16 kB"))
+            return Self.siwe("malformed", JobAPI.error(.badRequest, "the body must be JSON {\"message\": …, \"signature\": …}"))
         }
         guard let message = body.message else { return Self.siwe("malformed", JobAPI.error(.badRequest, "field 'message' is required", field: "message")) }
         guard let signature = body.signature else {

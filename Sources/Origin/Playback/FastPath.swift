@@ -47,6 +47,9 @@ extension OriginRoutes {
                 if let policy, !gate.grantedFromMemory(request.headerFields, queryToken: target.token, asset: asset.rawValue, policy: policy) {
                     return nil
                 }
+            } else if let policies {
+                // No gate: only a key known to have no policy; the router refuses the others.
+                guard case .some(nil) = policies.cachedPolicy(of: asset.rawValue) else { return nil }
             }
             route = .key
             found = .key(key)
@@ -163,7 +166,7 @@ struct PlaybackClient {
     /// The IP address (read-ahead follows each client's playing).
     var address: String
     /// What rate limits count this client under; nil: exempt (loopback, or no limits).
-    var limiterKey: String?
+    var limiterKey: ClientKey?
 }
 
 /// A playback URL the fast path may answer, taken apart the way the router's patterns do

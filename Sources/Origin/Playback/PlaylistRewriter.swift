@@ -59,6 +59,23 @@ enum PlaylistRewriter {
         return prefix + parts.joined(separator: "/") + uri[pathEnd...]
     }
 
+    /// `value` percent-encoded for a query, keeping only RFC 3986's unreserved characters: callers
+    /// check what they write (a playback token's grammar), and this makes sure nothing written
+    /// into a URI can end the line, the quoted attribute or the query.
+    static func queryValue(_ value: some StringProtocol) -> String {
+        var encoded = ""
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                encoded.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                encoded += "%" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
+            }
+        }
+        return encoded
+    }
+
     /// Appends `query` to the URIs a player fetches from the origin for a gated asset: variant
     /// playlists (`….m3u8`, also in `URI="…"` attributes) and keys (`EXT-X-KEY`). Segment URIs are
     /// left alone so every viewer shares them.
