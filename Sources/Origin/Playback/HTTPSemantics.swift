@@ -97,7 +97,7 @@ package enum HTTPSemantics {
 
     // MARK: - Dates (IMF-fixdate, RFC 9110 §5.6.7)
 
-    private static let days = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]
+    private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
     private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
     /// `Sun, 06 Nov 1994 08:49:37 GMT` for seconds since 1970.
@@ -105,12 +105,18 @@ package enum HTTPSemantics {
         var time = time_t(seconds)
         var parts = tm()
         gmtime_r(&time, &parts)
-        let day = days[((seconds / 86_400) % 7 + 7) % 7]
-        return "\(day), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+        // The weekday is gmtime's: days counted by truncating division named each day before 1970
+        // after the next one. The year has IMF-fixdate's four digits, which parseHTTPDate requires.
+        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(four(parts.tm_year + 1900)) "
             + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
     }
 
     private static func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+
+    private static func four(_ value: Int32) -> String {
+        let digits = String(value)
+        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+    }
 
     /// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`: every number of a fixed width, so
     /// no value can grow past what the arithmetic holds); nil for anything else (obsolete formats
