@@ -157,7 +157,9 @@ package enum HTTPSemantics {
         let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
         let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
         let days = era * 146_097 + dayOfEra - 719_468
-        return days * 86_400 + hour * 3600 + minute * 60 + second
+        let seconds = days * 86_400 + hour * 3600 + minute * 60 + second
+        // A leap second ending 9999 is the first second of 10000, which no four-digit year writes.
+        return seconds < 253_402_300_800 ? seconds : nil
     }
 
     /// The publish time a store version name carries (`v20261123T194429Z-…`), in seconds.
