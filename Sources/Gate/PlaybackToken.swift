@@ -191,6 +191,11 @@ public struct PlaybackTokenAuthority: Sendable {
             throw .malformed("the payload is not a token's JSON")
         }
         guard payload.v == Payload.version else { throw .malformed("unknown token version \(payload.v)") }
+        // Years 1970–9999: what expires_at and the messages can write. A far expiry trapped when
+        // the token was encoded again, a far past one when its "expired" message was written.
+        guard (0...253_402_300_799).contains(payload.exp) else {
+            throw .malformed("the expiry \(payload.exp) is not a time in years 1970 to 9999")
+        }
         guard payload.jti.utf8.count == 32, payload.jti.utf8.allSatisfy({ URIGrammar.isDigit($0) || (0x61...0x66).contains($0) }) else {
             throw .malformed("the token id is not 32 lowercase hex digits")
         }
