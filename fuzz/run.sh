@@ -53,7 +53,11 @@ for name in "${harnesses[@]}"; do
     mkdir -p "$seeds" "$work" "$artifacts" "$build/logs"
     rm -f "$artifacts"/*
     command=("$binary" "$name" -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048
-        -artifact_prefix="$artifacts/" -print_final_stats=1 "$work" "$seeds")
+        -artifact_prefix="$artifacts/" -print_final_stats=1)
+    # Tokens the mutator would not guess: keys, syntax, numbers at the edges of Int and Double
+    # (JSON and YAML numbers are read by code the fuzzer cannot see into).
+    if [[ -f fuzz/dict/$name.dict ]]; then command+=(-dict="fuzz/dict/$name.dict"); fi
+    command+=("$work" "$seeds")
     echo "fuzz: $name: nice -n $niceness ${command[*]}" >&2
     status=0
     nice -n "$niceness" "${command[@]}" >"$log" 2>&1 || status=$?
