@@ -121,6 +121,22 @@ let package = Package(
             ]
         ),
 
+        // Fuzzing (fuzz/README.md): every parser of untrusted bytes as a plain function in a table
+        // by name. A library, so the regression tests replay the corpus through the same functions
+        // libFuzzer drives; the executable runs them under libFuzzer when built with -D FUZZING and
+        // -sanitize=fuzzer (fuzz/run.sh), and replays files through them otherwise.
+        .target(
+            name: "FuzzHarnesses",
+            dependencies: ["Origin", "Gate", "Vault", "HLS", "Profiles", "Jobs"],
+            path: "fuzz/Sources/FuzzHarnesses"
+        ),
+        .systemLibrary(name: "CLibFuzzer", path: "fuzz/Sources/CLibFuzzer"),
+        .executableTarget(
+            name: "StreamGateFuzz",
+            dependencies: ["FuzzHarnesses", "CLibFuzzer"],
+            path: "fuzz/Sources/StreamGateFuzz"
+        ),
+
         // What the test targets share: running blocking work off Swift's pool.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "VaultTests", dependencies: ["Vault"]),
@@ -139,6 +155,7 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzHarnesses"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "Profiles", "Vault", "Store", "HLS", "TestSupport"]),
         .testTarget(
             name: "IntegrationTests",

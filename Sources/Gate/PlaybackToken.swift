@@ -146,13 +146,35 @@ public struct PlaybackTokenAuthority: Sendable {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         // A struct of strings and integers always encodes.
         let json = try! encoder.encode(payload)
-        let body = Base64URL.encode([UInt8](json))
+        return signed(payload: [UInt8](json))
+    }
+
+    /// `payload` as a token's text, signed with this authority's key whatever the bytes are: what
+    /// ``encode(_:)`` sends, and how the fuzz harness reaches the payload reader behind the MAC.
+    package func signed(payload: [UInt8]) -> String {
+        let body = Base64URL.encode(payload)
         return body + "." + Base64URL.encode(mac(body))
     }
 
     /// The token `text` stands for, if it is authentic, unexpired, unrevoked and — when `asset` is
     /// given — covers that asset.
     public func verify(_ text: String, asset requested: String? = nil) async throws(PlaybackTokenError) -> PlaybackToken {
+        let token = try authenticate(text, asset: requested)
+        if let revocations {
+            let revoked: Bool
+            do {
+                revoked = try await revocations.isRevoked(id: token.id)
+            } catch {
+                throw .unavailable("revocation list: \(error)")
+            }
+            if revoked { throw .revoked(id: token.id) }
+        }
+        return token
+    }
+
+    /// Every check of ``verify(_:asset:)`` but the revocation list, which is the only one that
+    /// waits: synchronous, so a fuzz harness can drive it.
+    package func authenticate(_ text: String, asset requested: String? = nil) throws(PlaybackTokenError) -> PlaybackToken {
         guard text.utf8.count <= PlaybackToken.maximumTextLength else {
             throw .malformed("longer than \(PlaybackToken.maximumTextLength) bytes")
         }
@@ -167,15 +189,6 @@ public struct PlaybackTokenAuthority: Sendable {
         guard clock() < token.expiresAt else { throw .expired(token.expiresAt) }
         if let requested, !token.permits(asset: requested) {
             throw .wrongAsset(expected: token.asset ?? "", requested: requested)
-        }
-        if let revocations {
-            let revoked: Bool
-            do {
-                revoked = try await revocations.isRevoked(id: token.id)
-            } catch {
-                throw .unavailable("revocation list: \(error)")
-            }
-            if revoked { throw .revoked(id: token.id) }
         }
         return token
     }
@@ -200,6 +213,11 @@ public struct PlaybackTokenAuthority: Sendable {
             throw .malformed("the payload is not a token's JSON")
         }
         guard payload.v == Payload.version else { throw .malformed("unknown token version \(payload.v)") }
+        // Years 1970–9999: what expires_at and the messages can write. A far expiry trapped when
+        // the token was encoded again, a far past one when its "expired" message was written.
+        guard (0...253_402_300_799).contains(payload.exp) else {
+            throw .malformed("the expiry \(payload.exp) is not a time in years 1970 to 9999")
+        }
         guard payload.jti.utf8.count == 32, payload.jti.utf8.allSatisfy({ URIGrammar.isDigit($0) || (0x61...0x66).contains($0) }) else {
             throw .malformed("the token id is not 32 lowercase hex digits")
         }

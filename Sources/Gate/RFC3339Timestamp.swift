@@ -19,9 +19,12 @@ public struct RFC3339Timestamp: Sendable, Hashable, CustomStringConvertible {
         self.date = try Self.parse(Array(text.utf8))
     }
 
-    /// The UTC timestamp of `date`, with milliseconds when `date` has a fraction of a second.
+    /// The UTC timestamp of `date`, with milliseconds when `date` has a fraction of a second. RFC 3339
+    /// writes years 0000 to 9999 only: an instant outside them is written as the nearest one inside.
     public init(_ date: Date) {
-        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        // Also what keeps the conversion to Int64 below from trapping on a far date.
+        let instant = date.timeIntervalSince1970.isNaN ? 0 : min(max(date.timeIntervalSince1970, -62_167_219_200), 253_402_300_799.999)
+        let milliseconds = Int64((instant * 1000).rounded(.down))
         let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
         let fraction = milliseconds - seconds * 1000
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400

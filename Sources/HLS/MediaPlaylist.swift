@@ -19,7 +19,10 @@ extension MediaPlaylist {
     }
 
     static func rounded(_ duration: Double) -> Int {
-        Int(duration.rounded(.toNearestOrAwayFromZero))
+        // Saturating: an EXTINF of 1e60 or of 400 digits (infinity) must fail the parser's check
+        // against the target duration, and a model built in code must not trap the writer.
+        let value = duration.rounded(.toNearestOrAwayFromZero)
+        return Int(exactly: value) ?? (value > 0 ? .max : 0)
     }
 
     /// Writes the playlist. Every line ends with "\n".

@@ -281,13 +281,23 @@ private struct Fields {
 
     func int(_ key: String, required: Bool = false) throws -> (Int, Node)? {
         guard let value = try lookup(key, required: required) else { return nil }
-        guard value.tagName == .int, let number = value.int else { throw wrongType(key, value, "an integer") }
+        guard let number = Self.integer(value) else { throw wrongType(key, value, "an integer") }
         return (number, value)
+    }
+
+    /// An `!!int` scalar's value. YAML 1.1's base-60 form (`1:30`) is refused before Yams reads it:
+    /// Yams multiplies its places without checking for overflow, so `1:0:0:0:0:0:0:0:0:0:0:0`
+    /// trapped, and no profile means a number that way.
+    private static func integer(_ value: Node) -> Int? {
+        guard value.tagName == .int, value.scalar?.string.contains(":") == false else { return nil }
+        return value.int
     }
 
     func number(_ key: String, required: Bool = false) throws -> (Double, Node)? {
         guard let value = try lookup(key, required: required) else { return nil }
-        guard [.int, .float].contains(value.tagName), let number = value.float, number.isFinite else {
+        guard [.int, .float].contains(value.tagName), value.scalar?.string.contains(":") == false,
+              let number = value.float, number.isFinite
+        else {
             throw wrongType(key, value, "a number")
         }
         return (number, value)
@@ -299,7 +309,7 @@ private struct Fields {
         let bits: Double
         switch value.tagName {
         case .int:
-            guard let number = value.int else { throw wrongType(key, value, "a bitrate") }
+            guard let number = Self.integer(value) else { throw wrongType(key, value, "a bitrate") }
             bits = Double(number)
         case .str:
             guard let parsed = Bitrate.value(value.scalarText) else {

@@ -157,6 +157,23 @@ struct PlaybackTokenTests {
         await #expect(throws: PlaybackTokenConfigurationError.self) { try await authority.revoke(token) }
     }
 
+    /// Found while writing the fuzz harness, confirmed by it (fuzz/crashes/playback-token): a signed
+    /// payload with an expiry beyond Int64 seconds trapped when the token was encoded again, and
+    /// one far in the past when its "expired" message was written.
+    @Test("an expiry outside years 1970 to 9999 is malformed, not a trap")
+    func expiryOutOfRangeIsMalformedNotTrapped() throws {
+        let authority = try PlaybackTokenAuthority(secret: Self.secret, clock: { PlaybackTokenTests.start })
+        for exp in ["9223372036854775807", "-9223372036854775807", "253402300800", "-1"] {
+            let payload = #"{"addr":"\#(Keys.aliceAddress.checksummed)","exp":\#(exp),"jti":"0123456789abcdef0123456789abcdef","v":1}"#
+            let error = #expect(throws: PlaybackTokenError.self) { try authority.authenticate(authority.signed(payload: Array(payload.utf8))) }
+            #expect(error?.reason == "malformed", "\(exp)")
+            #expect(error?.description.contains("not a time in years 1970 to 9999") == true, "\(exp)")
+        }
+        let latest = #"{"addr":"\#(Keys.aliceAddress.checksummed)","exp":253402300799,"jti":"0123456789abcdef0123456789abcdef","v":1}"#
+        let token = try authority.authenticate(authority.signed(payload: Array(latest.utf8)))
+        #expect(try authority.authenticate(authority.encode(token)) == token)
+    }
+
     /// The refusal's reason, or "accepted".
     func reason(_ authority: PlaybackTokenAuthority, _ text: String) async -> String {
         do {

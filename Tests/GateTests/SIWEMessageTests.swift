@@ -163,6 +163,17 @@ struct SIWEMessageTests {
         #expect(RFC3339Timestamp(Date(timeIntervalSince1970: 951_872_399.5)).text == "2000-03-01T00:59:59.500Z")
         #expect(RFC3339Timestamp(Date(timeIntervalSince1970: -1)).text == "1969-12-31T23:59:59Z")
     }
+
+    /// Found with the playback-token fuzz harness: writing an instant beyond Int64 milliseconds
+    /// trapped. RFC 3339 has four-digit years, so such an instant is written as the nearest it can.
+    @Test("RFC 3339 text of an instant outside years 0000 to 9999 is the nearest one, not a trap")
+    func farInstantsAreClampedNotTrapped() throws {
+        #expect(RFC3339Timestamp(Date(timeIntervalSince1970: 9.3e18)).text == "9999-12-31T23:59:59.999Z")
+        #expect(RFC3339Timestamp(Date(timeIntervalSince1970: -9.3e18)).text == "0000-01-01T00:00:00Z")
+        #expect(RFC3339Timestamp(Date(timeIntervalSince1970: .infinity)).text == "9999-12-31T23:59:59.999Z")
+        #expect(RFC3339Timestamp(Date(timeIntervalSince1970: 253_402_300_799)).text == "9999-12-31T23:59:59Z")
+        #expect(try RFC3339Timestamp(RFC3339Timestamp(Date(timeIntervalSince1970: 1e300)).text).date.timeIntervalSince1970 < 253_402_300_800)
+    }
 }
 
 func date(_ text: String) -> Date { try! RFC3339Timestamp(text).date }

@@ -132,6 +132,19 @@ func computedTargetDuration(durations: [Double], expected: Int) {
     #expect(MediaPlaylist(version: 6, segments: [plain]).resolvedVersion == 6)
 }
 
+/// Found by fuzzing (fuzz/crashes/media-playlist): a duration beyond Int trapped the check
+/// against the target duration instead of failing it.
+@Test func hugeEXTINFDurationIsRefusedNotTrapped() {
+    let digits = String(repeating: "9", count: 400)
+    for duration in ["3000000000000000000000000000000000000000000000000000000000000.5", "9223372036854775807", digits] {
+        let error = parseError("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n#EXTINF:\(duration),\nb.ts\n")
+        #expect(error?.line == 4)
+        #expect(error?.message.hasSuffix("rounds to \(Int.max), above EXT-X-TARGETDURATION 4") == true, "\(String(describing: error))")
+    }
+    let written = MediaPlaylist(segments: [MediaSegment(duration: 1e300, uri: "a.ts"), MediaSegment(duration: .infinity, uri: "b.ts")])
+    #expect(written.resolvedTargetDuration == Int.max)
+}
+
 @Test(arguments: [
     ("#EXT-X-TARGETDURATION:6\n#EXTINF:6,\na.ts\n", 1, "playlist must start with #EXTM3U"),
     ("\n#EXTM3U\n", 1, "playlist must start with #EXTM3U"),

@@ -389,6 +389,36 @@ struct HTTPPiecesTests {
         }
     }
 
+    /// Found by fuzzing (fuzz/crashes/http-date): a day before 1970 was named after the next one.
+    @Test("HTTP dates before 1970 have their own weekday")
+    func httpDatesBefore1970HaveTheirWeekday() {
+        #expect(HTTPSemantics.httpDate(-1) == "Wed, 31 Dec 1969 23:59:59 GMT")
+        #expect(HTTPSemantics.httpDate(-86_400) == "Wed, 31 Dec 1969 00:00:00 GMT")
+        #expect(HTTPSemantics.httpDate(-86_401) == "Tue, 30 Dec 1969 23:59:59 GMT")
+        #expect(HTTPSemantics.httpDate(-25_245_560_400) == "Thu, 01 Jan 1170 00:20:00 GMT")
+    }
+
+    /// Found by fuzzing (fuzz/crashes/http-date): 23:59:60 on the last day of 9999 was read as a
+    /// second of year 10000, which httpDate cannot write in IMF-fixdate's four digits.
+    @Test("a leap second at the end of year 9999 is not an HTTP date")
+    func leapSecondEndingYear9999IsNotAnHTTPDate() {
+        #expect(HTTPSemantics.parseHTTPDate("Fri, 31 Dec 9999 23:59:60 GMT") == nil)
+        #expect(HTTPSemantics.parseHTTPDate("Fri, 31 Dec 9999 23:59:59 GMT") == 253_402_300_799)
+        #expect(HTTPSemantics.parseHTTPDate("Thu, 30 Dec 9999 23:59:60 GMT") == 253_402_214_400)
+        #expect(HTTPSemantics.publishTime(ofVersion: "v99991231T235960Z-0123456789ab") == nil)
+    }
+
+    /// Found by fuzzing (fuzz/corpus/http-date/first): years before 1000 were written with fewer
+    /// than IMF-fixdate's four digits, so the date did not read back.
+    @Test("HTTP dates of years before 1000 are written with four digits and read back")
+    func httpDatesOfEarlyYearsHaveFourDigits() {
+        #expect(HTTPSemantics.httpDate(-62_135_596_800) == "Mon, 01 Jan 0001 00:00:00 GMT")
+        #expect(HTTPSemantics.httpDate(-59_042_995_200) == "Thu, 01 Jan 0099 00:00:00 GMT")
+        for seconds in stride(from: -62_135_596_800, to: 0, by: 987_654_321) {
+            #expect(HTTPSemantics.parseHTTPDate(HTTPSemantics.httpDate(seconds)) == seconds)
+        }
+    }
+
     @Test("playlist rewriting resolves relative URIs inside the version and leaves the rest")
     func rewriting() {
         let version = "v20261123T194429Z-e662452ce1cd"

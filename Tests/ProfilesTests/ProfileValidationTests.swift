@@ -189,6 +189,21 @@ func invalidBitrates(text: String) {
     #expect(Bitrate.parse(text) == nil)
 }
 
+/// Found while writing the fuzz harness's dictionary, confirmed by the harness
+/// (fuzz/crashes/profile): Yams reads YAML 1.1 base-60 integers with unchecked multiplication, so a
+/// long one trapped the process reading the profile. Numbers are never written that way in a
+/// profile; they are refused as the wrong type.
+@Test func base60NumbersAreRefusedNotTrapped() throws {
+    let long = "1:0:0:0:0:0:0:0:0:0:0:0"
+    for (line, text) in [(6, "    width: \(long)"), (8, "    bitrate: \(long)"), (2, "segment_duration: 1:0")] {
+        let error = failure(yaml(.replace(line, text)))
+        #expect(error?.line == line, "\(text)")
+        #expect(error?.message.contains("must be") == true, "\(String(describing: error))")
+    }
+    let rotation = failure(yaml(.insert(after: 3, "key_rotation_segments: \(long)")))
+    #expect(rotation?.message == "'key_rotation_segments' at the top level must be an integer, got \(long)")
+}
+
 @Test func levelTable() throws {
     #expect(H264Level.all.count == 20)
     let level42 = try #require(H264Level.named("4.2"))

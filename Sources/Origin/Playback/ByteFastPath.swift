@@ -25,8 +25,11 @@ import NIOCore
 // It assumes plain HTTP/1.1 on the socket: it must never sit in front of TLS.
 
 /// The request-line and header facts ``ByteFastPath`` reads from one request head.
-struct ByteRequestHead {
-    enum Parsed {
+///
+/// `package`, not internal: the fuzz harnesses (fuzz/) call ``parse(_:)`` and ``headEnd(in:)``
+/// on arbitrary bytes.
+package struct ByteRequestHead {
+    package enum Parsed {
         /// A GET or HEAD with no body, that the fast path may try to answer.
         case answerable(HTTPRequest)
         /// A bodyless GET or HEAD that must go to the router whole (its head says
@@ -51,7 +54,7 @@ struct ByteRequestHead {
 
     /// Parses one request head: `head` runs from the request line up to and including the blank
     /// line that ends it (CRLF CRLF), with every line ending in CRLF.
-    static func parse(_ head: UnsafeRawBufferPointer) -> Parsed {
+    package static func parse(_ head: UnsafeRawBufferPointer) -> Parsed {
         let cr = UInt8(ascii: "\r"), space = UInt8(ascii: " ")
         // Every line ends in CR LF; a CR alone is no line end (NIO's parser refuses it, and so must
         // this one: two parsers that split a head differently are a smuggling channel).
@@ -122,7 +125,7 @@ struct ByteRequestHead {
     /// Where a complete head ends in `bytes` (the index after its CRLF CRLF); nil when it is not
     /// all there yet. `.failure` when the bytes cannot be a head this path reads (a bare LF, or a
     /// line starting with whitespace: an obsolete folded header), so the decoder must have them.
-    static func headEnd(in bytes: UnsafeRawBufferPointer) -> Result<Int?, HeadError> {
+    package static func headEnd(in bytes: UnsafeRawBufferPointer) -> Result<Int?, HeadError> {
         let lf = UInt8(ascii: "\n"), cr = UInt8(ascii: "\r")
         var i = 0
         while let found = index(of: lf, in: bytes, from: i) {
@@ -136,7 +139,7 @@ struct ByteRequestHead {
         return .success(nil)
     }
 
-    struct HeadError: Error {}
+    package struct HeadError: Error {}
 
     private static func index(of byte: UInt8, in bytes: UnsafeRawBufferPointer, from start: Int, to end: Int? = nil) -> Int? {
         let end = end ?? bytes.count

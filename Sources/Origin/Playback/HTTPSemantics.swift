@@ -1,13 +1,14 @@
 import Foundation
 
 /// The parts of HTTP semantics (RFC 9110) the origin implements itself: validators, conditional
-/// requests, byte ranges, content coding negotiation and HTTP dates.
-enum HTTPSemantics {
+/// requests, byte ranges, content coding negotiation and HTTP dates. `package` so the fuzz
+/// harnesses (fuzz/) can call it with whatever a client could send.
+package enum HTTPSemantics {
     // MARK: - Conditional requests (RFC 9110 §13)
 
     /// Whether a GET or HEAD may be answered 304: `If-None-Match` decides when present (weak
     /// comparison, `*` matches); otherwise `If-Modified-Since` does.
-    static func notModified(ifNoneMatch: String?, ifModifiedSince: String?, eTag: String, lastModified: Int) -> Bool {
+    package static func notModified(ifNoneMatch: String?, ifModifiedSince: String?, eTag: String, lastModified: Int) -> Bool {
         if let ifNoneMatch {
             return matches(ifNoneMatch, eTag: eTag)
         }
@@ -18,7 +19,7 @@ enum HTTPSemantics {
     }
 
     /// Weak comparison of an `If-None-Match` list against one entity tag.
-    static func matches(_ list: String, eTag: String) -> Bool {
+    package static func matches(_ list: String, eTag: String) -> Bool {
         let wanted = opaque(eTag)
         for candidate in list.split(separator: ",") {
             let tag = candidate.trimmingCharacters(in: .whitespaces)
@@ -34,7 +35,7 @@ enum HTTPSemantics {
 
     // MARK: - Ranges (RFC 9110 §14)
 
-    enum RangeDecision: Equatable {
+    package enum RangeDecision: Equatable {
         /// Serve the whole representation (no Range, a Range to ignore, or several ranges).
         case whole
         /// Serve bytes `lower..<upper`.
@@ -47,7 +48,7 @@ enum HTTPSemantics {
     /// validator that is not the current strong ETag (or a date) makes the Range ignored, as does a
     /// header that is not a `bytes` range set. Several ranges are answered with the whole body,
     /// which the RFC allows and players never need otherwise.
-    static func range(_ header: String?, ifRange: String?, size: Int, eTag: String) -> RangeDecision {
+    package static func range(_ header: String?, ifRange: String?, size: Int, eTag: String) -> RangeDecision {
         guard let header else { return .whole }
         if let ifRange {
             let trimmed = ifRange.trimmingCharacters(in: .whitespaces)
@@ -83,7 +84,7 @@ enum HTTPSemantics {
     // MARK: - Content coding
 
     /// Whether `Accept-Encoding` accepts gzip (a `q=0` refuses it).
-    static func acceptsGzip(_ header: String?) -> Bool {
+    package static func acceptsGzip(_ header: String?) -> Bool {
         guard let header else { return false }
         for item in header.split(separator: ",") {
             let parts = item.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
@@ -96,25 +97,31 @@ enum HTTPSemantics {
 
     // MARK: - Dates (IMF-fixdate, RFC 9110 §5.6.7)
 
-    private static let days = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]
+    private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
     private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
     /// `Sun, 06 Nov 1994 08:49:37 GMT` for seconds since 1970.
-    static func httpDate(_ seconds: Int) -> String {
+    package static func httpDate(_ seconds: Int) -> String {
         var time = time_t(seconds)
         var parts = tm()
         gmtime_r(&time, &parts)
-        let day = days[((seconds / 86_400) % 7 + 7) % 7]
-        return "\(day), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+        // The weekday is gmtime's: days counted by truncating division named each day before 1970
+        // after the next one. The year has IMF-fixdate's four digits, which parseHTTPDate requires.
+        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(four(parts.tm_year + 1900)) "
             + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
     }
 
     private static func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
 
+    private static func four(_ value: Int32) -> String {
+        let digits = String(value)
+        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+    }
+
     /// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`: every number of a fixed width, so
     /// no value can grow past what the arithmetic holds); nil for anything else (obsolete formats
     /// are not worth a 304).
-    static func parseHTTPDate(_ text: String) -> Int? {
+    package static func parseHTTPDate(_ text: String) -> Int? {
         let fields = text.split(separator: " ", omittingEmptySubsequences: false)
         guard fields.count == 6, fields[0].count == 4, fields[0].hasSuffix(","), fields[5] == "GMT",
               let day = digits(fields[1], count: 2), let month = months.firstIndex(of: String(fields[2])),
@@ -150,7 +157,9 @@ enum HTTPSemantics {
         let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
         let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
         let days = era * 146_097 + dayOfEra - 719_468
-        return days * 86_400 + hour * 3600 + minute * 60 + second
+        let seconds = days * 86_400 + hour * 3600 + minute * 60 + second
+        // A leap second ending 9999 is the first second of 10000, which no four-digit year writes.
+        return seconds < 253_402_300_800 ? seconds : nil
     }
 
     /// The publish time a store version name carries (`v20261123T194429Z-…`), in seconds.

@@ -1,0 +1,54 @@
+import Foundation
+import Jobs
+
+/// What an upload service puts on the queue: job descriptions and the webhook address in them.
+enum JobHarnesses {
+    /// A job's `job` field: parsed, validated as the API does, and written back as the queue stores
+    /// it, which must parse to the same job.
+    static let jobSpec = Harness("job-spec", maxLength: 4096, "JobSpec.parse, validate, json() read back") { bytes in
+        let spec: JobSpec
+        do {
+            spec = try JobSpec.parse(bytes.text)
+        } catch {
+            _ = "\(error)"
+            return
+        }
+        do {
+            try spec.validate(callbackPolicy: .publicOnly)
+        } catch {
+            _ = "\(error)"
+        }
+        let stored = spec.json()
+        let again = try? JobSpec.parse(stored)
+        require(again == spec, "a job written as \(stored) reads back as another job")
+    }
+
+    /// Webhook addresses: whatever is accepted names one port, one scheme, and — for a numeric
+    /// host — the address glibc's resolver would connect to.
+    static let callbackURL = Harness("callback-url", maxLength: 2100, "CallbackURL(_:) and its literal verdict") { bytes in
+        let text = bytes.text
+        let url: CallbackURL
+        do {
+            url = try CallbackURL(text)
+        } catch {
+            _ = "\(error)"
+            return
+        }
+        require(url.scheme == "http" || url.scheme == "https", "scheme \(url.scheme)")
+        require((1...65535).contains(url.port), "port \(url.port)")
+        require(!url.clientHost.isEmpty, "an empty host for the client")
+        switch url.host {
+        case .address(let address) where address.family == .v4:
+            // What getaddrinfo does with a numeric host: inet_aton, which must read the same address.
+            var parsed = in_addr()
+            require(inet_aton(url.clientHost, &parsed) == 1, "host \(url.clientHost) read as \(address), but inet_aton refuses it")
+            let resolved = withUnsafeBytes(of: &parsed) { Array($0) }
+            require(resolved == address.bytes, "host \(url.clientHost) read as \(address), inet_aton reads \(resolved)")
+        case .address:
+            break
+        case .name(let name):
+            require(name == name.lowercased() && !name.isEmpty, "host name \(name)")
+        }
+        _ = url.literalVerdict(.publicOnly)
+    }
+}
