@@ -154,8 +154,8 @@ final class TranscodeJob {
             throw TranscodeError(file: inputPath, reason: "the video stream has no picture size")
         }
         self.geometry = geometry
-        frameRate = av_guess_frame_rate(input.context, stream, nil)
-        let fps = frameRate.num > 0 && frameRate.den > 0 ? av_q2d(frameRate) : 30
+        frameRate = TranscodeJob.plausibleFrameRate(av_guess_frame_rate(input.context, stream, nil))
+        let fps = frameRate.num > 0 ? av_q2d(frameRate) : 30
         let plans = LadderPlanner.plan(rungs: profile.rungs, for: geometry)
 
         for plan in plans {
@@ -174,6 +174,18 @@ final class TranscodeJob {
             )
             renditions.append(try VideoRendition(plan: plan, converter: converter, encoder: encoder, writer: writer, level: level))
         }
+    }
+
+    /// Frame rates a video can have: from a picture every 100 s to 1,000 a second.
+    static let plausibleFrameRates: ClosedRange<Double> = 0.01...1000
+
+    /// The stream's frame rate when it is a plausible one, else 0/1 (unknown: 30 a second is assumed
+    /// for the encoder, and the playlists give none). A container may declare anything, such as
+    /// 2^31 frames a second from a time scale of 2^31 and a frame duration of one tick; the GOP
+    /// length, the H.264 level and FRAME-RATE are never computed from such a figure.
+    static func plausibleFrameRate(_ rate: AVRational) -> AVRational {
+        guard rate.num > 0, rate.den > 0, plausibleFrameRates.contains(av_q2d(rate)) else { return AVRational(num: 0, den: 1) }
+        return rate
     }
 
     /// The profile's level, raised when this source's frame rate needs more macroblocks per second

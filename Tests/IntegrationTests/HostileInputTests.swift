@@ -41,11 +41,13 @@ struct HostileInputTests {
         }
     }
 
-    static func transcode(_ input: String, extra: [String] = []) async throws -> (output: ProcessOutput, store: String, folder: TemporaryFolder) {
+    static func transcode(
+        _ input: String, profile: String = "profiles/fast.yaml", extra: [String] = []
+    ) async throws -> (output: ProcessOutput, store: String, folder: TemporaryFolder) {
         let folder = try TemporaryFolder()
         let store = folder.path + "/store"
         let output = try await run(streamgateBinary, [
-            "transcode", input, "--profile", packageRoot.appendingPathComponent("profiles/fast.yaml").path,
+            "transcode", input, "--profile", packageRoot.appendingPathComponent(profile).path,
             "--out", store, "--asset-id", "hostile",
         ] + extra, environment: streamgateEnvironment())
         return (output, store, folder)
@@ -114,5 +116,57 @@ struct HostileInputTests {
         #expect(output.stderr.contains(reason), "\(limit): \(output.stderr)")
         #expect(output.stderr.split(separator: "\n").count == 1, "\(output.stderr)")
         try expectNothingPublished(store: store)
+    }
+
+    @Test("a declared frame rate of 2^31 a second cannot crash the transcode (GOP length and level are not computed from it)", .tags(.endToEnd))
+    func implausibleFrameRateCannotCrashTheTranscode() async throws {
+        // The video track's time scale made 2^31 - 1 and its frames one tick long: libavformat then
+        // guesses 2147483647 frames a second, which times a 2 s keyframe interval overflowed Int32.
+        var bytes = try HostileFixture.bytes("fixtures/good/basic.mp4")
+        let boxes = HostileFixture.mp4Boxes(bytes)
+        let mdhd = try #require(boxes.first { $0.path == "moov/trak/mdia/mdhd" }, "basic.mp4's first track is its video")
+        let stts = try #require(boxes.first { $0.path == "moov/trak/mdia/minf/stbl/stts" })
+        HostileFixture.put(UInt32(Int32.max), at: mdhd.start + 20, in: &bytes)  // timescale
+        HostileFixture.put(1, at: stts.start + 20, in: &bytes)  // the one entry's sample_delta
+        let folder = try TemporaryFolder()
+        let input = folder.path + "/fast-frames.mp4"
+        try Data(bytes).write(to: URL(fileURLWithPath: input))
+        let (output, store, _) = try await Self.transcode(input, profile: "profiles/default.yaml")
+        #expect(output.status == 0 || output.status == 65, "no crash: status \(output.status): \(output.stderr.suffix(1500))")
+        if output.status != 0 {
+            #expect(output.stderr.split(separator: "\n").count == 1, "one line: \(output.stderr)")
+            try expectNothingPublished(store: store)
+        }
+    }
+}
+
+/// Hostile variants of the checked-in clips, made in the test by changing a few bytes, so each
+/// test says which field it damages and no such file is kept in the repository.
+enum HostileFixture {
+    static func bytes(_ fixture: String) throws -> [UInt8] {
+        [UInt8](try Data(contentsOf: packageRoot.appendingPathComponent(fixture)))
+    }
+
+    /// Every box of an MP4, depth first, with its path ("moov/trak/mdia/mdhd"), offset and size.
+    static func mp4Boxes(_ bytes: [UInt8], from start: Int = 0, to end: Int? = nil, in parent: String = "") -> [(path: String, start: Int, size: Int)] {
+        let containers: Set<String> = ["moov", "trak", "mdia", "minf", "stbl", "edts", "dinf", "udta"]
+        var boxes: [(path: String, start: Int, size: Int)] = []
+        var offset = start
+        let end = end ?? bytes.count
+        while offset + 8 <= end {
+            let size = Int(bytes[offset..<offset + 4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
+            guard size >= 8, offset + size <= end else { break }
+            let type = String(decoding: bytes[offset + 4..<offset + 8], as: UTF8.self)
+            let path = parent.isEmpty ? type : parent + "/" + type
+            boxes.append((path, offset, size))
+            if containers.contains(type) { boxes += mp4Boxes(bytes, from: offset + 8, to: offset + size, in: path) }
+            offset += size
+        }
+        return boxes
+    }
+
+    /// Writes a big-endian 32-bit value, as MP4 fields are.
+    static func put(_ value: UInt32, at offset: Int, in bytes: inout [UInt8]) {
+        for index in 0..<4 { bytes[offset + index] = UInt8(truncatingIfNeeded: value >> (24 - 8 * index)) }
     }
 }
