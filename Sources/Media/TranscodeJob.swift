@@ -254,7 +254,7 @@ final class TranscodeJob {
     func run() throws -> TranscodeSummary {
         let packet = try Packet()
         let frame = try Frame()
-        while try input.read(into: packet) {
+        while try readPacket(into: packet) {
             defer { packet.unref() }
             if isCancelled() { throw TranscodeError(file: inputPath, reason: "cancelled") }
             if packet.streamIndex == videoIndex, let decoder = videoDecoder {
@@ -272,6 +272,15 @@ final class TranscodeJob {
         try finishEncoding()
         reportProgress(final: true)
         return try writePlaylists()
+    }
+
+    /// The next packet, false at the end. The input's reasons name what is wrong with the file.
+    private func readPacket(into packet: Packet) throws -> Bool {
+        do {
+            return try input.read(into: packet)
+        } catch {
+            throw TranscodeError(file: inputPath, reason: error.reason)
+        }
     }
 
     private func decode(_ packet: Packet?, with decoder: Decoder, into frame: Frame, video: Bool) throws {

@@ -138,6 +138,23 @@ struct HostileInputTests {
             try expectNothingPublished(store: store)
         }
     }
+
+    @Test("a stream past the cap met while reading (MPEG-TS adds streams as it meets them) fails as the streams cap, at once, not as memory", .tags(.endToEnd))
+    func streamsMetWhileReadingCannotPassForMemory() async throws {
+        let folder = try TemporaryFolder()
+        let input = folder.path + "/three-streams.ts"
+        try await HostileFixture.ffmpeg([
+            "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=10:duration=0.5", "-f", "lavfi", "-i", "sine=duration=0.5",
+            "-f", "lavfi", "-i", "sine=frequency=300:duration=0.5", "-map", "0", "-map", "1", "-map", "2",
+            "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-b:a", "32k", input,
+        ])
+        // As a worker runs it: with an address-space cap, under which a memory failure is retried.
+        let (output, store, _) = try await Self.transcode(input, extra: ["--max-streams", "2", "--memory-limit-mib", "4096"])
+        #expect(output.status == 65, "bad input, not memory (71): \(output.stderr)")
+        #expect(output.stderr.contains("has more than 2 streams; at most 2 are accepted"), "\(output.stderr)")
+        #expect(output.stderr.split(separator: "\n").count == 1, "\(output.stderr)")
+        try expectNothingPublished(store: store)
+    }
 }
 
 /// Hostile variants of the checked-in clips, made in the test by changing a few bytes, so each
@@ -163,6 +180,12 @@ enum HostileFixture {
             offset += size
         }
         return boxes
+    }
+
+    /// Runs the ffmpeg CLI (for inputs no fixture has, such as MPEG-TS).
+    static func ffmpeg(_ arguments: [String]) async throws {
+        let output = try await run("/usr/bin/ffmpeg", ["-v", "error", "-y", "-nostdin"] + arguments)
+        guard output.status == 0 else { throw TestFailure("ffmpeg \(arguments.joined(separator: " ")): \(output.stderr)") }
     }
 
     /// Writes a big-endian 32-bit value, as MP4 fields are.
