@@ -155,6 +155,24 @@ struct HostileInputTests {
         #expect(output.stderr.split(separator: "\n").count == 1, "\(output.stderr)")
         try expectNothingPublished(store: store)
     }
+
+    @Test("a table declaring 2^31 entries is bad input, failed at once, not memory retried under the cap", .tags(.endToEnd))
+    func absurdTableCannotPassForMemory() async throws {
+        // The video track's chunk-offset table declares 2^31 - 1 entries: 16 GiB, which libavformat
+        // will not allocate whatever the address-space cap.
+        var bytes = try HostileFixture.bytes("fixtures/good/basic.mp4")
+        let stco = try #require(HostileFixture.mp4Boxes(bytes).first { $0.path == "moov/trak/mdia/minf/stbl/stco" })
+        HostileFixture.put(UInt32(Int32.max), at: stco.start + 12, in: &bytes)  // entry_count
+        let folder = try TemporaryFolder()
+        let input = folder.path + "/huge-table.mp4"
+        try Data(bytes).write(to: URL(fileURLWithPath: input))
+        let (output, store, _) = try await Self.transcode(input, extra: ["--memory-limit-mib", "4096"])
+        #expect(output.status == 65, "bad input, not memory (71): \(output.stderr)")
+        #expect(output.stderr.contains("asks for more memory than libav* will allocate"), "\(output.stderr)")
+        #expect(!output.stderr.contains("under the limit"), "\(output.stderr)")
+        #expect(output.stderr.split(separator: "\n").count == 1, "\(output.stderr)")
+        try expectNothingPublished(store: store)
+    }
 }
 
 /// Hostile variants of the checked-in clips, made in the test by changing a few bytes, so each
