@@ -60,8 +60,11 @@ final class InputFile {
             throw InputFile.readError(failure)
         }
         if probed < 0 {
-            if let capped = InputFile.streamsCapped(limits.maxStreams, FFmpegLog.takeErrors()) { throw capped }
-            throw MediaError(operation: "probe streams", reason: MediaError.string(for: probed))
+            let errors = FFmpegLog.takeErrors()
+            if let capped = InputFile.streamsCapped(limits.maxStreams, errors) { throw capped }
+            throw MediaError(operation: "probe streams", reason: InputFile.unreadableReason(
+                "its streams cannot be read", code: probed, detail: errors.last, early: "it ends before they begin"
+            ))
         }
         try check(limits)
     }
@@ -136,15 +139,23 @@ final class InputFile {
         }
     }
 
-    /// A user-facing reason for `avformat_open_input` failing: libavformat's logged detail is often
-    /// clearer than the error code ("moov atom not found" for a truncated MP4).
-    private static func unreadableReason(code: Int32, detail: String? = FFmpegLog.takeLastError()) -> String {
+    /// A user-facing reason for libavformat failing to open or probe an input read through this
+    /// process's own AVIO: whatever its error code (invalid data, an early end, a feature it lacks,
+    /// a nested open refused), the bytes are not media it can read, and the line it logged says
+    /// best why ("moov atom not found"). Only "Cannot allocate memory" stays as it is: the
+    /// transcode command tells the memory cap from a request libav* refused.
+    private static func unreadableReason(
+        _ base: String = "not a media file FFmpeg can read", code: Int32, detail: String? = FFmpegLog.takeLastError(),
+        early: String = "it ends inside its header"
+    ) -> String {
+        if code == AVErr.noMemory {
+            return MediaError.string(for: code) + (detail.map { " (\($0))" } ?? "")
+        }
         if code == AVErr.invalidData {
-            let base = "not a media file FFmpeg can read"
             return detail.map { "\(base) (\($0))" } ?? base
         }
-        let base = MediaError.string(for: code)
-        return detail.map { "\(base) (\($0))" } ?? base
+        let why = code == AVErr.eof ? early : MediaError.string(for: code)
+        return "\(base) (\(why)\(detail.map { ": \($0)" } ?? ""))"
     }
 
     var streamCount: Int { Int(context.pointee.nb_streams) }

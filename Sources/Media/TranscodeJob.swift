@@ -141,6 +141,12 @@ final class TranscodeJob {
                 reason: "declares \(parameters.width)x\(parameters.height) pictures (\(pixels) pixels); at most \(limits.maxPixels) are accepted"
             )
         }
+        // Before the decoder is opened: some (FFV1) take their picture size from the stream and
+        // fail without one, with a reason that does not say so. libavformat also zeroes a size it
+        // finds invalid (30000x30000 from a Matroska track).
+        guard parameters.width > 0, parameters.height > 0 else {
+            throw TranscodeError(file: inputPath, reason: "the video stream has no picture size")
+        }
         // The decoder refuses larger pictures too, should a frame's size differ from the stream's.
         let decoder = try Decoder(stream: stream, maxPixels: limits.maxPixels)
         videoDecoder = decoder
@@ -150,9 +156,6 @@ final class TranscodeJob {
             sampleAspectRatio: sar.num > 0 && sar.den > 0 ? av_q2d(sar) : 1,
             rotation: TranscodeJob.rotation(of: stream)
         )
-        guard geometry.codedWidth > 0, geometry.codedHeight > 0 else {
-            throw TranscodeError(file: inputPath, reason: "the video stream has no picture size")
-        }
         self.geometry = geometry
         frameRate = TranscodeJob.plausibleFrameRate(av_guess_frame_rate(input.context, stream, nil))
         let fps = frameRate.num > 0 ? av_q2d(frameRate) : 30

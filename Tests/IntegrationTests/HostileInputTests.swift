@@ -173,6 +173,26 @@ struct HostileInputTests {
         #expect(output.stderr.split(separator: "\n").count == 1, "\(output.stderr)")
         try expectNothingPublished(store: store)
     }
+
+    @Test("a file libavformat cannot open or probe is said to be one, never by a bare error code (\"End of file\", \"patches welcome\")", .tags(.endToEnd))
+    func unreadableInputIsNeverABareErrorCode() async throws {
+        let folder = try TemporaryFolder()
+        // vfr.mkv cut inside its header (libavformat: EIO), and an MPEG-TS cut before its streams'
+        // first packets (avformat_find_stream_info: EOF, with nothing logged).
+        let mkv = folder.path + "/cut-header.mkv"
+        try Data(try HostileFixture.bytes("fixtures/good/vfr.mkv").prefix(188)).write(to: URL(fileURLWithPath: mkv))
+        let ts = folder.path + "/whole.ts"
+        try await HostileFixture.ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=64x64:rate=10:duration=0.5", "-c:v", "libx264", "-preset", "ultrafast", ts])
+        let cut = folder.path + "/cut-streams.ts"
+        try Data(try Data(contentsOf: URL(fileURLWithPath: ts)).prefix(256)).write(to: URL(fileURLWithPath: cut))
+        for (input, reason) in [(mkv, "not a media file FFmpeg can read ("), (cut, "its streams cannot be read (it ends before they begin)")] {
+            let (output, store, _) = try await Self.transcode(input)
+            #expect(output.status == 65, "\(input): \(output.stderr)")
+            #expect(output.stderr.contains("\(input): \(reason)"), "says what it means for the file: \(output.stderr)")
+            #expect(output.stderr.split(separator: "\n").count == 1, "\(output.stderr)")
+            try expectNothingPublished(store: store)
+        }
+    }
 }
 
 /// Hostile variants of the checked-in clips, made in the test by changing a few bytes, so each
