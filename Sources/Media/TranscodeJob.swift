@@ -70,6 +70,7 @@ final class TranscodeJob {
     // Timing state.
     private let originSeconds: Double
     private var framesDecoded = 0
+    private var audioSamplesDecoded = 0
     private var lastVideoPTS: Int64?
     private var videoEnd: Int64 = 0
     private var nextKeyframeTime = 0.0
@@ -272,6 +273,9 @@ final class TranscodeJob {
         if videoDecoder != nil, framesDecoded == 0 {
             throw TranscodeError(file: inputPath, reason: "the video stream has no decodable frames")
         }
+        if videoDecoder == nil, audioSamplesDecoded == 0 {
+            throw TranscodeError(file: inputPath, reason: "the audio stream has no decodable samples")
+        }
         try finishEncoding()
         reportProgress(final: true)
         return try writePlaylists()
@@ -348,6 +352,7 @@ final class TranscodeJob {
 
     private func handleAudio(_ frame: UnsafeMutablePointer<AVFrame>, timeBase: AVRational) throws {
         guard let audio else { return }
+        audioSamplesDecoded += Int(frame.pointee.nb_samples)
         var pts = frame.pointee.best_effort_timestamp
         if pts == noPTS { pts = 0 }
         let seconds = Double(pts) * (try secondsPerTick(timeBase)) - originSeconds
@@ -426,7 +431,7 @@ final class TranscodeJob {
         for (writer, plan) in outputs {
             let segments = writer.segments
             guard !segments.isEmpty else {
-                throw TranscodeError(file: inputPath, reason: "rendition \(writer.name) produced no segments")
+                throw TranscodeError(file: inputPath, reason: "too little decodable media for one segment (rendition \(writer.name))")
             }
             let playlist = MediaPlaylist(
                 version: nil, targetDuration: nil, mediaSequence: 0, playlistType: .vod,

@@ -193,6 +193,23 @@ struct HostileInputTests {
             try expectNothingPublished(store: store)
         }
     }
+
+    @Test("sound that decodes to nothing is said to be so, not as a rendition without segments", .tags(.endToEnd))
+    func audioWithoutSamplesIsSaidSo() async throws {
+        // A WAV whose format tag says MP3 over 800 bytes of silence in PCM: no MP3 frame to decode.
+        var wav = Data("RIFF".utf8) + HostileFixture.littleEndian(UInt32(4 + 24 + 8 + 800), 4) + Data("WAVEfmt ".utf8)
+        wav += HostileFixture.littleEndian(16, 4) + HostileFixture.littleEndian(0x0055, 2) + HostileFixture.littleEndian(1, 2)
+        wav += HostileFixture.littleEndian(8000, 4) + HostileFixture.littleEndian(16000, 4) + HostileFixture.littleEndian(2, 2)
+        wav += HostileFixture.littleEndian(16, 2) + Data("data".utf8) + HostileFixture.littleEndian(800, 4) + Data(count: 800)
+        let folder = try TemporaryFolder()
+        let input = folder.path + "/mp3-tag.wav"
+        try wav.write(to: URL(fileURLWithPath: input))
+        let (output, store, _) = try await Self.transcode(input)
+        #expect(output.status == 65, "\(output.stderr)")
+        #expect(output.stderr.contains("the audio stream has no decodable samples"), "\(output.stderr)")
+        #expect(output.stderr.split(separator: "\n").count == 1, "\(output.stderr)")
+        try expectNothingPublished(store: store)
+    }
 }
 
 /// Hostile variants of the checked-in clips, made in the test by changing a few bytes, so each
@@ -224,6 +241,11 @@ enum HostileFixture {
     static func ffmpeg(_ arguments: [String]) async throws {
         let output = try await run("/usr/bin/ffmpeg", ["-v", "error", "-y", "-nostdin"] + arguments)
         guard output.status == 0 else { throw TestFailure("ffmpeg \(arguments.joined(separator: " ")): \(output.stderr)") }
+    }
+
+    /// `value` in `count` little-endian bytes, as RIFF fields are.
+    static func littleEndian(_ value: UInt32, _ count: Int) -> Data {
+        Data((0..<count).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) })
     }
 
     /// Writes a big-endian 32-bit value, as MP4 fields are.
