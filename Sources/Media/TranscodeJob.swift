@@ -320,8 +320,11 @@ final class TranscodeJob {
             _ = try ticks(Double(pts) * unit - originSeconds, unit: unit, what: "a picture")
             pts -= origin
         }
-        // The encoder needs strictly increasing timestamps; a repeated or backwards one is nudged.
-        if let last = lastVideoPTS, pts <= last { pts = last + 1 }
+        // The encoder needs strictly increasing timestamps, and they must stay so once the muxer
+        // rescales them to MPEG-TS's 90 kHz clock: a repeated, backwards or too close one (frames
+        // nanoseconds apart in a time base of 1 ns) is nudged to one 90 kHz tick after the last.
+        let step = TranscodeJob.ticksPerOutputTick(timeBase)
+        if let last = lastVideoPTS, pts < last + step { pts = last + step }
         if pts < 0, lastVideoPTS == nil { pts = 0 }
         lastVideoPTS = pts
         videoEnd = max(videoEnd, pts + max(1, frameDuration))
@@ -359,6 +362,13 @@ final class TranscodeJob {
         _ = try ticks(seconds, unit: 1, what: "a sound")
         if videoDecoder == nil { processedSeconds = max(processedSeconds, seconds) }
         try audio.add(frame, startSeconds: seconds) { packet in try self.distributeAudio(packet) }
+    }
+
+    /// The source ticks in one tick of the segments' 90 kHz clock, at least 1 (rounded up, so two
+    /// timestamps that far apart never meet once rescaled). The time base is already known valid.
+    static func ticksPerOutputTick(_ timeBase: AVRational) -> Int64 {
+        let perSecond = 90_000 * Int64(timeBase.num)
+        return max(1, (Int64(timeBase.den) + perSecond - 1) / perSecond)
     }
 
     /// A stream's tick in seconds; a hostile file's zero or negative time base fails here.

@@ -210,6 +210,22 @@ struct HostileInputTests {
         #expect(output.stderr.split(separator: "\n").count == 1, "\(output.stderr)")
         try expectNothingPublished(store: store)
     }
+
+    @Test("frames nanoseconds apart (a time base of 1 ns) cannot break the muxer's 90 kHz timestamps", .tags(.endToEnd))
+    func nanosecondFramesCannotBreakTheMuxer() async throws {
+        // vfr.mkv's TimecodeScale (1,000,000 ns: 0x2AD7B1, 3 bytes) made 1: its frames 33 ms apart
+        // become 33 ns apart, and met on the segments' 90 kHz clock.
+        var bytes = try HostileFixture.bytes("fixtures/good/vfr.mkv")
+        let scale: [UInt8] = [0x2A, 0xD7, 0xB1, 0x83, 0x0F, 0x42, 0x40]
+        let at = try #require((0...(bytes.count - scale.count)).first { Array(bytes[$0..<$0 + scale.count]) == scale })
+        bytes.replaceSubrange(at + 4..<at + 7, with: [0, 0, 1])
+        let folder = try TemporaryFolder()
+        let input = folder.path + "/nanoseconds.mkv"
+        try Data(bytes).write(to: URL(fileURLWithPath: input))
+        let (output, _, _) = try await Self.transcode(input)
+        #expect(output.status == 0, "\(output.stderr)")
+        #expect(!output.stderr.contains("non monotonically increasing"), "\(output.stderr)")
+    }
 }
 
 /// Hostile variants of the checked-in clips, made in the test by changing a few bytes, so each
