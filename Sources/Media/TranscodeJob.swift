@@ -481,6 +481,7 @@ final class TranscodeJob {
             ))
         }
 
+        if decodeFailures > 0 { warnings.append("\(decodeFailures) damaged packets were skipped") }
         try sealer.writeWrappedKeys(keyring: keyring, assetID: assetID)
         let summary = TranscodeSummary(
             assetID: assetID.rawValue, version: nil, profile: profile.name, durationSeconds: duration,

@@ -226,6 +226,22 @@ struct HostileInputTests {
         #expect(output.status == 0, "\(output.stderr)")
         #expect(!output.stderr.contains("non monotonically increasing"), "\(output.stderr)")
     }
+
+    @Test("a damaged audio packet is skipped like a damaged video packet, whatever code the decoder gives (AAC: EPERM, PATCHWELCOME)", .tags(.endToEnd))
+    func damagedAudioPacketsAreSkippedNotFatal() async throws {
+        // The audio track's sample-to-chunk table says 1001 samples a chunk: the AAC packets read
+        // are cut in the wrong places, and the decoder answers "Operation not permitted" for them.
+        var bytes = try HostileFixture.bytes("fixtures/good/basic.mp4")
+        let tables = HostileFixture.mp4Boxes(bytes).filter { $0.path == "moov/trak/mdia/minf/stbl/stsc" }
+        try #require(tables.count == 2, "basic.mp4 has a video and an audio track")
+        HostileFixture.put(1001, at: tables[1].start + 20, in: &bytes)  // samples_per_chunk
+        let folder = try TemporaryFolder()
+        let input = folder.path + "/damaged-audio.mp4"
+        try Data(bytes).write(to: URL(fileURLWithPath: input))
+        let (output, _, _) = try await Self.transcode(input, extra: ["--json"])
+        #expect(output.status == 0, "published, not \(output.stderr)")
+        #expect(output.stdout.contains("damaged packets were skipped"), "a warning counts them: \(output.stdout)")
+    }
 }
 
 /// Hostile variants of the checked-in clips, made in the test by changing a few bytes, so each
