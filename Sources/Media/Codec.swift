@@ -56,22 +56,32 @@ final class Decoder: CodecContext {
     }
 
     /// Sends a packet, or `nil` to start draining. Returns false when the decoder rejected the
-    /// packet as corrupt: a damaged packet is skipped, not fatal.
+    /// packet: a damaged packet is skipped, not fatal, whatever code the decoder gives for it
+    /// (mostly AVERROR_INVALIDDATA, but AAC also answers EPERM, AVERROR_PATCHWELCOME or numbers of
+    /// its own for a damaged bitstream). Running out of memory still ends the transcode.
     func send(_ packet: Packet?) throws(MediaError) -> Bool {
         let result = avcodec_send_packet(pointer, packet?.pointer)
-        if result == AVErr.invalidData { return false }
-        if result == AVErr.eof { return true }
+        if result >= 0 || result == AVErr.eof { return true }
+        if packet != nil, Decoder.isDamage(result) { return false }
         try result.check(role)
         return true
     }
 
+    /// A frame, or why there is none. A frame the decoder could not rebuild from damaged packets
+    /// (frame threads report a packet's damage here) is skipped like the packet.
     func receive(into frame: Frame) throws(MediaError) -> CodecResult {
         let result = avcodec_receive_frame(pointer, frame.pointer)
         if result == AVErr.again { return .needsInput }
         if result == AVErr.eof { return .endOfStream }
-        if result == AVErr.invalidData { return .needsInput }
+        if Decoder.isDamage(result) { return .needsInput }
         try result.check(role)
         return .produced
+    }
+
+    /// Whether a decoder's error code means damaged input rather than this process's trouble
+    /// (memory) or a misuse of the API (EAGAIN, EOF), which stay errors.
+    private static func isDamage(_ code: Int32) -> Bool {
+        code < 0 && code != AVErr.noMemory && code != AVErr.again && code != AVErr.eof
     }
 }
 

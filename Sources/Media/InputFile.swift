@@ -15,11 +15,14 @@ final class InputFile {
     /// The input's reader. Stored properties outlive `deinit`'s body, so it is freed only after
     /// the format context reading through it is closed.
     private let io: SourceIO
+    /// The streams cap, which libavformat enforces whenever a demuxer adds a stream.
+    private let maxStreams: Int
 
     /// Opens and probes `path`. Errors name the failing step and libavformat's reason, or for a
     /// sealed source the chunk that does not decrypt. `keyring` is needed only for sealed sources.
     init(path: String, keyring: Keyring? = nil, limits: InputLimits = InputLimits()) throws(MediaError) {
         self.path = path
+        maxStreams = limits.maxStreams
         FFmpegLog.clear()
         let reader: any SourceBytes = SealedSource.isSealed(path: path)
             ? try InputFile.openSealed(path: path, keyring: keyring) : try PlainSourceFile(path: path)
@@ -48,9 +51,7 @@ final class InputFile {
         guard opened >= 0, let context else {
             if let failure = io.failure { throw InputFile.readError(failure) }
             let errors = FFmpegLog.takeErrors()
-            if errors.contains(where: { $0.contains("max_streams") }) {
-                throw MediaError(operation: "probe streams", reason: "has more than \(limits.maxStreams) streams; at most \(limits.maxStreams) are accepted")
-            }
+            if let capped = InputFile.streamsCapped(limits.maxStreams, errors) { throw capped }
             throw MediaError(operation: "read", reason: InputFile.unreadableReason(code: opened, detail: errors.last))
         }
         self.context = context
@@ -59,7 +60,11 @@ final class InputFile {
             throw InputFile.readError(failure)
         }
         if probed < 0 {
-            throw MediaError(operation: "probe streams", reason: MediaError.string(for: probed))
+            let errors = FFmpegLog.takeErrors()
+            if let capped = InputFile.streamsCapped(limits.maxStreams, errors) { throw capped }
+            throw MediaError(operation: "probe streams", reason: InputFile.unreadableReason(
+                "its streams cannot be read", code: probed, detail: errors.last, early: "it ends before they begin"
+            ))
         }
         try check(limits)
     }
@@ -87,6 +92,14 @@ final class InputFile {
             )
         }
         return format
+    }
+
+    /// libavformat refuses a stream past `max_streams` (failing with ENOMEM, and saying why in its
+    /// log) wherever a demuxer meets one: while opening, while probing, or, for MPEG-TS, whose
+    /// streams appear with their packets, while reading. That is the streams cap, not memory.
+    private static func streamsCapped(_ limit: Int, _ errors: [String]) -> MediaError? {
+        guard errors.contains(where: { $0.contains("max_streams") }) else { return nil }
+        return MediaError(operation: "probe streams", reason: "has more than \(limit) streams; at most \(limit) are accepted")
     }
 
     /// The caps that can be checked once the streams are known.
@@ -126,15 +139,23 @@ final class InputFile {
         }
     }
 
-    /// A user-facing reason for `avformat_open_input` failing: libavformat's logged detail is often
-    /// clearer than the error code ("moov atom not found" for a truncated MP4).
-    private static func unreadableReason(code: Int32, detail: String? = FFmpegLog.takeLastError()) -> String {
+    /// A user-facing reason for libavformat failing to open or probe an input read through this
+    /// process's own AVIO: whatever its error code (invalid data, an early end, a feature it lacks,
+    /// a nested open refused), the bytes are not media it can read, and the line it logged says
+    /// best why ("moov atom not found"). Only "Cannot allocate memory" stays as it is: the
+    /// transcode command tells the memory cap from a request libav* refused.
+    private static func unreadableReason(
+        _ base: String = "not a media file FFmpeg can read", code: Int32, detail: String? = FFmpegLog.takeLastError(),
+        early: String = "it ends inside its header"
+    ) -> String {
+        if code == AVErr.noMemory {
+            return MediaError.string(for: code) + (detail.map { " (\($0))" } ?? "")
+        }
         if code == AVErr.invalidData {
-            let base = "not a media file FFmpeg can read"
             return detail.map { "\(base) (\($0))" } ?? base
         }
-        let base = MediaError.string(for: code)
-        return detail.map { "\(base) (\($0))" } ?? base
+        let why = code == AVErr.eof ? early : MediaError.string(for: code)
+        return "\(base) (\(why)\(detail.map { ": \($0)" } ?? ""))"
     }
 
     var streamCount: Int { Int(context.pointee.nb_streams) }
@@ -170,8 +191,10 @@ final class InputFile {
         return index
     }
 
-    /// Reads the next packet. Returns false at end of input.
+    /// Reads the next packet. Returns false at end of input. Its errors' reasons stand alone
+    /// after the file's name: "has more than 64 streams…", "cannot be read to its end (…)".
     func read(into packet: Packet) throws(MediaError) -> Bool {
+        FFmpegLog.clear()
         let result = av_read_frame(context, packet.pointer)
         // A demuxer may report a chunk that failed to decrypt as an I/O error, or as a clean end
         // of file: either way the source is not what was uploaded, and the reader says why.
@@ -179,7 +202,12 @@ final class InputFile {
             throw InputFile.readError(failure)
         }
         if result == AVErr.eof { return false }
-        try result.check("read \(path)")
+        if result < 0 {
+            let errors = FFmpegLog.takeErrors()
+            if let capped = InputFile.streamsCapped(maxStreams, errors) { throw capped }
+            let detail = errors.last.map { ": \($0)" } ?? ""
+            throw MediaError(operation: "read", reason: "cannot be read to its end (\(MediaError.string(for: result))\(detail))", code: result)
+        }
         return true
     }
 

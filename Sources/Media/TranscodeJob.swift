@@ -70,6 +70,7 @@ final class TranscodeJob {
     // Timing state.
     private let originSeconds: Double
     private var framesDecoded = 0
+    private var audioSamplesDecoded = 0
     private var lastVideoPTS: Int64?
     private var videoEnd: Int64 = 0
     private var nextKeyframeTime = 0.0
@@ -141,6 +142,12 @@ final class TranscodeJob {
                 reason: "declares \(parameters.width)x\(parameters.height) pictures (\(pixels) pixels); at most \(limits.maxPixels) are accepted"
             )
         }
+        // Before the decoder is opened: some (FFV1) take their picture size from the stream and
+        // fail without one, with a reason that does not say so. libavformat also zeroes a size it
+        // finds invalid (30000x30000 from a Matroska track).
+        guard parameters.width > 0, parameters.height > 0 else {
+            throw TranscodeError(file: inputPath, reason: "the video stream has no picture size")
+        }
         // The decoder refuses larger pictures too, should a frame's size differ from the stream's.
         let decoder = try Decoder(stream: stream, maxPixels: limits.maxPixels)
         videoDecoder = decoder
@@ -150,12 +157,9 @@ final class TranscodeJob {
             sampleAspectRatio: sar.num > 0 && sar.den > 0 ? av_q2d(sar) : 1,
             rotation: TranscodeJob.rotation(of: stream)
         )
-        guard geometry.codedWidth > 0, geometry.codedHeight > 0 else {
-            throw TranscodeError(file: inputPath, reason: "the video stream has no picture size")
-        }
         self.geometry = geometry
-        frameRate = av_guess_frame_rate(input.context, stream, nil)
-        let fps = frameRate.num > 0 && frameRate.den > 0 ? av_q2d(frameRate) : 30
+        frameRate = TranscodeJob.plausibleFrameRate(av_guess_frame_rate(input.context, stream, nil))
+        let fps = frameRate.num > 0 ? av_q2d(frameRate) : 30
         let plans = LadderPlanner.plan(rungs: profile.rungs, for: geometry)
 
         for plan in plans {
@@ -174,6 +178,18 @@ final class TranscodeJob {
             )
             renditions.append(try VideoRendition(plan: plan, converter: converter, encoder: encoder, writer: writer, level: level))
         }
+    }
+
+    /// Frame rates a video can have: from a picture every 100 s to 1,000 a second.
+    static let plausibleFrameRates: ClosedRange<Double> = 0.01...1000
+
+    /// The stream's frame rate when it is a plausible one, else 0/1 (unknown: 30 a second is assumed
+    /// for the encoder, and the playlists give none). A container may declare anything, such as
+    /// 2^31 frames a second from a time scale of 2^31 and a frame duration of one tick; the GOP
+    /// length, the H.264 level and FRAME-RATE are never computed from such a figure.
+    static func plausibleFrameRate(_ rate: AVRational) -> AVRational {
+        guard rate.num > 0, rate.den > 0, plausibleFrameRates.contains(av_q2d(rate)) else { return AVRational(num: 0, den: 1) }
+        return rate
     }
 
     /// The profile's level, raised when this source's frame rate needs more macroblocks per second
@@ -242,7 +258,7 @@ final class TranscodeJob {
     func run() throws -> TranscodeSummary {
         let packet = try Packet()
         let frame = try Frame()
-        while try input.read(into: packet) {
+        while try readPacket(into: packet) {
             defer { packet.unref() }
             if isCancelled() { throw TranscodeError(file: inputPath, reason: "cancelled") }
             if packet.streamIndex == videoIndex, let decoder = videoDecoder {
@@ -257,9 +273,21 @@ final class TranscodeJob {
         if videoDecoder != nil, framesDecoded == 0 {
             throw TranscodeError(file: inputPath, reason: "the video stream has no decodable frames")
         }
+        if videoDecoder == nil, audioSamplesDecoded == 0 {
+            throw TranscodeError(file: inputPath, reason: "the audio stream has no decodable samples")
+        }
         try finishEncoding()
         reportProgress(final: true)
         return try writePlaylists()
+    }
+
+    /// The next packet, false at the end. The input's reasons name what is wrong with the file.
+    private func readPacket(into packet: Packet) throws -> Bool {
+        do {
+            return try input.read(into: packet)
+        } catch {
+            throw TranscodeError(file: inputPath, reason: error.reason)
+        }
     }
 
     private func decode(_ packet: Packet?, with decoder: Decoder, into frame: Frame, video: Bool) throws {
@@ -292,8 +320,11 @@ final class TranscodeJob {
             _ = try ticks(Double(pts) * unit - originSeconds, unit: unit, what: "a picture")
             pts -= origin
         }
-        // The encoder needs strictly increasing timestamps; a repeated or backwards one is nudged.
-        if let last = lastVideoPTS, pts <= last { pts = last + 1 }
+        // The encoder needs strictly increasing timestamps, and they must stay so once the muxer
+        // rescales them to MPEG-TS's 90 kHz clock: a repeated, backwards or too close one (frames
+        // nanoseconds apart in a time base of 1 ns) is nudged to one 90 kHz tick after the last.
+        let step = TranscodeJob.ticksPerOutputTick(timeBase)
+        if let last = lastVideoPTS, pts < last + step { pts = last + step }
         if pts < 0, lastVideoPTS == nil { pts = 0 }
         lastVideoPTS = pts
         videoEnd = max(videoEnd, pts + max(1, frameDuration))
@@ -324,12 +355,20 @@ final class TranscodeJob {
 
     private func handleAudio(_ frame: UnsafeMutablePointer<AVFrame>, timeBase: AVRational) throws {
         guard let audio else { return }
+        audioSamplesDecoded += Int(frame.pointee.nb_samples)
         var pts = frame.pointee.best_effort_timestamp
         if pts == noPTS { pts = 0 }
         let seconds = Double(pts) * (try secondsPerTick(timeBase)) - originSeconds
         _ = try ticks(seconds, unit: 1, what: "a sound")
         if videoDecoder == nil { processedSeconds = max(processedSeconds, seconds) }
         try audio.add(frame, startSeconds: seconds) { packet in try self.distributeAudio(packet) }
+    }
+
+    /// The source ticks in one tick of the segments' 90 kHz clock, at least 1 (rounded up, so two
+    /// timestamps that far apart never meet once rescaled). The time base is already known valid.
+    static func ticksPerOutputTick(_ timeBase: AVRational) -> Int64 {
+        let perSecond = 90_000 * Int64(timeBase.num)
+        return max(1, (Int64(timeBase.den) + perSecond - 1) / perSecond)
     }
 
     /// A stream's tick in seconds; a hostile file's zero or negative time base fails here.
@@ -402,7 +441,7 @@ final class TranscodeJob {
         for (writer, plan) in outputs {
             let segments = writer.segments
             guard !segments.isEmpty else {
-                throw TranscodeError(file: inputPath, reason: "rendition \(writer.name) produced no segments")
+                throw TranscodeError(file: inputPath, reason: "too little decodable media for one segment (rendition \(writer.name))")
             }
             let playlist = MediaPlaylist(
                 version: nil, targetDuration: nil, mediaSequence: 0, playlistType: .vod,
@@ -442,6 +481,7 @@ final class TranscodeJob {
             ))
         }
 
+        if decodeFailures > 0 { warnings.append("\(decodeFailures) damaged packets were skipped") }
         try sealer.writeWrappedKeys(keyring: keyring, assetID: assetID)
         let summary = TranscodeSummary(
             assetID: assetID.rawValue, version: nil, profile: profile.name, durationSeconds: duration,

@@ -91,4 +91,24 @@ enum ResourceLimits {
             throw ResourceLimitError(description: "cannot set a memory limit of \(mebibytes) MiB: \(String(cString: strerror(errno)))")
         }
     }
+
+    /// The most address space this process has had (`VmPeak`), bytes; nil when /proc cannot say.
+    static func peakAddressSpace() -> Int? {
+        guard let status = FileHandle(forReadingAtPath: "/proc/self/status")?.readDataToEndOfFile() else { return nil }
+        for line in String(decoding: status, as: UTF8.self).split(separator: "\n") where line.hasPrefix("VmPeak:") {
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })  // "VmPeak:", "123456", "kB"
+            if fields.count >= 2, let kibibytes = Int(fields[1]) { return kibibytes * 1024 }
+        }
+        return nil
+    }
+
+    /// Whether a failed allocation can have been the address-space cap's doing: whether this
+    /// process ever came within 2 GiB of `mebibytes`. libav* allocates at most that much at once
+    /// (`av_max_alloc`'s default), so further from the cap its "Cannot allocate memory" is a
+    /// request it refused whatever the cap (a table of 2^31 entries, a resampler for 2^31 Hz, both
+    /// declared by the file): another attempt would fail the same way.
+    static func cameNearAddressSpaceCap(mebibytes: Int) -> Bool {
+        guard let peak = peakAddressSpace() else { return true }
+        return peak + Int(Int32.max) >= mebibytes * 1024 * 1024
+    }
 }

@@ -80,12 +80,19 @@ struct Transcode: ParsableCommand {
                 print("  \(assets.root)/assets/\(summary.assetID)/master.m3u8")
             }
         } catch {
-            // Under an address-space cap, allocation failures (ENOMEM, or EAGAIN from a thread that
-            // cannot get its stack) are the limit's doing, not the file's: say so, with an exit code
-            // the worker retries rather than one it takes for bad input.
             let text = "\(error)"
-            if let memoryLimitMib, ["Cannot allocate memory", "Resource temporarily unavailable", "out of memory"].contains(where: text.contains) {
-                throw CommandFailure(message: "\(input): ran out of memory under the limit of \(memoryLimitMib) MiB (\(text))", code: 71)
+            let reason = (error as? TranscodeError)?.reason ?? text
+            if ["Cannot allocate memory", "Resource temporarily unavailable", "out of memory"].contains(where: text.contains) {
+                // Near an address-space cap, allocation failures (ENOMEM, or EAGAIN from a thread
+                // that cannot get its stack) are the limit's doing, not the file's: say so, with an
+                // exit code the worker retries rather than one it takes for bad input.
+                if let memoryLimitMib, ResourceLimits.cameNearAddressSpaceCap(mebibytes: memoryLimitMib) {
+                    throw CommandFailure(message: "\(input): ran out of memory under the limit of \(memoryLimitMib) MiB (\(reason))", code: 71)
+                }
+                // Far from it, libav* refused what the file asked for: bad input, not worth a retry.
+                if !text.contains("Resource temporarily unavailable") {
+                    throw CommandFailure(message: "\(input): asks for more memory than libav* will allocate (\(reason))", code: 65)
+                }
             }
             throw CommandFailure(error)
         }

@@ -30,6 +30,9 @@ work=$root/bench/.work/gate
 started=$(date +%s.%N)
 
 fail() { echo "bench/gate: $*" >&2; exit 1; }
+bench=bench/gate
+# shellcheck source=../lib/streamgate.sh
+source "$root/bench/lib/streamgate.sh"
 
 duration=${DURATION:-15}
 warmup=${WARMUP:-5}
@@ -79,13 +82,6 @@ trap 'exit 130' INT TERM
 
 # --- Tools from Debian, the Python environment ---------------------------------------------------------
 
-apt_install() {
-  local sudo_cmd=()
-  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
-  echo "bench/gate: installing $* (apt-get)" >&2
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-}
 missing=()
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
@@ -106,20 +102,7 @@ fi
 
 # --- StreamGate ------------------------------------------------------------------------------------------
 
-if [[ -n ${STREAMGATE:-} ]]; then
-  binary=$STREAMGATE
-  [[ -x $binary ]] || fail "STREAMGATE=$binary is not an executable file"
-else
-  binary=$root/.build-gbench/release/streamgate
-  if [[ ! -x $binary ]] || [[ -n $(find Sources Package.swift -newer "$binary" -print -quit) ]]; then
-    echo "bench/gate: building $binary (release, scratch path .build-gbench)" >&2
-    export PATH=/opt/swift/usr/bin:$PATH
-    command -v swift >/dev/null 2>&1 || fail "swift is not on PATH (nor in /opt/swift/usr/bin); set STREAMGATE=/path/to/streamgate"
-    swift build -c release --product streamgate --scratch-path .build-gbench >&2 \
-      || fail "swift build -c release --product streamgate --scratch-path .build-gbench failed (or set STREAMGATE=/path/to/streamgate)"
-  fi
-  [[ -x $binary ]] || fail "$binary is missing after the build"
-fi
+streamgate_binary .build-gbench
 serve_help=$("$binary" serve --help 2>&1) || fail "$binary has no working 'serve' command"
 [[ $serve_help == *--siwe-domain* ]] || fail "$binary has no 'serve --siwe-domain' (NFT gating)"
 

@@ -27,6 +27,9 @@ work=$root/bench/.work/origin
 started=$(date +%s.%N)
 
 fail() { echo "bench/origin: $*" >&2; exit 1; }
+bench=bench/origin
+# shellcheck source=../lib/streamgate.sh
+source "$root/bench/lib/streamgate.sh"
 
 cores=$(nproc 2>/dev/null || echo 2)
 rounds=${ROUNDS:-3}
@@ -79,13 +82,6 @@ trap 'exit 130' INT TERM
 # --- Tools from Debian ----------------------------------------------------------------------------
 
 find_nginx() { command -v nginx 2>/dev/null || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; } || true; }
-apt_install() {
-  local sudo_cmd=()
-  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
-  echo "bench/origin: installing $* (apt-get)" >&2
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-}
 missing=()
 [[ -n $(find_nginx) ]] || missing+=(nginx-light)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
@@ -106,20 +102,7 @@ command -v ffmpeg >/dev/null 2>&1 || fail "ffmpeg is missing (apt-get install ff
 
 # --- StreamGate ------------------------------------------------------------------------------------
 
-if [[ -n ${STREAMGATE:-} ]]; then
-  binary=$STREAMGATE
-  [[ -x $binary ]] || fail "STREAMGATE=$binary is not an executable file"
-else
-  binary=$root/.build-bench/release/streamgate
-  if [[ ! -x $binary ]] || [[ -n $(find Sources Package.swift -newer "$binary" -print -quit) ]]; then
-    echo "bench/origin: building $binary (release, scratch path .build-bench)" >&2
-    export PATH=/opt/swift/usr/bin:$PATH
-    command -v swift >/dev/null 2>&1 || fail "swift is not on PATH (nor in /opt/swift/usr/bin); set STREAMGATE=/path/to/streamgate"
-    swift build -c release --product streamgate --scratch-path .build-bench >&2 \
-      || fail "swift build -c release --product streamgate --scratch-path .build-bench failed (or set STREAMGATE=/path/to/streamgate)"
-  fi
-  [[ -x $binary ]] || fail "$binary is missing after the build"
-fi
+streamgate_binary .build-bench
 "$binary" serve --help >/dev/null 2>&1 || fail "$binary has no working 'serve' command"
 
 # --- The asset, made once per (profile, source settings) -------------------------------------------
