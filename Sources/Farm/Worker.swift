@@ -3,6 +3,7 @@ import Jobs
 import Logging
 import NIOConcurrencyHelpers
 import Metrics
+import Store
 
 /// A worker: takes jobs from the queue and runs each transcode in a child process, holding the job's
 /// lease while it runs.
@@ -15,6 +16,8 @@ import Metrics
 /// - Cancellation reaches a running job within a renewal or progress interval (≤ 0.5 s).
 /// - ``drain()`` stops taking jobs and lets running ones finish; ``release()`` stops them and puts
 ///   them straight back in the queue, attempts not counted.
+/// - A job whose asset is already published by an earlier attempt of the same job (its worker died
+///   between publishing and recording it) succeeds with that version, without transcoding again.
 public final class Worker: Sendable {
     public let configuration: WorkerConfiguration
     private let queue: JobQueue
@@ -235,6 +238,10 @@ public final class Worker: Sendable {
             return .failed("unknown profile '\(profileName)' (no \(profilePath))")
         }
         guard let asset = lease.assetID ?? spec.assetID else { return .failed("field 'asset_id' is required") }
+        if let version = versionPublished(asset: asset, by: lease.jobID) {
+            logger.info("already published by an earlier attempt of this job", metadata: ["job": "\(lease.jobID)", "version": "\(version)"])
+            return .succeeded(version: version)
+        }
 
         let resolved: String
         switch SourcePolicy(roots: configuration.sourceRoots, uploads: configuration.store + "/uploads").resolve(source) {
@@ -244,6 +251,7 @@ public final class Worker: Sendable {
         let arguments = [
             "transcode", resolved, "--profile", profilePath, "--out", configuration.store, "--asset-id", asset,
             "--events", "--quiet", "--keyring-stdin", "--memory-limit-mib", String(configuration.memoryLimitMiB),
+            "--publisher", lease.jobID,
         ] + configuration.transcodeArguments
         // A job may ask for less time than the worker allows, never more.
         let timeLimit = min(spec.timeoutSeconds ?? configuration.jobTimeoutSeconds, configuration.jobTimeoutSeconds)
@@ -358,6 +366,14 @@ public final class Worker: Sendable {
         for name in names where name.hasPrefix(asset + ".") {
             try? FileManager.default.removeItem(atPath: folder + "/" + name)
         }
+    }
+
+    /// The version of `asset` readers see now, when this job published it.
+    private func versionPublished(asset: String, by jobID: String) -> String? {
+        guard let id = try? AssetID(asset), let store = try? AssetStore(readingFrom: configuration.store),
+              let current = try? store.publishedVersion(of: id), store.publisher(of: current) == jobID
+        else { return nil }
+        return current.version
     }
 
     private func retryOrDead(lease: Lease, spec: JobSpec, reason: String) -> Outcome {

@@ -103,6 +103,9 @@ public final class Transcoder {
     /// - Parameters:
     ///   - progress: called at most every `progressInterval` seconds, and once at the end.
     ///   - isCancelled: polled between packets; returning true abandons the transcode.
+    ///   - publisher: who publishes (a job's id): when the asset's current version is already this
+    ///     publisher's, that version is the result and nothing new is published
+    ///     (``StagingArea/publish(requiredFiles:publisher:)``).
     public func transcode(
         input: String,
         profile: Profile,
@@ -110,7 +113,8 @@ public final class Transcoder {
         limits: InputLimits = InputLimits(),
         progressInterval: Double = 0.25,
         progress: ((TranscodeProgress) -> Void)? = nil,
-        isCancelled: @escaping () -> Bool = { false }
+        isCancelled: @escaping () -> Bool = { false },
+        publisher: String? = nil
     ) throws -> TranscodeSummary {
         try Transcoder.checkReadable(input)
         let started = Date()
@@ -126,7 +130,7 @@ public final class Transcoder {
                 progressInterval: progressInterval, progress: progress, isCancelled: isCancelled, started: started
             )
             var summary = try job.run()
-            let published = try staging.publish(requiredFiles: ["master.m3u8", "asset.json"])
+            let published = try staging.publish(requiredFiles: ["master.m3u8", "asset.json"], publisher: publisher)
             summary.version = published.version
             summary.wallSeconds = Date().timeIntervalSince(started)
             return summary

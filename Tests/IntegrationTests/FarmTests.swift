@@ -285,6 +285,27 @@ struct FarmTests {
         #expect(farm.versions(of: "restart-long").count == 1)
     }
 
+    @Test("a job whose attempt published, then lost its worker before recording it, is not published twice", .tags(.endToEnd))
+    func publishedThenWorkerDiedIsNotPublishedTwice() async throws {
+        let farm = try FarmHarness()
+        let basic = packageRoot.appendingPathComponent("fixtures/good/basic.mp4").path
+        let jobID = "published-then-killed"
+        // What the earlier attempt left behind: the asset published by this job's transcode child,
+        // and the job still unrecorded in Redis (its worker was SIGKILLed in between).
+        let earlier = try await run(streamgateBinary, [
+            "transcode", basic, "--profile", Self.fast, "--out", farm.store, "--asset-id", "once", "--publisher", jobID, "--quiet",
+        ], environment: farm.environment, timeout: 120)
+        #expect(earlier.status == 0, "\(earlier.stderr)")
+        let published = farm.versions(of: "once")
+        #expect(published.count == 1)
+        try farm.startWorker("w1")
+        let id = try await farm.queue.enqueue(JobSpec(id: jobID, source: basic, profile: Self.fast, assetID: "once")).jobID
+        let record = try await farm.wait(for: id, timeout: 120) { $0.state.isTerminal }
+        #expect(record.state == .succeeded && record.version == published.first, "\(record)")
+        #expect(farm.versions(of: "once") == published, "one version: \(farm.versions(of: "once"))")
+        #expect(farm.log("w1").contains("already published by an earlier attempt"))
+    }
+
     @Test("SIGTERM drains: the running job finishes, then the worker exits; twice releases it", .tags(.endToEnd))
     func drainAndRelease() async throws {
         let farm = try FarmHarness()
