@@ -106,6 +106,8 @@ public final class Transcoder {
     ///   - publisher: who publishes (a job's id): when the asset's current version is already this
     ///     publisher's, that version is the result and nothing new is published
     ///     (``StagingArea/publish(requiredFiles:publisher:)``).
+    /// - Throws: ``StoreError`` when the store fails (full, unwritable): the input is not to blame,
+    ///   and another try may succeed; ``TranscodeError`` for everything about the input.
     public func transcode(
         input: String,
         profile: Profile,
@@ -118,12 +120,7 @@ public final class Transcoder {
     ) throws -> TranscodeSummary {
         try Transcoder.checkReadable(input)
         let started = Date()
-        let staging: StagingArea
-        do {
-            staging = try store.stage(assetID)
-        } catch {
-            throw TranscodeError(file: store.root, reason: "\(error)")
-        }
+        let staging = try store.stage(assetID)
         do {
             let job = try TranscodeJob(
                 input: input, profile: profile, assetID: assetID, staging: staging, keyring: keyring, limits: limits,
@@ -135,6 +132,10 @@ public final class Transcoder {
             summary.wallSeconds = Date().timeIntervalSince(started)
             return summary
         } catch let error as TranscodeError {
+            staging.discard()
+            throw error
+        } catch let error as StoreError {
+            // A full or unwritable store is not bad input: the caller must be able to tell.
             staging.discard()
             throw error
         } catch {

@@ -306,6 +306,28 @@ struct FarmTests {
         #expect(farm.log("w1").contains("already published by an earlier attempt"))
     }
 
+    @Test("a store that cannot be written postpones jobs, attempts not spent, instead of failing or dead-lettering them", .tags(.endToEnd))
+    func unwritableStorePostponesJobs() async throws {
+        let farm = try FarmHarness()
+        let basic = packageRoot.appendingPathComponent("fixtures/good/basic.mp4").path
+        // The store's staging folder is a file: every transcode fails on the store, as on a full disk.
+        try FileManager.default.createDirectory(atPath: farm.store, withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: farm.store + "/staging", contents: Data("in the way".utf8)))
+        try farm.startWorker("w1")
+        let id = try await farm.queue.enqueue(JobSpec(source: basic, profile: Self.fast, assetID: "postponed", maxAttempts: 1)).jobID
+        let waiting = try await farm.wait(for: id, timeout: 60) { $0.state == .retrying || $0.state.isTerminal }
+        #expect(waiting.state == .retrying && waiting.attempts == 0, "\(waiting)")
+        #expect(waiting.error?.contains("staging") == true, "says what failed: \(waiting.error ?? "")")
+        #expect(farm.log("w1").contains("the store failed"))
+
+        // The store is repaired; the postponed job runs (now, rather than after its backoff).
+        try FileManager.default.removeItem(atPath: farm.store + "/staging")
+        _ = try await run("/usr/bin/redis-cli", ["-s", farm.redis.socketPath, "ZADD", farm.queue.keys.delayed, "0", id])
+        let record = try await farm.wait(for: id, timeout: 120) { $0.state.isTerminal }
+        #expect(record.state == .succeeded && record.attempts == 1, "\(record)")
+        #expect(farm.versions(of: "postponed").count == 1)
+    }
+
     @Test("SIGTERM drains: the running job finishes, then the worker exits; twice releases it", .tags(.endToEnd))
     func drainAndRelease() async throws {
         let farm = try FarmHarness()

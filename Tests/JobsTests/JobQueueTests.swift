@@ -230,6 +230,25 @@ struct JobQueueTests {
         await test.close()
     }
 
+    @Test("a store outage postpones a job without spending its attempts, so it is never dead-lettered for it")
+    func storeOutageSpendsNoAttempt() async throws {
+        let test = try await TestQueue()
+        let id = try await test.queue.enqueue(JobSpec(source: "/a.mp4", maxAttempts: 1)).jobID
+        // Three attempts in a row meet a full store: each is postponed, none counted.
+        for _ in 0..<3 {
+            let lease = try #require(try await test.take("w1")?.lease)
+            #expect(lease.attempt == 1)
+            #expect(try await test.queue.finish(lease, .postpone("no space left on device", at: 0)))
+            let record = try #require(try await test.queue.job(id))
+            #expect(record.state == .retrying && record.attempts == 0 && record.error == "no space left on device")
+            #expect(try await test.queue.promoteDueRetries() == 1)
+        }
+        let last = try #require(try await test.take("w1")?.lease)
+        #expect(try await test.queue.finish(last, .succeeded(version: nil)))
+        #expect(try await test.queue.job(id)?.state == .succeeded)
+        await test.close()
+    }
+
     @Test("jobs survive a Redis restart with the AOF on")
     func survivesRestart() async throws {
         let test = try await TestQueue(appendOnly: true)

@@ -116,7 +116,9 @@ enum Scripts {
       redis.call('XACK', K[2], A[2], A[3])
       redis.call('XDEL', K[2], A[3])
       redis.call('HDEL', K[1], 'lease')
-      if outcome == 'retry' then
+      if outcome == 'retry' or outcome == 'postpone' then
+        -- A postponed attempt failed through no fault of the job's: it does not count.
+        if outcome == 'postpone' then redis.call('HINCRBY', K[1], 'attempts', -1) end
         redis.call('HSET', K[1], 'state', 'retrying', 'error', A[6], 'next_attempt_at', A[8],
           'updated_at', now, 'entry', '', 'stage', 'waiting to retry')
         redis.call('ZADD', K[5], A[8], id)
@@ -182,8 +184,9 @@ enum Scripts {
     return held(KEYS[1])
     """)
 
-    /// Ends an attempt under its lease: succeeded, failed, dead, cancelled, retry (to the delayed set)
-    /// or release (straight back to the stream, the attempt not counted).
+    /// Ends an attempt under its lease: succeeded, failed, dead, cancelled, retry (to the delayed set),
+    /// postpone (to the delayed set, the attempt not counted) or release (straight back to the
+    /// stream, the attempt not counted).
     /// KEYS: job, stream, events, dead, delayed, stats.
     /// ARGV: lease, group, entry, now, outcome, error, version, retry_at, events_maxlen, retention, id,
     /// asset-changes channel (a succeeded job that published a version announces its asset there).
