@@ -75,7 +75,7 @@ let package = Package(
         .target(
             name: "Farm",
             dependencies: [
-                "Jobs", "Vault",
+                "Jobs", "Store", "Vault",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

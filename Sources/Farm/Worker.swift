@@ -3,6 +3,7 @@ import Jobs
 import Logging
 import NIOConcurrencyHelpers
 import Metrics
+import Store
 
 /// A worker: takes jobs from the queue and runs each transcode in a child process, holding the job's
 /// lease while it runs.
@@ -15,6 +16,11 @@ import Metrics
 /// - Cancellation reaches a running job within a renewal or progress interval (≤ 0.5 s).
 /// - ``drain()`` stops taking jobs and lets running ones finish; ``release()`` stops them and puts
 ///   them straight back in the queue, attempts not counted.
+/// - A transcode that fails on the store (full, unwritable) is postponed, its attempt not counted,
+///   and the worker takes no job for a while (1 s, doubling up to 30 s, until a transcode publishes):
+///   a store outage delays jobs, it does not fail or dead-letter them.
+/// - A job whose asset is already published by an earlier attempt of the same job (its worker died
+///   between publishing and recording it) succeeds with that version, without transcoding again.
 public final class Worker: Sendable {
     public let configuration: WorkerConfiguration
     private let queue: JobQueue
@@ -30,6 +36,8 @@ public final class Worker: Sendable {
         var releasing = false
         var running: Set<String> = []
         var jobsDone = 0
+        var storeFailures = 0
+        var storePausedUntil: Date?
     }
 
     public init(configuration: WorkerConfiguration, queue: JobQueue, fetcher: JobQueue, logger: Logger) {
@@ -90,6 +98,11 @@ public final class Worker: Sendable {
                     if Date().timeIntervalSince(lastPromote) >= 1 {
                         lastPromote = Date()
                         try await queue.promoteDueRetries()
+                    }
+                    // The store just failed: leave the queue to workers that can write, for now.
+                    if let until = state.withLockedValue({ $0.storePausedUntil }), until > Date() {
+                        try? await Task.sleep(for: .seconds(min(0.5, until.timeIntervalSinceNow)))
+                        continue
                     }
                     var deliveries: [Delivery] = []
                     if Date().timeIntervalSince(lastReclaim) >= max(0.5, configuration.leaseSeconds / 4) {
@@ -199,7 +212,7 @@ public final class Worker: Sendable {
         switch outcome {
         case .succeeded(let version): notify(spec: spec, lease: lease, state: "succeeded", version: version)
         case .failed(let reason): notify(spec: spec, lease: lease, state: "failed", error: reason)
-        case .retry(let reason, _): notify(spec: spec, lease: lease, state: "retrying", error: reason)
+        case .retry(let reason, _), .postpone(let reason, _): notify(spec: spec, lease: lease, state: "retrying", error: reason)
         case .dead(let reason): notify(spec: spec, lease: lease, state: "dead", error: reason)
         case .cancelled: notify(spec: spec, lease: lease, state: "cancelled")
         case .release: notify(spec: spec, lease: lease, state: "queued")
@@ -235,6 +248,10 @@ public final class Worker: Sendable {
             return .failed("unknown profile '\(profileName)' (no \(profilePath))")
         }
         guard let asset = lease.assetID ?? spec.assetID else { return .failed("field 'asset_id' is required") }
+        if let version = versionPublished(asset: asset, by: lease.jobID) {
+            logger.info("already published by an earlier attempt of this job", metadata: ["job": "\(lease.jobID)", "version": "\(version)"])
+            return .succeeded(version: version)
+        }
 
         let resolved: String
         switch SourcePolicy(roots: configuration.sourceRoots, uploads: configuration.store + "/uploads").resolve(source) {
@@ -244,6 +261,7 @@ public final class Worker: Sendable {
         let arguments = [
             "transcode", resolved, "--profile", profilePath, "--out", configuration.store, "--asset-id", asset,
             "--events", "--quiet", "--keyring-stdin", "--memory-limit-mib", String(configuration.memoryLimitMiB),
+            "--publisher", lease.jobID,
         ] + configuration.transcodeArguments
         // A job may ask for less time than the worker allows, never more.
         let timeLimit = min(spec.timeoutSeconds ?? configuration.jobTimeoutSeconds, configuration.jobTimeoutSeconds)
@@ -309,7 +327,18 @@ public final class Worker: Sendable {
         switch exit {
         case .exited(0) where child.finishedCleanly:
             WorkerMetrics.transcoded(seconds: Date().timeIntervalSince(started), speed: child.progress?.speed)
+            state.withLockedValue {
+                $0.storeFailures = 0
+                $0.storePausedUntil = nil
+            }
             return .succeeded(version: child.publishedVersion)
+        case .exited(73):
+            // The store failed (full, unwritable), not the job: postponed, the attempt not counted.
+            removeStaging(asset: asset)
+            let reason = child.lastError.isEmpty ? "the store failed" : child.lastError
+            pauseForStore(reason: reason)
+            let delay = configuration.retryDelay(afterAttempt: 1)
+            return .postpone(reason, at: Int64((Date().timeIntervalSince1970 + delay) * 1000))
         case .exited(65), .exited(78):
             // Bad input or configuration: another attempt would fail the same way.
             return .failed(child.lastError.isEmpty ? "transcode \(exit)" : child.lastError)
@@ -358,6 +387,28 @@ public final class Worker: Sendable {
         for name in names where name.hasPrefix(asset + ".") {
             try? FileManager.default.removeItem(atPath: folder + "/" + name)
         }
+    }
+
+    /// The version of `asset` readers see now, when this job published it.
+    private func versionPublished(asset: String, by jobID: String) -> String? {
+        guard let id = try? AssetID(asset), let store = try? AssetStore(readingFrom: configuration.store),
+              let current = try? store.publishedVersion(of: id), store.publisher(of: current) == jobID
+        else { return nil }
+        return current.version
+    }
+
+    /// Takes no job for a while after a store failure: 1 s, doubling with each failure in a row up
+    /// to 30 s (with jitter), until a transcode publishes again.
+    private func pauseForStore(reason: String) {
+        let seconds = state.withLockedValue { state -> Double in
+            state.storeFailures += 1
+            let seconds = min(30, pow(2, Double(min(state.storeFailures - 1, 5)))) * Double.random(in: 0.75...1)
+            state.storePausedUntil = Date().addingTimeInterval(seconds)
+            return seconds
+        }
+        logger.warning("the store failed; taking no job for a while", metadata: [
+            "error": "\(reason)", "pause_s": "\(String(format: "%.1f", seconds))",
+        ])
     }
 
     private func retryOrDead(lease: Lease, spec: JobSpec, reason: String) -> Outcome {

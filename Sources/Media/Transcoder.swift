@@ -103,6 +103,11 @@ public final class Transcoder {
     /// - Parameters:
     ///   - progress: called at most every `progressInterval` seconds, and once at the end.
     ///   - isCancelled: polled between packets; returning true abandons the transcode.
+    ///   - publisher: who publishes (a job's id): when the asset's current version is already this
+    ///     publisher's, that version is the result and nothing new is published
+    ///     (``StagingArea/publish(requiredFiles:publisher:)``).
+    /// - Throws: ``StoreError`` when the store fails (full, unwritable): the input is not to blame,
+    ///   and another try may succeed; ``TranscodeError`` for everything about the input.
     public func transcode(
         input: String,
         profile: Profile,
@@ -110,27 +115,27 @@ public final class Transcoder {
         limits: InputLimits = InputLimits(),
         progressInterval: Double = 0.25,
         progress: ((TranscodeProgress) -> Void)? = nil,
-        isCancelled: @escaping () -> Bool = { false }
+        isCancelled: @escaping () -> Bool = { false },
+        publisher: String? = nil
     ) throws -> TranscodeSummary {
         try Transcoder.checkReadable(input)
         let started = Date()
-        let staging: StagingArea
-        do {
-            staging = try store.stage(assetID)
-        } catch {
-            throw TranscodeError(file: store.root, reason: "\(error)")
-        }
+        let staging = try store.stage(assetID)
         do {
             let job = try TranscodeJob(
                 input: input, profile: profile, assetID: assetID, staging: staging, keyring: keyring, limits: limits,
                 progressInterval: progressInterval, progress: progress, isCancelled: isCancelled, started: started
             )
             var summary = try job.run()
-            let published = try staging.publish(requiredFiles: ["master.m3u8", "asset.json"])
+            let published = try staging.publish(requiredFiles: ["master.m3u8", "asset.json"], publisher: publisher)
             summary.version = published.version
             summary.wallSeconds = Date().timeIntervalSince(started)
             return summary
         } catch let error as TranscodeError {
+            staging.discard()
+            throw error
+        } catch let error as StoreError {
+            // A full or unwritable store is not bad input: the caller must be able to tell.
             staging.discard()
             throw error
         } catch {

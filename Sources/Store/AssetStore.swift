@@ -98,6 +98,16 @@ public final class AssetStore: Sendable {
         return PublishedVersion(asset: asset, version: version, directory: "\(objectsRoot)/\(asset.rawValue)/\(version)")
     }
 
+    /// The hidden file in a version naming who published it (``StagingArea/publish(requiredFiles:publisher:)``);
+    /// never served: the store's names never start with a dot.
+    static let publisherFile = ".publisher"
+
+    /// Who published `version` (a job's id), when it was recorded.
+    public func publisher(of version: PublishedVersion) -> String? {
+        guard let data = FileManager.default.contents(atPath: version.directory + "/" + Self.publisherFile) else { return nil }
+        return String(decoding: data, as: UTF8.self)
+    }
+
     /// A version of `asset` that is still on disk (the published one, or the one before, kept so
     /// readers that started on it can finish), or nil.
     public func version(_ name: String, of asset: AssetID) -> PublishedVersion? {

@@ -34,6 +34,11 @@ public final class StagingArea {
         guard StorePath.isSafeRelative(relative) else {
             throw StoreError("\(directory): refusing to write '\(relative)': not a plain relative path")
         }
+        try writeFile(bytes, at: relative)
+    }
+
+    /// Writes a new file, `relative` already checked (or one of the store's own hidden names).
+    private func writeFile(_ bytes: [UInt8], at relative: String) throws(StoreError) {
         let path = directory + "/" + relative
         if let slash = relative.lastIndex(of: "/") {
             let parent = directory + "/" + relative[..<slash]
@@ -78,17 +83,33 @@ public final class StagingArea {
     /// replaces are then removed; the one it replaces is kept, so a reader that resolved the link a
     /// moment ago can finish.
     ///
-    /// - Parameter requiredFiles: files that must exist, or nothing is published.
-    public func publish(requiredFiles: [String]) throws(StoreError) -> PublishedVersion {
+    /// Publishes of one asset take turns (a lock on its `objects/<asset>` folder, across
+    /// processes): each sees the version the one before it made current, and never prunes a version
+    /// another is about to link.
+    ///
+    /// - Parameters:
+    ///   - requiredFiles: files that must exist, or nothing is published.
+    ///   - publisher: who publishes (a job's id), recorded in the version. When the asset's current
+    ///     version was published by the same publisher — an earlier attempt of the same job, whose
+    ///     worker died before it could record the result — nothing new is published: the staged
+    ///     files are discarded and that version is returned. A job run twice publishes one version.
+    public func publish(requiredFiles: [String], publisher: String? = nil) throws(StoreError) -> PublishedVersion {
         guard !finished else { throw StoreError("\(directory): staging area already \(publishedOrDiscarded)") }
         for file in requiredFiles where !contains(file) {
             throw StoreError("\(directory): cannot publish \(asset): \(file) is missing")
         }
+        let assetObjects = store.objectsRoot + "/" + asset.rawValue
+        try StorePath.makeDirectory(assetObjects)
+        let lock = try StorePath.lockFolder(assetObjects)
+        defer { close(lock) }
+        if let publisher, let current = try store.publishedVersion(of: asset), store.publisher(of: current) == publisher {
+            discard()
+            return current
+        }
+        if let publisher { try writeFile(Array(publisher.utf8), at: AssetStore.publisherFile) }
         for file in writtenFiles { try StorePath.syncFile(file) }
         for folder in createdDirectories.union([directory]) { try StorePath.syncDirectory(folder) }
 
-        let assetObjects = store.objectsRoot + "/" + asset.rawValue
-        try StorePath.makeDirectory(assetObjects)
         let version = AssetStore.newVersionName()
         let destination = assetObjects + "/" + version
         guard rename(directory, destination) == 0 else {

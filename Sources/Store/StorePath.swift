@@ -70,6 +70,21 @@ public enum StorePath {
         }
     }
 
+    /// Opens `path` (a folder) and takes an exclusive `flock(2)` on it, waiting for it; returns the
+    /// descriptor, whose `close` releases the lock. The lock dies with its process, so a publisher
+    /// killed while holding it blocks nobody.
+    static func lockFolder(_ path: String) throws(StoreError) -> Int32 {
+        let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw StoreError.system("cannot open folder", path: path) }
+        while flock(descriptor, LOCK_EX) != 0 {
+            if errno == EINTR { continue }
+            let error = StoreError.system("cannot lock folder", path: path)
+            close(descriptor)
+            throw error
+        }
+        return descriptor
+    }
+
     /// Flushes a folder's entries (a rename or a new link in it) to disk.
     static func syncDirectory(_ path: String) throws(StoreError) {
         let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)

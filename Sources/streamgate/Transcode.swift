@@ -44,6 +44,12 @@ struct Transcode: ParsableCommand {
     @Option(help: .hidden)
     var memoryLimitMib: Int?
 
+    /// The job a worker runs this transcode for: recorded in the published version, and when the
+    /// asset's current version is already that job's (an earlier attempt published it, then its
+    /// worker died), that version is the result and nothing new is published.
+    @Option(help: .hidden)
+    var publisher: String?
+
     @OptionGroup(title: "Input limits") var limits: MediaLimitOptions
 
     func run() throws {
@@ -65,7 +71,7 @@ struct Transcode: ParsableCommand {
             let source = keyringStdin ? input : ((try? SourcePolicy(roots: []).resolve(input).get()) ?? input)
             let summary = try transcoder.transcode(
                 input: source, profile: ladder, assetID: id, limits: limits, progressInterval: events ? 0.5 : 0.25,
-                progress: progress, isCancelled: { stop.isRequested }
+                progress: progress, isCancelled: { stop.isRequested }, publisher: publisher
             )
             bar?.finish()
             if events {

@@ -71,13 +71,15 @@ struct JobQueueTests {
         let reclaimed = try await test.queue.reclaim(consumer: "w2", leaseSeconds: 0.3)
         #expect(reclaimed.count == 1)
         let second = try #require(try await test.queue.start(reclaimed[0], consumer: "w2").lease)
-        #expect(second.attempt == 2)
+        #expect(second.attempt == 1, "the attempt its dead worker held is given back")
+        #expect(second.token != first.token)
         #expect(try await test.queue.renew(first, consumer: "dead-worker") == .lost)
         #expect(try await test.queue.report(first, consumer: "dead-worker", progress: JobProgress(percent: 1, stage: "x")) == .lost)
         #expect(try await test.queue.finish(first, .succeeded(version: "stale")) == false)
         #expect(try await test.queue.finish(second, .succeeded(version: "v2")))
         let record = try #require(try await test.queue.job(id))
-        #expect(record.state == .succeeded && record.version == "v2" && record.attempts == 2)
+        #expect(record.state == .succeeded && record.version == "v2" && record.attempts == 1)
+        #expect(try await test.queue.redis.send(["HGET", test.queue.keys.job(id), "orphaned"]).text == "1")
         await test.close()
     }
 
@@ -131,17 +133,39 @@ struct JobQueueTests {
         await test.close()
     }
 
-    @Test("a job delivered more often than it may run is dead-lettered at start")
+    @Test("workers killed under a job never spend its attempts; one that loses its worker 10 times is dead-lettered at start")
+    func killedWorkersDoNotDeadLetterAJob() async throws {
+        let test = try await TestQueue()
+        let id = try await test.queue.enqueue(JobSpec(source: "/in.mp4", maxAttempts: 1)).jobID
+        var lease = try #require(try await test.take("w0")?.lease)
+        // Each worker dies under the job; the next one reclaims it. Its only attempt is never spent.
+        for round in 1..<Scripts.orphanLimit {
+            try await Task.sleep(for: .milliseconds(300))
+            let reclaimed = try await test.queue.reclaim(consumer: "w\(round)", leaseSeconds: 0.2)
+            let next = try #require(try await test.queue.start(try #require(reclaimed.first), consumer: "w\(round)").lease)
+            #expect(next.attempt == 1 && next.token != lease.token)
+            lease = next
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let reclaimed = try await test.queue.reclaim(consumer: "last", leaseSeconds: 0.2)
+        let decision = try await test.queue.start(try #require(reclaimed.first), consumer: "last")
+        guard case .dead(let reason) = decision else { Issue.record("expected dead, got \(decision)"); return }
+        #expect(reason.contains("its worker died \(Scripts.orphanLimit) times"), "\(reason)")
+        #expect(try await test.queue.job(id)?.state == .dead)
+        #expect(try await test.queue.stats().pending == 0)
+        await test.close()
+    }
+
+    @Test("a job whose failed attempts used up max_attempts is dead-lettered at start")
     func outOfAttemptsAtStart() async throws {
         let test = try await TestQueue()
         let id = try await test.queue.enqueue(JobSpec(source: "/in.mp4", maxAttempts: 1)).jobID
-        _ = try #require(try await test.take("w1")?.lease)
-        // The worker dies; the reclaimer finds the job has used its only attempt.
-        try await Task.sleep(for: .milliseconds(300))
-        let reclaimed = try await test.queue.reclaim(consumer: "w2", leaseSeconds: 0.2)
-        let decision = try await test.queue.start(try #require(reclaimed.first), consumer: "w2")
+        let lease = try #require(try await test.take("w1")?.lease)
+        #expect(try await test.queue.finish(lease, .retry("crashed (signal 11)", at: 0)))
+        #expect(try await test.queue.promoteDueRetries() == 1)
+        let decision = try #require(try await test.take("w1"))
         guard case .dead(let reason) = decision else { Issue.record("expected dead, got \(decision)"); return }
-        #expect(reason.contains("gave up after 1 attempts"))
+        #expect(reason.contains("gave up after 1 attempts: crashed (signal 11)"), "\(reason)")
         #expect(try await test.queue.job(id)?.state == .dead)
         #expect(try await test.queue.stats().pending == 0)
         await test.close()
@@ -227,6 +251,25 @@ struct JobQueueTests {
         #expect(try await test.queue.finish(lease, .release))
         let again = try #require(try await test.take("w2")?.lease)
         #expect(again.jobID == id && again.attempt == 1)
+        await test.close()
+    }
+
+    @Test("a store outage postpones a job without spending its attempts, so it is never dead-lettered for it")
+    func storeOutageSpendsNoAttempt() async throws {
+        let test = try await TestQueue()
+        let id = try await test.queue.enqueue(JobSpec(source: "/a.mp4", maxAttempts: 1)).jobID
+        // Three attempts in a row meet a full store: each is postponed, none counted.
+        for _ in 0..<3 {
+            let lease = try #require(try await test.take("w1")?.lease)
+            #expect(lease.attempt == 1)
+            #expect(try await test.queue.finish(lease, .postpone("no space left on device", at: 0)))
+            let record = try #require(try await test.queue.job(id))
+            #expect(record.state == .retrying && record.attempts == 0 && record.error == "no space left on device")
+            #expect(try await test.queue.promoteDueRetries() == 1)
+        }
+        let last = try #require(try await test.take("w1")?.lease)
+        #expect(try await test.queue.finish(last, .succeeded(version: nil)))
+        #expect(try await test.queue.job(id)?.state == .succeeded)
         await test.close()
     }
 

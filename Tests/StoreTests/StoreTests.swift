@@ -132,6 +132,55 @@ struct PublishTests {
         #expect(temporary.entries("assets") == ["clip"], "no temporary link left")
     }
 
+    @Test("a job run twice publishes one version: the same publisher's second publish returns its first")
+    func publishedTwiceBySameJob() throws {
+        let temporary = try TemporaryStore()
+        let asset = try AssetID("clip")
+        let first = try temporary.store.stage(asset)
+        try first.write("attempt 1", to: "master.m3u8")
+        let published = try first.publish(requiredFiles: ["master.m3u8"], publisher: "job-1")
+        #expect(temporary.store.publisher(of: published) == "job-1")
+
+        // The job's worker died before recording the result; its next attempt stages everything again.
+        let again = try temporary.store.stage(asset)
+        try again.write("attempt 2", to: "master.m3u8")
+        let returned = try again.publish(requiredFiles: ["master.m3u8"], publisher: "job-1")
+        #expect(returned == published)
+        #expect(temporary.entries("objects/clip") == [published.version], "one version on disk")
+        #expect(temporary.entries("staging").isEmpty, "the second attempt's files are gone")
+        #expect(try String(contentsOfFile: published.directory + "/master.m3u8", encoding: .utf8) == "attempt 1")
+
+        // Another job republishing the asset makes a new version, as always.
+        let other = try temporary.store.stage(asset)
+        try other.write("job 2", to: "master.m3u8")
+        let republished = try other.publish(requiredFiles: ["master.m3u8"], publisher: "job-2")
+        #expect(republished != published)
+        #expect(try temporary.store.publishedVersion(of: asset) == republished)
+    }
+
+    @Test("concurrent publishes of one asset never leave its link on a pruned version")
+    func concurrentPublishesKeepTheLinkedVersion() async throws {
+        let temporary = try TemporaryStore()
+        let store = temporary.store
+        let asset = try AssetID("busy")
+        // Each publish prunes all but the new version and the one it replaced: without publishes
+        // taking turns, one could prune a version another has just linked.
+        for _ in 0..<5 {
+            await withTaskGroup(of: Void.self) { group in
+                for writer in 0..<8 {
+                    group.addTask {
+                        guard let staging = try? store.stage(asset) else { return }
+                        try? staging.write("writer \(writer)", to: "master.m3u8")
+                        _ = try? staging.publish(requiredFiles: ["master.m3u8"])
+                    }
+                }
+            }
+            let current = try #require(try store.publishedVersion(of: asset))
+            #expect(FileManager.default.fileExists(atPath: current.directory + "/master.m3u8"), "the link points to a whole version")
+            #expect(store.versionsOnDisk(of: asset).count <= 2)
+        }
+    }
+
     @Test("unpublish withdraws the asset")
     func unpublish() throws {
         let temporary = try TemporaryStore()

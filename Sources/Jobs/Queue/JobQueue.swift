@@ -438,7 +438,7 @@ public final class JobQueue: Sendable {
         switch outcome {
         case .succeeded(let published): version = published ?? ""
         case .failed(let reason), .dead(let reason): error = reason
-        case .retry(let reason, let at):
+        case .retry(let reason, let at), .postpone(let reason, let at):
             error = reason
             retryAt = String(at)
         case .cancelled: error = "cancelled"

@@ -61,6 +61,9 @@ public enum Outcome: Sendable, Equatable {
     case retry(String, at: Int64)
     /// Out of attempts.
     case dead(String)
+    /// Not the job's failure but the farm's (its store is full or unwritable): retried at `at` like
+    /// ``retry(_:at:)``, the attempt not counted, so an outage dead-letters nothing.
+    case postpone(String, at: Int64)
     case cancelled
     /// Back to the queue at once, the attempt not counted (a worker shutting down).
     case release
@@ -71,6 +74,7 @@ public enum Outcome: Sendable, Equatable {
         case .failed: "failed"
         case .retry: "retry"
         case .dead: "dead"
+        case .postpone: "postpone"
         case .cancelled: "cancelled"
         case .release: "release"
         }
@@ -80,7 +84,7 @@ public enum Outcome: Sendable, Equatable {
     public var isFinal: Bool {
         switch self {
         case .succeeded, .failed, .dead, .cancelled: true
-        case .retry, .release: false
+        case .retry, .postpone, .release: false
         }
     }
 }

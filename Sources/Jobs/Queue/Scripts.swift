@@ -6,8 +6,13 @@ import Vault
 ///
 /// Every key a script touches is passed in KEYS (all share one hash tag), as Redis Cluster wants.
 enum Scripts {
+    /// Attempts a job may lose to its worker dying under it before it is dead-lettered (those
+    /// attempts do not count toward `max_attempts`).
+    static let orphanLimit = 10
+
     /// Lua helpers shared by the scripts below.
     private static let prelude = """
+    local ORPHAN_LIMIT = \(orphanLimit)
     -- Every stream a script appends to (events, dead letters) is capped: none grows without bound.
     local function capped_xadd(key, maxlen, ...)
       redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', ...)
@@ -87,13 +92,27 @@ enum Scripts {
         capped_xadd(K[3], A[9], 'job', A[1], 'state', 'cancelled', 'at', now)
         return close({'skip', 'cancelled'})
       end
+      -- Still 'running': the last attempt never ended, because its worker died (or stalled past
+      -- its lease) under it. That is the farm's failure, not the job's, so the attempt is given
+      -- back; but a job whose attempts keep losing their worker (one that kills whatever runs it)
+      -- is dead-lettered after ORPHAN_LIMIT of them.
+      local reason = nil
+      if state == 'running' then
+        redis.call('HINCRBY', K[1], 'attempts', -1)
+        local orphaned = redis.call('HINCRBY', K[1], 'orphaned', 1)
+        if orphaned >= ORPHAN_LIMIT then
+          reason = 'its worker died ' .. orphaned .. ' times while running it'
+        end
+      end
       local attempts = redis.call('HINCRBY', K[1], 'attempts', 1)
       local max = tonumber(redis.call('HGET', K[1], 'max_attempts')) or 3
-      if attempts > max then
-        attempts = attempts - 1
+      if reason == nil and attempts > max then
         local last = redis.call('HGET', K[1], 'error') or ''
-        local reason = 'gave up after ' .. attempts .. ' attempts'
+        reason = 'gave up after ' .. (attempts - 1) .. ' attempts'
         if last ~= '' then reason = reason .. ': ' .. last end
+      end
+      if reason ~= nil then
+        attempts = attempts - 1
         redis.call('HSET', K[1], 'state', 'dead', 'attempts', attempts, 'error', reason,
           'finished_at', now, 'updated_at', now)
         redis.call('HDEL', K[1], 'lease')
@@ -104,7 +123,9 @@ enum Scripts {
         capped_xadd(K[3], A[9], 'job', A[1], 'state', 'dead', 'error', reason, 'at', now)
         return close({'dead', reason})
       end
-      local lease = A[4] .. ':' .. attempts
+      -- Unique per start: attempt numbers repeat once an attempt is given back, and a worker that
+      -- stalled may take its own job over; its stale attempt must not share the new lease.
+      local lease = A[4] .. ':' .. attempts .. ':' .. redis.call('HINCRBY', K[1], 'starts', 1)
       redis.call('HSET', K[1], 'state', 'running', 'worker', A[4], 'lease', lease, 'started_at', now,
         'updated_at', now, 'progress', '0', 'stage', 'starting')
       capped_xadd(K[3], A[9], 'job', A[1], 'state', 'running', 'attempt', attempts, 'worker', A[4], 'at', now)
@@ -116,7 +137,9 @@ enum Scripts {
       redis.call('XACK', K[2], A[2], A[3])
       redis.call('XDEL', K[2], A[3])
       redis.call('HDEL', K[1], 'lease')
-      if outcome == 'retry' then
+      if outcome == 'retry' or outcome == 'postpone' then
+        -- A postponed attempt failed through no fault of the job's: it does not count.
+        if outcome == 'postpone' then redis.call('HINCRBY', K[1], 'attempts', -1) end
         redis.call('HSET', K[1], 'state', 'retrying', 'error', A[6], 'next_attempt_at', A[8],
           'updated_at', now, 'entry', '', 'stage', 'waiting to retry')
         redis.call('ZADD', K[5], A[8], id)
@@ -182,8 +205,9 @@ enum Scripts {
     return held(KEYS[1])
     """)
 
-    /// Ends an attempt under its lease: succeeded, failed, dead, cancelled, retry (to the delayed set)
-    /// or release (straight back to the stream, the attempt not counted).
+    /// Ends an attempt under its lease: succeeded, failed, dead, cancelled, retry (to the delayed set),
+    /// postpone (to the delayed set, the attempt not counted) or release (straight back to the
+    /// stream, the attempt not counted).
     /// KEYS: job, stream, events, dead, delayed, stats.
     /// ARGV: lease, group, entry, now, outcome, error, version, retry_at, events_maxlen, retention, id,
     /// asset-changes channel (a succeeded job that published a version announces its asset there).
