@@ -2,11 +2,17 @@
 #
 #   bench_fail MESSAGE…        prints "bench/NAME: MESSAGE" on standard error and exits 1
 #   bench_debian PKG…          installs the Debian packages that are missing (as root, or with sudo)
-#   bench_release_binary       builds .build/release/streamgate when it is missing or older than
-#                              Sources/ or Package.swift (niced: the machine is shared); sets $binary
+#   bench_release_binary       streamgate_binary .build
+#   streamgate_binary SCRATCH  sets $binary to $STREAMGATE when given, else to the release build in
+#                              SCRATCH (a --scratch-path), built when it is missing or older than
+#                              Sources/ or Package.swift (niced: the machine is shared and the build
+#                              is not what a bench measures)
+#   apt_install PKG…           installs the given Debian packages; fails (returns) instead of exiting,
+#                              so a caller can try an alternative
 #   bench_python_env           the project's .venv with bench/requirements.txt installed
 #
-# The caller sets bench_name (e.g. bench/queue) for the messages.
+# The caller sets bench_name (e.g. bench/queue), or bench, for the messages; a `fail` of its own
+# replaces bench_fail in what it calls here.
 
 bench_fail() { echo "${bench_name:-bench}: $*" >&2; exit 1; }
 
@@ -24,14 +30,33 @@ bench_debian() {
     || bench_fail "apt-get install ${missing[*]} failed"
 }
 
-bench_release_binary() {
-  binary=$PWD/.build/release/streamgate
-  if [[ ! -x $binary ]] || [[ -n $(find Sources Package.swift -newer "$binary" -print -quit) ]]; then
-    echo "${bench_name:-bench}: building the release binary" >&2
-    PATH=/opt/swift/usr/bin:$PATH nice -n 10 swift build -c release --product streamgate >&2 \
-      || bench_fail "swift build -c release --product streamgate failed"
+bench_release_binary() { streamgate_binary .build; }
+
+streamgate_binary() {
+  local scratch=$1 name=${bench:-${bench_name:-bench}}
+  declare -F fail >/dev/null || fail() { bench_fail "$@"; }
+  if [[ -n ${STREAMGATE:-} ]]; then
+    binary=$STREAMGATE
+    [[ -x $binary ]] || fail "STREAMGATE=$binary is not an executable file"
+    return 0
   fi
-  [[ -x $binary ]] || bench_fail "$binary is missing after the build"
+  binary=$PWD/$scratch/release/streamgate
+  if [[ ! -x $binary ]] || [[ -n $(find Sources Package.swift -newer "$binary" -print -quit) ]]; then
+    echo "$name: building $binary (release, scratch path $scratch)" >&2
+    export PATH=/opt/swift/usr/bin:$PATH
+    command -v swift >/dev/null 2>&1 || fail "swift is not on PATH (nor in /opt/swift/usr/bin); set STREAMGATE=/path/to/streamgate"
+    nice -n 10 swift build -c release --product streamgate --scratch-path "$scratch" >&2 \
+      || fail "swift build -c release --product streamgate --scratch-path $scratch failed (or set STREAMGATE=/path/to/streamgate)"
+  fi
+  [[ -x $binary ]] || fail "$binary is missing after the build"
+}
+
+apt_install() {
+  local sudo_cmd=()
+  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  echo "${bench:-${bench_name:-bench}}: installing $* (apt-get)" >&2
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
 bench_python_env() {

@@ -31,8 +31,8 @@ started=$(date +%s.%N)
 
 fail() { echo "bench/gate: $*" >&2; exit 1; }
 bench=bench/gate
-# shellcheck source=../lib/streamgate.sh
-source "$root/bench/lib/streamgate.sh"
+# shellcheck source=../lib.sh
+source "$root/bench/lib.sh"
 
 duration=${DURATION:-15}
 warmup=${WARMUP:-5}

@@ -28,8 +28,8 @@ work=$root/bench/.work/hostile
 
 fail() { echo "bench/hostile: $*" >&2; exit 1; }
 bench=bench/hostile
-# shellcheck source=../lib/streamgate.sh
-source "$root/bench/lib/streamgate.sh"
+# shellcheck source=../lib.sh
+source "$root/bench/lib.sh"
 
 seed=${SEED:-1}
 workers=${WORKERS:-2}

@@ -28,8 +28,8 @@ started=$(date +%s.%N)
 
 fail() { echo "bench/origin: $*" >&2; exit 1; }
 bench=bench/origin
-# shellcheck source=../lib/streamgate.sh
-source "$root/bench/lib/streamgate.sh"
+# shellcheck source=../lib.sh
+source "$root/bench/lib.sh"
 
 cores=$(nproc 2>/dev/null || echo 2)
 rounds=${ROUNDS:-3}
