@@ -142,7 +142,8 @@ struct JobQueueTests {
         for round in 1..<Scripts.orphanLimit {
             try await Task.sleep(for: .milliseconds(300))
             let reclaimed = try await test.queue.reclaim(consumer: "w\(round)", leaseSeconds: 0.2)
-            let next = try #require(try await test.queue.start(try #require(reclaimed.first), consumer: "w\(round)").lease)
+            let delivery = try #require(reclaimed.first)
+            let next = try #require(try await test.queue.start(delivery, consumer: "w\(round)").lease)
             #expect(next.attempt == 1 && next.token != lease.token)
             lease = next
         }

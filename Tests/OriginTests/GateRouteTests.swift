@@ -210,7 +210,7 @@ struct GateRouteTests {
         let log = LogLines()
         let logger = log.logger("test.ready")
         let application = buildServerApplication(
-            configuration: OriginConfiguration(host: "127.0.0.1", port: 0),
+            configuration: OriginConfiguration(host: "127.0.0.1", port: 0, connections: .unhurried),
             origin: OriginRoutes(store: store, unwrapKey: { _, _, _ in [] }, logger: logger), api: nil,
             health: HealthRoutes(store: store, queue: queue, metrics: nil, logger: logger), logger: logger
         )

@@ -81,7 +81,7 @@ final class GateStack: @unchecked Sendable {
 
     func application() -> some ApplicationProtocol {
         buildServerApplication(
-            configuration: OriginConfiguration(host: "127.0.0.1", port: 0), origin: routes, api: nil,
+            configuration: OriginConfiguration(host: "127.0.0.1", port: 0, connections: .unhurried), origin: routes, api: nil,
             health: HealthRoutes(store: film.store, queue: nil, metrics: nil), logger: Logger(label: "test.gate")
         )
     }

@@ -10,7 +10,7 @@ import TestSupport
 /// them. Each test is named after what it prevents.
 @Suite("origin: hostile clients")
 struct HostileClientTests {
-    static let tight = ConnectionLimits(idleTimeout: .milliseconds(600), headerTimeout: .milliseconds(400), perClient: 4)
+    static let tight = ConnectionLimits(idleTimeout: .milliseconds(1500), headerTimeout: .milliseconds(400), perClient: 4)
 
     @Test("a far-future If-Modified-Since does not stop the server (it is ignored), on every way in")
     func hugeDateCannotStopTheServer() async throws {
@@ -72,7 +72,7 @@ struct HostileClientTests {
                 return (Date().timeIntervalSince(started), received.count)
             }
             #expect(received == 0)
-            #expect(closedAfter < 2.5, "closed after \(closedAfter) s")
+            #expect(closedAfter < 8, "closed after \(closedAfter) s (deadline 0.4 s; a loaded machine is slow to say so)")
             // (On a new connection: the test client's own, silent all along, was closed too.)
             let next = try await offPool {
                 let connection = try RawConnection(port: port, receiveBuffer: nil)
@@ -94,7 +94,7 @@ struct HostileClientTests {
                 _ = connection.readToEnd(pause: 0)
                 return Date().timeIntervalSince(started)
             }
-            #expect(silent < 2, "a silent connection stayed \(silent) s")
+            #expect(silent < 8, "a silent connection stayed \(silent) s")
             let quiet = try await offPool { () -> Double in
                 let connection = try RawConnection(port: port, receiveBuffer: nil)
                 try connection.send("GET /v/film/master.m3u8 HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -103,7 +103,7 @@ struct HostileClientTests {
                 _ = connection.readToEnd(pause: 0)
                 return Date().timeIntervalSince(answered)
             }
-            #expect(quiet > 0.3 && quiet < 2.5, "closed \(quiet) s after its answer")
+            #expect(quiet > 1 && quiet < 10, "closed \(quiet) s after its answer (idle timeout 1.5 s)")
             // Kept alive and used more often than the idle timeout: never closed.
             let kept = try await offPool { () -> Int in
                 let connection = try RawConnection(port: port, receiveBuffer: nil)
@@ -111,7 +111,7 @@ struct HostileClientTests {
                 for _ in 0..<6 {
                     try connection.send("GET /v/film/360p/00001.ts HTTP/1.1\r\nHost: t\r\n\r\n")
                     if (try? connection.readResponse())?.head.hasPrefix("HTTP/1.1 200") == true { answers += 1 }
-                    usleep(300_000)
+                    usleep(200_000)
                 }
                 return answers
             }

@@ -49,7 +49,7 @@ final class APIFixture: @unchecked Sendable {
         )
         let origin = OriginRoutes(store: store, unwrapKey: { _, _, _ in [] }, logger: logger)
         return buildServerApplication(
-            configuration: OriginConfiguration(host: "127.0.0.1", port: 0), origin: origin, api: api,
+            configuration: OriginConfiguration(host: "127.0.0.1", port: 0, connections: .unhurried), origin: origin, api: api,
             health: HealthRoutes(store: store, queue: queue, metrics: { Array("streamgate_up 1\n".utf8) }), logger: logger
         )
     }

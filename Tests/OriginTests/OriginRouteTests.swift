@@ -56,7 +56,7 @@ final class PublishedFixture: @unchecked Sendable {
 
     func application() -> some ApplicationProtocol {
         buildServerApplication(
-            configuration: OriginConfiguration(host: "127.0.0.1", port: 0), origin: routes, api: nil,
+            configuration: OriginConfiguration(host: "127.0.0.1", port: 0, connections: .unhurried), origin: routes, api: nil,
             health: HealthRoutes(store: store, queue: nil, metrics: nil), logger: Logger(label: "test.origin")
         )
     }
