@@ -62,7 +62,8 @@ final class Decoder: CodecContext {
     func send(_ packet: Packet?) throws(MediaError) -> Bool {
         let result = avcodec_send_packet(pointer, packet?.pointer)
         if result >= 0 || result == AVErr.eof { return true }
-        if packet != nil, Decoder.isDamage(result) { return false }
+        // Draining (a nil packet) can answer for the damage too.
+        if Decoder.isDamage(result) { return false }
         try result.check(role)
         return true
     }

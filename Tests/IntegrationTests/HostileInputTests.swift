@@ -207,6 +207,18 @@ struct HostileInputTests {
         let (output, _, _) = try await Self.transcode(input, extra: ["--json"])
         #expect(output.status == 0, "published, not \(output.stderr)")
         #expect(output.stdout.contains("damaged packets were skipped"), "a warning counts them: \(output.stdout)")
+
+        // Nothing but damaged packets (every sample's bytes zeroed) still fails, and says why.
+        var zeroed = try HostileFixture.bytes("fixtures/good/basic.mp4")
+        let mdat = try #require(HostileFixture.mp4Boxes(zeroed).first { $0.path == "mdat" })
+        zeroed.replaceSubrange(mdat.start + 8..<mdat.start + mdat.size, with: repeatElement(0, count: mdat.size - 8))
+        let blank = folder.path + "/zeroed.mp4"
+        try Data(zeroed).write(to: URL(fileURLWithPath: blank))
+        let (failed, store, _) = try await Self.transcode(blank)
+        #expect(failed.status == 65, "\(failed.stderr)")
+        #expect(failed.stderr.contains("the video stream has no decodable frames"), "\(failed.stderr)")
+        #expect(failed.stderr.split(separator: "\n").count == 1, "\(failed.stderr)")
+        try expectNothingPublished(store: store)
     }
 }
 
