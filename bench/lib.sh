@@ -47,6 +47,9 @@ streamgate_binary() {
     command -v swift >/dev/null 2>&1 || fail "swift is not on PATH (nor in /opt/swift/usr/bin); set STREAMGATE=/path/to/streamgate"
     nice -n 10 swift build -c release --product streamgate --scratch-path "$scratch" >&2 \
       || fail "swift build -c release --product streamgate --scratch-path $scratch failed (or set STREAMGATE=/path/to/streamgate)"
+    # A build with nothing to do (sources touched, not changed: a checkout, a rebase) leaves the
+    # binary's time alone, and every later run would build again.
+    [[ -x $binary ]] && touch "$binary"
   fi
   [[ -x $binary ]] || fail "$binary is missing after the build"
 }
