@@ -119,18 +119,23 @@ public struct JobSpec: Codable, Sendable, Equatable {
         return String(decoding: try! encoder.encode(self), as: UTF8.self)
     }
 
+    private static let jsonSpace: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0D]
+
     /// Parses a `job` field; the error says what is wrong with it.
     public static func parse(_ text: String) throws(JobError) -> JobSpec {
-        guard let data = text.data(using: .utf8), (try? JSONSerialization.jsonObject(with: data)) is [String: Any] else {
-            throw .malformed("the job field is not a JSON object")
-        }
+        // One parse: the decoder's own errors at the top level (not an object, not JSON) say the same.
+        let notAnObject = JobError.malformed("the job field is not a JSON object")
+        guard text.utf8.first(where: { !Self.jsonSpace.contains($0) }) == UInt8(ascii: "{") else { throw notAnObject }
         do {
-            return try JSONDecoder().decode(JobSpec.self, from: data)
+            return try JSONDecoder().decode(JobSpec.self, from: Data(text.utf8))
+        } catch DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty {
+            throw notAnObject
+        } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
+            throw notAnObject
         } catch DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context) {
             throw .invalidField(context.codingPath.map(\.stringValue).joined(separator: "."), "has the wrong type")
         } catch DecodingError.dataCorrupted(let context) {
-            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
-            throw .invalidField(field.isEmpty ? "job" : field, context.debugDescription)
+            throw .invalidField(context.codingPath.map(\.stringValue).joined(separator: "."), context.debugDescription)
         } catch {
             throw .malformed("\(error)")
         }

@@ -11,7 +11,7 @@ enum Scripts {
     static let orphanLimit = 10
 
     /// Lua helpers shared by the scripts below.
-    private static let prelude = """
+    static let prelude = """
     local ORPHAN_LIMIT = \(orphanLimit)
     -- Every stream a script appends to (events, dead letters) is capped: none grows without bound.
     local function capped_xadd(key, maxlen, ...)
@@ -39,6 +39,12 @@ enum Scripts {
       if redis.call('HGET', job, 'cancel') == '1' then return 2 end
       return 1
     end
+    -- The record of a job just queued as `entry` of `stream`.
+    local function create_record(job, stream, entry, id, spec, priority, max_attempts, asset, now)
+      redis.call('HSET', job, 'id', id, 'spec', spec, 'state', 'queued', 'attempts', 0,
+        'max_attempts', max_attempts, 'priority', priority, 'asset_id', asset, 'created_at', now,
+        'updated_at', now, 'entry', entry, 'stream', stream)
+    end
 
     """
 
@@ -56,17 +62,15 @@ enum Scripts {
     end
     if ARGV[7] == '1' then redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[8]) end
     local entry = redis.call('XADD', KEYS[2], '*', 'job', ARGV[2])
-    redis.call('HSET', KEYS[1], 'id', ARGV[1], 'spec', ARGV[2], 'state', 'queued', 'attempts', 0,
-      'max_attempts', ARGV[5], 'priority', ARGV[3], 'asset_id', ARGV[6], 'created_at', ARGV[4],
-      'updated_at', ARGV[4], 'entry', entry, 'stream', KEYS[2])
+    create_record(KEYS[1], KEYS[2], entry, ARGV[1], ARGV[2], ARGV[3], ARGV[5], ARGV[6], ARGV[4])
     index_job(KEYS[3], ARGV[10], ARGV[4], ARGV[1])
     capped_xadd(KEYS[5], ARGV[9], 'job', ARGV[1], 'state', 'queued', 'at', ARGV[4])
     return {1, ARGV[1]}
     """)
 
     /// `start_job` and `finish_job`: the bodies of ``start`` and ``finish`` as Lua functions of
-    /// (keys, arguments), so ``runInline`` can do both in one step.
-    private static let library = prelude + """
+    /// (keys, arguments), so ``runInlineBatch`` can do both in one step.
+    static let library = prelude + """
     local function start_job(K, A)
       local function close(result)
         redis.call('XACK', K[2], A[3], A[2])
@@ -74,9 +78,7 @@ enum Scripts {
         return result
       end
       if redis.call('EXISTS', K[1]) == 0 then
-        redis.call('HSET', K[1], 'id', A[1], 'spec', A[6], 'state', 'queued', 'attempts', 0,
-          'max_attempts', A[8], 'priority', A[7], 'asset_id', A[10], 'created_at', A[5],
-          'updated_at', A[5], 'entry', A[2], 'stream', K[2])
+        create_record(K[1], K[2], A[2], A[1], A[6], A[7], A[8], A[10], A[5])
         index_job(K[5], A[12], A[5], A[1])
       end
       local state = redis.call('HGET', K[1], 'state')
@@ -168,6 +170,14 @@ enum Scripts {
       redis.call('HINCRBY', K[6], outcome, 1)
       return 1
     end
+    -- start_job then finish_job as succeeded; K as start_job's plus the delayed set.
+    local function run_inline(K, A, delayed)
+      local started = start_job(K, A)
+      if started[1] ~= 'run' then return started end
+      finish_job({K[1], K[2], K[3], K[4], delayed, K[6]},
+        {started[2], A[3], A[2], A[5], 'succeeded', '', '', '0', A[9], A[11], A[1]})
+      return {'done', started[3]}
+    end
 
     """
 
@@ -214,17 +224,6 @@ enum Scripts {
     /// Returns 1, or 0 when the lease was lost (nothing changed).
     static let finish = RedisScript(library + """
     return finish_job(KEYS, ARGV)
-    """)
-
-    /// Takes a job that runs inline (no-op) and finishes it as succeeded in one step: ``start``
-    /// then ``finish``. KEYS: job, stream, events, dead, index, stats, delayed.
-    /// ARGV: as ``start``. Returns ``start``'s answer, with {'run', …} replaced by {'done', attempt}.
-    static let runInline = RedisScript(library + """
-    local started = start_job({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]}, ARGV)
-    if started[1] ~= 'run' then return started end
-    finish_job({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[7], KEYS[6]},
-      {started[2], ARGV[3], ARGV[2], ARGV[5], 'succeeded', '', '', '0', ARGV[9], ARGV[11], ARGV[1]})
-    return {'done', started[3]}
     """)
 
     /// Cancels a job: at once when nobody runs it, else flags it for its worker.
