@@ -30,11 +30,24 @@ public struct AssetID: Hashable, Sendable, CustomStringConvertible, Codable {
 
     /// A new random identifier: 20 lowercase base-32 characters (100 bits).
     public static func random() -> AssetID {
+        // The alphabet only holds allowed characters.
+        try! AssetID(randomBase32(count: 20))
+    }
+
+    /// `count` random lowercase base-32 characters, 5 bits each. Each draw from the system
+    /// generator is a system call, so one draw of 64 bits serves 12 characters.
+    public static func randomBase32(count: Int) -> String {
         let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567".utf8)
         var generator = SystemRandomNumberGenerator()
-        let characters = (0..<20).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] }
-        // The alphabet only holds allowed characters.
-        return try! AssetID(String(decoding: characters, as: UTF8.self))
+        var characters: [UInt8] = []
+        characters.reserveCapacity(count)
+        var bits: UInt64 = 0
+        for index in 0..<count {
+            if index % 12 == 0 { bits = generator.next() }
+            characters.append(alphabet[Int(bits & 31)])
+            bits >>= 5
+        }
+        return String(decoding: characters, as: UTF8.self)
     }
 
     /// True when `text` is a valid identifier; for request paths, where a bad one is simply not found.
