@@ -162,6 +162,7 @@ let package = Package(
             dependencies: [
                 "streamgate", "Media", "Vault", "Store", "HLS", "Jobs", "Gate", "Farm", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
     ]

@@ -16,6 +16,8 @@ struct Dev: AsyncParsableCommand {
         Everything lives in the data folder: the master key (generated the first time), an API key, Redis's \
         socket and AOF, the store and the workers' logs. Ctrl-C stops it: the server first, then the workers \
         (they finish their jobs; a second Ctrl-C hands them back), then Redis.
+
+        \(unitsHelp)
         """
     )
 

@@ -24,18 +24,26 @@ struct GateCommandOptions: ParsableArguments {
     @Option(help: "A file holding the playback-token secret (base64, 32 bytes or more); else STREAMGATE_TOKEN_SECRET.")
     var tokenSecretFile: String?
 
-    @Option(help: "How long a playback token lives, seconds.")
-    var tokenLifetime: Double = 900
+    @Option(help: ArgumentHelp("How long a playback token lives.", valueName: "duration"))
+    var tokenLifetime = DurationValue(seconds: 900)
 
-    @Option(help: "How long a granted ownership answer is reused, seconds (denials: a sixth of it); transfers revoke sooner.")
-    var ownershipTTL: Int = 60
+    @Option(help: ArgumentHelp(
+        "How long a granted ownership answer is reused, in whole seconds (denials: a sixth of it); transfers revoke sooner.",
+        valueName: "duration"
+    ))
+    var ownershipTTL = DurationValue(seconds: 60)
 
-    @Option(help: "How often new blocks are read for transfers that revoke cached grants, seconds.")
-    var chainPoll: Double = 1
+    @Option(help: ArgumentHelp("How often new blocks are read for transfers that revoke cached grants.", valueName: "duration"))
+    var chainPoll = DurationValue(seconds: 1)
 
     @OptionGroup var signInLimits: SignInLimitOptions
 
     var enabled: Bool { siweDomain != nil }
+
+    func validate() throws {
+        // The denial TTL is a whole-seconds sixth of it, as it was when the option took an Int.
+        guard ownershipTTL.wholeSeconds != nil else { throw ValidationError("--ownership-ttl must be whole seconds, got \(ownershipTTL)") }
+    }
 
     /// Chain id → endpoints, in the order given.
     func endpoints() throws -> [UInt64: [String]] {
@@ -130,17 +138,20 @@ struct GateRuntime: Sendable {
                 logger: logger
             )
         }
+        guard let ownershipSeconds = options.ownershipTTL.wholeSeconds else {
+            throw CommandFailure(message: "--ownership-ttl must be whole seconds, got \(options.ownershipTTL)", code: 64)
+        }
         ownership = OwnershipService(
             rpcs: rpcs, redis: queue.redis,
             configuration: OwnershipConfiguration(
-                grantTTL: .seconds(options.ownershipTTL), denialTTL: .seconds(max(1, options.ownershipTTL / 6)),
+                grantTTL: .seconds(ownershipSeconds), denialTTL: .seconds(max(1, ownershipSeconds / 6)),
                 redisPrefix: queue.keys.prefix
             ),
             logger: logger
         )
         let ownership = self.ownership
         followers = try chains.keys.sorted().map { chain in
-            try OwnershipFollower(service: ownership, chainID: chain, interval: .milliseconds(Int64(options.chainPoll * 1000)), logger: logger)
+            try OwnershipFollower(service: ownership, chainID: chain, interval: options.chainPoll.duration, logger: logger)
         }
         let revocations = AnnouncedRevocations(redis: queue.redis, keys: queue.keys)
         let uri = options.siweURI ?? "https://\(domain)/"
@@ -156,7 +167,7 @@ struct GateRuntime: Sendable {
             revocations: revocations,
             policies: PolicyStore(redis: queue.redis, keys: queue.keys),
             ownership: ChainOwnership(service: ownership),
-            options: .init(tokenLifetime: options.tokenLifetime, signInRateLimit: options.signInLimits.rateLimit()),
+            options: .init(tokenLifetime: options.tokenLifetime.seconds, signInRateLimit: options.signInLimits.rateLimit()),
             logger: logger
         )
     }

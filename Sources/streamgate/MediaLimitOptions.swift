@@ -6,27 +6,29 @@ struct MediaLimitOptions: ParsableArguments {
     @Option(help: "The largest picture accepted, in pixels (width × height; 8K is 35389440).")
     var maxPixels: Int = InputLimits().maxPixels
 
-    @Option(help: "The longest input accepted, seconds (declared or decoded).")
-    var maxDuration: Double = InputLimits().maxDurationSeconds
+    @Option(help: ArgumentHelp("The longest input accepted (declared or decoded).", valueName: "duration"))
+    var maxDuration = DurationValue(seconds: Int(InputLimits().maxDurationSeconds))
 
     @Option(help: "The most streams an input may have.")
     var maxStreams: Int = InputLimits().maxStreams
 
-    @Option(help: "The most bytes one transcode may write.")
-    var maxOutputBytes: Int = InputLimits().maxOutputBytes
+    @Option(help: ArgumentHelp("The most one transcode may write.", valueName: "size"))
+    var maxOutputBytes = ByteCount(InputLimits().maxOutputBytes)
 
     func limits() throws -> InputLimits {
-        guard maxPixels > 0, maxDuration > 0, maxStreams > 0, maxOutputBytes > 0 else {
+        guard maxPixels > 0, maxDuration.nanoseconds > 0, maxStreams > 0, maxOutputBytes.bytes > 0 else {
             throw ValidationError("--max-pixels, --max-duration, --max-streams and --max-output-bytes must be positive")
         }
-        return InputLimits(maxPixels: maxPixels, maxDurationSeconds: maxDuration, maxStreams: maxStreams, maxOutputBytes: maxOutputBytes)
+        return InputLimits(
+            maxPixels: maxPixels, maxDurationSeconds: maxDuration.seconds, maxStreams: maxStreams, maxOutputBytes: maxOutputBytes.bytes
+        )
     }
 
-    /// The same options, for a child's command line.
+    /// The same options, for a child's command line (sizes and durations in forms that read back exactly).
     var arguments: [String] {
         [
-            "--max-pixels", String(maxPixels), "--max-duration", String(maxDuration), "--max-streams", String(maxStreams),
-            "--max-output-bytes", String(maxOutputBytes),
+            "--max-pixels", String(maxPixels), "--max-duration", maxDuration.description, "--max-streams", String(maxStreams),
+            "--max-output-bytes", maxOutputBytes.description,
         ]
     }
 }

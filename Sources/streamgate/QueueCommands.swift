@@ -301,8 +301,8 @@ struct BenchQueue: AsyncParsableCommand {
     @Option(help: "Single enqueues timed one by one, for the latency figures.")
     var latencySamples: Int = 2_000
 
-    @Option(help: "Seconds to wait for the workers to finish.")
-    var timeout: Double = 300
+    @Option(help: ArgumentHelp("How long to wait for the workers to finish.", valueName: "duration"))
+    var timeout = DurationValue(seconds: 300)
 
     func run() async throws {
         let queue = try queueOptions.queue(connections: 4)
@@ -336,13 +336,13 @@ struct BenchQueue: AsyncParsableCommand {
     }
 
     private func waitFor(_ queue: JobQueue, succeeded target: Int) async throws {
-        let deadline = ContinuousClock.now + .seconds(timeout)
+        let deadline = ContinuousClock.now + timeout.duration
         while ContinuousClock.now < deadline {
             let done = Int(try await queue.redis.send(["HGET", queue.keys.stats, "succeeded"]).int ?? 0)
             if done >= target { return }
             try await Task.sleep(for: .milliseconds(5))
         }
-        throw CommandFailure(message: "the workers did not finish \(target) jobs within \(timeout) s (is a worker running?)", code: 1)
+        throw CommandFailure(message: "the workers did not finish \(target) jobs within \(timeout) (is a worker running?)", code: 1)
     }
 }
 

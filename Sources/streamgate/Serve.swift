@@ -11,7 +11,7 @@ import Vault
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve published assets (playlists, encrypted segments, keys) and, with --redis, the job API.",
-        discussion: "API keys: --api-key-file FILE (one per line) or STREAMGATE_API_KEYS (comma-separated)."
+        discussion: "API keys: --api-key-file FILE (one per line) or STREAMGATE_API_KEYS (comma-separated).\n\n" + unitsHelp
     )
 
     @Option(help: "The store folder to serve.")
@@ -38,8 +38,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A folder whose files jobs may name as their source (repeatable); uploads are always allowed.")
     var sourceRoot: [String] = []
 
-    @Option(help: "The largest upload accepted, bytes.")
-    var maxUploadBytes: Int = 8 << 30
+    @Option(help: ArgumentHelp("The largest upload accepted.", valueName: "size"))
+    var maxUploadBytes = ByteCount(8 << 30)
 
     @OptionGroup var cache: OriginCacheOptions
 
@@ -55,7 +55,7 @@ struct Serve: AsyncParsableCommand {
         if cache.rateLimitLoopback { gating.signInLimits.authRateLimitLoopback = true }
         let server = try ServerSetup(
             store: store, masterKeyFile: masterKeyFile, redis: redis, prefix: prefix, apiKeyFile: apiKeyFile,
-            sourceRoots: sourceRoot, maxUploadBytes: maxUploadBytes, origin: try cache.originOptions(),
+            sourceRoots: sourceRoot, maxUploadBytes: maxUploadBytes.bytes, origin: try cache.originOptions(),
             shared: try cache.sharedOptions(), gating: gating.enabled ? gating : nil, webhookPolicy: try webhooks.policy(),
             connections: try connections.limits()
         )
@@ -67,20 +67,23 @@ struct Serve: AsyncParsableCommand {
 
 /// How the origin caches and limits: `serve`'s options, shared with `dev`.
 struct OriginCacheOptions: ParsableArguments {
-    @Option(help: "The in-process cache (L1) budget for playlists and segments, bytes; 0 turns it off.")
-    var l1Bytes: Int = 256 << 20
+    @Option(help: ArgumentHelp("The in-process cache (L1) budget for playlists and segments; 0 turns it off.", valueName: "size"))
+    var l1Bytes = ByteCount(256 << 20)
 
-    @Option(help: "The shared Redis cache (L2) budget, bytes (with --redis); 0 turns it off.")
-    var l2Bytes: Int = 1 << 30
+    @Option(help: ArgumentHelp("The shared Redis cache (L2) budget (with --redis); 0 turns it off.", valueName: "size"))
+    var l2Bytes = ByteCount(1 << 30)
 
-    @Option(help: "The largest object L2 keeps, bytes.")
-    var l2MaxObjectBytes: Int = 8 << 20
+    @Option(help: ArgumentHelp("The largest object L2 keeps.", valueName: "size"))
+    var l2MaxObjectBytes = ByteCount(8 << 20)
 
-    @Option(help: "How long L2 keeps an object, seconds.")
-    var l2TTL: Int = 3600
+    @Option(help: ArgumentHelp("How long L2 keeps an object, in whole seconds.", valueName: "duration"))
+    var l2TTL = DurationValue(seconds: 3600)
 
-    @Option(help: "max-age of the version-less entry playlists, seconds (everything else is versioned and immutable).")
-    var entryMaxAge: Int = 60
+    @Option(help: ArgumentHelp(
+        "max-age of the version-less entry playlists, in whole seconds (everything else is versioned and immutable).",
+        valueName: "duration"
+    ))
+    var entryMaxAge = DurationValue(seconds: 60)
 
     @Option(help: "Segments read ahead after each one served (0: none).")
     var warmSegments: Int = 3
@@ -107,12 +110,14 @@ struct OriginCacheOptions: ParsableArguments {
     var zeroCopy = true
 
     func originOptions() throws -> OriginOptions {
-        guard l1Bytes >= 0 else { throw ValidationError("--l1-bytes must be 0 or more") }
-        guard entryMaxAge >= 0 else { throw ValidationError("--entry-max-age must be 0 or more") }
+        // Cache-Control's max-age is whole seconds.
+        guard let entryMaxAge = entryMaxAge.wholeSeconds else {
+            throw ValidationError("--entry-max-age must be whole seconds, got \(entryMaxAge)")
+        }
         guard (0...32).contains(warmSegments) else { throw ValidationError("--warm-segments must be between 0 and 32") }
         guard rateLimit >= 0, rateBurst >= 1 else { throw ValidationError("--rate-limit must be 0 or more and --rate-burst at least 1") }
         var options = OriginOptions(
-            l1Bytes: l1Bytes, entryMaxAge: entryMaxAge, warmSegments: warmSegments,
+            l1Bytes: l1Bytes.bytes, entryMaxAge: entryMaxAge, warmSegments: warmSegments,
             corsOrigins: corsOrigin == ["none"] ? [] : corsOrigin,
             rateLimit: rateLimit > 0 ? RateLimiter.Options(rate: rateLimit, burst: rateBurst, includeLoopback: rateLimitLoopback) : nil,
             fastPath: fastPath
@@ -123,19 +128,25 @@ struct OriginCacheOptions: ParsableArguments {
     }
 
     func sharedOptions() throws -> SharedCache.Options? {
-        guard l2Bytes > 0 else { return nil }
-        guard l2MaxObjectBytes > 0, l2TTL > 0 else { throw ValidationError("--l2-max-object-bytes and --l2-ttl must be positive") }
-        return SharedCache.Options(budgetBytes: l2Bytes, maxObjectBytes: l2MaxObjectBytes, ttlSeconds: l2TTL)
+        guard l2Bytes.bytes > 0 else { return nil }
+        // SharedCache keeps its TTL in whole seconds.
+        guard let ttl = l2TTL.wholeSeconds else { throw ValidationError("--l2-ttl must be whole seconds, got \(l2TTL)") }
+        guard l2MaxObjectBytes.bytes > 0, ttl > 0 else { throw ValidationError("--l2-max-object-bytes and --l2-ttl must be positive") }
+        return SharedCache.Options(budgetBytes: l2Bytes.bytes, maxObjectBytes: l2MaxObjectBytes.bytes, ttlSeconds: ttl)
     }
 }
 
 /// What each connection and client may hold: `serve`'s options, shared with `dev`.
 struct ConnectionOptions: ParsableArguments {
-    @Option(help: "Seconds a connection may sit idle (no byte either way, no answer awaited) before it is closed.")
-    var idleTimeout: Double = 60
+    @Option(help: ArgumentHelp(
+        "How long a connection may sit idle (no byte either way, no answer awaited) before it is closed.", valueName: "duration"
+    ))
+    var idleTimeout = DurationValue(seconds: 60)
 
-    @Option(help: "Seconds a request head may take to arrive, from its first byte (or from the connection's opening).")
-    var headerTimeout: Double = 10
+    @Option(help: ArgumentHelp(
+        "How long a request head may take to arrive, from its first byte (or from the connection's opening).", valueName: "duration"
+    ))
+    var headerTimeout = DurationValue(seconds: 10)
 
     @Option(help: "Connections one client (an IPv4 address, an IPv6 /64) may hold at once; 0: no cap (behind a CDN, raise it).")
     var maxConnectionsPerClient: Int = 256
@@ -144,12 +155,12 @@ struct ConnectionOptions: ParsableArguments {
     var maxConnections: Int = 0
 
     func limits() throws -> ConnectionLimits {
-        guard idleTimeout > 0, headerTimeout > 0 else { throw ValidationError("--idle-timeout and --header-timeout must be positive") }
+        guard idleTimeout.nanoseconds > 0, headerTimeout.nanoseconds > 0 else { throw ValidationError("--idle-timeout and --header-timeout must be positive") }
         guard maxConnectionsPerClient >= 0, maxConnections >= 0 else {
             throw ValidationError("--max-connections-per-client and --max-connections must be 0 or more")
         }
         return ConnectionLimits(
-            idleTimeout: .nanoseconds(Int64(idleTimeout * 1e9)), headerTimeout: .nanoseconds(Int64(headerTimeout * 1e9)),
+            idleTimeout: .nanoseconds(Int64(idleTimeout.nanoseconds)), headerTimeout: .nanoseconds(Int64(headerTimeout.nanoseconds)),
             perClient: maxConnectionsPerClient, total: maxConnections
         )
     }

@@ -14,8 +14,18 @@ struct StreamGate: AsyncParsableCommand {
     /// code that tells its kind, instead of ArgumentParser's generic error output.
     static func main() async {
         Telemetry.bootstrap()
+        var command: ParsableCommand
         do {
-            var command = try parseAsRoot()
+            command = try parseAsRoot()
+        } catch {
+            // A refused size or duration: ArgumentParser's message, and why the value was refused.
+            if let message = RefusedValue.explain(fullMessage(for: error)) {
+                FileHandle.standardError.write(Data((message + "\n").utf8))
+                Foundation.exit(exitCode(for: error).rawValue)
+            }
+            exit(withError: error)
+        }
+        do {
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

@@ -8,7 +8,8 @@ import Vault
 
 struct Transcode: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Transcode one file into an encrypted HLS ladder and publish it in a store."
+        abstract: "Transcode one file into an encrypted HLS ladder and publish it in a store.",
+        discussion: unitsHelp
     )
 
     @Argument(help: "The source file: anything FFmpeg's libavformat reads.")
@@ -42,7 +43,7 @@ struct Transcode: ParsableCommand {
     /// Caps this process's address space before any input is read: what a hostile file can make
     /// a decoder allocate (set here rather than at exec, where it would count the program itself).
     @Option(help: .hidden)
-    var memoryLimitMib: Int?
+    var memoryLimitMib: MebibyteCount?
 
     /// The job a worker runs this transcode for: recorded in the published version, and when the
     /// asset's current version is already that job's (an earlier attempt published it, then its
@@ -54,7 +55,7 @@ struct Transcode: ParsableCommand {
 
     func run() throws {
         do {
-            if let memoryLimitMib { try ResourceLimits.capAddressSpace(mebibytes: memoryLimitMib) }
+            if let memoryLimitMib { try ResourceLimits.capAddressSpace(mebibytes: memoryLimitMib.mebibytes) }
             let keyring = keyringStdin
                 ? try Keyring.load(handoff: Array(FileHandle.standardInput.readDataToEndOfFile()))
                 : try Keyring.load(keyFile: masterKeyFile)
@@ -92,8 +93,8 @@ struct Transcode: ParsableCommand {
                 // Near an address-space cap, allocation failures (ENOMEM, or EAGAIN from a thread
                 // that cannot get its stack) are the limit's doing, not the file's: say so, with an
                 // exit code the worker retries rather than one it takes for bad input.
-                if let memoryLimitMib, ResourceLimits.cameNearAddressSpaceCap(mebibytes: memoryLimitMib) {
-                    throw CommandFailure(message: "\(input): ran out of memory under the limit of \(memoryLimitMib) MiB (\(reason))", code: 71)
+                if let memoryLimitMib, ResourceLimits.cameNearAddressSpaceCap(mebibytes: memoryLimitMib.mebibytes) {
+                    throw CommandFailure(message: "\(input): ran out of memory under the limit of \(memoryLimitMib.mebibytes) MiB (\(reason))", code: 71)
                 }
                 // Far from it, libav* refused what the file asked for: bad input, not worth a retry.
                 if !text.contains("Resource temporarily unavailable") {

@@ -12,7 +12,7 @@ struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
         abstract: "Take jobs from the queue and transcode them, each in a child process.",
-        discussion: "SIGTERM or SIGINT once: finish the running jobs, take no new ones. Twice: hand them back to the queue now."
+        discussion: "SIGTERM or SIGINT once: finish the running jobs, take no new ones. Twice: hand them back to the queue now.\n\n" + unitsHelp
     )
 
     @OptionGroup var queueOptions: QueueOptions
@@ -40,10 +40,10 @@ struct WorkerCommand: AsyncParsableCommand {
         _ = try options.limits.limits()
         let configuration = WorkerConfiguration(
             id: id ?? WorkerConfiguration.defaultID(), concurrency: options.concurrency, store: options.store,
-            profilesDirectory: options.profiles, executable: Self.executablePath(), leaseSeconds: options.lease,
-            jobTimeoutSeconds: options.jobTimeout, memoryLimitMiB: options.memoryLimitMib, keyring: keyring,
+            profilesDirectory: options.profiles, executable: Self.executablePath(), leaseSeconds: options.lease.seconds,
+            jobTimeoutSeconds: options.jobTimeout.seconds, memoryLimitMiB: options.memoryLimitMib.mebibytes, keyring: keyring,
             transcodeArguments: options.limits.arguments, sourceRoots: options.sourceRoot.map(StorePath.absolute),
-            drainTimeoutSeconds: options.drainTimeout, webhookPolicy: try options.webhooks.policy()
+            drainTimeoutSeconds: options.drainTimeout?.seconds, webhookPolicy: try options.webhooks.policy()
         )
         var logger = Logger(label: "streamgate.worker")
         logger.logLevel = .info
@@ -82,7 +82,7 @@ struct FarmCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "farm",
         abstract: "Run N worker processes on this host and keep N running; `streamgate scale` changes N live.",
-        discussion: "SIGTERM or SIGINT once: every worker finishes its job and exits. Twice: they hand their jobs back."
+        discussion: "SIGTERM or SIGINT once: every worker finishes its job and exits. Twice: they hand their jobs back.\n\n" + unitsHelp
     )
 
     @OptionGroup var queueOptions: QueueOptions

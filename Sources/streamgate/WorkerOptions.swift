@@ -13,20 +13,26 @@ struct WorkerOptions: ParsableArguments {
     @Option(help: "Folder where a job's profile NAME is found as NAME.yaml.")
     var profiles: String = "profiles"
 
-    @Option(help: "Seconds without renewal after which another worker takes a job over.")
-    var lease: Double = 30
+    @Option(help: ArgumentHelp("How long a job may go without renewal before another worker takes it over.", valueName: "duration"))
+    var lease = DurationValue(seconds: 30)
 
-    @Option(help: "Seconds a transcode may run before it is killed and retried (a job's timeout_s may ask for less, never more).")
-    var jobTimeout: Double = 4 * 3600
+    @Option(help: ArgumentHelp(
+        "How long a transcode may run before it is killed and retried (a job's timeout_s may ask for less, never more).",
+        valueName: "duration"
+    ))
+    var jobTimeout = DurationValue(seconds: 4 * 3600)
 
-    @Option(help: "Address-space limit of each transcode, MiB.")
-    var memoryLimitMib: Int = 8192
+    @Option(help: ArgumentHelp("Address-space limit of each transcode, in whole MiB; a plain number is MiB.", valueName: "size"))
+    var memoryLimitMib = MebibyteCount(8192)
 
     @Option(help: "A file holding the master key (base64 or 32 raw bytes); else STREAMGATE_MASTER_KEY.")
     var masterKeyFile: String?
 
-    @Option(help: "Seconds a drain may last before running jobs are handed back (keep it under the platform's kill grace period).")
-    var drainTimeout: Double?
+    @Option(help: ArgumentHelp(
+        "How long a drain may last before running jobs are handed back (keep it under the platform's kill grace period).",
+        valueName: "duration"
+    ))
+    var drainTimeout: DurationValue?
 
     @Option(help: "A folder job sources may be in (repeatable), besides the store's uploads; none: any (the queue's writers are trusted).")
     var sourceRoot: [String] = []
@@ -37,11 +43,11 @@ struct WorkerOptions: ParsableArguments {
 
     var arguments: [String] {
         var list = [
-            "--store", store, "--concurrency", String(concurrency), "--profiles", profiles, "--lease", String(lease),
-            "--job-timeout", String(jobTimeout), "--memory-limit-mib", String(memoryLimitMib),
+            "--store", store, "--concurrency", String(concurrency), "--profiles", profiles, "--lease", lease.description,
+            "--job-timeout", jobTimeout.description, "--memory-limit-mib", memoryLimitMib.description,
         ]
         if let masterKeyFile { list += ["--master-key-file", masterKeyFile] }
-        if let drainTimeout { list += ["--drain-timeout", String(drainTimeout)] }
+        if let drainTimeout { list += ["--drain-timeout", drainTimeout.description] }
         for root in sourceRoot { list += ["--source-root", root] }
         return list + webhooks.arguments + limits.arguments
     }
