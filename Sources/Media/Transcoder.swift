@@ -32,43 +32,6 @@ public struct TranscodeProgress: Sendable {
     }
 }
 
-/// What a finished transcode published.
-public struct TranscodeSummary: Codable, Sendable {
-    public struct Rendition: Codable, Sendable {
-        public var name: String
-        public var width: Int?
-        public var height: Int?
-        public var codecs: [String]
-        /// Peak segment bit rate, bits/s, as BANDWIDTH.
-        public var bandwidth: Int
-        public var averageBandwidth: Int
-        public var frameRate: Double?
-        public var segments: Int
-        public var bytes: Int
-
-        enum CodingKeys: String, CodingKey {
-            case name, width, height, codecs, bandwidth, averageBandwidth = "average_bandwidth"
-            case frameRate = "frame_rate", segments, bytes
-        }
-    }
-
-    public var assetID: String
-    /// The published version; nil in the manifest written before publishing.
-    public var version: String?
-    public var profile: String
-    public var durationSeconds: Double
-    public var segments: Int
-    public var wallSeconds: Double
-    public var renditions: [Rendition]
-    public var keys: Int
-    public var warnings: [String]
-
-    enum CodingKeys: String, CodingKey {
-        case assetID = "asset_id", version, profile, durationSeconds = "duration", segments
-        case wallSeconds = "wall_time", renditions, keys, warnings
-    }
-}
-
 /// A transcode failure for one input: the file and one clear reason.
 public struct TranscodeError: Error, CustomStringConvertible, Sendable {
     public let file: String

@@ -1,5 +1,6 @@
 import Foundation
 import Media
+import Store
 
 /// SIGTERM and SIGINT ask a running transcode to stop: it abandons the work at the next packet and
 /// removes its staging folder, so a cancelled or drained job leaves nothing behind.
