@@ -143,7 +143,7 @@ let package = Package(
         .testTarget(name: "HLSTests", dependencies: ["HLS"]),
         .testTarget(name: "ProfilesTests", dependencies: ["Profiles"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
-        .testTarget(name: "JobsTests", dependencies: ["Jobs", "TestSupport"]),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "Store", "TestSupport"]),
         .testTarget(
             name: "GateTests",
             dependencies: ["Gate", "Vault", "Jobs", .product(name: "AsyncHTTPClient", package: "async-http-client")]
@@ -163,6 +163,7 @@ let package = Package(
                 "streamgate", "Media", "Vault", "Store", "HLS", "Jobs", "Gate", "Farm", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
     ]

@@ -1,27 +1,25 @@
 import Foundation
 import Jobs
+import Logging
+import Store
 
 /// One transcode running as `streamgate transcode --events` in a child process of its own, so a
-/// crash, a hang or runaway memory on a hostile file costs that job only.
+/// crash, a hang or runaway memory on a hostile file costs that job only. What it says arrives as
+/// ``TranscodeEvent`` lines on its standard output; how it ended, as its ``TranscodeExit`` status.
 final class TranscodeChild: @unchecked Sendable {
-    /// What the child last said about its progress.
-    struct Progress: Equatable {
-        var percent: Double?
-        var fps: Double?
-        var speed: Double?
-        var etaSeconds: Double?
-    }
-
     let process: ChildProcess
+    private let logger: Logger
     private let lock = NSLock()
-    private var latest: Progress?
-    private var summaryObject: [String: Any]?
+    private var latestProgress: TranscodeEvent.Progress?
+    private var summary: TranscodeSummary?
+    private var failure: (reason: String, status: TranscodeExit)?
     private var errorTail = ""
     private let readers = DispatchGroup()
 
     /// Starts the child sandboxed, with an empty environment and nothing open but its standard
     /// streams; `secrets` (the keyring's ``Keyring/handoff()``) goes to it on standard input.
-    init(executable: String, arguments: [String], secrets: [UInt8], sandbox: ChildProcess.Sandbox) throws {
+    init(executable: String, arguments: [String], secrets: [UInt8], sandbox: ChildProcess.Sandbox, logger: Logger) throws {
+        self.logger = logger
         process = try ChildProcess(
             executable: executable, arguments: arguments, environment: [:],
             stdin: .pipe, stdout: .pipe, stderr: .pipe, processGroup: true, deathSignal: SIGTERM, sandbox: sandbox
@@ -39,28 +37,23 @@ final class TranscodeChild: @unchecked Sendable {
         read(process.stderrPipe!) { [weak self] line in self?.handle(errorLine: line) }
     }
 
-    var progress: Progress? {
+    /// What the child last said about its progress.
+    var progress: TranscodeEvent.Progress? {
         lock.lock(); defer { lock.unlock() }
-        return latest
+        return latestProgress
     }
 
-    /// The published version from the final `done` line, when there was one.
-    var publishedVersion: String? {
+    /// What the child published, from its `published` event.
+    var published: TranscodeSummary? {
         lock.lock(); defer { lock.unlock() }
-        return summaryObject?["version"] as? String
+        return summary
     }
 
-    var finishedCleanly: Bool {
+    /// Why the child failed and the status it said it would exit with, from its `failed` event;
+    /// nil when it wrote none (a crash, a kill, arguments it refused).
+    var failed: (reason: String, status: TranscodeExit)? {
         lock.lock(); defer { lock.unlock() }
-        return summaryObject != nil
-    }
-
-    /// The child's own one-line error (`streamgate: …`), without the prefix; empty when it ended
-    /// without one (a crash prints a backtrace instead).
-    var lastError: String {
-        lock.lock(); defer { lock.unlock() }
-        guard let line = errorTail.split(separator: "\n").last(where: { $0.hasPrefix("streamgate: ") }) else { return "" }
-        return String(line.dropFirst("streamgate: ".count))
+        return failure
     }
 
     /// The end of what the child wrote on standard error, for the worker's log.
@@ -75,18 +68,21 @@ final class TranscodeChild: @unchecked Sendable {
     }
 
     private func handle(line: String) {
-        guard let data = line.data(using: .utf8), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return }
+        guard !line.isEmpty else { return }
+        let event: TranscodeEvent
+        do {
+            event = try TranscodeEvent(line: line)
+        } catch {
+            logger.error("the transcode child wrote a line that is not an event", metadata: [
+                "line": "\(error.line)", "why": "\(error.reason)", "pid": "\(process.pid)",
+            ])
+            return
+        }
         lock.lock(); defer { lock.unlock() }
-        switch object["type"] as? String {
-        case "progress":
-            latest = Progress(
-                percent: object["percent"] as? Double, fps: object["fps"] as? Double,
-                speed: object["speed"] as? Double, etaSeconds: object["eta_s"] as? Double
-            )
-        case "done":
-            summaryObject = object["summary"] as? [String: Any]
-        default:
-            break
+        switch event {
+        case .progress(let progress): latestProgress = progress
+        case .published(let published): summary = published
+        case .failed(let reason, let status): failure = (reason, status)
         }
     }
 

@@ -21,6 +21,8 @@ import Store
 ///   a store outage delays jobs, it does not fail or dead-letter them.
 /// - A job whose asset is already published by an earlier attempt of the same job (its worker died
 ///   between publishing and recording it) succeeds with that version, without transcoding again.
+/// - Each attempt owns its staging folder: the worker makes it in the store, the child only writes
+///   and publishes it, and the worker removes it when the attempt ends, however it ends.
 public final class Worker: Sendable {
     public let configuration: WorkerConfiguration
     private let queue: JobQueue
@@ -258,20 +260,37 @@ public final class Worker: Sendable {
         case .success(let path): resolved = path
         case .failure(let problem): return .failed("field 'source': \(problem)")
         }
+        // This attempt owns its staging folder, the child only writes and publishes it: removed
+        // when the attempt ends, however it ends (a published one has already moved into the store).
+        let id: AssetID
+        do { id = try AssetID(asset) } catch { return .failed("field 'asset_id': \(error)") }
+        let staging: StagingArea
+        do {
+            let store = try AssetStore(root: configuration.store)
+            // What an earlier attempt of this job left when its worker died: this worker holds the job now.
+            store.discardStaging(of: id, heldBy: lease.jobID)
+            staging = try store.stage(id, heldBy: lease.jobID)
+        } catch {
+            return postponeForStore(reason: "\(error)")
+        }
+        defer { staging.discard() }
         let arguments = [
             "transcode", resolved, "--profile", profilePath, "--out", configuration.store, "--asset-id", asset,
             "--events", "--quiet", "--keyring-stdin", "--memory-limit-mib", String(configuration.memoryLimitMiB),
-            "--publisher", lease.jobID,
+            "--publisher", lease.jobID, "--staging", staging.directory,
         ] + configuration.transcodeArguments
         // A job may ask for less time than the worker allows, never more.
         let timeLimit = min(spec.timeoutSeconds ?? configuration.jobTimeoutSeconds, configuration.jobTimeoutSeconds)
         var sandbox = configuration.sandbox
         // CPU time adds up over the encoder's threads: the wall limit on every core, and a margin.
         sandbox.cpuSeconds = Int(timeLimit) * ProcessInfo.processInfo.activeProcessorCount + 60
+        var childLogger = logger
+        childLogger[metadataKey: "job"] = "\(lease.jobID)"
         let child: TranscodeChild
         do {
             child = try TranscodeChild(
-                executable: configuration.executable, arguments: arguments, secrets: configuration.keyring.handoff(), sandbox: sandbox
+                executable: configuration.executable, arguments: arguments, secrets: configuration.keyring.handoff(),
+                sandbox: sandbox, logger: childLogger
             )
         } catch {
             return retryOrDead(lease: lease, spec: spec, reason: "\(error)")
@@ -279,7 +298,7 @@ public final class Worker: Sendable {
         let started = Date()
         var lastRenew = Date()
         var lastReport = Date.distantPast
-        var reported: TranscodeChild.Progress?
+        var reported: TranscodeEvent.Progress?
         var stopReason: StopReason?
 
         while child.process.isRunning {
@@ -309,7 +328,7 @@ public final class Worker: Sendable {
             case .cancelRequested?: if stopReason == nil { stopReason = .cancel }
             default: break
             }
-            if let stopReason { await stop(child, because: stopReason, asset: asset); break }
+            if let stopReason { await stop(child, because: stopReason); break }
         }
         let exit = await child.process.exited() ?? .signaled(SIGKILL)
         child.drainOutput()
@@ -322,43 +341,59 @@ public final class Worker: Sendable {
         case .release?: return .release
         case .timeout(let limit)?:
             return retryOrDead(lease: lease, spec: spec, reason: "timed out after \(Int(limit)) s and was killed")
-        case nil: break
+        case nil: return outcome(of: child, exit: exit, lease: lease, spec: spec, started: started)
         }
-        switch exit {
-        case .exited(0) where child.finishedCleanly:
+    }
+
+    /// What a child that ended on its own means for the job, decided from its exit status; its
+    /// `failed` event gives the reason.
+    private func outcome(of child: TranscodeChild, exit: ExitStatus, lease: Lease, spec: JobSpec, started: Date) -> Outcome {
+        let status = TranscodeExit(exit)
+        let failed = child.failed
+        if let failed, failed.status != status {
+            logger.error("the transcode child's failed event disagrees with its exit status", metadata: [
+                "job": "\(lease.jobID)", "event_status": "\(failed.status)", "exit": "\(exit)",
+            ])
+        }
+        let reason = failed?.reason ?? "transcode \(exit)"
+        switch status {
+        case .succeeded?:
+            guard let summary = child.published else {
+                return retryOrDead(lease: lease, spec: spec, reason: "transcode \(exit) without saying what it published")
+            }
             WorkerMetrics.transcoded(seconds: Date().timeIntervalSince(started), speed: child.progress?.speed)
             state.withLockedValue {
                 $0.storeFailures = 0
                 $0.storePausedUntil = nil
             }
-            return .succeeded(version: child.publishedVersion)
-        case .exited(73):
-            // The store failed (full, unwritable), not the job: postponed, the attempt not counted.
-            removeStaging(asset: asset)
-            let reason = child.lastError.isEmpty ? "the store failed" : child.lastError
-            pauseForStore(reason: reason)
-            let delay = configuration.retryDelay(afterAttempt: 1)
-            return .postpone(reason, at: Int64((Date().timeIntervalSince1970 + delay) * 1000))
-        case .exited(65), .exited(78):
-            // Bad input or configuration: another attempt would fail the same way.
-            return .failed(child.lastError.isEmpty ? "transcode \(exit)" : child.lastError)
-        case .exited(130):
+            return .succeeded(version: summary.version)
+        case .storeUnavailable?:
+            return postponeForStore(reason: failed?.reason ?? "the store failed")
+        case .badInput?, .configuration?:
+            // Another attempt would fail the same way.
+            return .failed(reason)
+        case .cancelled?:
             return .cancelled
-        case .exited(71) where !child.lastError.isEmpty:
-            // Out of memory under the limit: worth another try (another worker, a calmer moment),
-            // then a dead letter that says why.
-            removeStaging(asset: asset)
-            return retryOrDead(lease: lease, spec: spec, reason: child.lastError)
-        default:
-            removeStaging(asset: asset)
+        case .outOfMemory?:
+            // Worth another try (another worker, a calmer moment), then a dead letter that says why.
+            return retryOrDead(lease: lease, spec: spec, reason: reason)
+        case .internalFailure?, .usage?, nil:
             if case .signaled = exit {
                 logger.error("transcode crashed", metadata: [
                     "job": "\(lease.jobID)", "status": "\(exit)", "stderr": "\(child.errorOutput.suffix(1500))",
                 ])
             }
-            let detail = child.lastError.isEmpty ? "" : ": \(child.lastError)"
+            let detail = failed.map { ": \($0.reason)" } ?? ""
             return retryOrDead(lease: lease, spec: spec, reason: "transcode \(exit)\(detail)")
         }
+    }
+
+    /// The store failed (full, unwritable), not the job: postponed, the attempt not counted, and
+    /// no job taken for a while.
+    private func postponeForStore(reason: String) -> Outcome {
+        pauseForStore(reason: reason)
+        let delay = configuration.retryDelay(afterAttempt: 1)
+        return .postpone(reason, at: Int64((Date().timeIntervalSince1970 + delay) * 1000))
     }
 
     private enum StopReason {
@@ -366,8 +401,9 @@ public final class Worker: Sendable {
         case timeout(Double)
     }
 
-    /// Asks the child to stop (it discards its staging folder), then kills its process group.
-    private func stop(_ child: TranscodeChild, because reason: StopReason, asset: String) async {
+    /// Asks the child to stop, then kills its process group; its staging folder is the attempt's
+    /// to remove once it has gone.
+    private func stop(_ child: TranscodeChild, because reason: StopReason) async {
         switch reason {
         case .leaseLost, .timeout:
             child.process.signalGroup(SIGKILL)
@@ -376,17 +412,6 @@ public final class Worker: Sendable {
             if await child.process.exited(timeout: 1.5) == nil { child.process.signalGroup(SIGKILL) }
         }
         if await child.process.exited(timeout: 5) == nil { child.process.signalGroup(SIGKILL) }
-        if case .leaseLost = reason { return }
-        removeStaging(asset: asset)
-    }
-
-    /// A child killed before it could clean up leaves its staging folder: remove this asset's.
-    private func removeStaging(asset: String) {
-        let folder = configuration.store + "/staging"
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
-        for name in names where name.hasPrefix(asset + ".") {
-            try? FileManager.default.removeItem(atPath: folder + "/" + name)
-        }
     }
 
     /// The version of `asset` readers see now, when this job published it.

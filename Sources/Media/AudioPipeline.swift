@@ -34,7 +34,7 @@ final class AudioPipeline {
         try encoder.open(options: [])
 
         guard let fifo = av_audio_fifo_alloc(AV_SAMPLE_FMT_FLTP, channels, 4096) else {
-            throw MediaError(operation: "encode audio", reason: "cannot allocate the sample FIFO")
+            throw MediaError(operation: "encode audio", reason: "cannot allocate the sample FIFO", code: AVErr.noMemory)
         }
         self.fifo = fifo
         frame = try Frame()

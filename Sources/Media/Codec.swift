@@ -16,7 +16,7 @@ class CodecContext {
 
     init(codec: UnsafePointer<AVCodec>, role: String) throws(MediaError) {
         guard let context = avcodec_alloc_context3(codec) else {
-            throw MediaError(operation: role, reason: "cannot allocate a codec context")
+            throw MediaError(operation: role, reason: "cannot allocate a codec context", code: AVErr.noMemory)
         }
         self.pointer = context
         self.role = role

@@ -6,7 +6,7 @@ final class Frame {
 
     init() throws(MediaError) {
         guard let frame = av_frame_alloc() else {
-            throw MediaError(operation: "allocate frame", reason: "out of memory")
+            throw MediaError(operation: "allocate frame", reason: "out of memory", code: AVErr.noMemory)
         }
         pointer = frame
     }
@@ -36,7 +36,7 @@ final class Packet {
 
     init() throws(MediaError) {
         guard let packet = av_packet_alloc() else {
-            throw MediaError(operation: "allocate packet", reason: "out of memory")
+            throw MediaError(operation: "allocate packet", reason: "out of memory", code: AVErr.noMemory)
         }
         pointer = packet
     }

@@ -33,7 +33,7 @@ final class InputFile {
         self.io = io
         let format = try InputFile.probe(io)
         guard let allocated = avformat_alloc_context() else {
-            throw MediaError(operation: "read", reason: "out of memory")
+            throw MediaError(operation: "read", reason: "out of memory", code: AVErr.noMemory)
         }
         io.withContext { allocated.pointee.pb = $0 }
         allocated.pointee.flags |= AVFMT_FLAG_CUSTOM_IO
@@ -52,7 +52,7 @@ final class InputFile {
             if let failure = io.failure { throw InputFile.readError(failure) }
             let errors = FFmpegLog.takeErrors()
             if let capped = InputFile.streamsCapped(limits.maxStreams, errors) { throw capped }
-            throw MediaError(operation: "read", reason: InputFile.unreadableReason(code: opened, detail: errors.last))
+            throw MediaError(operation: "read", reason: InputFile.unreadableReason(code: opened, detail: errors.last), code: opened)
         }
         self.context = context
         let probed = avformat_find_stream_info(context, nil)
@@ -64,7 +64,7 @@ final class InputFile {
             if let capped = InputFile.streamsCapped(limits.maxStreams, errors) { throw capped }
             throw MediaError(operation: "probe streams", reason: InputFile.unreadableReason(
                 "its streams cannot be read", code: probed, detail: errors.last, early: "it ends before they begin"
-            ))
+            ), code: probed)
         }
         try check(limits)
     }
@@ -80,7 +80,7 @@ final class InputFile {
         let score = io.withContext { av_probe_input_buffer2($0, &format, nil, nil, 0, 0) }
         if let failure = io.failure { throw readError(failure) }
         guard score >= 0, let format else {
-            throw MediaError(operation: "read", reason: unreadableReason(code: score < 0 ? score : AVErr.invalidData))
+            throw MediaError(operation: "read", reason: unreadableReason(code: score < 0 ? score : AVErr.invalidData), code: score < 0 ? score : nil)
         }
         let name = String(cString: format.pointee.name)
         guard InputLimits.accepts(demuxer: name) else {
@@ -142,8 +142,8 @@ final class InputFile {
     /// A user-facing reason for libavformat failing to open or probe an input read through this
     /// process's own AVIO: whatever its error code (invalid data, an early end, a feature it lacks,
     /// a nested open refused), the bytes are not media it can read, and the line it logged says
-    /// best why ("moov atom not found"). Only "Cannot allocate memory" stays as it is: the
-    /// transcode command tells the memory cap from a request libav* refused.
+    /// best why ("moov atom not found"). Only "Cannot allocate memory" stays as it is: a memory
+    /// failure is not a verdict on the bytes (the error's code tells the transcode command which).
     private static func unreadableReason(
         _ base: String = "not a media file FFmpeg can read", code: Int32, detail: String? = FFmpegLog.takeLastError(),
         early: String = "it ends inside its header"

@@ -48,7 +48,7 @@ final class SegmentMuxer {
         self.name = name
         var allocated: UnsafeMutablePointer<AVFormatContext>? = nil
         try avformat_alloc_output_context2(&allocated, nil, "mpegts", nil).check("\(name): create MPEG-TS muxer")
-        guard let allocated else { throw MediaError(operation: "\(name): create MPEG-TS muxer", reason: "out of memory") }
+        guard let allocated else { throw MediaError(operation: "\(name): create MPEG-TS muxer", reason: "out of memory", code: AVErr.noMemory) }
         context = allocated
         sink = MemorySink(reservingCapacity: expectedSegmentBytes)
         sinkReference = Unmanaged.passRetained(sink)
@@ -62,7 +62,7 @@ final class SegmentMuxer {
         else {
             sinkReference.release()
             avformat_free_context(allocated)
-            throw MediaError(operation: "\(name): create output buffer", reason: "out of memory")
+            throw MediaError(operation: "\(name): create output buffer", reason: "out of memory", code: AVErr.noMemory)
         }
         context.pointee.pb = io
         context.pointee.flags |= AVFMT_FLAG_CUSTOM_IO | AVFMT_FLAG_FLUSH_PACKETS
@@ -95,7 +95,7 @@ final class SegmentMuxer {
 
     private func addStream(from encoder: Encoder) throws(MediaError) -> Int32 {
         guard let stream = avformat_new_stream(context, nil) else {
-            throw MediaError(operation: "\(name): add stream", reason: "out of memory")
+            throw MediaError(operation: "\(name): add stream", reason: "out of memory", code: AVErr.noMemory)
         }
         try avcodec_parameters_from_context(stream.pointee.codecpar, encoder.pointer).check("\(name): copy encoder parameters")
         stream.pointee.time_base = encoder.timeBase

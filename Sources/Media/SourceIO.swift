@@ -114,7 +114,7 @@ final class SourceIO {
         cursor = Unmanaged.passRetained(SourceCursor(reader: reader))
         guard let buffer = av_malloc(Int(Self.bufferSize)) else {
             cursor.release()
-            throw MediaError(operation: "create input", reason: "out of memory")
+            throw MediaError(operation: "create input", reason: "out of memory", code: AVErr.noMemory)
         }
         guard let io = avio_alloc_context(
             buffer.assumingMemoryBound(to: UInt8.self), Self.bufferSize, 0,
@@ -122,7 +122,7 @@ final class SourceIO {
         ) else {
             av_free(buffer)
             cursor.release()
-            throw MediaError(operation: "create input", reason: "out of memory")
+            throw MediaError(operation: "create input", reason: "out of memory", code: AVErr.noMemory)
         }
         context = io
     }

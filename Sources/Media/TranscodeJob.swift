@@ -97,7 +97,7 @@ final class TranscodeJob {
         do {
             input = try InputFile(path: inputPath, keyring: keyring, limits: limits)
         } catch {
-            throw TranscodeError(file: inputPath, reason: error.reason)
+            throw TranscodeError(file: inputPath, reason: error.reason, kind: .init(error))
         }
         originSeconds = input.startTime
         sealer = SegmentSealer(staging: staging, rotation: profile.keyRotationSegments, maxBytes: limits.maxOutputBytes)
@@ -260,7 +260,7 @@ final class TranscodeJob {
         let frame = try Frame()
         while try readPacket(into: packet) {
             defer { packet.unref() }
-            if isCancelled() { throw TranscodeError(file: inputPath, reason: "cancelled") }
+            if isCancelled() { throw TranscodeError(file: inputPath, reason: "cancelled", kind: .cancelled) }
             if packet.streamIndex == videoIndex, let decoder = videoDecoder {
                 try decode(packet, with: decoder, into: frame, video: true)
             } else if packet.streamIndex == audioIndex, let decoder = audioDecoder {
@@ -286,7 +286,7 @@ final class TranscodeJob {
         do {
             return try input.read(into: packet)
         } catch {
-            throw TranscodeError(file: inputPath, reason: error.reason)
+            throw TranscodeError(file: inputPath, reason: error.reason, kind: .init(error))
         }
     }
 

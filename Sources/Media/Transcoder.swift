@@ -32,54 +32,43 @@ public struct TranscodeProgress: Sendable {
     }
 }
 
-/// What a finished transcode published.
-public struct TranscodeSummary: Codable, Sendable {
-    public struct Rendition: Codable, Sendable {
-        public var name: String
-        public var width: Int?
-        public var height: Int?
-        public var codecs: [String]
-        /// Peak segment bit rate, bits/s, as BANDWIDTH.
-        public var bandwidth: Int
-        public var averageBandwidth: Int
-        public var frameRate: Double?
-        public var segments: Int
-        public var bytes: Int
-
-        enum CodingKeys: String, CodingKey {
-            case name, width, height, codecs, bandwidth, averageBandwidth = "average_bandwidth"
-            case frameRate = "frame_rate", segments, bytes
-        }
-    }
-
-    public var assetID: String
-    /// The published version; nil in the manifest written before publishing.
-    public var version: String?
-    public var profile: String
-    public var durationSeconds: Double
-    public var segments: Int
-    public var wallSeconds: Double
-    public var renditions: [Rendition]
-    public var keys: Int
-    public var warnings: [String]
-
-    enum CodingKeys: String, CodingKey {
-        case assetID = "asset_id", version, profile, durationSeconds = "duration", segments
-        case wallSeconds = "wall_time", renditions, keys, warnings
-    }
-}
-
-/// A transcode failure for one input: the file and one clear reason.
+/// A transcode failure for one input: the file, one clear reason, and what kind of failure it was,
+/// so the caller decides from the kind and never from the reason's text.
 public struct TranscodeError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: Sendable, Equatable {
+        /// The input: damaged, unsupported, over a limit. Another attempt fails the same way.
+        case input
+        /// `isCancelled` asked the transcode to stop.
+        case cancelled
+        /// An allocation failed (ENOMEM from libav*, or an allocator that returned nothing): the
+        /// process's memory cap, or a request libav* refuses whatever the cap.
+        case allocationFailed
+        /// A codec thread could not start (EAGAIN: no room left for its stack, under a memory cap).
+        case threadStartFailed
+    }
+
     public let file: String
     public let reason: String
+    public let kind: Kind
 
-    public init(file: String, reason: String) {
+    public init(file: String, reason: String, kind: Kind = .input) {
         self.file = file
         self.reason = reason
+        self.kind = kind
     }
 
     public var description: String { "\(file): \(reason)" }
+}
+
+extension TranscodeError.Kind {
+    /// The kind of a failed FFmpeg call, from the AVERROR code it carries.
+    init(_ error: MediaError) {
+        switch error.code {
+        case AVErr.noMemory?: self = .allocationFailed
+        case AVErr.again?: self = .threadStartFailed
+        default: self = .input
+        }
+    }
 }
 
 /// Transcodes one input into an encrypted HLS ladder and publishes it atomically.
@@ -88,7 +77,7 @@ public struct TranscodeError: Error, CustomStringConvertible, Sendable {
 /// rung, and the audio is encoded once and muxed into every rendition. Segments are cut at the same
 /// instants on every rendition (IDR frames forced on shared timestamps), encrypted in memory and
 /// written to a staging folder; playlists and wrapped keys follow; then the asset is published in one
-/// rename. On any failure the staging folder is removed and nothing is visible.
+/// rename. On any failure nothing is visible, and a staging folder the transcode made is removed.
 public final class Transcoder {
     private let store: AssetStore
     private let keyring: Keyring
@@ -106,6 +95,9 @@ public final class Transcoder {
     ///   - publisher: who publishes (a job's id): when the asset's current version is already this
     ///     publisher's, that version is the result and nothing new is published
     ///     (``StagingArea/publish(requiredFiles:publisher:)``).
+    ///   - staging: a staging folder someone else owns (a worker, for the attempt it runs), adopted
+    ///     with ``AssetStore/adoptStaging(_:for:)``: written and published, never removed here. When
+    ///     nil, the transcode stages in a folder of its own and removes it on failure.
     /// - Throws: ``StoreError`` when the store fails (full, unwritable): the input is not to blame,
     ///   and another try may succeed; ``TranscodeError`` for everything about the input.
     public func transcode(
@@ -116,11 +108,13 @@ public final class Transcoder {
         progressInterval: Double = 0.25,
         progress: ((TranscodeProgress) -> Void)? = nil,
         isCancelled: @escaping () -> Bool = { false },
-        publisher: String? = nil
+        publisher: String? = nil,
+        staging adopted: StagingArea? = nil
     ) throws -> TranscodeSummary {
         try Transcoder.checkReadable(input)
         let started = Date()
-        let staging = try store.stage(assetID)
+        // discard() below removes only a folder this transcode staged; an adopted one stays for its owner.
+        let staging = try adopted ?? store.stage(assetID)
         do {
             let job = try TranscodeJob(
                 input: input, profile: profile, assetID: assetID, staging: staging, keyring: keyring, limits: limits,
@@ -138,6 +132,9 @@ public final class Transcoder {
             // A full or unwritable store is not bad input: the caller must be able to tell.
             staging.discard()
             throw error
+        } catch let error as MediaError {
+            staging.discard()
+            throw TranscodeError(file: input, reason: "\(error)", kind: .init(error))
         } catch {
             staging.discard()
             throw TranscodeError(file: input, reason: "\(error)")

@@ -64,20 +64,6 @@ public final class AssetStore: Sendable {
         }
     }
 
-    // MARK: - Writing
-
-    /// A new, empty staging folder for `asset`. Nothing in it is visible until ``StagingArea/publish(requiredFiles:)``.
-    public func stage(_ asset: AssetID) throws(StoreError) -> StagingArea {
-        try StorePath.makeDirectory(stagingRoot)
-        var template = Array("\(stagingRoot)/\(asset.rawValue).XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        guard made != nil else {
-            throw StoreError.system("cannot create a staging folder", path: stagingRoot)
-        }
-        let directory = String(cString: template)
-        return StagingArea(store: self, asset: asset, directory: directory)
-    }
-
     // MARK: - Reading
 
     /// The version of `asset` readers see now, or nil when it was never published (or was deleted).

@@ -6,21 +6,27 @@ import Glibc
 
 /// A private folder an asset version is written into before it is published.
 ///
-/// Used by one writer on one thread. If it is neither published nor discarded by the time it is
-/// released, it discards itself: a failed or abandoned transcode leaves nothing behind.
+/// Used by one writer on one thread. The folder has one owner, whoever created it
+/// (``AssetStore/stage(_:)``): if the owner's area is neither published nor discarded by the time
+/// it is released, it discards itself, so a failed or abandoned transcode leaves nothing behind.
+/// An area opened on a folder another process created (``AssetStore/adoptStaging(_:for:)``)
+/// writes and publishes but never removes the folder: its creator does.
 public final class StagingArea {
     public let asset: AssetID
     /// The absolute staging folder.
     public let directory: String
+    /// False for an adopted folder, which only its creator removes.
+    public let ownsDirectory: Bool
     private let store: AssetStore
     private var createdDirectories: Set<String> = []
     private var finished = false
     private var writtenFiles: [String] = []
 
-    init(store: AssetStore, asset: AssetID, directory: String) {
+    init(store: AssetStore, asset: AssetID, directory: String, ownsDirectory: Bool) {
         self.store = store
         self.asset = asset
         self.directory = directory
+        self.ownsDirectory = ownsDirectory
     }
 
     deinit {
@@ -43,7 +49,7 @@ public final class StagingArea {
         if let slash = relative.lastIndex(of: "/") {
             let parent = directory + "/" + relative[..<slash]
             if !createdDirectories.contains(parent) {
-                try StorePath.makeDirectory(parent)
+                try makeSubfolders(relative[..<slash])
                 createdDirectories.insert(parent)
             }
         }
@@ -64,6 +70,20 @@ public final class StagingArea {
         }
         if let failure { throw StoreError.system("cannot write", path: path, errno: failure) }
         writtenFiles.append(path)
+    }
+
+    /// Creates the folders of `relative` inside the staging folder, never the staging folder itself:
+    /// a writer that outlived its attempt cannot bring back a folder its owner removed.
+    private func makeSubfolders(_ relative: Substring) throws(StoreError) {
+        var path = directory
+        for component in relative.split(separator: "/") {
+            path += "/" + component
+            if mkdir(path, 0o755) == 0 { continue }
+            var info = stat()
+            guard errno == EEXIST, stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+                throw StoreError.system("cannot create folder", path: path)
+            }
+        }
     }
 
     /// Writes `text` as UTF-8.
@@ -140,11 +160,12 @@ public final class StagingArea {
         return PublishedVersion(asset: asset, version: version, directory: destination)
     }
 
-    /// Removes the staging folder and everything in it. Safe to call more than once.
+    /// Ends the staging area unpublished: its owner removes the folder and everything in it; an
+    /// adopted area only stops writing (its creator removes the folder). Safe to call more than once.
     public func discard() {
         guard !finished else { return }
         finished = true
-        try? FileManager.default.removeItem(atPath: directory)
+        if ownsDirectory { AssetStore.removeStagingFolder(directory) }
     }
 
     private var publishedOrDiscarded: String {

@@ -1,8 +1,10 @@
 import Foundation
+import Jobs
 import Media
 
 /// SIGTERM and SIGINT ask a running transcode to stop: it abandons the work at the next packet and
-/// removes its staging folder, so a cancelled or drained job leaves nothing behind.
+/// ends as cancelled, its staging folder removed by whoever owns it (the transcode run by hand, the
+/// worker for its child), so a cancelled or drained job leaves nothing behind.
 final class StopSignal: @unchecked Sendable {
     private let lock = NSLock()
     private var requested = false
@@ -27,7 +29,7 @@ final class StopSignal: @unchecked Sendable {
         stop.signals = SignalCounter { _ in stop.request() }
         if watchParent {
             // A dead parent closes the pipe our events go to: the next write must fail (and be
-            // ignored), not raise SIGPIPE and kill us before the staging folder is removed.
+            // ignored), not raise SIGPIPE: the transcode stops at the next packet and exits cancelled.
             signal(SIGPIPE, SIG_IGN)
             let parent = getppid()
             let timer = DispatchSource.makeTimerSource(queue: .global())
@@ -40,30 +42,25 @@ final class StopSignal: @unchecked Sendable {
     }
 }
 
-/// `transcode --events`: one JSON object per line on standard output, for the worker that runs the
-/// transcode as a child process: `{"type":"progress",…}` at most twice a second, then
-/// `{"type":"done","summary":{…}}`. Failures are the usual one line on standard error and exit code.
+/// `transcode --events`: one ``TranscodeEvent`` a line on standard output, for the worker that runs
+/// the transcode as a child process: progress at most twice a second, then `published` or `failed`.
 enum EventWriter {
     static func progress(_ progress: TranscodeProgress) {
-        var object: [String: Any] = [
-            "type": "progress", "frames": progress.frames, "fps": progress.framesPerSecond, "speed": progress.speed,
-            "processed_s": progress.processedSeconds,
-        ]
-        if let fraction = progress.fraction { object["percent"] = fraction * 100 }
-        if let eta = progress.etaSeconds { object["eta_s"] = eta }
-        write(object)
+        write(.progress(TranscodeEvent.Progress(
+            frames: progress.frames, fps: progress.framesPerSecond, speed: progress.speed,
+            processedSeconds: progress.processedSeconds, percent: progress.fraction.map { $0 * 100 },
+            etaSeconds: progress.etaSeconds
+        )))
     }
 
-    static func done(_ summary: TranscodeSummary) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        guard let data = try? encoder.encode(summary), let object = try? JSONSerialization.jsonObject(with: data) else { return }
-        write(["type": "done", "summary": object])
-    }
-
-    private static func write(_ object: [String: Any]) {
-        guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
-        data.append(UInt8(ascii: "\n"))
+    static func write(_ event: TranscodeEvent) {
+        let data: Data
+        do {
+            data = try event.line()
+        } catch {
+            FileHandle.standardError.write(Data("streamgate: cannot encode a transcode event: \(error)\n".utf8))
+            return
+        }
         // Plain write(2): a reader that has gone away (EPIPE) is noticed by the parent watch, and
         // must not trap here.
         data.withUnsafeBytes { buffer in
@@ -76,19 +73,29 @@ enum EventWriter {
     }
 }
 
-struct ResourceLimitError: Error, CustomStringConvertible {
-    let description: String
+enum ResourceLimitError: Error, CustomStringConvertible {
+    /// `--memory-limit-mib` was zero or negative: the command line's fault.
+    case notPositive
+    /// setrlimit(2) refused: the system's.
+    case refused(mebibytes: Int, errno: Int32)
+
+    var description: String {
+        switch self {
+        case .notPositive: "--memory-limit-mib must be positive"
+        case .refused(let mebibytes, let code): "cannot set a memory limit of \(mebibytes) MiB: \(String(cString: strerror(code)))"
+        }
+    }
 }
 
 enum ResourceLimits {
     /// Caps this process's address space, so a hostile file that makes a decoder allocate without
     /// bound fails this one transcode instead of exhausting the machine.
     static func capAddressSpace(mebibytes: Int) throws {
-        guard mebibytes > 0 else { throw ResourceLimitError(description: "--memory-limit-mib must be positive") }
+        guard mebibytes > 0 else { throw ResourceLimitError.notPositive }
         let bytes = rlim_t(mebibytes) * 1024 * 1024
         var limit = rlimit(rlim_cur: bytes, rlim_max: bytes)
         guard setrlimit(Int32(RLIMIT_AS.rawValue), &limit) == 0 else {
-            throw ResourceLimitError(description: "cannot set a memory limit of \(mebibytes) MiB: \(String(cString: strerror(errno)))")
+            throw ResourceLimitError.refused(mebibytes: mebibytes, errno: errno)
         }
     }
 

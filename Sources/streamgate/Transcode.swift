@@ -51,6 +51,11 @@ struct Transcode: ParsableCommand {
     @Option(help: .hidden)
     var publisher: String?
 
+    /// A staging folder a worker made in the store for this attempt, and owns: written and
+    /// published here, never removed here (the worker removes it whatever ends the attempt).
+    @Option(help: .hidden)
+    var staging: String?
+
     @OptionGroup(title: "Input limits") var limits: MediaLimitOptions
 
     func run() throws {
@@ -63,6 +68,7 @@ struct Transcode: ParsableCommand {
             let ladder = try Profile.load(path: profile)
             let id = try assetID.map { try AssetID($0) } ?? AssetID.random()
             let assets = try AssetStore(root: store)
+            let adopted = try staging.map { try assets.adoptStaging($0, for: id) }
             let transcoder = Transcoder(store: assets, keyring: keyring)
             let stop = StopSignal.install(watchParent: events)
             let bar = (!quiet && !events && isatty(STDERR_FILENO) == 1) ? ProgressBar() : nil
@@ -72,11 +78,11 @@ struct Transcode: ParsableCommand {
             let source = keyringStdin ? input : ((try? SourcePolicy(roots: []).resolve(input).get()) ?? input)
             let summary = try transcoder.transcode(
                 input: source, profile: ladder, assetID: id, limits: limits, progressInterval: events ? 0.5 : 0.25,
-                progress: progress, isCancelled: { stop.isRequested }, publisher: publisher
+                progress: progress, isCancelled: { stop.isRequested }, publisher: publisher, staging: adopted
             )
             bar?.finish()
             if events {
-                EventWriter.done(summary)
+                EventWriter.write(.published(summary))
             } else if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -87,21 +93,34 @@ struct Transcode: ParsableCommand {
                 print("  \(assets.root)/assets/\(summary.assetID)/master.m3u8")
             }
         } catch {
-            let text = "\(error)"
-            let reason = (error as? TranscodeError)?.reason ?? text
-            if ["Cannot allocate memory", "Resource temporarily unavailable", "out of memory"].contains(where: text.contains) {
-                // Near an address-space cap, allocation failures (ENOMEM, or EAGAIN from a thread
-                // that cannot get its stack) are the limit's doing, not the file's: say so, with an
-                // exit code the worker retries rather than one it takes for bad input.
-                if let memoryLimitMib, ResourceLimits.cameNearAddressSpaceCap(mebibytes: memoryLimitMib.mebibytes) {
-                    throw CommandFailure(message: "\(input): ran out of memory under the limit of \(memoryLimitMib.mebibytes) MiB (\(reason))", code: 71)
+            let (status, message) = Self.failure(error, input: input, memoryLimitMiB: memoryLimitMib?.mebibytes)
+            if events { EventWriter.write(.failed(reason: message, status: status)) }
+            throw CommandFailure(message: message, code: status.rawValue)
+        }
+    }
+
+    /// The status a failed transcode exits with, and its one-line message. Memory failures are
+    /// told by the error's kind and by how near the process came to its address-space cap.
+    static func failure(_ error: any Error, input: String, memoryLimitMiB: Int?) -> (status: TranscodeExit, message: String) {
+        switch error {
+        case let failure as TranscodeError:
+            switch failure.kind {
+            case .input: return (.badInput, failure.description)
+            case .cancelled: return (.cancelled, failure.description)
+            case .allocationFailed, .threadStartFailed:
+                // Near the cap, an allocation (or a thread's stack) failed for the limit's sake, not
+                // the file's: worth another attempt.
+                if let memoryLimitMiB, ResourceLimits.cameNearAddressSpaceCap(mebibytes: memoryLimitMiB) {
+                    return (.outOfMemory, "\(input): ran out of memory under the limit of \(memoryLimitMiB) MiB (\(failure.reason))")
                 }
                 // Far from it, libav* refused what the file asked for: bad input, not worth a retry.
-                if !text.contains("Resource temporarily unavailable") {
-                    throw CommandFailure(message: "\(input): asks for more memory than libav* will allocate (\(reason))", code: 65)
-                }
+                guard failure.kind == .allocationFailed else { return (.badInput, failure.description) }
+                return (.badInput, "\(input): asks for more memory than libav* will allocate (\(failure.reason))")
             }
-            throw CommandFailure(error)
+        case is StoreError: return (.storeUnavailable, "\(error)")
+        case is VaultError, is ProfileError: return (.configuration, "\(error)")
+        case is ValidationError, ResourceLimitError.notPositive: return (.usage, "\(error)")
+        default: return (.internalFailure, "\(error)")
         }
     }
 }
@@ -127,11 +146,8 @@ struct CommandFailure: Error, CustomStringConvertible {
         switch error {
         case is VaultError, is ProfileError: code = 78  // EX_CONFIG
         case is StoreError: code = 73  // EX_CANTCREAT
-        case is JobError: code = 65
+        case is JobError: code = 65  // EX_DATAERR
         case is RedisError: code = 69  // EX_UNAVAILABLE
-        case let error as TranscodeError where error.reason == "cancelled": code = 130
-        case is TranscodeError: code = 65  // EX_DATAERR
-        case is ResourceLimitError: code = 71  // EX_OSERR
         default: code = 1
         }
     }
