@@ -2,11 +2,12 @@
 #
 #   bench_fail MESSAGE…        prints "bench/NAME: MESSAGE" on standard error and exits 1
 #   bench_debian PKG…          installs the Debian packages that are missing (as root, or with sudo)
-#   bench_release_binary       streamgate_binary .build
+#   bench_release_binary       streamgate_binary .build: the one release build every bench uses (the
+#                              one `make release` makes), so a fresh clone builds it once
 #   streamgate_binary SCRATCH  sets $binary to $STREAMGATE when given, else to the release build in
 #                              SCRATCH (a --scratch-path), built when it is missing or older than
-#                              Sources/ or Package.swift (niced: the machine is shared and the build
-#                              is not what a bench measures)
+#                              Sources/ or Package.swift, after scripts/bootstrap.sh as `make` does
+#                              (niced: the machine is shared and the build is not what a bench measures)
 #   apt_install PKG…           installs the given Debian packages; fails (returns) instead of exiting,
 #                              so a caller can try an alternative
 #   bench_python_env           the project's .venv with bench/requirements.txt installed
@@ -45,6 +46,7 @@ streamgate_binary() {
     echo "$name: building $binary (release, scratch path $scratch)" >&2
     export PATH=/opt/swift/usr/bin:$PATH
     command -v swift >/dev/null 2>&1 || fail "swift is not on PATH (nor in /opt/swift/usr/bin); set STREAMGATE=/path/to/streamgate"
+    scripts/bootstrap.sh >&2 || fail "scripts/bootstrap.sh failed (the packages the build links)"
     nice -n 10 swift build -c release --product streamgate --scratch-path "$scratch" >&2 \
       || fail "swift build -c release --product streamgate --scratch-path $scratch failed (or set STREAMGATE=/path/to/streamgate)"
     # A build with nothing to do (sources touched, not changed: a checkout, a rebase) leaves the

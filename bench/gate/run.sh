@@ -19,7 +19,8 @@
 # Usage from the repository root:  bench/gate/run.sh
 # Knobs (environment): DURATION=15 WARMUP=5 CONNECTIONS=8 BURST_CONNECTIONS=100 THREADS=2 HOLDERS=100 SIWE_N=3000
 #   RPC_REQUESTS=10000 SERVE_ARGS="" (more `serve` options)
-#   STREAMGATE=/path/to/streamgate (else it builds with --scratch-path .build-gbench when missing or stale)
+#   STREAMGATE=/path/to/streamgate (else the release build in .build, as `make release` and every bench use it,
+#   built when missing or stale)
 # It installs wrk and redis-server from Debian if they are missing, and the .venv (eth-account, the
 # chain's packages) with scripts/python-env.sh.
 set -euo pipefail
@@ -102,7 +103,7 @@ fi
 
 # --- StreamGate ------------------------------------------------------------------------------------------
 
-streamgate_binary .build-gbench
+bench_release_binary
 serve_help=$("$binary" serve --help 2>&1) || fail "$binary has no working 'serve' command"
 [[ $serve_help == *--siwe-domain* ]] || fail "$binary has no 'serve --siwe-domain' (NFT gating)"
 

@@ -17,8 +17,8 @@
 # Knobs (environment): SEED=1 WORKERS=2 JOB_TIMEOUT=120 UPLOADS=4 (uploads at once) STALL (s without any job
 #   event before giving up; 3 × JOB_TIMEOUT) ONLY (a regular expression: only kinds matching it)
 #   FARM_ARGS SERVE_ARGS (more `farm` / `serve` options, e.g. FARM_ARGS="--memory-limit-mib 2048")
-#   STREAMGATE=/path/to/streamgate (else it builds with --scratch-path .build-bench, as bench/origin does,
-#   when that binary is missing or older than Sources/)
+#   STREAMGATE=/path/to/streamgate (else the release build in .build, as `make release` and every bench use it,
+#   built when missing or older than Sources/)
 # Files and the last run's stack (logs, store) stay in bench/.work/hostile/; results in bench/.work/hostile/results/.
 set -euo pipefail
 
@@ -80,7 +80,7 @@ command -v redis-server >/dev/null 2>&1 || fail "redis-server is missing (apt-ge
 
 # --- StreamGate ------------------------------------------------------------------------------------
 
-streamgate_binary .build-bench
+bench_release_binary
 "$binary" farm --help >/dev/null 2>&1 || fail "$binary has no working 'farm' command"
 
 # --- Run -------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """bench/origin's measuring half: StreamGate's origin against nginx on the same encrypted segments.
 
-bench/origin/run.sh installs the tools, builds (or takes) the binary and makes the asset, then runs
-this with the store, the binary and the knobs. Standard library only.
+bench/origin/run.sh installs the tools, takes the release binary and makes the asset, then runs
+this with the store, the binary and the knobs. Standard library only; the plumbing (processes, wrk,
+/proc, /metrics, results.jsonl) is bench/benchlib.py.
 
 What it does, in order:
   1. Starts both servers, checks that they return the same bytes as the store for a few segments.
@@ -20,36 +21,23 @@ WORK/results.jsonl, and last the `summary …` line.
 
 import argparse
 import grp
-import http.client
-import json
 import os
 import pwd
 import random
 import re
-import signal
-import socket
-import statistics
-import subprocess
 import sys
-import threading
 import time
-import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # bench/, for benchlib
+from benchlib import (Failure, Metrics, Process, Results, RssSampler, Wrk, cpu_us_per_request, http_once,  # noqa: E402
+                      log_lines, median, moved, ratio, run, say, status_kib, warn, with_children, with_cpu)
+
 LUA = os.path.join(HERE, "paths.lua")
 SEGMENT = re.compile(r"^[0-9]+\.ts$")
-
-
-def say(text=""):
-    print(text, flush=True)
-
-
-def warn(text):
-    print(f"bench/origin: warning: {text}", file=sys.stderr, flush=True)
-
-
-class Failure(Exception):
-    pass
+SCENARIOS = ("cold", "hot", "zipf")
+SERVERS = ("streamgate", "nginx")
+FIGURES = ("rps", "mb_per_s", "p50_ms", "p99_ms")
 
 
 # --- The asset ------------------------------------------------------------------------------------
@@ -104,139 +92,40 @@ def oracle_hit_rate(segments, probabilities, budget):
 
 # --- Servers --------------------------------------------------------------------------------------
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def http_get(port, path, timeout=10.0):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
-
-
-def tail(path, lines=15):
-    try:
-        with open(path, errors="replace") as log:
-            return "".join(log.readlines()[-lines:])
-    except OSError:
-        return ""
-
-
-class Server:
-    name = "?"
-    prefix = "/"
-
-    def __init__(self, work, pids_file):
-        self.work = work
-        self.pids_file = pids_file
-        self.process = None
-        self.port = None
-        self.log = None
-        self.starts = 0
-
-    def command(self, port):
-        raise NotImplementedError
-
-    def start(self):
-        self.starts += 1
-        for attempt in range(5):
-            port = free_port()
-            self.log = os.path.join(self.work, f"{self.name}-{self.starts}.log")
-            with open(self.log, "w") as log:
-                self.process = subprocess.Popen(self.command(port), stdout=log, stderr=subprocess.STDOUT,
-                                                stdin=subprocess.DEVNULL, env=self.environment())
-            with open(self.pids_file, "a") as pids:
-                pids.write(f"{self.process.pid}\n")
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    break
-                try:
-                    status, _ = http_get(port, "/healthz", timeout=1)
-                    if status == 200:
-                        self.port = port
-                        return
-                except OSError:
-                    pass
-                time.sleep(0.1)
-            text = tail(self.log)
-            self.stop()
-            if "in use" in text:  # someone took the port between the probe and the bind: try another
-                continue
-            raise Failure(f"{self.name} did not start on port {port} (log {self.log}):\n{text}")
-        raise Failure(f"{self.name}: no free port after 5 attempts")
-
-    def environment(self):
-        return os.environ
-
-    def stop(self):
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                warn(f"{self.name} (pid {self.process.pid}) ignored SIGTERM for 15 s; killing it")
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-        self.port = None
-
-    @property
-    def pid(self):
-        return self.process.pid if self.process else None
-
-    def url(self, relative):
-        return self.prefix + relative
-
-
-class StreamGate(Server):
-    name = "streamgate"
+class StreamGate(Process):
     prefix = "/v/"
 
     def __init__(self, work, pids_file, binary, store, key_file, l1_bytes, extra):
-        super().__init__(work, pids_file)
-        self.binary, self.store, self.key_file, self.l1_bytes, self.extra = binary, store, key_file, l1_bytes, extra
+        super().__init__("streamgate", pids_file)
+        self.work, self.binary, self.store, self.key_file, self.l1_bytes, self.extra = work, binary, store, key_file, l1_bytes, extra
+        self.starts = 0
 
-    def command(self, port):
-        return [self.binary, "serve", "--store", self.store, "--host", "127.0.0.1", "--port", str(port),
-                "--l1-bytes", str(self.l1_bytes), "--master-key-file", self.key_file, *self.extra]
-
-    def environment(self):
+    def start(self):
+        self.starts += 1
         environment = dict(os.environ)
         environment.pop("STREAMGATE_MASTER_KEY", None)  # the key file is the one the store was made with
-        return environment
+        self.start_http(lambda port: [self.binary, "serve", "--store", self.store, "--host", "127.0.0.1", "--port", str(port),
+                                      "--l1-bytes", str(self.l1_bytes), "--master-key-file", self.key_file, *self.extra],
+                        os.path.join(self.work, f"streamgate-{self.starts}.log"), environment)
 
     def metrics(self):
-        status, body = http_get(self.port, "/metrics")
-        if status != 200:
-            raise Failure(f"GET /metrics answered {status}")
-        return parse_prometheus(body.decode("utf-8", "replace"))
-
-    def error_lines(self):
-        try:
-            with open(self.log, errors="replace") as log:
-                return [line.rstrip() for line in log if re.search(r"\b(error|critical|fatal)\b", line, re.I)]
-        except OSError:
-            return []
+        return Metrics.fetch(self.port)
 
 
-class Nginx(Server):
-    name = "nginx"
+class Nginx(Process):
     prefix = "/"
 
     def __init__(self, work, pids_file, binary, store):
-        super().__init__(work, pids_file)
-        self.binary, self.root = binary, os.path.join(store, "assets")
+        super().__init__("nginx", pids_file)
+        self.work, self.binary, self.root = work, binary, os.path.join(store, "assets")
+        self.starts = 0
 
-    def command(self, port):
+    def start(self):
+        self.starts += 1
+        self.start_http(self.command_for, os.path.join(self.work, f"nginx-{self.starts}.log"))
+
+    def command_for(self, port):
+        """Writes nginx.conf for `port`; returns the command that runs nginx with it."""
         prefix = os.path.join(self.work, "nginx")
         for folder in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
             os.makedirs(os.path.join(prefix, "tmp", folder), exist_ok=True)
@@ -287,146 +176,16 @@ http {{
 
     def pids(self):
         """The master and its workers."""
-        if not self.process:
-            return []
-        found = [self.process.pid]
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-                if int(fields[1]) == self.process.pid:
-                    found.append(int(entry))
-            except (OSError, IndexError, ValueError):
-                pass
-        return found
+        return with_children(self.pid) if self.pid else []
 
 
-# --- Metrics (Prometheus text format) --------------------------------------------------------------
-
-SAMPLE = re.compile(r"^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+-?[0-9]+)?\s*$")
-LABEL = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)')
-
-
-def parse_prometheus(text):
-    """[(name, {label: value}, float)] for every sample line; comments and junk are skipped."""
-    samples = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        match = SAMPLE.match(line)
-        if not match:
-            continue
-        name, raw_labels, raw_value = match.groups()
-        labels = {}
-        if raw_labels:
-            for label in LABEL.finditer(raw_labels):
-                labels[label.group(1)] = label.group(2).encode().decode("unicode_escape")
-        try:
-            value = float(raw_value)
-        except ValueError:
-            continue
-        samples.append((name, labels, value))
-    return samples
-
-
-def metric_sum(samples, name, **labels):
-    """The sum of the series of `name` whose labels include `labels`; None when there is none."""
-    values = [value for sample_name, sample_labels, value in samples
-              if sample_name == name and all(sample_labels.get(k) == v for k, v in labels.items())]
-    return sum(values) if values else None
-
-
-def l1_counts(samples):
-    hit = metric_sum(samples, "streamgate_origin_cache_total", level="l1", result="hit")
-    miss = metric_sum(samples, "streamgate_origin_cache_total", level="l1", result="miss")
-    return hit, miss
-
-
-def segment_statuses(samples):
-    """{status: count} of StreamGate's segment responses."""
-    statuses = {}
-    for name, labels, value in samples:
-        if name == "streamgate_origin_requests_total" and labels.get("route") == "segment":
-            statuses[labels.get("status", "?")] = statuses.get(labels.get("status", "?"), 0) + value
-    return statuses
-
-
-# --- Memory ---------------------------------------------------------------------------------------
-
-def cpu_seconds(pids):
-    """User + system CPU time of whole processes (every thread), seconds."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            pass
-    return total / ticks
-
-
-def server_pids(server):
-    return server.pids() if hasattr(server, "pids") else [server.pid]
-
-
-def status_kib(pid, field):
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-class Sampler:
-    """Samples VmRSS every 100 ms; keeps the peak per (phase, server)."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.targets = {}  # server name -> callable returning pids
-        self.phase = "idle"
-        self.peaks = {}
-        self.running = True
-        self.thread = threading.Thread(target=self.loop, daemon=True)
-        self.thread.start()
-
-    def watch(self, name, pids):
-        with self.lock:
-            self.targets[name] = pids
-
-    def unwatch(self, name):
-        with self.lock:
-            self.targets.pop(name, None)
-
-    def set_phase(self, phase):
-        with self.lock:
-            self.phase = phase
-
-    def loop(self):
-        while self.running:
-            with self.lock:
-                targets, phase = dict(self.targets), self.phase
-            for name, pids in targets.items():
-                rss = sum(status_kib(pid, "VmRSS") or 0 for pid in pids())
-                key = (phase, name)
-                with self.lock:
-                    if rss > self.peaks.get(key, 0):
-                        self.peaks[key] = rss
-            time.sleep(0.1)
-
-    def peak_mib(self, phase, name):
-        with self.lock:
-            return self.peaks.get((phase, name), 0) / 1024
-
-    def stop(self):
-        self.running = False
+def l1_moved(before, after):
+    """(hits, misses) of StreamGate's L1 between two /metrics readings; None when the counters are missing."""
+    counts = [metrics.sum("streamgate_origin_cache_total", level="l1", result=result)
+              for metrics in (before, after) for result in ("hit", "miss")]
+    if None in counts:
+        return None
+    return counts[2] - counts[0], counts[3] - counts[1]
 
 
 # --- Page cache -----------------------------------------------------------------------------------
@@ -456,96 +215,7 @@ def drop_page_cache(paths, allowed):
     return f"posix_fadvise(DONTNEED) per file; {reason}"
 
 
-# --- wrk ------------------------------------------------------------------------------------------
-
-class Load:
-    def __init__(self, args, work, pids_file):
-        self.args = args
-        self.work = work
-        self.pids_file = pids_file
-        self.count = 0
-
-    def run(self, server, list_file, mode, duration, label):
-        """One wrk run; returns its figures (dict)."""
-        self.count += 1
-        args = self.args
-        command = ["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{duration}s",
-                   "--timeout", f"{args.timeout}s", "--latency", "-s", LUA, f"http://127.0.0.1:{server.port}/",
-                   "--", list_file, server.prefix, mode, str(args.threads), str(args.connections)]
-        log_path = os.path.join(self.work, f"wrk-{self.count:02d}-{label}-{server.name}.log")
-        lines = []
-        done_threads = [0]
-        with open(log_path, "w") as log:
-            log.write("$ " + " ".join(command) + "\n")
-            log.flush()
-            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, text=True, bufsize=1)
-            with open(self.pids_file, "a") as pids:
-                pids.write(f"{process.pid}\n")
-
-            def read():
-                for line in process.stdout:
-                    lines.append(line)
-                    log.write(line)
-                    if line.startswith("origin-bench-thread-done"):
-                        done_threads[0] += 1
-
-            reader = threading.Thread(target=read, daemon=True)
-            reader.start()
-            deadline = time.monotonic() + duration + 60
-            try:
-                while process.poll() is None:
-                    if mode == "once" and done_threads[0] >= args.threads:
-                        # Every thread has finished its share; wake wrk's main thread from its sleep.
-                        process.send_signal(signal.SIGINT)
-                    if time.monotonic() > deadline:
-                        raise Failure(f"wrk did not finish (log {log_path})")
-                    time.sleep(0.05)
-            finally:
-                if process.poll() is None:  # interrupted or stuck: do not leave it loading the server
-                    process.kill()
-                    process.wait()
-            reader.join(timeout=10)
-        if process.returncode != 0:
-            raise Failure(f"wrk failed with status {process.returncode} (log {log_path}):\n{''.join(lines[-10:])}")
-        report = next((line for line in lines if line.startswith("origin-bench {")), None)
-        if report is None:
-            raise Failure(f"wrk printed no figures (log {log_path}):\n{''.join(lines[-10:])}")
-        figures = json.loads(report.split(" ", 1)[1])
-        if mode == "once":
-            if figures["elapsed_us"] <= 0 or done_threads[0] < args.threads:
-                raise Failure(f"the pass over {list_file} did not finish within {duration} s (log {log_path})")
-            seconds = figures["elapsed_us"] / 1e6
-        else:
-            seconds = figures["duration_us"] / 1e6
-        latency = figures["latency_us"]
-        errors = figures["errors"]
-        return {
-            "requests": figures["requests"],
-            "seconds": round(seconds, 4),
-            "rps": figures["requests"] / seconds,
-            "mb_per_s": figures["bytes"] / seconds / 1e6,
-            "p50_ms": latency["p50"] / 1000,
-            "p90_ms": latency["p90"] / 1000,
-            "p99_ms": latency["p99"] / 1000,
-            "p999_ms": latency["p999"] / 1000,
-            "max_ms": latency["max"] / 1000,
-            "non_2xx_3xx": errors["status"],
-            "socket_errors": errors["connect"] + errors["read"] + errors["write"] + errors["timeout"],
-            "errors": errors,
-            "log": os.path.relpath(log_path),
-        }
-
-
 # --- The run --------------------------------------------------------------------------------------
-
-def median(values):
-    return statistics.median(values) if values else float("nan")
-
-
-def ratio(a, b):
-    return a / b if b else float("nan")
-
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -582,8 +252,7 @@ def main():
     os.makedirs(work, exist_ok=True)
     pids_file = os.path.join(work, "pids")
     started = time.time()
-    invocation = uuid.uuid4().hex[:12]
-    results_path = os.path.join(work, "results.jsonl")
+    results = Results(os.path.join(work, "results.jsonl"))
 
     segments = inventory(args.store, args.asset)
     if len(segments) < args.min_segments:
@@ -604,7 +273,6 @@ def main():
     zipf_list_path = os.path.join(lists, "zipf.txt")
     write_list(zipf_list_path, zipf_samples)
     oracle = oracle_hit_rate(segments, probabilities, args.l1_bytes)
-    distinct_drawn = len(set(zipf_samples))
 
     sizes = sorted(size for _, size in segments)
     say(f"asset: {args.asset} in {args.store}: {len(segments)} segments in {len(renditions)} renditions "
@@ -613,41 +281,38 @@ def main():
     say(f"load: wrk {args.threads} threads, {args.connections} connections, {args.rounds} rounds of {args.duration} s "
         f"per server for hot and zipf ({args.cold_rounds} cold passes), alternating; zipf warm-up {args.warmup} s")
     say(f"hot set: {len(hot_paths)} segments ({sum(dict(segments)[p] for p in hot_paths) / 2**20:.1f} MiB)")
-    say(f"zipf: s={args.zipf_s}, {args.zipf_samples} draws over {len(segments)} segments ({distinct_drawn} drawn at least once); "
-        f"a {args.l1_bytes / 2**20:.0f} MiB cache holding exactly the most popular ones would hit {oracle:.3f}")
+    say(f"zipf: s={args.zipf_s}, {args.zipf_samples} draws over {len(segments)} segments ({len(set(zipf_samples))} drawn "
+        f"at least once); a {args.l1_bytes / 2**20:.0f} MiB cache holding exactly the most popular ones would hit {oracle:.3f}")
 
-    sampler = Sampler()
+    sampler = RssSampler()
     streamgate = StreamGate(work, pids_file, args.streamgate, args.store, args.master_key_file, args.l1_bytes,
                             args.serve_args.split())
     nginx = Nginx(work, pids_file, args.nginx, args.store)
     servers = {"streamgate": streamgate, "nginx": nginx}
-    load = Load(args, work, pids_file)
-    rows = []
+    wrk = Wrk(LUA, "origin-bench", work, pids_file, args.threads, args.timeout)
     hwm = []  # StreamGate's VmHWM at the end of each of its processes, MiB
     problems = []
 
+    def load(server, list_file, mode, duration, label):
+        return wrk.run(server.port, list_file, mode, duration, f"{label}-{server.name}", args.connections, (server.prefix,))
+
     def start(server):
         server.start()
-        sampler.watch(server.name, (lambda: [streamgate.pid] if streamgate.pid else []) if server is streamgate
-                      else nginx.pids)
+        sampler.watch(server.name, server.pids)
 
     def stop(server):
         if server is streamgate and streamgate.pid:
             peak = status_kib(streamgate.pid, "VmHWM")
             if peak:
                 hwm.append(peak / 1024)
-            errors = streamgate.error_lines()
+            errors = log_lines(streamgate.log, "error|critical|fatal")
             if errors:
                 problems.append(f"streamgate log {streamgate.log}: {len(errors)} error lines, first: {errors[0]}")
         sampler.unwatch(server.name)
         server.stop()
 
-    def record(scenario, round_number, server, figures, extra=None):
-        row = {"invocation": invocation, "time": round(time.time(), 3), "scenario": scenario, "round": round_number,
-               "server": server.name, **figures, **(extra or {})}
-        rows.append(row)
-        with open(results_path, "a") as out:
-            out.write(json.dumps(row, sort_keys=True) + "\n")
+    def record(scenario, round_number, server, figures, **extra):
+        results.record(scenario, round=round_number, server=server.name, **figures, **extra)
         flags = ""
         if figures["non_2xx_3xx"] or figures["socket_errors"]:
             flags = f"  (non-2xx/3xx {figures['non_2xx_3xx']}, socket errors {figures['errors']})"
@@ -656,161 +321,131 @@ def main():
         say(f"  {scenario:<5} round {round_number} {server.name:<10} {figures['rps']:>9.0f} req/s "
             f"{figures['mb_per_s']:>8.1f} MB/s  p50 {figures['p50_ms']:>7.2f} ms  p99 {figures['p99_ms']:>7.2f} ms"
             f"  {figures['requests']} requests in {figures['seconds']:.2f} s"
-            + (f"  cpu {extra['cpu_us_per_request']:.0f} µs/req" if extra and extra.get("cpu_us_per_request") is not None else "")
-            + (f"  l1 hit {extra['l1_hit_rate']:.3f}" if extra and extra.get("l1_hit_rate") is not None else "")
+            + (f"  cpu {extra['cpu_us_per_request']:.0f} µs/req" if extra.get("cpu_us_per_request") is not None else "")
+            + (f"  l1 hit {extra['l1_hit_rate']:.3f}" if extra.get("l1_hit_rate") is not None else "")
             + flags)
 
     def order(round_number):
         return ("streamgate", "nginx") if round_number % 2 else ("nginx", "streamgate")
 
-    try:
-        # 1. Same bytes from both servers and from the store.
-        start(streamgate)
-        start(nginx)
-        say(f"servers: streamgate {args.streamgate} serve … --l1-bytes {args.l1_bytes} {args.serve_args}".rstrip()
-            + f" on :{streamgate.port}; nginx {args.nginx} on :{nginx.port} (conf {work}/nginx/nginx.conf)")
-        checked = [segments[0][0], segments[len(segments) // 2][0], segments[-1][0], hot_paths[0]]
-        for path in checked:
-            with open(os.path.join(args.store, "assets", path), "rb") as stored:
-                expected = stored.read()
-            for server in (streamgate, nginx):
-                status, body = http_get(server.port, server.url(path))
-                if status != 200:
-                    raise Failure(f"{server.name} answered {status} for {server.url(path)}")
-                if body != expected:
-                    raise Failure(f"{server.name} returned {len(body)} bytes for {server.url(path)} that differ from "
-                                  f"the {len(expected)} bytes of the stored file")
-        say(f"check: both servers return the stored bytes for {len(checked)} segments ({', '.join(checked)})")
-        stop(streamgate)
-        stop(nginx)
-
-        # 2. Cold start.
-        sampler.set_phase("cold")
-        say(f"cold: a fresh server after emptying the page cache, every segment once in order "
-            f"({len(segments)} requests, {total_bytes / 1e6:.0f} MB)")
-        cold_method = None
-        for round_number in range(1, args.cold_rounds + 1):
-            for name in order(round_number):
-                server = servers[name]
-                cold_method = drop_page_cache(segment_files, args.drop_caches == 1)
-                start(server)
-                before = streamgate.metrics() if server is streamgate else None
-                figures = load.run(server, cold_list, "once", max(300, args.duration), "cold")
-                extra = {}
-                if server is streamgate:
-                    after = streamgate.metrics()
-                    extra["store_reads"] = (metric_sum(after, "streamgate_origin_store_reads_total") or 0) - \
-                                           (metric_sum(before, "streamgate_origin_store_reads_total") or 0)
-                    extra["warmed"] = (metric_sum(after, "streamgate_origin_warmed_total") or 0) - \
-                                      (metric_sum(before, "streamgate_origin_warmed_total") or 0)
-                if figures["requests"] != len(segments):
-                    problems.append(f"cold round {round_number} {name}: {figures['requests']} answers for {len(segments)} requests")
-                record("cold", round_number, server, figures, extra)
-                stop(server)
-        say(f"  page cache emptied with: {cold_method}")
-
-        # 3. Hot set, 4. Zipf: one process of each for both.
-        start(streamgate)
-        start(nginx)
-        sampler.set_phase("hot")
-        say(f"hot: {len(hot_paths)} segments over and over (2 s warm-up each first)")
+    # 1. Same bytes from both servers and from the store.
+    start(streamgate)
+    start(nginx)
+    say(f"servers: streamgate {args.streamgate} serve … --l1-bytes {args.l1_bytes} {args.serve_args}".rstrip()
+        + f" on :{streamgate.port}; nginx {args.nginx} on :{nginx.port} (conf {work}/nginx/nginx.conf)")
+    checked = [segments[0][0], segments[len(segments) // 2][0], segments[-1][0], hot_paths[0]]
+    for path in checked:
+        with open(os.path.join(args.store, "assets", path), "rb") as stored:
+            expected = stored.read()
         for server in (streamgate, nginx):
-            load.run(server, hot_list, "cycle", 2, "hot-warmup")
-        for round_number in range(1, args.rounds + 1):
-            for name in order(round_number):
-                server = servers[name]
-                pids = server_pids(server)
-                cpu0 = cpu_seconds(pids)
-                figures = load.run(server, hot_list, "cycle", args.duration, "hot")
-                cpu = cpu_seconds(pids) - cpu0
-                record("hot", round_number, server, figures,
-                       {"cpu_us_per_request": cpu * 1e6 / figures["requests"] if figures["requests"] else None})
+            status, body = http_once(server.port, "GET", server.prefix + path)
+            if status != 200:
+                raise Failure(f"{server.name} answered {status} for {server.prefix + path}")
+            if body != expected:
+                raise Failure(f"{server.name} returned {len(body)} bytes for {server.prefix + path} that differ from "
+                              f"the {len(expected)} bytes of the stored file")
+    say(f"check: both servers return the stored bytes for {len(checked)} segments ({', '.join(checked)})")
+    stop(streamgate)
+    stop(nginx)
 
-        sampler.set_phase("zipf")
-        say(f"zipf: warm-up {args.warmup} s each, then measured rounds")
-        zipf_warm = None
-        for server in (streamgate, nginx):
+    # 2. Cold start.
+    sampler.set_phase("cold")
+    say(f"cold: a fresh server after emptying the page cache, every segment once in order "
+        f"({len(segments)} requests, {total_bytes / 1e6:.0f} MB)")
+    cold_method = None
+    for round_number in range(1, args.cold_rounds + 1):
+        for name in order(round_number):
+            server = servers[name]
+            cold_method = drop_page_cache(segment_files, args.drop_caches == 1)
+            start(server)
             before = streamgate.metrics() if server is streamgate else None
-            figures = load.run(server, zipf_list_path, "cycle", args.warmup, "zipf-warmup")
+            figures = load(server, cold_list, "once", max(300, args.duration), "cold")
+            extra = {}
             if server is streamgate:
-                hit, miss = l1_counts(streamgate.metrics())
-                hit0, miss0 = l1_counts(before)
-                if None not in (hit, miss, hit0, miss0) and hit + miss - hit0 - miss0 > 0:
-                    zipf_warm = (hit - hit0) / (hit + miss - hit0 - miss0)
-            say(f"  warm-up {server.name:<10} {figures['rps']:>9.0f} req/s" +
-                (f"  l1 hit {zipf_warm:.3f}" if server is streamgate and zipf_warm is not None else ""))
-        hits = misses = 0.0
-        zipf_reads = {}
-        counters_missing = False
-        for round_number in range(1, args.rounds + 1):
-            for name in order(round_number):
-                server = servers[name]
-                before = streamgate.metrics() if server is streamgate else None
-                pids = server_pids(server)
-                cpu0 = cpu_seconds(pids)
-                figures = load.run(server, zipf_list_path, "cycle", args.duration, "zipf")
-                cpu = cpu_seconds(pids) - cpu0
-                extra = {"cpu_us_per_request": cpu * 1e6 / figures["requests"] if figures["requests"] else None}
-                if server is streamgate:
-                    hit, miss = l1_counts(streamgate.metrics())
-                    hit0, miss0 = l1_counts(before)
-                    if None in (hit, miss, hit0, miss0):
-                        counters_missing = True
-                        extra["l1_hit_rate"] = None
-                    else:
-                        hits += hit - hit0
-                        misses += miss - miss0
-                        served = hit - hit0 + miss - miss0
-                        extra.update(l1_hits=hit - hit0, l1_misses=miss - miss0,
-                                     l1_hit_rate=(hit - hit0) / served if served else None)
-                    after = streamgate.metrics()
-                    for key, metric in (("store_reads", "streamgate_origin_store_reads_total"),
-                                        ("warmed", "streamgate_origin_warmed_total")):
-                        moved = (metric_sum(after, metric) or 0) - (metric_sum(before, metric) or 0)
-                        extra[key] = moved
-                        zipf_reads[key] = zipf_reads.get(key, 0) + moved
-                record("zipf", round_number, server, figures, extra)
-        final_metrics = streamgate.metrics()
-        statuses = segment_statuses(final_metrics)
-        rate_limited = metric_sum(final_metrics, "streamgate_origin_rate_limited_total")
-        sg_peak = {phase: sampler.peak_mib(phase, "streamgate") for phase in ("cold", "hot", "zipf")}
-        ng_peak = {phase: sampler.peak_mib(phase, "nginx") for phase in ("cold", "hot", "zipf")}
-        stop(streamgate)
-        stop(nginx)
-    finally:
-        sampler.stop()
-        for server in (streamgate, nginx):
-            try:
-                server.stop()
-            except Exception as error:  # keep stopping the other one
-                warn(f"stopping {server.name}: {error}")
+                after = streamgate.metrics()
+                extra = {key: moved(before, after, f"streamgate_origin_{key}_total") for key in ("store_reads", "warmed")}
+            if figures["requests"] != len(segments):
+                problems.append(f"cold round {round_number} {name}: {figures['requests']} answers for {len(segments)} requests")
+            record("cold", round_number, server, figures, **extra)
+            stop(server)
+    say(f"  page cache emptied with: {cold_method}")
+
+    # 3. Hot set, 4. Zipf: one process of each for both.
+    start(streamgate)
+    start(nginx)
+    sampler.set_phase("hot")
+    say(f"hot: {len(hot_paths)} segments over and over (2 s warm-up each first)")
+    for server in (streamgate, nginx):
+        load(server, hot_list, "cycle", 2, "hot-warmup")
+    for round_number in range(1, args.rounds + 1):
+        for name in order(round_number):
+            server = servers[name]
+            figures, cpu = with_cpu(server.pids(), lambda: load(server, hot_list, "cycle", args.duration, "hot"))
+            record("hot", round_number, server, figures, cpu_us_per_request=cpu_us_per_request(cpu, figures["requests"]))
+
+    sampler.set_phase("zipf")
+    say(f"zipf: warm-up {args.warmup} s each, then measured rounds")
+    zipf_warm = None
+    for server in (streamgate, nginx):
+        before = streamgate.metrics() if server is streamgate else None
+        figures = load(server, zipf_list_path, "cycle", args.warmup, "zipf-warmup")
+        if server is streamgate:
+            l1 = l1_moved(before, streamgate.metrics())
+            if l1 and sum(l1) > 0:
+                zipf_warm = l1[0] / sum(l1)
+        say(f"  warm-up {server.name:<10} {figures['rps']:>9.0f} req/s" +
+            (f"  l1 hit {zipf_warm:.3f}" if server is streamgate and zipf_warm is not None else ""))
+    hits = misses = 0.0
+    zipf_reads = {}
+    counters_missing = False
+    for round_number in range(1, args.rounds + 1):
+        for name in order(round_number):
+            server = servers[name]
+            before = streamgate.metrics() if server is streamgate else None
+            figures, cpu = with_cpu(server.pids(), lambda: load(server, zipf_list_path, "cycle", args.duration, "zipf"))
+            extra = {"cpu_us_per_request": cpu_us_per_request(cpu, figures["requests"])}
+            if server is streamgate:
+                after = streamgate.metrics()
+                l1 = l1_moved(before, after)
+                if l1 is None:
+                    counters_missing = True
+                    extra["l1_hit_rate"] = None
+                else:
+                    hits += l1[0]
+                    misses += l1[1]
+                    extra.update(l1_hits=l1[0], l1_misses=l1[1], l1_hit_rate=l1[0] / sum(l1) if sum(l1) else None)
+                for key in ("store_reads", "warmed"):
+                    extra[key] = moved(before, after, f"streamgate_origin_{key}_total")
+                    zipf_reads[key] = zipf_reads.get(key, 0) + extra[key]
+            record("zipf", round_number, server, figures, **extra)
+    final_metrics = streamgate.metrics()
+    statuses = final_metrics.by("streamgate_origin_requests_total", "status", route="segment")
+    rate_limited = final_metrics.sum("streamgate_origin_rate_limited_total")
+    sg_peak = {phase: sampler.peak_mib(phase, "streamgate") for phase in SCENARIOS}
+    ng_peak = {phase: sampler.peak_mib(phase, "nginx") for phase in SCENARIOS}
+    stop(streamgate)
+    stop(nginx)
+    sampler.stop()
 
     # --- Report ---
     say("")
     say("medians (MB = 10^6 bytes, wrk's count: headers and bodies)")
     say(f"{'scenario':<8} {'server':<10} {'req/s':>9} {'MB/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     medians = {}
-    for scenario in ("cold", "hot", "zipf"):
-        for name in ("streamgate", "nginx"):
-            picked = [row for row in rows if row["scenario"] == scenario and row["server"] == name]
-            medians[(scenario, name)] = {key: median([row[key] for row in picked])
-                                         for key in ("rps", "mb_per_s", "p50_ms", "p99_ms")}
-            m = medians[(scenario, name)]
+    for scenario in SCENARIOS:
+        for name in SERVERS:
+            m = medians[(scenario, name)] = {key: median(results.pick(key, scenario=scenario, server=name)) for key in FIGURES}
             say(f"{scenario:<8} {name:<10} {m['rps']:>9.0f} {m['mb_per_s']:>8.1f} {m['p50_ms']:>8.2f} {m['p99_ms']:>8.2f}")
     say("ratios streamgate ÷ nginx (req/s and MB/s: higher is better; latency: lower is better)")
     ratios = {}
-    for scenario in ("cold", "hot", "zipf"):
+    for scenario in SCENARIOS:
         sg, ng = medians[(scenario, "streamgate")], medians[(scenario, "nginx")]
-        ratios[scenario] = {key: ratio(sg[key], ng[key]) for key in ("rps", "mb_per_s", "p50_ms", "p99_ms")}
-        r = ratios[scenario]
+        r = ratios[scenario] = {key: ratio(sg[key], ng[key]) for key in FIGURES}
         say(f"  {scenario:<5} req/s {r['rps']:.3f}  MB/s {r['mb_per_s']:.3f}  p50 {r['p50_ms']:.3f}  p99 {r['p99_ms']:.3f}")
     say("server CPU a request (user + system, whole process; medians of the rounds), µs:")
     for scenario in ("hot", "zipf"):
-        cpu = {}
-        for name in ("streamgate", "nginx"):
-            values = [row["cpu_us_per_request"] for row in rows
-                      if row["scenario"] == scenario and row["server"] == name and row.get("cpu_us_per_request") is not None]
-            cpu[name] = median(values) if values else None
+        cpu = {name: results.pick("cpu_us_per_request", scenario=scenario, server=name) for name in SERVERS}
+        cpu = {name: median(values) if values else None for name, values in cpu.items()}
         if None not in cpu.values():
             say(f"  {scenario:<5} streamgate {cpu['streamgate']:.0f}  nginx {cpu['nginx']:.0f}  ratio {ratio(cpu['streamgate'], cpu['nginx']):.2f}")
 
@@ -842,38 +477,22 @@ def main():
         warn(problem)
     elapsed = time.time() - started
     total = time.time() - (args.started or started)
-    say(f"measured in {elapsed:.0f} s, {total:.0f} s in all; every run and this summary appended to {results_path}")
+    say(f"measured in {elapsed:.0f} s, {total:.0f} s in all; every run and this summary appended to {results.path}")
 
-    summary = {"invocation": invocation, "time": round(time.time(), 3), "scenario": "summary",
-               "asset_key": args.asset_key, "segments": len(segments), "asset_bytes": total_bytes,
-               "threads": args.threads, "connections": args.connections, "rounds": args.rounds, "cold_rounds": args.cold_rounds,
-               "duration": args.duration, "warmup": args.warmup, "zipf_s": args.zipf_s, "l1_bytes": args.l1_bytes,
-               "medians": {f"{s}/{n}": v for (s, n), v in medians.items()}, "ratios": ratios,
-               "zipf_hit": zipf_hit, "zipf_hit_warmup": zipf_warm, "zipf_oracle": oracle,
-               "rss_peak_mib": sg_peak, "nginx_rss_peak_mib": ng_peak, "vmhwm_mib": hwm,
-               "page_cache": cold_method, "problems": problems, "seconds": round(elapsed, 1),
-               "seconds_total": round(total, 1), "streamgate": args.streamgate,
-               "commit": os.environ.get("BENCH_ORIGIN_COMMIT", "")}
-    with open(results_path, "a") as out:
-        out.write(json.dumps(summary, sort_keys=True) + "\n")
-
-    hit_text = f"{zipf_hit:.3f}" if zipf_hit is not None else "NA"
-    say(f"summary hot_rps_ratio={ratios['hot']['rps']:.3f} hot_p99_ratio={ratios['hot']['p99_ms']:.3f} "
-        f"zipf_hit={hit_text} rss_mib={rss_mib:.0f}")
+    results.summary(
+        {"hot_rps_ratio": f"{ratios['hot']['rps']:.3f}", "hot_p99_ratio": f"{ratios['hot']['p99_ms']:.3f}",
+         "zipf_hit": f"{zipf_hit:.3f}" if zipf_hit is not None else "NA", "rss_mib": f"{rss_mib:.0f}"},
+        asset_key=args.asset_key, segments=len(segments), asset_bytes=total_bytes,
+        threads=args.threads, connections=args.connections, rounds=args.rounds, cold_rounds=args.cold_rounds,
+        duration=args.duration, warmup=args.warmup, zipf_s=args.zipf_s, l1_bytes=args.l1_bytes,
+        medians={f"{s}/{n}": v for (s, n), v in medians.items()}, ratios=ratios,
+        zipf_hit=zipf_hit, zipf_hit_warmup=zipf_warm, zipf_oracle=oracle,
+        rss_peak_mib=sg_peak, nginx_rss_peak_mib=ng_peak, vmhwm_mib=hwm,
+        page_cache=cold_method, problems=problems, seconds=round(elapsed, 1),
+        seconds_total=round(total, 1), streamgate=args.streamgate,
+        commit=os.environ.get("BENCH_ORIGIN_COMMIT", ""))
     return 3 if zipf_hit is None else 0
 
 
 if __name__ == "__main__":
-    # SIGTERM ends the run like Ctrl-C, so the finally blocks stop the servers.
-    def terminated(*_):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, terminated)
-    try:
-        sys.exit(main())
-    except Failure as failure:
-        print(f"bench/origin: {failure}", file=sys.stderr, flush=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        print("bench/origin: interrupted", file=sys.stderr, flush=True)
-        sys.exit(130)
+    run("bench/origin", main)

@@ -15,7 +15,8 @@
 # Usage from the repository root:  bench/origin/run.sh
 # Knobs (environment): ROUNDS=3 (hot and zipf) COLD_ROUNDS=5 DURATION=15 WARMUP=10 CONNECTIONS=64 THREADS=(2 on ≤ 2 cores, else 4)
 #   HOT=8 ZIPF_S=1.1 L1_BYTES=268435456 SOURCE_SECONDS=540 DROP_CACHES=1 SERVE_ARGS="" REGENERATE=0
-#   STREAMGATE=/path/to/streamgate (else it builds with --scratch-path .build-bench when missing or stale)
+#   STREAMGATE=/path/to/streamgate (else the release build in .build, as `make release` and every bench use it,
+#   built when missing or stale)
 # The asset (made once, kept in bench/.work/origin/asset-<key>/ and reused while the profile and the
 # source settings stay the same) is a SOURCE_SECONDS s 960x540 clip transcoded with
 # bench/origin/profile.yaml. It installs nginx-light, wrk and ffmpeg from Debian if they are missing.
@@ -102,7 +103,7 @@ command -v ffmpeg >/dev/null 2>&1 || fail "ffmpeg is missing (apt-get install ff
 
 # --- StreamGate ------------------------------------------------------------------------------------
 
-streamgate_binary .build-bench
+bench_release_binary
 "$binary" serve --help >/dev/null 2>&1 || fail "$binary has no working 'serve' command"
 
 # --- The asset, made once per (profile, source settings) -------------------------------------------
