@@ -96,9 +96,9 @@ final class FilmFixture: @unchecked Sendable {
     }
 
     func application(routes: OriginRoutes? = nil, connections: ConnectionLimits = .unhurried) -> some ApplicationProtocol {
-        buildServerApplication(
-            configuration: OriginConfiguration(host: "127.0.0.1", port: 0, connections: connections), origin: routes ?? self.routes, api: nil,
-            health: HealthRoutes(store: store, queue: nil, metrics: nil), logger: Logger(label: "test.playback")
+        originApplication(
+            routes: routes ?? self.routes, health: HealthRoutes(store: store, queue: nil, metrics: nil), connections: connections,
+            logger: Logger(label: "test.playback")
         )
     }
 }
