@@ -59,12 +59,19 @@ public final class OriginServer: Sendable {
 public func withOrigin<T>(
     _ application: some ApplicationProtocol, _ body: @Sendable (OriginServer) async throws -> T
 ) async throws -> T {
-    // HummingbirdTesting's live server: a service group on a kernel-chosen port, shut down
-    // gracefully when the closure returns or throws.
-    try await application.test(.live) { client in
-        guard let port = client.port else { throw OriginServerError("the live test client has no port") }
-        return try await body(OriginServer(port: port, client: client, process: nil))
+    // HummingbirdTesting's live server: a service group on a kernel-chosen port. The closure given
+    // to it never throws: a throw there cancels the server in the middle of its graceful shutdown,
+    // and NIO traps on a connection cancelled as it is accepted ("Deinited NIOAsyncWriter without
+    // calling finish()"), which ends the whole test process.
+    let outcome = try await application.test(.live) { client -> Result<T, any Error> in
+        do {
+            guard let port = client.port else { throw OriginServerError("the live test client has no port") }
+            return .success(try await body(OriginServer(port: port, client: client, process: nil)))
+        } catch {
+            return .failure(error)
+        }
     }
+    return try outcome.get()
 }
 
 /// Runs `executable serve --store STORE --port P ARGUMENTS` on a free port for the length of

@@ -46,6 +46,10 @@ public final class RedisFixture: @unchecked Sendable {
     /// ``url`` as text, password included: for `--redis` and `STREAMGATE_REDIS_URL`.
     public let urlString: String
     public var socketPath: String { directory + "/redis.sock" }
+    /// The running server's pid; nil once stopped.
+    public var processIdentifier: Int32? {
+        lock.withLock { onSocket?.processIdentifier ?? onPort.flatMap { $0.isRunning ? $0.pid : nil } }
+    }
 
     private let lock = NSLock()
     private var onSocket: RedisServerProcess?
