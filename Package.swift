@@ -137,8 +137,18 @@ let package = Package(
             path: "fuzz/Sources/StreamGateFuzz"
         ),
 
-        // What the test targets share: running blocking work off Swift's pool.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // What the test targets share: running blocking work off Swift's pool, loopback ports, and
+        // the scoped fixtures (a redis-server, an origin on a real socket) that end whatever a test did.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "Jobs", "Origin",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/TestSupport"
+        ),
         .testTarget(name: "VaultTests", dependencies: ["Vault"]),
         .testTarget(name: "HLSTests", dependencies: ["HLS"]),
         .testTarget(name: "ProfilesTests", dependencies: ["Profiles"]),
@@ -146,7 +156,7 @@ let package = Package(
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Store", "TestSupport"]),
         .testTarget(
             name: "GateTests",
-            dependencies: ["Gate", "Vault", "Jobs", .product(name: "AsyncHTTPClient", package: "async-http-client")]
+            dependencies: ["Gate", "Vault", "Jobs", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
         .testTarget(
             name: "OriginTests",

@@ -1,5 +1,6 @@
 import Foundation
 import Jobs
+import TestSupport
 import Testing
 @testable import Gate
 
@@ -193,44 +194,44 @@ import Testing
     }
 
     @Test func soldTokenStopsWorkingWithinABlock() async throws {
-        let redis = try TestRedis()
-        let client = redis.client()
-        let fixture = Fixture(redis: client)
-        let (follower, task) = try await fixture.follow()
-        let seller = TestChain.freshAddress()
-        let buyer = TestChain.freshAddress()
-        let id = TestChain.freshTokenID()
-        try await chain.call("sg_mint721", [seller.json, .integer(id)])
-        let policy = try policy(json: #"{"chain_id":31337,"condition":{"erc721":{"contract":"ERC721","token_ids":["\#(id)"]}}}"#)
+        try await withRedis { redis in
+            let client = redis.client()
+            let fixture = Fixture(redis: client)
+            let (follower, task) = try await fixture.follow()
+            let seller = TestChain.freshAddress()
+            let buyer = TestChain.freshAddress()
+            let id = TestChain.freshTokenID()
+            try await chain.call("sg_mint721", [seller.json, .integer(id)])
+            let policy = try policy(json: #"{"chain_id":31337,"condition":{"erc721":{"contract":"ERC721","token_ids":["\#(id)"]}}}"#)
 
-        #expect(try await eventually { try await fixture.check(seller, policy).granted })
-        #expect(try await fixture.check(seller, policy).source == .l1)
-        #expect(try await !fixture.check(buyer, policy).granted)
+            #expect(try await eventually { try await fixture.check(seller, policy).granted })
+            #expect(try await fixture.check(seller, policy).source == .l1)
+            #expect(try await !fixture.check(buyer, policy).granted)
 
-        let receipt = try await chain.call("sg_transfer721", [seller.json, buyer.json, .integer(id)])
-        let saleBlock = try #require(receipt["blockNumber"]?.uint64)
-        var refusal: OwnershipAnswer?
-        #expect(try await eventually(10) {
-            let answer = try await fixture.check(seller, policy)
-            if !answer.granted { refusal = answer }
-            return !answer.granted
-        })
-        let refused = try #require(refusal)
-        #expect(refused.source == .chain)
-        #expect((refused.block ?? 0) >= saleBlock)
-        #expect(refused.reason == "the viewer owns 0 of tokens \(id) of \(chain.contract("erc721")) (ERC-721), needs 1")
-        #expect((follower.lastProcessedBlock ?? 0) >= saleBlock)
-        #expect(try await eventually(10) { try await fixture.check(buyer, policy).granted })
-        // The follower also dropped the answers from Redis.
-        let keys = try await client.send(["KEYS", "{sg}:gate:own:31337:\(seller.lowercasedHex):*"])
-        for key in keys.array ?? [] {
-            let value = try await client.send(["GET", key.text!])
-            #expect(!(value.text ?? "").contains("\"g\":true"))
+            let receipt = try await chain.call("sg_transfer721", [seller.json, buyer.json, .integer(id)])
+            let saleBlock = try #require(receipt["blockNumber"]?.uint64)
+            var refusal: OwnershipAnswer?
+            #expect(try await eventually(10) {
+                let answer = try await fixture.check(seller, policy)
+                if !answer.granted { refusal = answer }
+                return !answer.granted
+            })
+            let refused = try #require(refusal)
+            #expect(refused.source == .chain)
+            #expect((refused.block ?? 0) >= saleBlock)
+            #expect(refused.reason == "the viewer owns 0 of tokens \(id) of \(chain.contract("erc721")) (ERC-721), needs 1")
+            #expect((follower.lastProcessedBlock ?? 0) >= saleBlock)
+            #expect(try await eventually(10) { try await fixture.check(buyer, policy).granted })
+            // The follower also dropped the answers from Redis.
+            let keys = try await client.send(["KEYS", "{sg}:gate:own:31337:\(seller.lowercasedHex):*"])
+            for key in keys.array ?? [] {
+                let value = try await client.send(["GET", key.text!])
+                #expect(!(value.text ?? "").contains("\"g\":true"))
+            }
+            task.cancel()
+            await task.value
+            try await fixture.shutdown()
         }
-        task.cancel()
-        await task.value
-        try await fixture.shutdown()
-        await client.shutdown()
     }
 
     @Test func answersReadPastASlowFollowerAreStillCached() async throws {
@@ -252,44 +253,46 @@ import Testing
     }
 
     @Test func secondServiceSharingRedisGetsL2() async throws {
-        let redis = try TestRedis()
-        let first = Fixture(redis: redis.client())
-        let second = Fixture(redis: redis.client())
-        let holder = TestChain.freshAddress()
-        try await chain.call("sg_mint721", [holder.json, .integer(TestChain.freshTokenID())])
-        let policy = policy(.erc721(ERC721Condition(contract: chain.contract("erc721"))))
-        #expect(try await first.check(holder, policy).source == .chain)
-        let shared = try await second.check(holder, policy)
-        #expect(shared.granted && shared.source == .l2)
-        #expect(try await second.check(holder, policy).source == .l1)
-        try await first.shutdown()
-        try await second.shutdown()
+        try await withRedis { redis in
+            let first = Fixture(redis: redis.client())
+            let second = Fixture(redis: redis.client())
+            let holder = TestChain.freshAddress()
+            try await chain.call("sg_mint721", [holder.json, .integer(TestChain.freshTokenID())])
+            let policy = policy(.erc721(ERC721Condition(contract: chain.contract("erc721"))))
+            #expect(try await first.check(holder, policy).source == .chain)
+            let shared = try await second.check(holder, policy)
+            #expect(shared.granted && shared.source == .l2)
+            #expect(try await second.check(holder, policy).source == .l1)
+            try await first.shutdown()
+            try await second.shutdown()
+        }
     }
 
     @Test func answerFromL2IsDroppedByThisReplicasFollower() async throws {
-        let redis = try TestRedis()
-        let first = Fixture(redis: redis.client())
-        let second = Fixture(redis: redis.client())
-        // Every replica runs a follower (an answer read without one, at `latest` with no block
-        // number, is not trusted by a replica that follows).
-        let (_, follower) = try await second.follow()
-        let (_, firstFollower) = try await first.follow()
-        let seller = TestChain.freshAddress()
-        let id = TestChain.freshTokenID()
-        try await chain.call("sg_mint721", [seller.json, .integer(id)])
-        let policy = try policy(json: #"{"chain_id":31337,"condition":{"erc721":{"contract":"ERC721","token_ids":["\#(id)"]}}}"#)
-        // The followers read at their last processed block: the mint counts once they saw it.
-        #expect(try await eventually { try await first.check(seller, policy).granted })
-        let shared = try await second.check(seller, policy)
-        #expect(shared.granted && shared.source == .l2)
-        try await chain.call("sg_transfer721", [seller.json, TestChain.freshAddress().json, .integer(id)])
-        #expect(try await eventually(10) { try await !second.check(seller, policy).granted })
-        follower.cancel()
-        firstFollower.cancel()
-        await follower.value
-        await firstFollower.value
-        try await first.shutdown()
-        try await second.shutdown()
+        try await withRedis { redis in
+            let first = Fixture(redis: redis.client())
+            let second = Fixture(redis: redis.client())
+            // Every replica runs a follower (an answer read without one, at `latest` with no block
+            // number, is not trusted by a replica that follows).
+            let (_, follower) = try await second.follow()
+            let (_, firstFollower) = try await first.follow()
+            let seller = TestChain.freshAddress()
+            let id = TestChain.freshTokenID()
+            try await chain.call("sg_mint721", [seller.json, .integer(id)])
+            let policy = try policy(json: #"{"chain_id":31337,"condition":{"erc721":{"contract":"ERC721","token_ids":["\#(id)"]}}}"#)
+            // The followers read at their last processed block: the mint counts once they saw it.
+            #expect(try await eventually { try await first.check(seller, policy).granted })
+            let shared = try await second.check(seller, policy)
+            #expect(shared.granted && shared.source == .l2)
+            try await chain.call("sg_transfer721", [seller.json, TestChain.freshAddress().json, .integer(id)])
+            #expect(try await eventually(10) { try await !second.check(seller, policy).granted })
+            follower.cancel()
+            firstFollower.cancel()
+            await follower.value
+            await firstFollower.value
+            try await first.shutdown()
+            try await second.shutdown()
+        }
     }
 
     @Test func unsupportedChain() async throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Jobs
+import TestSupport
 import Testing
 @testable import Gate
 
@@ -107,47 +108,46 @@ struct PlaybackTokenTests {
 
     @Test("revocation through Redis: refused everywhere until expiry, others unaffected")
     func revocation() async throws {
-        let redis = try TestRedis()
-        let client = redis.client()
-        let clock = TestClock(Self.start)
-        let revocations = RedisTokenRevocations(client: client, margin: 60, clock: clock.function)
-        let authority = try PlaybackTokenAuthority(secret: Self.secret, revocations: revocations, clock: clock.function)
-        // A second replica: its own client and authority, the same secret and Redis.
-        let otherClient = redis.client()
-        let replica = try PlaybackTokenAuthority(
-            secret: Self.secret, revocations: RedisTokenRevocations(client: otherClient, clock: clock.function), clock: clock.function
-        )
+        try await withRedis { redis in
+            let client = redis.client()
+            let clock = TestClock(Self.start)
+            let revocations = RedisTokenRevocations(client: client, margin: 60, clock: clock.function)
+            let authority = try PlaybackTokenAuthority(secret: Self.secret, revocations: revocations, clock: clock.function)
+            // A second replica: its own client and authority, the same secret and Redis.
+            let otherClient = redis.client()
+            let replica = try PlaybackTokenAuthority(
+                secret: Self.secret, revocations: RedisTokenRevocations(client: otherClient, clock: clock.function), clock: clock.function
+            )
 
-        let token = try authority.issue(for: Keys.aliceAddress, lifetime: 600)
-        let kept = try authority.issue(for: Keys.aliceAddress, lifetime: 600)
-        _ = try await replica.verify(authority.encode(token))
-        try await authority.revoke(token)
+            let token = try authority.issue(for: Keys.aliceAddress, lifetime: 600)
+            let kept = try authority.issue(for: Keys.aliceAddress, lifetime: 600)
+            _ = try await replica.verify(authority.encode(token))
+            try await authority.revoke(token)
 
-        let error = await #expect(throws: PlaybackTokenError.self) { try await replica.verify(authority.encode(token)) }
-        #expect(error == .revoked(id: token.id))
-        #expect(error?.reason == "revoked")
-        #expect(try await replica.verify(authority.encode(kept)) == kept)
+            let error = await #expect(throws: PlaybackTokenError.self) { try await replica.verify(authority.encode(token)) }
+            #expect(error == .revoked(id: token.id))
+            #expect(error?.reason == "revoked")
+            #expect(try await replica.verify(authority.encode(kept)) == kept)
 
-        // Kept for the token's remaining lifetime plus the margin, and no longer; in one sorted set
-        // without a TTL, which Redis's volatile-lru never evicts.
-        let until = try #require(try await revocations.revokedUntil(id: token.id))
-        #expect(until.timeIntervalSince(clock.now) > 600 && until.timeIntervalSince(clock.now) <= 660, "\(until)")
-        #expect(try await client.send(["PTTL", revocations.key]) == .integer(-1))
+            // Kept for the token's remaining lifetime plus the margin, and no longer; in one sorted set
+            // without a TTL, which Redis's volatile-lru never evicts.
+            let until = try #require(try await revocations.revokedUntil(id: token.id))
+            #expect(until.timeIntervalSince(clock.now) > 600 && until.timeIntervalSince(clock.now) <= 660, "\(until)")
+            #expect(try await client.send(["PTTL", revocations.key]) == .integer(-1))
 
-        // Revoking a long-expired token stores nothing, and drops the revocations past their time.
-        clock.advance(by: 3600)
-        try await authority.revoke(kept)
-        #expect(try await client.send(["ZCARD", revocations.key]) == .integer(0))
+            // Revoking a long-expired token stores nothing, and drops the revocations past their time.
+            clock.advance(by: 3600)
+            try await authority.revoke(kept)
+            #expect(try await client.send(["ZCARD", revocations.key]) == .integer(0))
 
-        // No revocation store to read: refused, not trusted.
-        clock.advance(by: -3600)
-        let down = try PlaybackTokenAuthority(
-            secret: Self.secret, revocations: RedisTokenRevocations(client: redis.client(reconnectWindow: 0.2)), clock: clock.function
-        )
-        redis.server.stop()
-        #expect(await reason(down, authority.encode(kept)) == "unavailable")
-        await client.shutdown()
-        await otherClient.shutdown()
+            // No revocation store to read: refused, not trusted.
+            clock.advance(by: -3600)
+            let down = try PlaybackTokenAuthority(
+                secret: Self.secret, revocations: RedisTokenRevocations(client: redis.client(reconnectWindow: 0.2)), clock: clock.function
+            )
+            redis.stop()
+            #expect(await reason(down, authority.encode(kept)) == "unavailable")
+        }
     }
 
     @Test("revoking without a revocation store is an error")

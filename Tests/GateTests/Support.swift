@@ -3,27 +3,6 @@ import Foundation
 import Jobs
 @testable import Gate
 
-/// A real `redis-server` on a Unix socket in a temporary folder, stopped and removed on release.
-final class TestRedis: @unchecked Sendable {
-    let folder: String
-    let server: RedisServerProcess
-
-    init() throws {
-        // Unix socket paths are limited to 107 bytes: keep the folder short.
-        folder = "/tmp/sgg-" + String(UUID().uuidString.prefix(8))
-        server = try RedisServerProcess(directory: folder, appendOnly: false)
-    }
-
-    func client(connections: Int = 2, reconnectWindow: Double = 10) -> RedisClient {
-        RedisClient(url: server.url, connections: connections, timeout: 5, reconnectWindow: reconnectWindow)
-    }
-
-    deinit {
-        server.stop()
-        try? FileManager.default.removeItem(atPath: folder)
-    }
-}
-
 /// A clock the test sets and moves.
 final class TestClock: @unchecked Sendable {
     private let lock = NSLock()

@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Checks on what a transcode left on disk: no plaintext media, no unwrapped key.
 enum AtRest {
-    static func verify(store: String, tempFolder: String, server: RunningServer, assetID: String) async throws {
+    static func verify(store: String, tempFolder: String, server: OriginServer, assetID: String) async throws {
         let files = try allFiles(under: tempFolder) + (store.hasPrefix(tempFolder) ? [] : try allFiles(under: store))
         let segments = files.filter { $0.hasSuffix(".ts") }
         #expect(!segments.isEmpty, "the store holds segments")

@@ -1,6 +1,7 @@
 import Foundation
 import Jobs
 import Store
+import TestSupport
 import Testing
 import Vault
 
@@ -9,22 +10,17 @@ import Vault
 final class SharedOriginHarness: @unchecked Sendable {
     let folder: TemporaryFolder
     let store: AssetStore
-    let redis: RedisServerProcess
+    let redis: RedisFixture
     let queue: JobQueue
     let keyring: Keyring
     let segmentCount = 6
 
-    init() throws {
+    init(redis: RedisFixture) throws {
         folder = try TemporaryFolder()
         store = try AssetStore(root: folder.path + "/store")
-        redis = try RedisServerProcess(directory: "/tmp/sgo-" + String(UUID().uuidString.prefix(8)), appendOnly: false)
-        queue = JobQueue(redis: RedisClient(url: redis.url, connections: 2))
+        self.redis = redis
+        queue = JobQueue(redis: redis.client(connections: 2))
         keyring = Keyring(current: try MasterKey(bytes: Array(Data(base64Encoded: testMasterKey)!)))
-    }
-
-    deinit {
-        redis.stop()
-        try? FileManager.default.removeItem(atPath: redis.directory)
     }
 
     func segment(_ index: Int, generation: Int) -> [UInt8] {
@@ -46,96 +42,116 @@ final class SharedOriginHarness: @unchecked Sendable {
         return try staging.publish(requiredFiles: ["master.m3u8"]).version
     }
 
-    func origin() async throws -> RunningServer {
-        try await RunningServer(store: store.root, arguments: ["--redis", redis.urlString, "--warm-segments", "0"])
+    /// Runs `body` with one more `streamgate serve` on this store and Redis, stopped afterwards.
+    func withOrigin<T>(isolation: isolated (any Actor)? = #isolation, _ body: (OriginServer) async throws -> T) async throws -> T {
+        try await withServe(store: store.root, arguments: ["--redis", redis.urlString, "--warm-segments", "0"], body)
     }
+}
+
+/// Runs `body` with a ``SharedOriginHarness`` on a redis-server of its own, stopped afterwards.
+func withSharedOrigins<T>(isolation: isolated (any Actor)? = #isolation, _ body: (SharedOriginHarness) async throws -> T) async throws -> T {
+    try await withRedis { redis in try await body(try SharedOriginHarness(redis: redis)) }
 }
 
 @Suite("origin: shared cache and announcements across processes", .serialized)
 struct OriginCacheTests {
     @Test("a second identical request is served from L1, as /metrics shows")
     func secondRequestFromL1() async throws {
-        let harness = try SharedOriginHarness()
-        let version = try harness.publish("film", generation: 0)
-        let origin = try await harness.origin()
-        let path = "/v/film/\(version)/360p/00001.ts"
-        await #expect(try origin.get(path).body == Data(harness.segment(1, generation: 0)))
-        let hitsBefore = try await origin.metric("streamgate_origin_cache_total", ["level": "l1", "result": "hit"])
-        let readsBefore = try await origin.metric("streamgate_origin_store_reads_total")
-        await #expect(try origin.get(path).body == Data(harness.segment(1, generation: 0)))
-        await #expect(try origin.metric("streamgate_origin_cache_total", ["level": "l1", "result": "hit"]) == hitsBefore + 1)
-        await #expect(try origin.metric("streamgate_origin_store_reads_total") == readsBefore)
-        await #expect(try origin.metric("streamgate_origin_requests_total", ["route": "segment", "status": "200"]) == 2)
-        await #expect(try origin.metric("streamgate_origin_request_duration_seconds_count", ["route": "segment", "status": "200"]) == 2)
-        await #expect(try origin.metric("streamgate_origin_bytes_total", ["route": "segment"]) == 100_000)
+        try await withSharedOrigins { harness in
+            let version = try harness.publish("film", generation: 0)
+            try await harness.withOrigin { origin in
+                let path = "/v/film/\(version)/360p/00001.ts"
+                await #expect(try origin.get(path).body == Data(harness.segment(1, generation: 0)))
+                let hitsBefore = try await origin.metric("streamgate_origin_cache_total", ["level": "l1", "result": "hit"])
+                let readsBefore = try await origin.metric("streamgate_origin_store_reads_total")
+                await #expect(try origin.get(path).body == Data(harness.segment(1, generation: 0)))
+                await #expect(try origin.metric("streamgate_origin_cache_total", ["level": "l1", "result": "hit"]) == hitsBefore + 1)
+                await #expect(try origin.metric("streamgate_origin_store_reads_total") == readsBefore)
+                await #expect(try origin.metric("streamgate_origin_requests_total", ["route": "segment", "status": "200"]) == 2)
+                await #expect(try origin.metric("streamgate_origin_request_duration_seconds_count", ["route": "segment", "status": "200"]) == 2)
+                await #expect(try origin.metric("streamgate_origin_bytes_total", ["route": "segment"]) == 100_000)
+            }
+        }
     }
 
     @Test("an origin with a cold L1 serves from L2 what another origin read from the store")
     func secondOriginServesFromL2() async throws {
-        let harness = try SharedOriginHarness()
-        let version = try harness.publish("film", generation: 0)
-        let first = try await harness.origin()
-        let second = try await harness.origin()
-        let path = "/v/film/\(version)/360p/00002.ts"
-        await #expect(try first.get(path).body == Data(harness.segment(2, generation: 0)))
-        await #expect(try first.metric("streamgate_origin_store_reads_total") == 1)
-        // The first origin offers the object to L2 in the background.
-        let name = QueueKeys().cacheObject("film/\(version)/360p/00002.ts")
-        let deadline = Date().addingTimeInterval(5)
-        while Date() < deadline, try await harness.queue.redis.send(["EXISTS", name]).int != 1 { try await Task.sleep(for: .milliseconds(20)) }
-        await #expect(try second.get(path).body == Data(harness.segment(2, generation: 0)))
-        await #expect(try second.metric("streamgate_origin_cache_total", ["level": "l2", "result": "hit"]) == 1)
-        await #expect(try second.metric("streamgate_origin_store_reads_total") == 0, "the second origin never read the store")
-        #expect(try await harness.queue.redis.send(["GET", QueueKeys().cacheBytes]).int == 50_000, "L2 counts its bytes")
+        try await withSharedOrigins { harness in
+            let version = try harness.publish("film", generation: 0)
+            try await harness.withOrigin { first in
+                try await harness.withOrigin { second in
+                    let path = "/v/film/\(version)/360p/00002.ts"
+                    await #expect(try first.get(path).body == Data(harness.segment(2, generation: 0)))
+                    await #expect(try first.metric("streamgate_origin_store_reads_total") == 1)
+                    // The first origin offers the object to L2 in the background.
+                    let name = QueueKeys().cacheObject("film/\(version)/360p/00002.ts")
+                    let deadline = Date().addingTimeInterval(5)
+                    while Date() < deadline, try await harness.queue.redis.send(["EXISTS", name]).int != 1 { try await Task.sleep(for: .milliseconds(20)) }
+                    await #expect(try second.get(path).body == Data(harness.segment(2, generation: 0)))
+                    await #expect(try second.metric("streamgate_origin_cache_total", ["level": "l2", "result": "hit"]) == 1)
+                    await #expect(try second.metric("streamgate_origin_store_reads_total") == 0, "the second origin never read the store")
+                    #expect(try await harness.queue.redis.send(["GET", QueueKeys().cacheBytes]).int == 50_000, "L2 counts its bytes")
+                }
+            }
+        }
     }
 
     @Test("SIGTERM stops an origin promptly, Redis subscriptions and all, after it has served")
     func stopsOnSIGTERM() async throws {
-        let harness = try SharedOriginHarness()
-        let version = try harness.publish("film", generation: 0)
-        for _ in 0..<5 {
-            let origin = try await harness.origin()
-            #expect(try await origin.get("/v/film/\(version)/360p/00000.ts").status == 200)
-            #expect(try await origin.get("/v/film/master.m3u8").status == 200)
-            #expect(await origin.stop(within: 5), "origin on port \(origin.port) exits within 5 s of SIGTERM")
+        try await withSharedOrigins { harness in
+            let version = try harness.publish("film", generation: 0)
+            for _ in 0..<5 {
+                // Effects spelled out: every `try` below is inside `#expect`, which the closure's
+                // inference does not look into.
+                try await harness.withOrigin { origin async throws in
+                    #expect(try await origin.get("/v/film/\(version)/360p/00000.ts").status == 200)
+                    #expect(try await origin.get("/v/film/master.m3u8").status == 200)
+                    #expect(await origin.stop(within: 5), "origin on port \(origin.port) exits within 5 s of SIGTERM")
+                }
+            }
         }
     }
 
     @Test("a republish and a delete are seen by two origins within a second")
     func invalidation() async throws {
-        let harness = try SharedOriginHarness()
-        let first = try harness.publish("film", generation: 0)
-        let origins = await [try harness.origin(), try harness.origin()]
-        // Both learn the published version and cache the entry playlist and a segment.
-        for origin in origins {
-            await #expect(String(decoding: try origin.get("/v/film/master.m3u8").body, as: UTF8.self).contains("\(first)/360p/index.m3u8"))
-            await #expect(try origin.get("/v/film/360p/00000.ts").body == Data(harness.segment(0, generation: 0)))
-        }
-        // Wait until both follow the channel (they subscribe as they start).
-        let subscribed = Date().addingTimeInterval(10)
-        while Date() < subscribed, (try await harness.queue.redis.send(["PUBSUB", "NUMSUB", QueueKeys().assetChanges]).array?.last?.int ?? 0) < 2 {
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        try await withSharedOrigins { harness in
+            let first = try harness.publish("film", generation: 0)
+            try await harness.withOrigin { one in
+                try await harness.withOrigin { two in
+                    let origins = [one, two]
+                    // Both learn the published version and cache the entry playlist and a segment.
+                    for origin in origins {
+                        await #expect(String(decoding: try origin.get("/v/film/master.m3u8").body, as: UTF8.self).contains("\(first)/360p/index.m3u8"))
+                        await #expect(try origin.get("/v/film/360p/00000.ts").body == Data(harness.segment(0, generation: 0)))
+                    }
+                    // Wait until both follow the channel (they subscribe as they start).
+                    let subscribed = Date().addingTimeInterval(10)
+                    while Date() < subscribed, (try await harness.queue.redis.send(["PUBSUB", "NUMSUB", QueueKeys().assetChanges]).array?.last?.int ?? 0) < 2 {
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
 
-        // "Within a second" is about the origins, not about how fast this test can look: wait one
-        // second after each announcement, then every origin must already show the change.
-        let second = try harness.publish("film", generation: 1)
-        let announced = ContinuousClock.now
-        #expect(try await harness.queue.announceAssetChange("film") == 2, "both origins follow the channel")
-        try await Task.sleep(until: announced + .seconds(1))
-        for origin in origins {
-            let master = await String(decoding: try origin.get("/v/film/master.m3u8").body, as: UTF8.self)
-            #expect(master.contains("\(second)/360p/index.m3u8"), "origin on port \(origin.port) serves the new version within 1 s")
-            await #expect(try origin.get("/v/film/360p/00000.ts").body == Data(harness.segment(0, generation: 1)))
-        }
+                    // "Within a second" is about the origins, not about how fast this test can look: wait one
+                    // second after each announcement, then every origin must already show the change.
+                    let second = try harness.publish("film", generation: 1)
+                    let announced = ContinuousClock.now
+                    #expect(try await harness.queue.announceAssetChange("film") == 2, "both origins follow the channel")
+                    try await Task.sleep(until: announced + .seconds(1))
+                    for origin in origins {
+                        let master = await String(decoding: try origin.get("/v/film/master.m3u8").body, as: UTF8.self)
+                        #expect(master.contains("\(second)/360p/index.m3u8"), "origin on port \(origin.port) serves the new version within 1 s")
+                        await #expect(try origin.get("/v/film/360p/00000.ts").body == Data(harness.segment(0, generation: 1)))
+                    }
 
-        try harness.store.unpublish(try AssetID("film"))
-        let deleted = ContinuousClock.now
-        try await harness.queue.announceAssetChange("film")
-        try await Task.sleep(until: deleted + .seconds(1))
-        for origin in origins {
-            await #expect(try origin.get("/v/film/\(second)/360p/00000.ts").status == 404, "origin on port \(origin.port) stops serving a deleted asset within 1 s")
-            await #expect(try origin.get("/v/film/master.m3u8").status == 404)
+                    try harness.store.unpublish(try AssetID("film"))
+                    let deleted = ContinuousClock.now
+                    try await harness.queue.announceAssetChange("film")
+                    try await Task.sleep(until: deleted + .seconds(1))
+                    for origin in origins {
+                        await #expect(try origin.get("/v/film/\(second)/360p/00000.ts").status == 404, "origin on port \(origin.port) stops serving a deleted asset within 1 s")
+                        await #expect(try origin.get("/v/film/master.m3u8").status == 404)
+                    }
+                }
+            }
         }
     }
 }

@@ -23,36 +23,37 @@ struct ProcessLifetimeTests {
         var children: [pid_t] = []
         while Date() < deadline {
             children = descendants(of: dev.pid)
-            if canConnect(port: port), children.count >= 3 { break }
+            if LoopbackListener.canConnect(port: port), children.count >= 3 { break }
             try await Task.sleep(for: .milliseconds(100))
         }
-        #expect(canConnect(port: port), "dev did not open its port: \(String(decoding: FileManager.default.contents(atPath: folder.path + "/dev.log") ?? Data(), as: UTF8.self).suffix(2000))")
+        #expect(LoopbackListener.canConnect(port: port), "dev did not open its port: \(String(decoding: FileManager.default.contents(atPath: folder.path + "/dev.log") ?? Data(), as: UTF8.self).suffix(2000))")
         #expect(children.count >= 3, "redis-server and two workers: \(children)")
 
         dev.signal(SIGKILL)
         _ = await dev.exited(timeout: 5)
         let gone = await allGone(children, within: 10)
         #expect(gone.isEmpty, "still running after dev died: \(gone.map(commandLine))")
-        #expect(!canConnect(port: port), "dev's port is still accepting connections")
+        #expect(!LoopbackListener.canConnect(port: port), "dev's port is still accepting connections")
     }
 
     @Test("farm killed with SIGKILL: its workers die with it", .tags(.endToEnd))
     func farmLeavesNothingRunning() async throws {
-        let farm = try FarmHarness()
-        let process = try farm.startFarm(workers: 2)
-        defer { process.signal(SIGKILL) }
-        let deadline = Date().addingTimeInterval(60)
-        var workers: [pid_t] = []
-        while Date() < deadline {
-            workers = descendants(of: process.pid)
-            if workers.count >= 2 { break }
-            try await Task.sleep(for: .milliseconds(100))
+        try await withFarm { farm in
+            let process = try farm.startFarm(workers: 2)
+            defer { process.signal(SIGKILL) }
+            let deadline = Date().addingTimeInterval(60)
+            var workers: [pid_t] = []
+            while Date() < deadline {
+                workers = descendants(of: process.pid)
+                if workers.count >= 2 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(workers.count >= 2, "\(workers)")
+            process.signal(SIGKILL)
+            _ = await process.exited(timeout: 5)
+            let gone = await allGone(workers, within: 10)
+            #expect(gone.isEmpty, "still running after the farm died: \(gone.map(commandLine))")
         }
-        #expect(workers.count >= 2, "\(workers)")
-        process.signal(SIGKILL)
-        _ = await process.exited(timeout: 5)
-        let gone = await allGone(workers, within: 10)
-        #expect(gone.isEmpty, "still running after the farm died: \(gone.map(commandLine))")
     }
 
     /// The processes whose ancestry leads to `root`, from /proc.

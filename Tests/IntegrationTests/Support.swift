@@ -131,57 +131,20 @@ func freePort() throws -> Int {
     try LoopbackListener.freePort()
 }
 
-/// `streamgate serve` running as a child process on a free port, stopped on release.
-final class RunningServer {
-    let process = Process()
-    let port: Int
-    var baseURL: String { "http://127.0.0.1:\(port)" }
+/// Runs `body` with `streamgate serve --store STORE ARGUMENTS` on a free port, with the test master
+/// key and `environment`; afterwards the server is stopped, whatever `body` did.
+func withServe<T>(
+    store: String, arguments: [String] = [], environment: [String: String] = [:], log: String? = nil,
+    isolation: isolated (any Actor)? = #isolation, _ body: (OriginServer) async throws -> T
+) async throws -> T {
+    try await withOrigin(
+        serving: streamgateBinary, store: store, arguments: arguments,
+        environment: streamgateEnvironment().merging(environment) { $1 }, log: log, body
+    )
+}
 
-    init(store: String, arguments extra: [String] = [], environment: [String: String] = [:], log: String? = nil) async throws {
-        port = try freePort()
-        process.executableURL = URL(fileURLWithPath: streamgateBinary)
-        process.arguments = ["serve", "--store", store, "--port", String(port)] + extra
-        process.environment = streamgateEnvironment().merging(environment) { $1 }
-        process.standardOutput = FileHandle.nullDevice
-        if let log {
-            FileManager.default.createFile(atPath: log, contents: nil)
-            process.standardError = FileHandle(forWritingAtPath: log)
-        } else {
-            process.standardError = FileHandle.nullDevice
-        }
-        try process.run()
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            if canConnect(port: port) { return }
-            guard process.isRunning else { throw TestFailure("streamgate serve exited with \(process.terminationStatus)") }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        process.terminate()
-        throw TestFailure("streamgate serve did not open port \(port)")
-    }
-
-    /// Sends SIGTERM; whether the server exited within `seconds`.
-    func stop(within seconds: Double) async -> Bool {
-        if process.isRunning { process.terminate() }
-        let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning, Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
-        return !process.isRunning
-    }
-
-    /// Stops the server if a test has not; one that ignores SIGTERM for 10 s is killed (and said
-    /// so on standard error) rather than waited for.
-    deinit {
-        guard process.isRunning else { return }
-        process.terminate()
-        let deadline = Date().addingTimeInterval(10)
-        while process.isRunning, Date() < deadline { usleep(20_000) }
-        if process.isRunning {
-            FileHandle.standardError.write(Data("streamgate serve on port \(port) did not exit within 10 s of SIGTERM; killed\n".utf8))
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-    }
-
+/// What the tests ask a `streamgate serve` origin, with curl: a real HTTP client, not this code.
+extension OriginServer {
     /// The sum of a Prometheus metric's samples at `/metrics` whose labels include `labels`.
     func metric(_ name: String, _ labels: [String: String] = [:]) async throws -> Double {
         let text = String(decoding: try await get("/metrics").body, as: UTF8.self)
@@ -216,19 +179,6 @@ final class RunningServer {
         data = data[..<newline]
         return (status, Data(data))
     }
-}
-
-func canConnect(port: Int) -> Bool {
-    let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard socketFD >= 0 else { return false }
-    defer { close(socketFD) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = UInt16(port).bigEndian
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    return withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    } == 0
 }
 
 func expectNothingPublished(store: String) throws {

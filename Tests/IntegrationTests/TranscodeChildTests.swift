@@ -2,6 +2,7 @@ import Foundation
 import Jobs
 import Logging
 import Store
+import TestSupport
 import Testing
 import Vault
 @testable import Farm
@@ -117,20 +118,21 @@ struct TranscodeChildTests {
 
     @Test("through a worker: out of memory under the cap is retried, then dead-lettered saying so", .tags(.endToEnd))
     func workerRetriesOutOfMemory() async throws {
-        let farm = try FarmHarness()
-        try farm.startWorker("capped", extra: ["--memory-limit-mib", "1024"])
-        let id = try await farm.queue.enqueue(JobSpec(
-            source: try Self.hungryInput(in: farm.folder), profile: FarmTests.fast, assetID: "hungry", maxAttempts: 2
-        )).jobID
-        let record = try await farm.wait(for: id, timeout: 60) { record in
-            if record.state == .retrying {
-                _ = try? await run("/usr/bin/redis-cli", ["-s", farm.redis.socketPath, "ZADD", farm.queue.keys.delayed, "0", id])
+        try await withFarm { farm in
+            try farm.startWorker("capped", extra: ["--memory-limit-mib", "1024"])
+            let id = try await farm.queue.enqueue(JobSpec(
+                source: try Self.hungryInput(in: farm.folder), profile: FarmTests.fast, assetID: "hungry", maxAttempts: 2
+            )).jobID
+            let record = try await farm.wait(for: id, timeout: 60) { record in
+                if record.state == .retrying {
+                    _ = try? await run("/usr/bin/redis-cli", ["-s", farm.redis.socketPath, "ZADD", farm.queue.keys.delayed, "0", id])
+                }
+                return record.state.isTerminal
             }
-            return record.state.isTerminal
+            #expect(record.state == .dead && record.attempts == 2, "\(record)")
+            #expect(record.error?.contains("ran out of memory under the limit of 1024 MiB") == true, "\(record.error ?? "")")
+            #expect(farm.staging().isEmpty && farm.versions(of: "hungry").isEmpty)
         }
-        #expect(record.state == .dead && record.attempts == 2, "\(record)")
-        #expect(record.error?.contains("ran out of memory under the limit of 1024 MiB") == true, "\(record.error ?? "")")
-        #expect(farm.staging().isEmpty && farm.versions(of: "hungry").isEmpty)
     }
 
     /// basic.mp4 with its video chunk-offset table declaring 201,326,592 entries: 1.5 GiB, which

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// What `fixtures/fixtures.json` says of a good clip (written by fixtures/generate.sh from ffprobe).
@@ -92,47 +93,48 @@ struct TranscodeEndToEndTests {
         #expect(summary.asset_id == assetID)
         #expect(!summary.renditions.isEmpty)
 
-        let server = try await RunningServer(store: store)
-        // The multivariant playlist names every rendition with honest attributes.
-        let master = try await server.get("/v/\(assetID)/master.m3u8")
-        #expect(master.status == 200)
-        let masterText = String(decoding: master.body, as: UTF8.self)
-        for rendition in summary.renditions {
-            #expect(masterText.contains("\(rendition.name)/index.m3u8"))
-            #expect(masterText.contains("BANDWIDTH=\(rendition.bandwidth)"))
-        }
-
-        for rendition in summary.renditions {
-            let probe = try await Probe(url: "\(server.baseURL)/v/\(assetID)/\(rendition.name)/index.m3u8")
-            #expect(abs(probe.duration - fixture.duration) <= 0.1 + 0.05,
-                    "\(rendition.name): duration \(probe.duration) vs source \(fixture.duration)")
-            #expect(probe.hasAudio == fixture.audio, "\(rendition.name): audio present iff the source has it")
-            if fixture.video {
-                let frames = try #require(probe.videoFrames, "\(rendition.name) has video")
-                let expected = try #require(fixture.frames)
-                #expect(abs(frames - expected) <= 1, "\(rendition.name): \(frames) frames, source \(expected)")
-                #expect(probe.width == rendition.width && probe.height == rendition.height)
-                if let width = fixture.width, let height = fixture.height {
-                    // Orientation kept: portrait stays portrait, rotated video is shown upright.
-                    #expect((width > height) == ((probe.width ?? 0) > (probe.height ?? 0)) || width == height,
-                            "\(rendition.name): \(probe.width ?? 0)x\(probe.height ?? 0) from \(width)x\(height)")
-                    #expect((probe.width ?? 0) <= width + 1 && (probe.height ?? 0) <= height + 1, "never upscaled")
-                }
-                #expect(rendition.codecs.first?.hasPrefix("avc1.") == true)
-            } else {
-                #expect(probe.videoFrames == nil)
-                #expect(rendition.codecs == ["mp4a.40.2"])
+        try await withServe(store: store) { server in
+            // The multivariant playlist names every rendition with honest attributes.
+            let master = try await server.get("/v/\(assetID)/master.m3u8")
+            #expect(master.status == 200)
+            let masterText = String(decoding: master.body, as: UTF8.self)
+            for rendition in summary.renditions {
+                #expect(masterText.contains("\(rendition.name)/index.m3u8"))
+                #expect(masterText.contains("BANDWIDTH=\(rendition.bandwidth)"))
             }
+
+            for rendition in summary.renditions {
+                let probe = try await Probe(url: "\(server.baseURL)/v/\(assetID)/\(rendition.name)/index.m3u8")
+                #expect(abs(probe.duration - fixture.duration) <= 0.1 + 0.05,
+                        "\(rendition.name): duration \(probe.duration) vs source \(fixture.duration)")
+                #expect(probe.hasAudio == fixture.audio, "\(rendition.name): audio present iff the source has it")
+                if fixture.video {
+                    let frames = try #require(probe.videoFrames, "\(rendition.name) has video")
+                    let expected = try #require(fixture.frames)
+                    #expect(abs(frames - expected) <= 1, "\(rendition.name): \(frames) frames, source \(expected)")
+                    #expect(probe.width == rendition.width && probe.height == rendition.height)
+                    if let width = fixture.width, let height = fixture.height {
+                        // Orientation kept: portrait stays portrait, rotated video is shown upright.
+                        #expect((width > height) == ((probe.width ?? 0) > (probe.height ?? 0)) || width == height,
+                                "\(rendition.name): \(probe.width ?? 0)x\(probe.height ?? 0) from \(width)x\(height)")
+                        #expect((probe.width ?? 0) <= width + 1 && (probe.height ?? 0) <= height + 1, "never upscaled")
+                    }
+                    #expect(rendition.codecs.first?.hasPrefix("avc1.") == true)
+                } else {
+                    #expect(probe.videoFrames == nil)
+                    #expect(rendition.codecs == ["mp4a.40.2"])
+                }
+            }
+
+            // A player reading the multivariant playlist decodes every programme without an error.
+            let play = try await run("/usr/bin/ffmpeg", [
+                "-v", "error", "-xerror", "-i", "\(server.baseURL)/v/\(assetID)/master.m3u8", "-map", "0", "-f", "null", "-",
+            ])
+            #expect(play.status == 0, "ffmpeg playing master.m3u8: \(play.stderr)")
+            #expect(play.stderr.isEmpty, "ffmpeg reported: \(play.stderr)")
+
+            try await AtRest.verify(store: store, tempFolder: folder.path, server: server, assetID: assetID)
         }
-
-        // A player reading the multivariant playlist decodes every programme without an error.
-        let play = try await run("/usr/bin/ffmpeg", [
-            "-v", "error", "-xerror", "-i", "\(server.baseURL)/v/\(assetID)/master.m3u8", "-map", "0", "-f", "null", "-",
-        ])
-        #expect(play.status == 0, "ffmpeg playing master.m3u8: \(play.stderr)")
-        #expect(play.stderr.isEmpty, "ffmpeg reported: \(play.stderr)")
-
-        try await AtRest.verify(store: store, tempFolder: folder.path, server: server, assetID: assetID)
     }
 }
 

@@ -2,6 +2,7 @@ import Farm
 import Foundation
 import Jobs
 import Logging
+import TestSupport
 import Testing
 
 /// The webhook sender against real receivers on real sockets: what it may reach, and what it never does.
@@ -100,23 +101,24 @@ struct WebhookDestinationTests {
     func workerWebhookNeverReachesLoopback() async throws {
         let receiver = try WebhookReceiver()
         try await receiver.ready()
-        let farm = try FarmHarness()
-        let worker = try ChildProcess(
-            executable: streamgateBinary,
-            arguments: ["worker", "--store", farm.store, "--id", "unhooked", "--profiles", packageRoot.appendingPathComponent("profiles").path],
-            environment: farm.environment.merging(["STREAMGATE_WEBHOOK_SECRET": "whsec-test-0123456789abcdef"]) { $1 }
-                .filter { $0.key != "STREAMGATE_WEBHOOK_ALLOW" },
-            stdout: .file(farm.folder.path + "/unhooked.log"), stderr: .file(farm.folder.path + "/unhooked.log")
-        )
-        defer { worker.terminate(grace: 5) }
-        // The server that took the job allowed loopback; the worker did not, and the worker decides.
-        let queue = JobQueue(redis: farm.queue.redis, callbackPolicy: try OutboundAddressPolicy(allowing: ["127.0.0.1"]))
-        let id = try await queue.enqueue(JobSpec(kind: .noop, callbackURL: receiver.url)).jobID
-        let record = try await farm.wait(for: id) { $0.state.isTerminal }
-        #expect(record.state == .succeeded)
-        let deadline = Date().addingTimeInterval(20)
-        while !farm.log("unhooked").contains("webhook refused"), Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
-        #expect(farm.log("unhooked").contains("127.0.0.1 is a loopback address"), "\(farm.log("unhooked"))")
-        #expect(receiver.deliveries.isEmpty)
+        try await withFarm { farm in
+            let worker = try ChildProcess(
+                executable: streamgateBinary,
+                arguments: ["worker", "--store", farm.store, "--id", "unhooked", "--profiles", packageRoot.appendingPathComponent("profiles").path],
+                environment: farm.environment.merging(["STREAMGATE_WEBHOOK_SECRET": "whsec-test-0123456789abcdef"]) { $1 }
+                    .filter { $0.key != "STREAMGATE_WEBHOOK_ALLOW" },
+                stdout: .file(farm.folder.path + "/unhooked.log"), stderr: .file(farm.folder.path + "/unhooked.log")
+            )
+            defer { worker.terminate(grace: 5) }
+            // The server that took the job allowed loopback; the worker did not, and the worker decides.
+            let queue = JobQueue(redis: farm.queue.redis, callbackPolicy: try OutboundAddressPolicy(allowing: ["127.0.0.1"]))
+            let id = try await queue.enqueue(JobSpec(kind: .noop, callbackURL: receiver.url)).jobID
+            let record = try await farm.wait(for: id) { $0.state.isTerminal }
+            #expect(record.state == .succeeded)
+            let deadline = Date().addingTimeInterval(20)
+            while !farm.log("unhooked").contains("webhook refused"), Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(farm.log("unhooked").contains("127.0.0.1 is a loopback address"), "\(farm.log("unhooked"))")
+            #expect(receiver.deliveries.isEmpty)
+        }
     }
 }

@@ -3,27 +3,6 @@ import TestSupport
 import Testing
 @testable import Jobs
 
-/// A real `redis-server` on a Unix socket in a temporary folder, stopped and removed on release.
-final class TestRedis: @unchecked Sendable {
-    let folder: String
-    let server: RedisServerProcess
-
-    init(appendOnly: Bool = false) throws {
-        // Unix socket paths are limited to 107 bytes: keep the folder short.
-        folder = "/tmp/sgr-" + String(UUID().uuidString.prefix(8))
-        server = try RedisServerProcess(directory: folder, appendOnly: appendOnly)
-    }
-
-    func client(connections: Int = 2, reconnectWindow: Double = 10) -> RedisClient {
-        RedisClient(url: server.url, connections: connections, timeout: 5, reconnectWindow: reconnectWindow)
-    }
-
-    deinit {
-        server.stop()
-        try? FileManager.default.removeItem(atPath: folder)
-    }
-}
-
 @Suite("redis URLs")
 struct RedisURLTests {
     @Test("parses tcp and unix URLs", arguments: [
@@ -56,57 +35,57 @@ struct RedisURLTests {
 struct RedisClientTests {
     @Test("binary-safe argv round trip, integers, arrays, nulls")
     func roundTrip() async throws {
-        let redis = try TestRedis()
-        let client = redis.client()
-        defer { Task { await client.shutdown() } }
-        let binary: [UInt8] = [0, 1, 2, 0x25, 0x73, 0xff, 13, 10, 0]  // NUL, "%s", CRLF: argv, not a format
-        try await client.send(bytes: [Array("SET".utf8), Array("k".utf8), binary])
-        #expect(try await client.send(["GET", "k"]) == .string(binary))
-        #expect(try await client.send(["INCRBY", "n", "41"]) == .integer(41))
-        #expect(try await client.send(["GET", "missing"]) == .null)
-        try await client.send(["RPUSH", "list", "a", "b"])
-        #expect(try await client.send(["LRANGE", "list", "0", "-1"]) == .array([.string(Array("a".utf8)), .string(Array("b".utf8))]))
+        try await withRedis { redis in
+            let client = redis.client()
+            let binary: [UInt8] = [0, 1, 2, 0x25, 0x73, 0xff, 13, 10, 0]  // NUL, "%s", CRLF: argv, not a format
+            try await client.send(bytes: [Array("SET".utf8), Array("k".utf8), binary])
+            #expect(try await client.send(["GET", "k"]) == .string(binary))
+            #expect(try await client.send(["INCRBY", "n", "41"]) == .integer(41))
+            #expect(try await client.send(["GET", "missing"]) == .null)
+            try await client.send(["RPUSH", "list", "a", "b"])
+            #expect(try await client.send(["LRANGE", "list", "0", "-1"]) == .array([.string(Array("a".utf8)), .string(Array("b".utf8))]))
+        }
     }
 
     @Test("an error reply throws with the server's message; a pipeline keeps it in place")
     func errors() async throws {
-        let redis = try TestRedis()
-        let client = redis.client()
-        defer { Task { await client.shutdown() } }
-        let error = await #expect(throws: RedisError.self) { try await client.send(["NOSUCHCOMMAND"]) }
-        #expect(error?.serverCode == "ERR")
-        let replies = try await client.pipeline([["SET", "a", "1"], ["INCR", "a", "extra"], ["GET", "a"]])
-        #expect(replies.count == 3)
-        #expect(replies[0] == .status("OK"))
-        if case .error = replies[1] {} else { Issue.record("expected an error reply, got \(replies[1])") }
-        #expect(replies[2] == .string(Array("1".utf8)))
+        try await withRedis { redis in
+            let client = redis.client()
+            let error = await #expect(throws: RedisError.self) { try await client.send(["NOSUCHCOMMAND"]) }
+            #expect(error?.serverCode == "ERR")
+            let replies = try await client.pipeline([["SET", "a", "1"], ["INCR", "a", "extra"], ["GET", "a"]])
+            #expect(replies.count == 3)
+            #expect(replies[0] == .status("OK"))
+            if case .error = replies[1] {} else { Issue.record("expected an error reply, got \(replies[1])") }
+            #expect(replies[2] == .string(Array("1".utf8)))
+        }
     }
 
     @Test("many concurrent calls share the pool")
     func concurrency() async throws {
-        let redis = try TestRedis()
-        let client = redis.client(connections: 4)
-        defer { Task { await client.shutdown() } }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<200 { group.addTask { try await client.send(["INCR", "counter"]) } }
-            try await group.waitForAll()
+        try await withRedis { redis in
+            let client = redis.client(connections: 4)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<200 { group.addTask { try await client.send(["INCR", "counter"]) } }
+                try await group.waitForAll()
+            }
+            #expect(try await client.send(["GET", "counter"]).int == 200)
         }
-        #expect(try await client.send(["GET", "counter"]).int == 200)
     }
 
     @Test("a restarted server is reconnected to; the in-flight failure is reported, not retried")
     func reconnects() async throws {
-        let redis = try TestRedis(appendOnly: true)
-        let client = redis.client(connections: 1)
-        defer { Task { await client.shutdown() } }
-        try await client.send(["SET", "kept", "yes"])
-        try redis.server.restart()
-        // The pooled connection is dead: the first call reports it…
-        var firstError: RedisError?
-        do { try await client.send(["GET", "kept"]) } catch { firstError = error }
-        if let firstError { #expect(firstError.isConnectionFailure, "\(firstError)") }
-        // …and the next call connects again and sees the data the AOF kept.
-        #expect(try await client.send(["GET", "kept"]).text == "yes")
+        try await withRedis(RedisOptions(appendOnly: true)) { redis in
+            let client = redis.client(connections: 1)
+            try await client.send(["SET", "kept", "yes"])
+            try redis.restart()
+            // The pooled connection is dead: the first call reports it…
+            var firstError: RedisError?
+            do throws(RedisError) { try await client.send(["GET", "kept"]) } catch { firstError = error }
+            if let firstError { #expect(firstError.isConnectionFailure, "\(firstError)") }
+            // …and the next call connects again and sees the data the AOF kept.
+            #expect(try await client.send(["GET", "kept"]).text == "yes")
+        }
     }
 
     @Test("connecting to nothing fails with the endpoint and reason after the reconnect window", .timeLimit(.minutes(1)))
@@ -123,40 +102,25 @@ struct RedisClientTests {
 
 @Suite("redis client over TCP with a password")
 struct RedisTCPTests {
-    /// A free TCP port on loopback.
-    static func freePort() throws -> Int {
-        try LoopbackListener.freePort()
-    }
-
     @Test("redis://:password@host:port/db authenticates and selects the database; a wrong password is named, not shown")
     func authAndSelect() async throws {
-        let port = try Self.freePort()
-        let folder = "/tmp/sgt-" + String(UUID().uuidString.prefix(8))
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        let server = try ChildProcess(
-            executable: "/usr/bin/redis-server",
-            arguments: ["--port", String(port), "--bind", "127.0.0.1", "--requirepass", "s3cret-pass-42", "--save", "", "--appendonly", "no", "--dir", folder],
-            stdout: .null, stderr: .null
-        )
-        defer { server.terminate(grace: 5) }
+        try await withRedis(RedisOptions(password: "s3cret-pass-42")) { redis in
+            let port = try #require(redis.port)
+            let client = redis.client(url: try RedisURL("redis://:s3cret-pass-42@127.0.0.1:\(port)/2"), connections: 1)
+            var answered = false
+            for _ in 0..<100 where !answered {
+                answered = (try? await client.send(["PING"])) == .status("PONG")
+                if !answered { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(answered)
+            try await client.send(["SET", "k", "v"])
+            #expect(try await client.send(["CLIENT", "INFO"]).text?.contains("db=2") == true, "SELECT 2 on connect")
 
-        let client = try RedisClient(url: "redis://:s3cret-pass-42@127.0.0.1:\(port)/2", connections: 1)
-        defer { Task { await client.shutdown() } }
-        var answered = false
-        for _ in 0..<100 where !answered {
-            answered = (try? await client.send(["PING"])) == .status("PONG")
-            if !answered { try await Task.sleep(for: .milliseconds(50)) }
+            let wrong = redis.client(url: try RedisURL("redis://:hunter2-wrong@127.0.0.1:\(port)/0"), connections: 1, reconnectWindow: 0.2)
+            let error = await #expect(throws: RedisError.self) { try await wrong.send(["PING"]) }
+            #expect(error?.isConnectFailure == true, "\(String(describing: error))")
+            #expect(error?.description.contains("127.0.0.1:\(port)") == true)
+            #expect(error?.description.contains("hunter2") == false, "the password never appears in an error")
         }
-        #expect(answered)
-        try await client.send(["SET", "k", "v"])
-        #expect(try await client.send(["CLIENT", "INFO"]).text?.contains("db=2") == true, "SELECT 2 on connect")
-
-        let wrong = try RedisClient(url: "redis://:hunter2-wrong@127.0.0.1:\(port)/0", connections: 1, reconnectWindow: 0.2)
-        defer { Task { await wrong.shutdown() } }
-        let error = await #expect(throws: RedisError.self) { try await wrong.send(["PING"]) }
-        #expect(error?.isConnectFailure == true, "\(String(describing: error))")
-        #expect(error?.description.contains("127.0.0.1:\(port)") == true)
-        #expect(error?.description.contains("hunter2") == false, "the password never appears in an error")
     }
 }

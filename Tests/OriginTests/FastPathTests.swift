@@ -72,20 +72,20 @@ struct FastPathTests {
             ("/v/film/v20000101T000000Z-abcdefabcdef/360p/00001.ts", .get, [:]),
             ("/v/film/master.m3u8", .options, [.origin: "https://player.example"]),
         ]
-        let answers = try await film.application().test(.live) { client in
+        let answers = try await withOrigin(film.application()) { origin in
             var answers: [Answer] = []
             for (path, method, headers) in requests {
                 // Twice: the first may load into L1, the second is a hit where there is one.
-                for _ in 0..<2 { answers.append(try await client.execute(uri: path, method: method, headers: headers) { Answer($0) }) }
+                for _ in 0..<2 { answers.append(try await origin.client.execute(uri: path, method: method, headers: headers) { Answer($0) }) }
             }
             return answers
         }
         for (label, routes) in [("router only", router), ("decoded requests only", decoded)] {
-            try await film.application(routes: routes).test(.live) { client in
+            try await withOrigin(film.application(routes: routes)) { origin in
                 var index = 0
                 for (path, method, headers) in requests {
                     for round in 0..<2 {
-                        let expected = try await client.execute(uri: path, method: method, headers: headers) { Answer($0) }
+                        let expected = try await origin.client.execute(uri: path, method: method, headers: headers) { Answer($0) }
                         #expect(answers[index] == expected, "\(label): \(method) \(path) \(headers), round \(round + 1)")
                         index += 1
                     }
@@ -136,11 +136,11 @@ struct FastPathTests {
             [get + "X-A: b\rRange: bytes=0-3\r\n\r\n", get + "\r\n"],
         ]
         func answers(_ routes: OriginRoutes) async throws -> [String] {
-            try await film.application(routes: routes).test(.live) { client in
-                let port = try #require(client.port)
+            try await withOrigin(film.application(routes: routes)) { origin in
+                let port = origin.port
                 // Everything asked for is in L1 first (the key in memory), so hits can be answered early.
                 for path in [segment, "/v/film/\(version)/360p/00002.ts", "/v/film/master.m3u8", "/v/film/keys/\(key)"] {
-                    try await client.execute(uri: path, method: .get) { #expect($0.status == .ok) }
+                    try await origin.client.execute(uri: path, method: .get) { #expect($0.status == .ok) }
                 }
                 var answers: [String] = []
                 for pieces in exchanges {
@@ -169,9 +169,9 @@ struct FastPathTests {
         let film = try FilmFixture(options: OriginOptions(l1Bytes: 64 << 20, warmSegments: 0))
         film.routes.announcements(listening: true)
         let key = film.contentKey.id
-        try await film.application().test(.live) { client in
-            try await client.execute(uri: "/v/film/360p/00003.ts", method: .get) { #expect($0.status == .ok) }
-            let port = try #require(client.port)
+        try await withOrigin(film.application()) { origin in
+            try await origin.client.execute(uri: "/v/film/360p/00003.ts", method: .get) { #expect($0.status == .ok) }
+            let port = origin.port
             let before = film.routes.statistics.fastPath
             // A key (router: the file is read and unwrapped), then a segment already in L1.
             let raw = try await Self.exchange(port: port, [
@@ -193,8 +193,8 @@ struct FastPathTests {
     func rateLimitedHits() async throws {
         let film = try FilmFixture(options: OriginOptions(l1Bytes: 64 << 20, warmSegments: 0, rateLimit: .init(rate: 0.001, burst: 4, includeLoopback: true)))
         film.routes.announcements(listening: true)
-        try await film.application().test(.live) { client in
-            let (statuses, retryAfter) = try await repeatedGets("/v/film/360p/00002.ts", times: 7, client)
+        try await withOrigin(film.application()) { origin in
+            let (statuses, retryAfter) = try await repeatedGets("/v/film/360p/00002.ts", times: 7, origin.client)
             #expect(statuses == [200, 200, 200, 200, 429, 429, 429], "\(statuses)")
             #expect((900...1000).contains(Int(retryAfter ?? "") ?? 0), "\(retryAfter ?? "none")")
         }
@@ -205,19 +205,19 @@ struct FastPathTests {
     func republishSeenAtOnce() async throws {
         let film = try FilmFixture(options: OriginOptions(l1Bytes: 64 << 20, warmSegments: 0))
         let first = film.version.version
-        try await film.application().test(.live) { client in
+        try await withOrigin(film.application()) { origin in
             for _ in 0..<2 {
-                try await client.execute(uri: "/v/film/360p/00001.ts", method: .get) { #expect(Array(buffer: $0.body) == film.segment(1)) }
+                try await origin.client.execute(uri: "/v/film/360p/00001.ts", method: .get) { #expect(Array(buffer: $0.body) == film.segment(1)) }
             }
             let second = try film.republish(generation: 1).version
             film.routes.assetChanged("film")
-            try await client.execute(uri: "/v/film/360p/00001.ts", method: .get) {
+            try await origin.client.execute(uri: "/v/film/360p/00001.ts", method: .get) {
                 #expect(Array(buffer: $0.body) == film.segment(1, generation: 1), "the new version's bytes")
             }
-            try await client.execute(uri: "/v/film/master.m3u8", method: .get) {
+            try await origin.client.execute(uri: "/v/film/master.m3u8", method: .get) {
                 #expect(String(buffer: $0.body).contains(second) && !String(buffer: $0.body).contains(first))
             }
-            try await client.execute(uri: "/v/film/\(first)/360p/00001.ts", method: .get) {
+            try await origin.client.execute(uri: "/v/film/\(first)/360p/00001.ts", method: .get) {
                 #expect(Array(buffer: $0.body) == film.segment(1), "the version before stays playable")
             }
         }

@@ -9,6 +9,7 @@ import NIOCore
 @testable import Origin
 import Store
 import Testing
+import TestSupport
 
 /// The gate's routes over real sockets, a real redis-server and the local chain: what an
 /// unauthenticated client can make the origin write or answer.
@@ -19,51 +20,52 @@ struct GateRouteTests {
     /// ends the `URI` attribute.
     @Test func tokenCannotInjectPlaylistLines() async throws {
         let chain = try await OriginChain.shared
-        let stack = try GateStack(chain: chain)
-        let owner = try EthereumAddress(bytes: (0..<20).map { _ in UInt8.random(in: 0...255) })
-        let tokenID = OriginChain.freshTokenID()
-        _ = try await chain.call("sg_mint721", [.string(owner.checksummed), .integer(tokenID)])
-        try await stack.gateFilm(on: chain, tokenID: tokenID)
-        let token = stack.tokens.encode(try stack.tokens.issue(for: owner, lifetime: 600))
-        let injections = [
-            "/v/film/360p/index.m3u8?token=abc%0A%23EXT-X-KEY:METHOD=NONE",
-            "/v/film/360p/index.m3u8?token=\(token)%0D%0A%23EXT-X-KEY:METHOD=NONE%0A00000.ts",
-            "/v/film/360p/index.m3u8?token=\(token)%22,URI=%22https://evil.example/key",
-            "/v/film/master.m3u8?token=x%0A%23EXT-X-STREAM-INF:BANDWIDTH=1%0Ahttps://evil.example/v.m3u8",
-            "/v/film/360p/index.m3u8?token=" + String(repeating: "a", count: 600) + ".b",
-        ]
-        try await stack.application().test(.live) { client in
-            for path in injections {
-                try await client.execute(uri: path, method: .get) { response in
-                    let body = String(buffer: response.body)
-                    #expect(response.status == .unauthorized, "\(path): \(response.status) \(body)")
-                    #expect(body.contains("\"reason\":\"malformed\""), "\(body)")
-                    #expect(!body.contains("#EXT") && !body.contains("evil.example"), "\(body)")
-                    #expect(response.headers[.cacheControl] == "no-store")
+        try await withGateStack(chain: chain) { stack in
+            let owner = try EthereumAddress(bytes: (0..<20).map { _ in UInt8.random(in: 0...255) })
+            let tokenID = OriginChain.freshTokenID()
+            _ = try await chain.call("sg_mint721", [.string(owner.checksummed), .integer(tokenID)])
+            try await stack.gateFilm(on: chain, tokenID: tokenID)
+            let token = stack.tokens.encode(try stack.tokens.issue(for: owner, lifetime: 600))
+            let injections = [
+                "/v/film/360p/index.m3u8?token=abc%0A%23EXT-X-KEY:METHOD=NONE",
+                "/v/film/360p/index.m3u8?token=\(token)%0D%0A%23EXT-X-KEY:METHOD=NONE%0A00000.ts",
+                "/v/film/360p/index.m3u8?token=\(token)%22,URI=%22https://evil.example/key",
+                "/v/film/master.m3u8?token=x%0A%23EXT-X-STREAM-INF:BANDWIDTH=1%0Ahttps://evil.example/v.m3u8",
+                "/v/film/360p/index.m3u8?token=" + String(repeating: "a", count: 600) + ".b",
+            ]
+            try await withOrigin(stack.application()) { origin in
+                for path in injections {
+                    try await origin.client.execute(uri: path, method: .get) { response in
+                        let body = String(buffer: response.body)
+                        #expect(response.status == .unauthorized, "\(path): \(response.status) \(body)")
+                        #expect(body.contains("\"reason\":\"malformed\""), "\(body)")
+                        #expect(!body.contains("#EXT") && !body.contains("evil.example"), "\(body)")
+                        #expect(response.headers[.cacheControl] == "no-store")
+                    }
                 }
-            }
-            // A token of the right shape rides along, and only adds `?token=…` to the key URIs.
-            let plain = try await client.execute(uri: "/v/film/360p/index.m3u8", method: .get) { String(buffer: $0.body) }
-            let tailored = try await client.execute(uri: "/v/film/360p/index.m3u8?token=\(token)", method: .get) { response in
-                #expect(response.status == .ok)
-                #expect(response.headers[.cacheControl] == "private, no-store")
-                return String(buffer: response.body)
-            }
-            let plainLines = plain.split(separator: "\n", omittingEmptySubsequences: false)
-            let tailoredLines = tailored.split(separator: "\n", omittingEmptySubsequences: false)
-            #expect(plainLines.count == tailoredLines.count, "no line added")
-            for (before, after) in zip(plainLines, tailoredLines) where before != after {
-                let keyURI = "/keys/\(stack.film.contentKey.id)\""
-                #expect(before.hasPrefix("#EXT-X-KEY:"), "only key lines change: \(before) → \(after)")
-                #expect(after == before.replacingOccurrences(of: keyURI, with: "/keys/\(stack.film.contentKey.id)?token=\(token)\""))
-            }
-            // The tailored key URI works for the owner: the whole path, the chain included.
-            let keyLine = try #require(tailoredLines.first { $0.hasPrefix("#EXT-X-KEY:") })
-            let uri = try #require(keyLine.split(separator: "\"").dropFirst().first)
-            #expect(uri.hasPrefix("../v"))
-            try await client.execute(uri: "/v/film/" + uri.dropFirst(3), method: .get) { response in
-                #expect(response.status == .ok, "\(String(buffer: response.body))")
-                #expect(Array(buffer: response.body) == stack.film.contentKey.bytes)
+                // A token of the right shape rides along, and only adds `?token=…` to the key URIs.
+                let plain = try await origin.client.execute(uri: "/v/film/360p/index.m3u8", method: .get) { String(buffer: $0.body) }
+                let tailored = try await origin.client.execute(uri: "/v/film/360p/index.m3u8?token=\(token)", method: .get) { response in
+                    #expect(response.status == .ok)
+                    #expect(response.headers[.cacheControl] == "private, no-store")
+                    return String(buffer: response.body)
+                }
+                let plainLines = plain.split(separator: "\n", omittingEmptySubsequences: false)
+                let tailoredLines = tailored.split(separator: "\n", omittingEmptySubsequences: false)
+                #expect(plainLines.count == tailoredLines.count, "no line added")
+                for (before, after) in zip(plainLines, tailoredLines) where before != after {
+                    let keyURI = "/keys/\(stack.film.contentKey.id)\""
+                    #expect(before.hasPrefix("#EXT-X-KEY:"), "only key lines change: \(before) → \(after)")
+                    #expect(after == before.replacingOccurrences(of: keyURI, with: "/keys/\(stack.film.contentKey.id)?token=\(token)\""))
+                }
+                // The tailored key URI works for the owner: the whole path, the chain included.
+                let keyLine = try #require(tailoredLines.first { $0.hasPrefix("#EXT-X-KEY:") })
+                let uri = try #require(keyLine.split(separator: "\"").dropFirst().first)
+                #expect(uri.hasPrefix("../v"))
+                try await origin.client.execute(uri: "/v/film/" + uri.dropFirst(3), method: .get) { response in
+                    #expect(response.status == .ok, "\(String(buffer: response.body))")
+                    #expect(Array(buffer: response.body) == stack.film.contentKey.bytes)
+                }
             }
         }
     }
@@ -72,40 +74,41 @@ struct GateRouteTests {
     /// asset that has one, on the router and on the fast path, even when that key was served (and
     /// kept in memory) while the asset was public.
     @Test func gatedAssetNeedsAGate() async throws {
-        let stack = try GateStack(chain: nil)
-        let keyID = stack.film.contentKey.id
-        let paths = ["/v/film/keys/\(keyID)", "/v/film/\(stack.film.version.version)/keys/\(keyID)"]
-        // As with announcements up: what memory knows stays fresh for 30 s, however slow the machine.
-        stack.routes.announcements(listening: true)
-        try await stack.application().test(.live) { client in
-            for path in paths + paths {
-                try await client.execute(uri: path, method: .get) { #expect($0.status == .ok && $0.body.readableBytes == 16) }
-            }
-            #expect(stack.routes.statistics.fastPath >= 2, "a public asset's key is served from memory")
-            let policy = try AccessPolicy(json: #"{"chain_id":1,"condition":{"erc721":{"contract":"0x00000000000000000000000000000000000c0de1"}}}"#)
-            try await stack.policies.setPolicy(policy, of: "film")
-            let answeredEarly = stack.routes.statistics.fastPath
-            for path in paths + paths + paths {
-                try await client.execute(uri: path, method: .get) { response in
-                    let body = String(buffer: response.body)
-                    #expect(response.status == .serviceUnavailable, "\(path): \(body)")
-                    #expect(body.contains("\"reason\":\"gate_not_configured\""))
-                    #expect(body.contains("this asset is gated and this origin has no gate configured"))
-                    #expect(response.headers[.cacheControl] == "no-store")
+        try await withGateStack(chain: nil) { stack in
+            let keyID = stack.film.contentKey.id
+            let paths = ["/v/film/keys/\(keyID)", "/v/film/\(stack.film.version.version)/keys/\(keyID)"]
+            // As with announcements up: what memory knows stays fresh for 30 s, however slow the machine.
+            stack.routes.announcements(listening: true)
+            try await withOrigin(stack.application()) { origin in
+                for path in paths + paths {
+                    try await origin.client.execute(uri: path, method: .get) { #expect($0.status == .ok && $0.body.readableBytes == 16) }
                 }
-            }
-            #expect(stack.routes.statistics.fastPath == answeredEarly, "the fast path never answers a gated key without a gate")
+                #expect(stack.routes.statistics.fastPath >= 2, "a public asset's key is served from memory")
+                let policy = try AccessPolicy(json: #"{"chain_id":1,"condition":{"erc721":{"contract":"0x00000000000000000000000000000000000c0de1"}}}"#)
+                try await stack.policies.setPolicy(policy, of: "film")
+                let answeredEarly = stack.routes.statistics.fastPath
+                for path in paths + paths + paths {
+                    try await origin.client.execute(uri: path, method: .get) { response in
+                        let body = String(buffer: response.body)
+                        #expect(response.status == .serviceUnavailable, "\(path): \(body)")
+                        #expect(body.contains("\"reason\":\"gate_not_configured\""))
+                        #expect(body.contains("this asset is gated and this origin has no gate configured"))
+                        #expect(response.headers[.cacheControl] == "no-store")
+                    }
+                }
+                #expect(stack.routes.statistics.fastPath == answeredEarly, "the fast path never answers a gated key without a gate")
 
-            // Public again: served again.
-            try await stack.policies.setPolicy(nil, of: "film")
-            try await client.execute(uri: paths[0], method: .get) { #expect($0.status == .ok) }
+                // Public again: served again.
+                try await stack.policies.setPolicy(nil, of: "film")
+                try await origin.client.execute(uri: paths[0], method: .get) { #expect($0.status == .ok) }
 
-            // Policies unreadable: no key either (an unknown policy is not an absent one).
-            stack.redis.stop()
-            stack.policies.forget("film")
-            try await client.execute(uri: paths[0], method: .get) { response in
-                #expect(response.status == .serviceUnavailable)
-                #expect(String(buffer: response.body).contains("policy_unavailable"))
+                // Policies unreadable: no key either (an unknown policy is not an absent one).
+                stack.redis.stop()
+                stack.policies.forget("film")
+                try await origin.client.execute(uri: paths[0], method: .get) { response in
+                    #expect(response.status == .serviceUnavailable)
+                    #expect(String(buffer: response.body).contains("policy_unavailable"))
+                }
             }
         }
     }
@@ -113,86 +116,78 @@ struct GateRouteTests {
     /// Revoked token ids are remembered only while their tokens live, in every origin's memory and
     /// in Redis; an expired token stays refused for its expiry alone.
     @Test func revocationsArePruned() async throws {
-        let redis = try RedisServerProcess(directory: "/tmp/sgr-" + String(UUID().uuidString.prefix(8)), appendOnly: false)
-        defer {
-            redis.stop()
-            try? FileManager.default.removeItem(atPath: redis.directory)
-        }
-        let client = RedisClient(url: redis.url, connections: 2)
-        let keys = QueueKeys()
-        let clock = TestClock(Date())
-        // The announcing origin and another one; Redis keeps each revocation 0.5 s past its token.
-        let here = AnnouncedRevocations(redis: client, keys: keys, margin: 0.5, clock: clock.function)
-        let there = AnnouncedRevocations(redis: client, keys: keys, margin: 0.5, clock: clock.function)
-        let authority = try PlaybackTokenAuthority(secret: GateStack.secret, revocations: here, clock: clock.function)
-        let address = try EthereumAddress(hex: "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23")
-        let short = try authority.issue(for: address, lifetime: 60)
-        let long = try authority.issue(for: address, lifetime: 600)
-        try await authority.revoke(short)
-        try await authority.revoke(long)
-        there.announced(short.id)
-        there.announced(long.id)
-        #expect(here.count == 2 && there.count == 2)
-        await #expect(throws: PlaybackTokenError.revoked(id: short.id)) { try await authority.verify(authority.encode(short)) }
+        try await withRedis { redis in
+            let client = redis.client(connections: 2)
+            let keys = QueueKeys()
+            let clock = TestClock(Date())
+            // The announcing origin and another one; Redis keeps each revocation 0.5 s past its token.
+            let here = AnnouncedRevocations(redis: client, keys: keys, margin: 0.5, clock: clock.function)
+            let there = AnnouncedRevocations(redis: client, keys: keys, margin: 0.5, clock: clock.function)
+            let authority = try PlaybackTokenAuthority(secret: GateStack.secret, revocations: here, clock: clock.function)
+            let address = try EthereumAddress(hex: "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23")
+            let short = try authority.issue(for: address, lifetime: 60)
+            let long = try authority.issue(for: address, lifetime: 600)
+            try await authority.revoke(short)
+            try await authority.revoke(long)
+            there.announced(short.id)
+            there.announced(long.id)
+            #expect(here.count == 2 && there.count == 2)
+            await #expect(throws: PlaybackTokenError.revoked(id: short.id)) { try await authority.verify(authority.encode(short)) }
 
-        // `there` learns each revocation's time from Redis (in the background).
-        var waited = 0
-        while there.isRevokedFromMemory(id: short.id) == true, waited < 300 {
+            // `there` learns each revocation's time from Redis (in the background).
+            var waited = 0
+            while there.isRevokedFromMemory(id: short.id) == true, waited < 300 {
+                clock.set(short.expiresAt.addingTimeInterval(1))
+                there.prune()
+                try await Task.sleep(for: .milliseconds(50))
+                waited += 1
+            }
             clock.set(short.expiresAt.addingTimeInterval(1))
+            here.prune()
             there.prune()
-            try await Task.sleep(for: .milliseconds(50))
-            waited += 1
-        }
-        clock.set(short.expiresAt.addingTimeInterval(1))
-        here.prune()
-        there.prune()
-        #expect(here.count == 1 && there.count == 1, "only the live token's revocation is remembered")
-        await #expect(throws: PlaybackTokenError.expired(short.expiresAt)) { try await authority.verify(authority.encode(short)) }
-        await #expect(throws: PlaybackTokenError.revoked(id: long.id)) { try await authority.verify(authority.encode(long)) }
+            #expect(here.count == 1 && there.count == 1, "only the live token's revocation is remembered")
+            await #expect(throws: PlaybackTokenError.expired(short.expiresAt)) { try await authority.verify(authority.encode(short)) }
+            await #expect(throws: PlaybackTokenError.revoked(id: long.id)) { try await authority.verify(authority.encode(long)) }
 
-        // An origin coming up loads only what is still in force.
-        let later = AnnouncedRevocations(redis: client, keys: keys, margin: 0.5, clock: clock.function)
-        await later.listening(true)
-        #expect(later.count == 1)
-        #expect(later.isRevokedFromMemory(id: long.id) == true && later.isRevokedFromMemory(id: short.id) == false)
-        // Redis forgets it at the next revocation, and never expires the set itself.
-        try await authority.revoke(try authority.issue(for: address, lifetime: 600))
-        #expect(try await here.stored.revokedUntil(id: short.id) == nil)
-        #expect(try await client.send(["ZCARD", here.stored.key]) == .integer(2))
-        #expect(try await client.send(["PTTL", here.stored.key]) == .integer(-1))
-        await client.shutdown()
+            // An origin coming up loads only what is still in force.
+            let later = AnnouncedRevocations(redis: client, keys: keys, margin: 0.5, clock: clock.function)
+            await later.listening(true)
+            #expect(later.count == 1)
+            #expect(later.isRevokedFromMemory(id: long.id) == true && later.isRevokedFromMemory(id: short.id) == false)
+            // Redis forgets it at the next revocation, and never expires the set itself.
+            try await authority.revoke(try authority.issue(for: address, lifetime: 600))
+            #expect(try await here.stored.revokedUntil(id: short.id) == nil)
+            #expect(try await client.send(["ZCARD", here.stored.key]) == .integer(2))
+            #expect(try await client.send(["PTTL", here.stored.key]) == .integer(-1))
+        }
     }
 
     /// Redis as shipped (`maxmemory` + `volatile-lru`) under more than it can hold: keys with a TTL
     /// (nonces, caches) make room; a policy and a revocation, state without a TTL, stay.
     @Test func gateStateSurvivesEviction() async throws {
-        let redis = try RedisServerProcess(directory: "/tmp/sge-" + String(UUID().uuidString.prefix(8)), appendOnly: false, maxMemory: "8mb")
-        defer {
-            redis.stop()
-            try? FileManager.default.removeItem(atPath: redis.directory)
+        try await withRedis(RedisOptions(maxMemory: "8mb")) { redis in
+            let client = redis.client(connections: 2)
+            let policies = PolicyStore(redis: client, keys: QueueKeys())
+            let revocations = RedisTokenRevocations(client: client)
+            let nonces = RedisNonceStore(client: client)
+            let policy = try AccessPolicy(json: #"{"chain_id":1,"condition":{"erc721":{"contract":"0x00000000000000000000000000000000000c0de1"}}}"#)
+            try await policies.setPolicy(policy, of: "film")
+            try await revocations.revoke(id: String(repeating: "ab", count: 16), expiresAt: Date().addingTimeInterval(600))
+            _ = try await nonces.issue()
+            // 16 MB of cache-like entries with a TTL, in twice the memory Redis may use.
+            let filler = String(repeating: "x", count: 1024)
+            for batch in 0..<32 {
+                let replies = try await client.pipeline((0..<500).map { ["SET", "{sg}:l2:o:filler-\(batch)-\($0)", filler, "PX", "600000"] })
+                for case .error(let message) in replies { Issue.record("a write was refused: \(message)") }
+            }
+            let info = try await client.send(["INFO", "stats"]).text ?? ""
+            let evicted = info.split(separator: "\r\n").first { $0.hasPrefix("evicted_keys:") }.flatMap { Int($0.dropFirst(13)) } ?? 0
+            #expect(evicted > 0, "Redis made room by evicting")
+            policies.forget("film")
+            #expect(try await policies.policy(of: "film")?.canonicalJSON == policy.canonicalJSON)
+            #expect(try await revocations.isRevoked(id: String(repeating: "ab", count: 16)))
+            #expect(try await nonces.consume(try await nonces.issue()) == .consumed, "sign-in still works")
         }
-        let client = RedisClient(url: redis.url, connections: 2)
-        let policies = PolicyStore(redis: client, keys: QueueKeys())
-        let revocations = RedisTokenRevocations(client: client)
-        let nonces = RedisNonceStore(client: client)
-        let policy = try AccessPolicy(json: #"{"chain_id":1,"condition":{"erc721":{"contract":"0x00000000000000000000000000000000000c0de1"}}}"#)
-        try await policies.setPolicy(policy, of: "film")
-        try await revocations.revoke(id: String(repeating: "ab", count: 16), expiresAt: Date().addingTimeInterval(600))
-        _ = try await nonces.issue()
-        // 16 MB of cache-like entries with a TTL, in twice the memory Redis may use.
-        let filler = String(repeating: "x", count: 1024)
-        for batch in 0..<32 {
-            let replies = try await client.pipeline((0..<500).map { ["SET", "{sg}:l2:o:filler-\(batch)-\($0)", filler, "PX", "600000"] })
-            for case .error(let message) in replies { Issue.record("a write was refused: \(message)") }
-        }
-        let info = try await client.send(["INFO", "stats"]).text ?? ""
-        let evicted = info.split(separator: "\r\n").first { $0.hasPrefix("evicted_keys:") }.flatMap { Int($0.dropFirst(13)) } ?? 0
-        #expect(evicted > 0, "Redis made room by evicting")
-        policies.forget("film")
-        #expect(try await policies.policy(of: "film")?.canonicalJSON == policy.canonicalJSON)
-        #expect(try await revocations.isRevoked(id: String(repeating: "ab", count: 16)))
-        #expect(try await nonces.consume(try await nonces.issue()) == .consumed, "sign-in still works")
-        await client.shutdown()
     }
 
     /// `/readyz` answers anyone: generic problem names only; the store's path and Redis's error
@@ -200,35 +195,31 @@ struct GateRouteTests {
     @Test func readyzLeaksNothing() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sg-ready-\(UUID().uuidString)")
         let store = try AssetStore(root: folder.path + "/store")
-        let redis = try RedisServerProcess(directory: "/tmp/sgy-" + String(UUID().uuidString.prefix(8)), appendOnly: false)
-        defer {
-            redis.stop()
-            try? FileManager.default.removeItem(atPath: redis.directory)
-            try? FileManager.default.removeItem(at: folder)
-        }
-        let queue = JobQueue(redis: RedisClient(url: redis.url, connections: 1, timeout: 1, reconnectWindow: 0.2))
-        let log = LogLines()
-        let logger = log.logger("test.ready")
-        let application = buildServerApplication(
-            configuration: OriginConfiguration(host: "127.0.0.1", port: 0, connections: .unhurried),
-            origin: OriginRoutes(store: store, unwrapKey: { _, _, _ in [] }, logger: logger), api: nil,
-            health: HealthRoutes(store: store, queue: queue, metrics: nil, logger: logger), logger: logger
-        )
-        try await application.test(.router) { client in
-            try await client.execute(uri: "/readyz", method: .get) { response in
-                #expect(response.status == .ok)
-                #expect(String(buffer: response.body) == #"{"problems":[],"status":"ready"}"#)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try await withRedis { redis in
+            let queue = JobQueue(redis: redis.client(connections: 1, timeout: 1, reconnectWindow: 0.2))
+            let log = LogLines()
+            let logger = log.logger("test.ready")
+            let application = originApplication(
+                routes: OriginRoutes(store: store, unwrapKey: { _, _, _ in [] }, logger: logger),
+                health: HealthRoutes(store: store, queue: queue, metrics: nil, logger: logger), logger: logger
+            )
+            try await application.test(.router) { client in
+                try await client.execute(uri: "/readyz", method: .get) { response in
+                    #expect(response.status == .ok)
+                    #expect(String(buffer: response.body) == #"{"problems":[],"status":"ready"}"#)
+                }
+                redis.stop()
+                try FileManager.default.removeItem(at: folder)
+                try await client.execute(uri: "/readyz", method: .get) { response in
+                    let body = String(buffer: response.body)
+                    #expect(response.status == .serviceUnavailable)
+                    #expect(body == #"{"problems":["store","redis"],"status":"unavailable"}"#, "\(body)")
+                    for secret in [folder.path, redis.directory, "sock", "/tmp", "connect"] { #expect(!body.contains(secret), "\(secret) in \(body)") }
+                }
             }
-            redis.stop()
-            try FileManager.default.removeItem(at: folder)
-            try await client.execute(uri: "/readyz", method: .get) { response in
-                let body = String(buffer: response.body)
-                #expect(response.status == .serviceUnavailable)
-                #expect(body == #"{"problems":["store","redis"],"status":"unavailable"}"#, "\(body)")
-                for secret in [folder.path, redis.directory, "sock", "/tmp", "connect"] { #expect(!body.contains(secret), "\(secret) in \(body)") }
-            }
+            let warning = try #require(log.all.first { $0.hasPrefix("warning not ready") })
+            #expect(warning.contains(folder.path) && warning.contains("redis"), "the detail is logged: \(warning)")
         }
-        let warning = try #require(log.all.first { $0.hasPrefix("warning not ready") })
-        #expect(warning.contains(folder.path) && warning.contains("redis"), "the detail is logged: \(warning)")
     }
 }

@@ -8,6 +8,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 @testable import Origin
 import Store
+import TestSupport
 import Vault
 
 /// The local EVM of `fixtures/chain` (needs `.venv`: `make bootstrap`), started once for this test
@@ -31,7 +32,7 @@ enum OriginChain {
 final class GateStack: @unchecked Sendable {
     static let secret = [UInt8](repeating: 3, count: 32)
     let film: FilmFixture
-    let redis: RedisServerProcess
+    let redis: RedisFixture
     let client: RedisClient
     let keys = QueueKeys()
     let policies: PolicyStore
@@ -41,10 +42,10 @@ final class GateStack: @unchecked Sendable {
     let gate: PlaybackGate?
     let routes: OriginRoutes
 
-    init(chain: LocalChainProcess?, options: PlaybackGate.Options = .init(), maximumNonces: Int = 100_000) throws {
+    init(redis: RedisFixture, chain: LocalChainProcess?, options: PlaybackGate.Options, maximumNonces: Int) throws {
         film = try FilmFixture()
-        redis = try RedisServerProcess(directory: "/tmp/sgo-" + String(UUID().uuidString.prefix(8)), appendOnly: false)
-        client = RedisClient(url: redis.url, connections: 4, timeout: 5, reconnectWindow: 0.2)
+        self.redis = redis
+        client = redis.client(connections: 4, timeout: 5, reconnectWindow: 0.2)
         policies = PolicyStore(redis: client, keys: keys)
         revocations = AnnouncedRevocations(redis: client, keys: keys)
         tokens = try PlaybackTokenAuthority(secret: Self.secret, revocations: revocations)
@@ -74,16 +75,8 @@ final class GateStack: @unchecked Sendable {
         )
     }
 
-    deinit {
-        redis.stop()
-        try? FileManager.default.removeItem(atPath: redis.directory)
-    }
-
     func application() -> some ApplicationProtocol {
-        buildServerApplication(
-            configuration: OriginConfiguration(host: "127.0.0.1", port: 0, connections: .unhurried), origin: routes, api: nil,
-            health: HealthRoutes(store: film.store, queue: nil, metrics: nil), logger: Logger(label: "test.gate")
-        )
+        originApplication(routes: routes, health: HealthRoutes(store: film.store, queue: nil, metrics: nil), logger: Logger(label: "test.gate"))
     }
 
     /// Gates `film` on owning ERC-721 `tokenID` of the chain's test contract.
@@ -91,6 +84,16 @@ final class GateStack: @unchecked Sendable {
         let contract = chain.contract("erc721").checksummed
         let json = #"{"chain_id":\#(chain.chainID),"condition":{"erc721":{"contract":"\#(contract)","token_ids":["\#(tokenID)"]}}}"#
         try await policies.setPolicy(try AccessPolicy(json: json), of: "film")
+    }
+}
+
+/// Runs `body` with a ``GateStack`` on a redis-server of its own, stopped afterwards with its clients.
+func withGateStack<T>(
+    chain: LocalChainProcess?, options: PlaybackGate.Options = .init(), maximumNonces: Int = 100_000,
+    isolation: isolated (any Actor)? = #isolation, _ body: (GateStack) async throws -> T
+) async throws -> T {
+    try await withRedis { redis in
+        try await body(try GateStack(redis: redis, chain: chain, options: options, maximumNonces: maximumNonces))
     }
 }
 

@@ -18,8 +18,8 @@ struct HostileClientTests {
         let routes = [film.routes, film.makeRoutes(options: film.routes.options) { $0.fastPath = false }]
         for routes in routes {
             routes.announcements(listening: true)
-            try await film.application(routes: routes).test(.live) { client in
-                let port = try #require(client.port)
+            try await withOrigin(film.application(routes: routes)) { origin in
+                let port = origin.port
                 for date in ["Thu, 01 Jan 999999999999 00:00:00 GMT", "Thu, 99 Jan 1994 99:99:99 GMT", "Thu, -1 Jan -400 00:00:00 GMT"] {
                     for path in ["/v/film/master.m3u8", "/v/film/360p/00001.ts"] {
                         // Twice: the second is an L1 hit, answered from the socket's bytes.
@@ -33,7 +33,7 @@ struct HostileClientTests {
                         }
                     }
                 }
-                try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
+                try await origin.client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
             }
         }
     }
@@ -57,8 +57,8 @@ struct HostileClientTests {
     @Test("a head sent a byte at a time is cut off after the header timeout; others are still served")
     func slowHeadsAreCutOff() async throws {
         let film = try FilmFixture()
-        try await film.application(connections: Self.tight).test(.live) { client in
-            let port = try #require(client.port)
+        try await withOrigin(film.application(connections: Self.tight)) { origin in
+            let port = origin.port
             let (closedAfter, received) = try await offPool { () -> (Double, Int) in
                 let connection = try RawConnection(port: port, receiveBuffer: nil)
                 let started = Date()
@@ -86,8 +86,8 @@ struct HostileClientTests {
     @Test("a connection that never sends, or goes quiet after its answer, is closed; one waiting for its answer is not")
     func idleConnectionsAreClosed() async throws {
         let film = try FilmFixture()
-        try await film.application(connections: Self.tight).test(.live) { client in
-            let port = try #require(client.port)
+        try await withOrigin(film.application(connections: Self.tight)) { origin in
+            let port = origin.port
             let silent = try await offPool { () -> Double in
                 let connection = try RawConnection(port: port, receiveBuffer: nil)
                 let started = Date()
@@ -125,8 +125,8 @@ struct HostileClientTests {
         var limits = Self.tight
         limits.headerTimeout = .seconds(30)
         limits.idleTimeout = .seconds(30)
-        try await film.application(connections: limits).test(.live) { client in
-            let port = try #require(client.port)
+        try await withOrigin(film.application(connections: limits)) { origin in
+            let port = origin.port
             let outcome = try await offPool { () -> (refused: Int, servedAfter: Bool) in
                 let held = try (0..<4).map { _ in try RawConnection(port: port, receiveBuffer: nil) }
                 usleep(200_000)

@@ -5,6 +5,7 @@ import Logging
 import Testing
 import Origin
 import Store
+import TestSupport
 import Vault
 
 /// A store with one published asset, `clip`: playlists, one encrypted segment and a wrapped key.
@@ -55,10 +56,7 @@ final class PublishedFixture: @unchecked Sendable {
     }()
 
     func application() -> some ApplicationProtocol {
-        buildServerApplication(
-            configuration: OriginConfiguration(host: "127.0.0.1", port: 0, connections: .unhurried), origin: routes, api: nil,
-            health: HealthRoutes(store: store, queue: nil, metrics: nil), logger: Logger(label: "test.origin")
-        )
+        originApplication(routes: routes, health: HealthRoutes(store: store, queue: nil, metrics: nil), logger: Logger(label: "test.origin"))
     }
 }
 

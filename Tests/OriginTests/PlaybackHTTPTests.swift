@@ -6,6 +6,7 @@ import Logging
 import Testing
 @testable import Origin
 import Store
+import TestSupport
 import Vault
 import Jobs
 
@@ -95,9 +96,9 @@ final class FilmFixture: @unchecked Sendable {
     }
 
     func application(routes: OriginRoutes? = nil, connections: ConnectionLimits = .unhurried) -> some ApplicationProtocol {
-        buildServerApplication(
-            configuration: OriginConfiguration(host: "127.0.0.1", port: 0, connections: connections), origin: routes ?? self.routes, api: nil,
-            health: HealthRoutes(store: store, queue: nil, metrics: nil), logger: Logger(label: "test.playback")
+        originApplication(
+            routes: routes ?? self.routes, health: HealthRoutes(store: store, queue: nil, metrics: nil), connections: connections,
+            logger: Logger(label: "test.playback")
         )
     }
 }
@@ -466,13 +467,6 @@ func gunzip(_ bytes: [UInt8]) throws -> [UInt8] {
     let status = gzip.wait(timeout: 30)
     guard status == .exited(0) else { throw TestFailure("gzip -d failed: \(String(describing: status))") }
     return Array(try Data(contentsOf: folder.appendingPathComponent("p")))
-}
-
-extension ConnectionLimits {
-    /// The production caps with deadlines no test reaches, however loaded the machine: a test's
-    /// client may sit on a connection for a while between two requests. The deadlines themselves
-    /// are tested with tight limits (`HostileClientTests`).
-    static let unhurried = ConnectionLimits(idleTimeout: .seconds(600), headerTimeout: .seconds(600))
 }
 
 /// The rate-limit key of a literal address.

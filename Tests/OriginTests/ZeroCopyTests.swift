@@ -52,10 +52,10 @@ struct ZeroCopyTests {
         let lendableBytes = 3 * (4 * Self.segmentBytes + 250_000)
 
         func exchange(_ routes: OriginRoutes, readPause: useconds_t) async throws -> [FastPathTests.RawResponse] {
-            try await film.application(routes: routes).test(.live) { client in
-                let port = try #require(client.port)
+            try await withOrigin(film.application(routes: routes)) { origin in
+                let port = origin.port
                 for path in (0..<6).map({ "360p/\(FilmFixture.name($0))" }) + ["360p/index.m3u8"] {
-                    try await client.execute(uri: "/v/film/\(path)", method: .get) { #expect($0.status == .ok) }
+                    try await origin.client.execute(uri: "/v/film/\(path)", method: .get) { #expect($0.status == .ok) }
                 }
                 let before = routes.statistics.lentBytes
                 let bytes = try await offPool {
@@ -103,9 +103,9 @@ struct ZeroCopyTests {
         film.routes.announcements(listening: true)
         let routes = film.routes
         let version = film.version.version
-        try await film.application().test(.live) { client in
-            let port = try #require(client.port)
-            try await client.execute(uri: "/v/film/360p/00000.ts", method: .get) { #expect($0.status == .ok) }
+        try await withOrigin(film.application()) { origin in
+            let port = origin.port
+            try await origin.client.execute(uri: "/v/film/360p/00000.ts", method: .get) { #expect($0.status == .ok) }
             let key = "film/\(version)/360p/00000.ts"
             let address = try #require(routes.cache.getIfPresent(key)).body.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress!) }
 
@@ -130,7 +130,7 @@ struct ZeroCopyTests {
             routes.cache.remove(key)
             #expect(!Self.isMapped(address), "segment 0's memory is unmapped")
             for index in 1..<8 {
-                try await client.execute(uri: "/v/film/360p/\(FilmFixture.name(index))", method: .get) { #expect($0.status == .ok) }
+                try await origin.client.execute(uri: "/v/film/360p/\(FilmFixture.name(index))", method: .get) { #expect($0.status == .ok) }
             }
 
             let late = try await offPool { try connection.readResponse() }

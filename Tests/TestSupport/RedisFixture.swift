@@ -1,0 +1,173 @@
+import Foundation
+import Jobs
+
+/// The redis-server a test asks for: the variants the tests use, and no more.
+public struct RedisOptions: Sendable {
+    /// The append-only file on (fsync every second): data survives ``RedisFixture/restart()``.
+    public var appendOnly: Bool
+    /// Redis's `maxmemory`, with `volatile-lru` past it as shipped; a small one tests eviction.
+    public var maxMemory: String
+    /// Listen on a loopback TCP port and require this password, instead of on a Unix socket
+    /// without one: for the tests of `redis://:password@host:port/db` URLs.
+    public var password: String?
+
+    public init(appendOnly: Bool = false, maxMemory: String = "512mb", password: String? = nil) {
+        self.appendOnly = appendOnly
+        self.maxMemory = maxMemory
+        self.password = password
+    }
+}
+
+/// Runs `body` with a redis-server of its own; afterwards, however `body` ended, the clients the
+/// fixture handed out are shut down, the server is stopped and its folder removed.
+public func withRedis<T>(
+    _ options: RedisOptions = RedisOptions(),
+    isolation: isolated (any Actor)? = #isolation,
+    _ body: (RedisFixture) async throws -> T
+) async throws -> T {
+    // Starting waits (sleeping) for the first PONG: off Swift's pool.
+    let redis = try await offPool { try RedisFixture(options) }
+    return try await withCleanup { try await body(redis) } cleanup: { await redis.end() }
+}
+
+/// A real `redis-server` in a temporary folder: on a Unix socket (``RedisServerProcess``, as
+/// `streamgate dev` runs it) or, with a password, on a loopback port.
+///
+/// Prefer ``withRedis(_:isolation:_:)``. A fixture made with `init` and released without
+/// ``end()`` is stopped by its `deinit` — a backstop, which says so on standard error.
+public final class RedisFixture: @unchecked Sendable {
+    public let options: RedisOptions
+    /// The socket, the AOF and the log. Short: Unix socket paths are limited to 107 bytes.
+    public let directory: String
+    /// The loopback port of a TCP server; nil on a Unix socket.
+    public let port: Int?
+    /// Where clients connect, with the password if there is one.
+    public let url: RedisURL
+    /// ``url`` as text, password included: for `--redis` and `STREAMGATE_REDIS_URL`.
+    public let urlString: String
+    public var socketPath: String { directory + "/redis.sock" }
+    /// The running server's pid; nil once stopped.
+    public var processIdentifier: Int32? {
+        lock.withLock { onSocket?.processIdentifier ?? onPort.flatMap { $0.isRunning ? $0.pid : nil } }
+    }
+
+    private let lock = NSLock()
+    private var onSocket: RedisServerProcess?
+    private var onPort: ChildProcess?
+    private var clients: [RedisClient] = []
+    private var ended = false
+
+    /// Starts the server and waits (blocking) until it answers PING.
+    public init(_ options: RedisOptions = RedisOptions()) throws {
+        self.options = options
+        directory = "/tmp/sg-redis-" + String(UUID().uuidString.prefix(8))
+        if let password = options.password {
+            let port = try LoopbackListener.freePort()
+            self.port = port
+            url = RedisURL(endpoint: .tcp(host: "127.0.0.1", port: port), password: password)
+            urlString = "redis://:\(password)@127.0.0.1:\(port)"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            do {
+                onPort = try startOnPort()
+            } catch {
+                try? FileManager.default.removeItem(atPath: directory)
+                throw error
+            }
+        } else {
+            port = nil
+            url = RedisURL(endpoint: .unix(path: directory + "/redis.sock"))
+            urlString = "unix://" + directory + "/redis.sock"
+            do {
+                onSocket = try RedisServerProcess(directory: directory, appendOnly: options.appendOnly, maxMemory: options.maxMemory)
+            } catch {
+                try? FileManager.default.removeItem(atPath: directory)
+                throw error
+            }
+        }
+    }
+
+    deinit {
+        guard !ended else { return }
+        FileHandle.standardError.write(Data("redis-server in \(directory) outlived its test: stopped by RedisFixture.deinit\n".utf8))
+        let clients = self.clients
+        Task { for client in clients { await client.shutdown() } }
+        stop()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// A client of this server, shut down when the fixture ends. `url` overrides the fixture's
+    /// (another database, a wrong password).
+    public func client(url: RedisURL? = nil, connections: Int = 2, timeout: Double = 5, reconnectWindow: Double = 10) -> RedisClient {
+        let client = RedisClient(url: url ?? self.url, connections: connections, timeout: timeout, reconnectWindow: reconnectWindow)
+        lock.withLock {
+            precondition(!ended, "a client of a RedisFixture that has ended")
+            clients.append(client)
+        }
+        return client
+    }
+
+    /// Stops the server (SIGTERM, which flushes the AOF) and waits for it: Redis down, mid-test.
+    public func stop() {
+        let (socket, tcp) = lock.withLock { () -> (RedisServerProcess?, ChildProcess?) in
+            defer { onPort = nil }
+            return (onSocket, onPort)
+        }
+        socket?.stop()
+        tcp?.terminate(grace: 10)
+    }
+
+    /// Stops and starts again on the same socket or port and data folder.
+    public func restart() throws {
+        if let socket = lock.withLock({ onSocket }) {
+            try socket.restart()
+        } else {
+            stop()
+            let started = try startOnPort()
+            lock.withLock { onPort = started }
+        }
+    }
+
+    /// Shuts the clients down, stops the server and removes its folder; ``withRedis(_:isolation:_:)``
+    /// calls it. Only the first call does anything.
+    public func end() async {
+        let clients = lock.withLock { () -> [RedisClient]? in
+            if ended { return nil }
+            ended = true
+            return self.clients
+        }
+        guard let clients else { return }
+        for client in clients { await client.shutdown() }
+        // Stopping waits for the process to exit: off Swift's pool.
+        _ = try? await offPool { [self] in
+            stop()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+    }
+
+    private func startOnPort() throws -> ChildProcess {
+        guard let port, let password = options.password else { preconditionFailure("not a TCP server") }
+        let executable = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        let server = try ChildProcess(
+            executable: executable ?? "/usr/bin/redis-server",
+            arguments: [
+                "--port", String(port), "--bind", "127.0.0.1", "--requirepass", password,
+                "--dir", directory, "--save", "", "--appendonly", options.appendOnly ? "yes" : "no", "--appendfsync", "everysec",
+                "--maxmemory", options.maxMemory, "--maxmemory-policy", "volatile-lru",
+                "--logfile", directory + "/redis.log", "--daemonize", "no",
+            ],
+            stdout: .null, stderr: .null
+        )
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if let connection = try? RedisConnection(url: url, timeout: 1), (try? connection.send(["PING"])) == .status("PONG") {
+                return server
+            }
+            if let status = server.exitStatus {
+                throw RedisError.connect(endpoint: "127.0.0.1:\(port)", reason: "redis-server \(status)")
+            }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        server.terminate(grace: 5)
+        throw RedisError.connect(endpoint: "127.0.0.1:\(port)", reason: "redis-server did not answer within 10 s")
+    }
+}
