@@ -33,7 +33,7 @@ struct TranscodeChildTests {
                     "--out", store.root, "--asset-id", "typed", "--events", "--quiet", "--keyring-stdin",
                     "--memory-limit-mib", String(memoryLimitMiB), "--publisher", "job-1", "--staging", staging.directory,
                 ],
-                secrets: keyring.handoff(), sandbox: ChildProcess.Sandbox(), logger: log.logger
+                secrets: keyring.handoff(), sandbox: ChildProcess.Sandbox(), logger: log.logger()
             )
         }
 
@@ -105,7 +105,7 @@ struct TranscodeChildTests {
             echo '{"type":"failed","reason":"the file is bad","status":65}'
             exit 65
             """
-        let child = try TranscodeChild(executable: "/bin/sh", arguments: ["-c", script], secrets: [], sandbox: ChildProcess.Sandbox(), logger: log.logger)
+        let child = try TranscodeChild(executable: "/bin/sh", arguments: ["-c", script], secrets: [], sandbox: ChildProcess.Sandbox(), logger: log.logger())
         let exit = try #require(await child.process.exited(timeout: 30))
         child.drainOutput()
         #expect(TranscodeExit(exit) == .badInput)
@@ -144,45 +144,5 @@ struct TranscodeChildTests {
         let path = folder.path + "/hungry.mp4"
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         return path
-    }
-}
-
-/// Collects what is logged, for tests that expect an error to be logged.
-final class LogRecorder: @unchecked Sendable {
-    private let lock = NSLock()
-    private var lines: [(level: Logger.Level, text: String)] = []
-
-    var logger: Logger {
-        Logger(label: "test") { _ in Handler(recorder: self) }
-    }
-
-    /// Each error with its metadata, as one line.
-    var errors: [String] {
-        lock.lock(); defer { lock.unlock() }
-        return lines.filter { $0.level >= .error }.map(\.text)
-    }
-
-    fileprivate func record(_ level: Logger.Level, _ text: String) {
-        lock.lock(); defer { lock.unlock() }
-        lines.append((level, text))
-    }
-
-    private struct Handler: LogHandler {
-        let recorder: LogRecorder
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(
-            level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
-            function: String, line: UInt
-        ) {
-            let fields = self.metadata.merging(metadata ?? [:]) { $1 }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-            recorder.record(level, ([message.description] + fields).joined(separator: " "))
-        }
     }
 }

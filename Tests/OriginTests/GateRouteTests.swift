@@ -198,7 +198,7 @@ struct GateRouteTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         try await withRedis { redis in
             let queue = JobQueue(redis: redis.client(connections: 1, timeout: 1, reconnectWindow: 0.2))
-            let log = LogLines()
+            let log = LogRecorder()
             let logger = log.logger("test.ready")
             let application = originApplication(
                 routes: OriginRoutes(store: store, unwrapKey: { _, _, _ in [] }, logger: logger),
@@ -218,7 +218,7 @@ struct GateRouteTests {
                     for secret in [folder.path, redis.directory, "sock", "/tmp", "connect"] { #expect(!body.contains(secret), "\(secret) in \(body)") }
                 }
             }
-            let warning = try #require(log.all.first { $0.hasPrefix("warning not ready") })
+            let warning = try #require(log.lines.first { $0.hasPrefix("warning not ready") })
             #expect(warning.contains(folder.path) && warning.contains("redis"), "the detail is logged: \(warning)")
         }
     }

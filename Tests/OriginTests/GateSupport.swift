@@ -104,29 +104,3 @@ final class TestClock: Sendable {
     func set(_ date: Date) { current.withLockedValue { $0 = date } }
     var function: @Sendable () -> Date { { self.current.withLockedValue { $0 } } }
 }
-
-/// Log lines kept in memory, to check what a server writes to its log and nowhere else.
-final class LogLines: @unchecked Sendable {
-    private let lines = NIOLockedValueBox<[String]>([])
-    var all: [String] { lines.withLockedValue { $0 } }
-
-    func logger(_ label: String) -> Logger {
-        Logger(label: label) { _ in Handler(lines: self) }
-    }
-
-    struct Handler: LogHandler {
-        let lines: LogLines
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let fields = (event.metadata ?? [:]).map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
-            lines.lines.withLockedValue { $0.append("\(event.level) \(event.message) \(fields)") }
-        }
-    }
-}
