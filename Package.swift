@@ -61,11 +61,24 @@ let package = Package(
             name: "Media",
             dependencies: ["CFFmpeg", "CLinux", "HLS", "Vault", "Store", "Profiles", .product(name: "Logging", package: "swift-log")]
         ),
-        // Redis (hiredis, off the event loops) and the job queue on Redis Streams.
+        // Child processes: only the descriptors given, default signals, dead with their parent,
+        // optionally sandboxed.
+        .target(name: "Processes", dependencies: ["CLinux"]),
+        // The Redis client (hiredis, off the event loops), scripts, the keyspace, and the
+        // redis-server child of `dev` and the tests.
+        .target(
+            name: "Redis",
+            dependencies: [
+                "CHiredis", "Processes", "Vault",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        // The job queue on Redis Streams, and the worker's protocol with its transcode child.
         .target(
             name: "Jobs",
             dependencies: [
-                "CHiredis", "CLinux", "Vault", "Store",
+                "Redis", "Processes", "Vault", "Store",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -75,7 +88,7 @@ let package = Package(
         .target(
             name: "Farm",
             dependencies: [
-                "Jobs", "Store", "Vault",
+                "Jobs", "Redis", "Processes", "Store", "Vault",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -88,10 +101,20 @@ let package = Package(
         .target(
             name: "Gate",
             dependencies: [
-                "CSecp256k1", "Vault", "Jobs",
+                "CSecp256k1", "Vault", "Redis",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        // A local EVM (fixtures/chain) served over JSON-RPC: `dev`'s chain and the tests', never a
+        // production dependency of the gate.
+        .target(
+            name: "LocalChain",
+            dependencies: [
+                "Gate", "Processes",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
@@ -99,7 +122,7 @@ let package = Package(
         .target(
             name: "Origin",
             dependencies: [
-                "Store", "Vault", "Jobs", "Gate", "CZlib", "CLinux",
+                "Store", "Vault", "Redis", "Jobs", "Gate", "CZlib", "CLinux",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -112,7 +135,7 @@ let package = Package(
         .executableTarget(
             name: "streamgate",
             dependencies: [
-                "Media", "Origin", "Store", "Vault", "Profiles", "Jobs", "Farm", "CLinux",
+                "Media", "Origin", "Store", "Vault", "Profiles", "Redis", "Processes", "Jobs", "Farm", "LocalChain", "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -127,7 +150,7 @@ let package = Package(
         // -sanitize=fuzzer (fuzz/run.sh), and replays files through them otherwise.
         .target(
             name: "FuzzHarnesses",
-            dependencies: ["Origin", "Gate", "Vault", "HLS", "Profiles", "Jobs"],
+            dependencies: ["Origin", "Gate", "Vault", "HLS", "Profiles", "Redis", "Jobs"],
             path: "fuzz/Sources/FuzzHarnesses"
         ),
         .systemLibrary(name: "CLibFuzzer", path: "fuzz/Sources/CLibFuzzer"),
@@ -142,7 +165,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "Jobs", "Origin",
+                "Redis", "Processes", "Jobs", "Origin",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -153,15 +176,15 @@ let package = Package(
         .testTarget(name: "HLSTests", dependencies: ["HLS"]),
         .testTarget(name: "ProfilesTests", dependencies: ["Profiles"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
-        .testTarget(name: "JobsTests", dependencies: ["Jobs", "Store", "TestSupport"]),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "Redis", "Processes", "Store", "TestSupport"]),
         .testTarget(
             name: "GateTests",
-            dependencies: ["Gate", "Vault", "Jobs", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client")]
+            dependencies: ["Gate", "LocalChain", "Vault", "Redis", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
         .testTarget(
             name: "OriginTests",
             dependencies: [
-                "Origin", "Store", "Vault", "Jobs", "TestSupport",
+                "Origin", "Store", "Vault", "Redis", "Processes", "Jobs", "LocalChain", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
@@ -170,7 +193,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "streamgate", "Media", "Vault", "Store", "HLS", "Jobs", "Gate", "Farm", "TestSupport",
+                "streamgate", "Media", "Vault", "Store", "HLS", "Redis", "Processes", "Jobs", "Gate", "LocalChain", "Farm", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -2,6 +2,7 @@ import Foundation
 import Jobs
 import Logging
 import NIOConcurrencyHelpers
+import Processes
 
 /// Runs N `streamgate worker` processes on this host and keeps N running.
 ///

@@ -2,6 +2,7 @@ import Foundation
 import Jobs
 import Logging
 import Store
+import Processes
 
 /// One transcode running as `streamgate transcode --events` in a child process of its own, so a
 /// crash, a hang or runaway memory on a hostile file costs that job only. What it says arrives as

@@ -4,6 +4,7 @@ import Logging
 import NIOConcurrencyHelpers
 import Metrics
 import Store
+import Processes
 
 /// A worker: takes jobs from the queue and runs each transcode in a child process, holding the job's
 /// lease while it runs.

@@ -1,6 +1,7 @@
 import Foundation
 import Jobs
 import Vault
+import Processes
 
 /// How a worker runs its jobs.
 public struct WorkerConfiguration: Sendable {

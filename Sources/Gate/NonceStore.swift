@@ -1,5 +1,5 @@
-import Jobs
 import Vault
+import Redis
 
 /// Where sign-in nonces are issued and spent, so that a signed message is accepted at most once
 /// across every replica of the origin.

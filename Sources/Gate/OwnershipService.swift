@@ -1,8 +1,8 @@
 import Foundation
-import Jobs
 import Logging
 import Metrics
 import NIOConcurrencyHelpers
+import Redis
 
 /// Whether an account may watch under a policy, and why.
 public struct OwnershipAnswer: Sendable, Hashable {

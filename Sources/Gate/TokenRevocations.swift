@@ -1,5 +1,5 @@
 import Foundation
-import Jobs
+import Redis
 
 /// Where revoked playback-token ids are kept until the tokens would have expired anyway.
 public protocol TokenRevocations: Sendable {

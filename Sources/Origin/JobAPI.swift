@@ -8,6 +8,7 @@ import NIOPosix
 import Store
 import Gate
 import Vault
+import Redis
 
 /// The job API for an upload service, under `/v1`. Every request needs `Authorization: Bearer <key>`.
 ///

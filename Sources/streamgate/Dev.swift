@@ -8,6 +8,8 @@ import Logging
 import Origin
 import Store
 import Vault
+import Redis
+import LocalChain
 
 struct Dev: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -7,6 +7,7 @@ import Logging
 import Origin
 import Store
 import Vault
+import Redis
 
 /// Where the queue is: shared by every command that talks to Redis.
 struct QueueOptions: ParsableArguments {
@@ -20,7 +21,7 @@ struct QueueOptions: ParsableArguments {
         let text = redis ?? ProcessInfo.processInfo.environment["STREAMGATE_REDIS_URL"] ?? "redis://127.0.0.1:6379"
         do {
             let client = RedisClient(url: try RedisURL(text), connections: connections)
-            return JobQueue(redis: client, keys: QueueKeys(prefix: prefix))
+            return JobQueue(redis: client, keys: Keyspace(prefix: prefix))
         } catch {
             throw CommandFailure(message: "\(error)", code: 78)
         }

@@ -7,6 +7,7 @@ import Logging
 import Origin
 import Store
 import Vault
+import Redis
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -207,7 +208,7 @@ struct ServerSetup {
         if let redis {
             do { url = try RedisURL(redis) } catch { throw CommandFailure(message: "\(error)", code: 78) }
             let keys = try Self.apiKeys(file: apiKeyFile) + extraKeys
-            let client = JobQueue(redis: RedisClient(url: url!, connections: 8), keys: QueueKeys(prefix: prefix), callbackPolicy: webhookPolicy)
+            let client = JobQueue(redis: RedisClient(url: url!, connections: 8), keys: Keyspace(prefix: prefix), callbackPolicy: webhookPolicy)
             queue = client
             if let gating {
                 gate = try GateRuntime(options: gating, queue: client, logger: logger)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Jobs
+import Redis
 
 @main
 struct StreamGate: AsyncParsableCommand {

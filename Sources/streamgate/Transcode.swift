@@ -5,6 +5,7 @@ import Media
 import Profiles
 import Store
 import Vault
+import Redis
 
 struct Transcode: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,7 +2,6 @@ import ArgumentParser
 import Farm
 import Foundation
 import Hummingbird
-import Jobs
 import Logging
 import Origin
 import Store

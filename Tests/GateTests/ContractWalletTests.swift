@@ -1,5 +1,4 @@
 import Foundation
-import Jobs
 import TestSupport
 import Testing
 @testable import Gate

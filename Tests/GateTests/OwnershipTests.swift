@@ -1,8 +1,9 @@
 import Foundation
-import Jobs
 import TestSupport
 import Testing
 @testable import Gate
+import Redis
+import LocalChain
 
 /// Ownership answers against the real local chain (fixtures/chain) and a real redis-server.
 @Suite struct OwnershipTests {

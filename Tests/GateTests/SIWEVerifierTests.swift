@@ -1,8 +1,8 @@
 import Foundation
-import Jobs
 import TestSupport
 import Testing
 @testable import Gate
+import Redis
 
 /// The verifier against a real redis-server: every rule, nonce single use, and the contract hook.
 @Suite("sign-in verification")

@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import Foundation
-import Jobs
 @testable import Gate
+import LocalChain
 
 /// A clock the test sets and moves.
 final class TestClock: @unchecked Sendable {

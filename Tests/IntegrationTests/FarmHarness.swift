@@ -2,6 +2,7 @@ import Foundation
 import Jobs
 import TestSupport
 import Testing
+import Processes
 
 /// A redis-server, a store and `streamgate worker` processes, all in one temporary folder.
 ///

@@ -1,8 +1,8 @@
 import Foundation
 import Gate
-import Jobs
 import TestSupport
 import Testing
+import LocalChain
 
 /// `streamgate serve`'s gate as an operator sets it up (or does not): flags, over a real socket.
 @Suite("the gate of streamgate serve: sign-in limits, and no gate")

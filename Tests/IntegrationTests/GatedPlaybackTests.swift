@@ -1,8 +1,8 @@
 import Foundation
 import Gate
-import Jobs
 import TestSupport
 import Testing
+import LocalChain
 
 /// NFT-gated playback end to end: a real EVM (fixtures/chain), a real redis-server, `streamgate
 /// serve` with gating on, viewers who sign in with eth-account (PyPI) and ffmpeg as the player.

@@ -4,6 +4,7 @@ import Store
 import TestSupport
 import Testing
 import Vault
+import Redis
 
 /// Two `streamgate serve` processes sharing one Redis and one store: L2, change announcements and
 /// the metrics that show which level served.
@@ -84,13 +85,13 @@ struct OriginCacheTests {
                     await #expect(try first.get(path).body == Data(harness.segment(2, generation: 0)))
                     await #expect(try first.metric("streamgate_origin_store_reads_total") == 1)
                     // The first origin offers the object to L2 in the background.
-                    let name = QueueKeys().cacheObject("film/\(version)/360p/00002.ts")
+                    let name = Keyspace().cacheObject("film/\(version)/360p/00002.ts")
                     let deadline = Date().addingTimeInterval(5)
                     while Date() < deadline, try await harness.queue.redis.send(["EXISTS", name]).int != 1 { try await Task.sleep(for: .milliseconds(20)) }
                     await #expect(try second.get(path).body == Data(harness.segment(2, generation: 0)))
                     await #expect(try second.metric("streamgate_origin_cache_total", ["level": "l2", "result": "hit"]) == 1)
                     await #expect(try second.metric("streamgate_origin_store_reads_total") == 0, "the second origin never read the store")
-                    #expect(try await harness.queue.redis.send(["GET", QueueKeys().cacheBytes]).int == 50_000, "L2 counts its bytes")
+                    #expect(try await harness.queue.redis.send(["GET", Keyspace().cacheBytes]).int == 50_000, "L2 counts its bytes")
                 }
             }
         }
@@ -126,7 +127,7 @@ struct OriginCacheTests {
                     }
                     // Wait until both follow the channel (they subscribe as they start).
                     let subscribed = Date().addingTimeInterval(10)
-                    while Date() < subscribed, (try await harness.queue.redis.send(["PUBSUB", "NUMSUB", QueueKeys().assetChanges]).array?.last?.int ?? 0) < 2 {
+                    while Date() < subscribed, (try await harness.queue.redis.send(["PUBSUB", "NUMSUB", Keyspace().assetChanges]).array?.last?.int ?? 0) < 2 {
                         try await Task.sleep(for: .milliseconds(20))
                     }
 

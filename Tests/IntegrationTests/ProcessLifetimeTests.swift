@@ -2,6 +2,7 @@ import Foundation
 import Jobs
 import TestSupport
 import Testing
+import Processes
 
 /// `dev` and `farm` leave nothing running when they die, however they die: every child they start
 /// (redis-server, workers, their transcodes) dies with them, and nothing keeps their port.

@@ -1,7 +1,7 @@
 import Foundation
-import Jobs
 import TestSupport
 import Testing
+import Processes
 
 /// The fixture of every test of `streamgate serve`: whatever the test does, the server is gone after.
 @Suite("streamgate serve fixture")

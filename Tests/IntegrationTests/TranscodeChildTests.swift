@@ -6,6 +6,7 @@ import TestSupport
 import Testing
 import Vault
 @testable import Farm
+import Processes
 
 /// The worker's side of the child protocol, against a real `streamgate transcode --events`: each way
 /// a transcode ends reaches the worker as its typed status and event, the child leaves the staging
@@ -38,14 +39,14 @@ struct TranscodeChildTests {
         }
 
         /// Waits for the child to exit and its output to be read.
-        func ended() async throws -> Jobs.ExitStatus {
+        func ended() async throws -> Processes.ExitStatus {
             let exit = try #require(await child.process.exited(timeout: 120), "the transcode did not end")
             child.drainOutput()
             return exit
         }
 
         /// The child failed and left the staging folder alone: its owner (this attempt) removes it.
-        func expectFailed(_ status: TranscodeExit, exit: Jobs.ExitStatus, saying reason: String) throws {
+        func expectFailed(_ status: TranscodeExit, exit: Processes.ExitStatus, saying reason: String) throws {
             #expect(TranscodeExit(exit) == status, "\(exit): \(child.errorOutput.suffix(1500))")
             let failed = try #require(child.failed, "no failed event: \(child.errorOutput.suffix(1500))")
             #expect(failed.status == status)

@@ -4,6 +4,7 @@ import Jobs
 import Logging
 import TestSupport
 import Testing
+import Processes
 
 /// The webhook sender against real receivers on real sockets: what it may reach, and what it never does.
 @Suite("webhook destinations")

@@ -4,6 +4,7 @@ import Jobs
 import TestSupport
 import Testing
 import Vault
+import Processes
 
 /// An HTTP server in the test process that records webhook deliveries; it answers 500 to the first
 /// `failFirst` requests, and 302 to `redirectTo` when given.

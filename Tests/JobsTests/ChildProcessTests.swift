@@ -1,7 +1,7 @@
 import Foundation
-import Jobs
 import TestSupport
 import Testing
+import Processes
 
 /// Children get only what they are given, die with their parent, and, sandboxed, reach nothing.
 /// Each test is named after what it prevents.
@@ -10,7 +10,7 @@ struct ChildProcessTests {
     /// Runs `script` with /bin/sh and returns its exit status and standard output.
     static func shell(
         _ script: String, environment: [String: String]? = nil, sandbox: ChildProcess.Sandbox? = nil
-    ) throws -> (status: Jobs.ExitStatus, output: String, network: ChildProcess.Network) {
+    ) throws -> (status: Processes.ExitStatus, output: String, network: ChildProcess.Network) {
         let child = try ChildProcess(
             executable: "/bin/sh", arguments: ["-c", script], environment: environment, stdout: .pipe, stderr: .null, sandbox: sandbox
         )

@@ -1,7 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
-@testable import Jobs
+import Redis
 
 @Suite("redis URLs")
 struct RedisURLTests {

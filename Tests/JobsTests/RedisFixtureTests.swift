@@ -1,7 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
-@testable import Jobs
+import Redis
 
 /// The fixture every Redis test stands on: whatever the test does, it leaves no server behind.
 @Suite("redis-server fixture")

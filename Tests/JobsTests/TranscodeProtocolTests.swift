@@ -2,6 +2,7 @@ import Foundation
 import Jobs
 import Store
 import Testing
+import Processes
 
 /// The worker and its transcode child speak only through ``TranscodeEvent`` lines and
 /// ``TranscodeExit`` statuses: every event survives the trip, a line that is not one is an error
@@ -91,13 +92,13 @@ struct TranscodeProtocolTests {
     func exitStatusBothWays(_ status: TranscodeExit, _ code: Int32) {
         #expect(status.rawValue == code)
         #expect(TranscodeExit(rawValue: code) == status)
-        #expect(TranscodeExit(Jobs.ExitStatus.exited(code)) == status)
+        #expect(TranscodeExit(Processes.ExitStatus.exited(code)) == status)
     }
 
     @Test("the table is complete, and a signal or an unknown code is no status")
     func unknownExits() {
         #expect(Set(Self.codes.map(\.0.rawValue)) == Set(TranscodeExit.allCases.map(\.rawValue)))
-        for code: Int32 in [2, 69, 70, 137, 255] { #expect(TranscodeExit(Jobs.ExitStatus.exited(code)) == nil, "\(code)") }
-        for signal in [SIGKILL, SIGSEGV, SIGTERM, 65] { #expect(TranscodeExit(Jobs.ExitStatus.signaled(signal)) == nil, "\(signal)") }
+        for code: Int32 in [2, 69, 70, 137, 255] { #expect(TranscodeExit(Processes.ExitStatus.exited(code)) == nil, "\(code)") }
+        for signal in [SIGKILL, SIGSEGV, SIGTERM, 65] { #expect(TranscodeExit(Processes.ExitStatus.signaled(signal)) == nil, "\(signal)") }
     }
 }

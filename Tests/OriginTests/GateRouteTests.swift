@@ -10,6 +10,7 @@ import NIOCore
 import Store
 import Testing
 import TestSupport
+import Redis
 
 /// The gate's routes over real sockets, a real redis-server and the local chain: what an
 /// unauthenticated client can make the origin write or answer.
@@ -118,7 +119,7 @@ struct GateRouteTests {
     @Test func revocationsArePruned() async throws {
         try await withRedis { redis in
             let client = redis.client(connections: 2)
-            let keys = QueueKeys()
+            let keys = Keyspace()
             let clock = TestClock(Date())
             // The announcing origin and another one; Redis keeps each revocation 0.5 s past its token.
             let here = AnnouncedRevocations(redis: client, keys: keys, margin: 0.5, clock: clock.function)
@@ -167,7 +168,7 @@ struct GateRouteTests {
     @Test func gateStateSurvivesEviction() async throws {
         try await withRedis(RedisOptions(maxMemory: "8mb")) { redis in
             let client = redis.client(connections: 2)
-            let policies = PolicyStore(redis: client, keys: QueueKeys())
+            let policies = PolicyStore(redis: client, keys: Keyspace())
             let revocations = RedisTokenRevocations(client: client)
             let nonces = RedisNonceStore(client: client)
             let policy = try AccessPolicy(json: #"{"chain_id":1,"condition":{"erc721":{"contract":"0x00000000000000000000000000000000000c0de1"}}}"#)

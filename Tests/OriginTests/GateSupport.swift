@@ -2,7 +2,6 @@ import AsyncHTTPClient
 import Foundation
 import Gate
 import Hummingbird
-import Jobs
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -10,6 +9,8 @@ import NIOCore
 import Store
 import TestSupport
 import Vault
+import Redis
+import LocalChain
 
 /// The local EVM of `fixtures/chain` (needs `.venv`: `make bootstrap`), started once for this test
 /// process on first use; `--exit-with-parent` ends it with the process.
@@ -34,7 +35,7 @@ final class GateStack: @unchecked Sendable {
     let film: FilmFixture
     let redis: RedisFixture
     let client: RedisClient
-    let keys = QueueKeys()
+    let keys = Keyspace()
     let policies: PolicyStore
     let revocations: AnnouncedRevocations
     let tokens: PlaybackTokenAuthority

@@ -8,7 +8,7 @@ import Testing
 import Store
 import TestSupport
 import Vault
-import Jobs
+import Processes
 
 /// A published asset `film` with one rendition of `count` segments, each holding its own bytes.
 final class FilmFixture: @unchecked Sendable {

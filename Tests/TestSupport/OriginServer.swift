@@ -1,9 +1,9 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
-import Jobs
 import Logging
 import Origin
+import Processes
 
 extension ConnectionLimits {
     /// The production caps with deadlines no test reaches, however loaded the machine: a test's

@@ -1,5 +1,6 @@
 import Foundation
-import Jobs
+import Redis
+import Processes
 
 /// The redis-server a test asks for: the variants the tests use, and no more.
 public struct RedisOptions: Sendable {

@@ -1,5 +1,6 @@
 import Foundation
 import Store
+import Processes
 
 // What a worker and its `streamgate transcode --events` child say to each other: events, one JSON
 // object a line on the child's standard output, and the child's exit status. In Jobs, beside

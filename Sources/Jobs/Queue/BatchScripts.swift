@@ -1,3 +1,4 @@
+import Redis
 /// Scripts that move many jobs in one step. One script call costs Redis more than the handful of
 /// writes a job needs, so a batch of jobs is one call; what every job of the batch shares (the
 /// index trim, the acknowledgement, the counters) is written once.

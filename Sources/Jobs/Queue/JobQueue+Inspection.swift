@@ -1,4 +1,5 @@
 import Foundation
+import Redis
 
 /// Reading the queue: job records, the index, depth and lag, dead letters, the events stream.
 extension JobQueue {

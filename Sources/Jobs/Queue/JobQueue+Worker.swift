@@ -1,4 +1,5 @@
 import Foundation
+import Redis
 
 /// The worker side of the queue: fetch, reclaim, start, renew, progress, finish, promote retries.
 extension JobQueue {
@@ -46,7 +47,7 @@ extension JobQueue {
         return deliveries
     }
 
-    static func parseDeliveries(_ reply: RedisValue, keys: QueueKeys) -> [Delivery] {
+    static func parseDeliveries(_ reply: RedisValue, keys: Keyspace) -> [Delivery] {
         guard let streams = reply.array else { return [] }
         var deliveries: [Delivery] = []
         for stream in streams {
@@ -214,7 +215,7 @@ extension JobQueue {
         }
     }
 
-    static func finishArguments(_ lease: Lease, _ outcome: Outcome, keys: QueueKeys, eventsMaxLength: Int, retention: Int) -> [String] {
+    static func finishArguments(_ lease: Lease, _ outcome: Outcome, keys: Keyspace, eventsMaxLength: Int, retention: Int) -> [String] {
         var error = ""
         var version = ""
         var retryAt = "0"

@@ -1,6 +1,7 @@
 import Foundation
 import Store
 import Vault
+import Redis
 
 /// The job queue on Redis Streams: enqueue, inspect, cancel; and the worker side (fetch, start,
 /// renew, progress, finish, reclaim, promote retries).
@@ -11,7 +12,7 @@ import Vault
 /// has been idle for longer than the lease.
 public final class JobQueue: Sendable {
     public let redis: RedisClient
-    public let keys: QueueKeys
+    public let keys: Keyspace
     /// Entries the events and dead-letter streams keep (about).
     public let eventsMaxLength: Int
     /// Job ids the index (`jobs list`) keeps, newest first.
@@ -25,7 +26,7 @@ public final class JobQueue: Sendable {
     public let callbackPolicy: OutboundAddressPolicy
 
     public init(
-        redis: RedisClient, keys: QueueKeys = QueueKeys(), eventsMaxLength: Int = 100_000,
+        redis: RedisClient, keys: Keyspace = Keyspace(), eventsMaxLength: Int = 100_000,
         retentionSeconds: Int = 7 * 86_400, idempotencySeconds: Int = 86_400, callbackPolicy: OutboundAddressPolicy = .publicOnly,
         indexMaxLength: Int = 1_000_000
     ) {
@@ -193,7 +194,7 @@ public final class JobQueue: Sendable {
     }
 
     /// Announces that an asset changed (republished or deleted) to every origin subscribed to
-    /// ``QueueKeys/assetChanges``; returns how many received it.
+    /// ``Keyspace/assetChanges``; returns how many received it.
     @discardableResult
     public func announceAssetChange(_ asset: String) async throws(RedisError) -> Int {
         Int(try await redis.send(["PUBLISH", keys.assetChanges, asset]).int ?? 0)

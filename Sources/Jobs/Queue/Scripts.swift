@@ -1,4 +1,5 @@
 import Vault
+import Redis
 
 /// The Lua scripts that move a job from one state to the next. Each runs atomically in Redis, so a
 /// job is never in two states, never acknowledged without its record saying why, and never
@@ -272,15 +273,4 @@ enum Scripts {
     capped_xadd(KEYS[3], ARGV[6], 'entry', ARGV[2], 'state', 'rejected', 'error', ARGV[3], 'at', ARGV[4])
     return 1
     """)
-}
-
-/// A Lua script, sent by its SHA1 and loaded on first use (or after a server restart).
-public struct RedisScript: Sendable {
-    public let source: String
-    public let sha: String
-
-    public init(_ source: String) {
-        self.source = source
-        sha = Digest.sha1Hex(Array(source.utf8))
-    }
 }

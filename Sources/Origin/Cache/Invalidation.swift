@@ -1,10 +1,10 @@
 import Foundation
-import Jobs
 import Logging
 import NIOConcurrencyHelpers
+import Redis
 
 /// Follows announcement channels on Redis on a thread of its own and calls `onMessage` with each
-/// `(channel, message)`: asset changes (``QueueKeys/assetChanges``: a worker announces every version
+/// `(channel, message)`: asset changes (``Keyspace/assetChanges``: a worker announces every version
 /// it publishes, the API every asset it deletes or whose policy it changes) and revoked playback
 /// tokens. While the subscription is down, messages may be missed, so `onStatus` is told (also each
 /// time it comes up, after which state that may have missed messages is reloaded).

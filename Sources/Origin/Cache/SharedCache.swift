@@ -1,7 +1,7 @@
 import Foundation
-import Jobs
 import Logging
 import NIOCore
+import Redis
 
 /// L2: objects in Redis, shared by every origin replica, so a replica with a cold L1 (just started,
 /// or scaled out) reads from memory instead of the store.
@@ -29,11 +29,11 @@ public final class SharedCache: Sendable {
     }
 
     let redis: RedisClient
-    let keys: QueueKeys
+    let keys: Keyspace
     public let options: Options
     let logger: Logger
 
-    public init(redis: RedisClient, keys: QueueKeys, options: Options, logger: Logger) {
+    public init(redis: RedisClient, keys: Keyspace, options: Options, logger: Logger) {
         self.redis = redis
         self.keys = keys
         self.options = options

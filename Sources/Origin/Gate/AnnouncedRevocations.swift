@@ -1,7 +1,7 @@
 import Foundation
 import Gate
-import Jobs
 import NIOConcurrencyHelpers
+import Redis
 
 /// Playback-token revocations kept in Redis (``RedisTokenRevocations``) and announced on a channel,
 /// so the key path checks a table in memory instead of asking Redis on every request.
@@ -17,7 +17,7 @@ import NIOConcurrencyHelpers
 public final class AnnouncedRevocations: TokenRevocations, Sendable {
     let stored: RedisTokenRevocations
     let redis: RedisClient
-    let keys: QueueKeys
+    let keys: Keyspace
     private let clock: @Sendable () -> Date
     /// How long an announced revocation whose expiry Redis does not know is kept: longer than any
     /// sensible token lifetime.
@@ -49,7 +49,7 @@ public final class AnnouncedRevocations: TokenRevocations, Sendable {
     ///   - margin: how long Redis keeps a revocation past its token's expiry (for replicas whose
     ///     clocks run behind); 60 s by default.
     ///   - clock: the current time; tests pass their own.
-    public init(redis: RedisClient, keys: QueueKeys, margin: TimeInterval = 60, clock: @escaping @Sendable () -> Date = { Date() }) {
+    public init(redis: RedisClient, keys: Keyspace, margin: TimeInterval = 60, clock: @escaping @Sendable () -> Date = { Date() }) {
         self.redis = redis
         self.keys = keys
         self.clock = clock

@@ -1,18 +1,18 @@
 import Foundation
 import Gate
-import Jobs
 import NIOConcurrencyHelpers
+import Redis
 
 /// Assets' access policies, in Redis (`{sg}:policy:<asset>`, JSON): an asset without one is public.
 /// Lookups are kept in memory for a few seconds and dropped at once when the asset's change is
 /// announced (setting or removing a policy announces it).
 public final class PolicyStore: Sendable {
     let redis: RedisClient
-    let keys: QueueKeys
+    let keys: Keyspace
     private let known = NIOLockedValueBox<[String: (policy: AccessPolicy?, at: UInt64)]>([:])
     private let freshness = NIOLockedValueBox<UInt64>(1_000_000_000)
 
-    public init(redis: RedisClient, keys: QueueKeys) {
+    public init(redis: RedisClient, keys: Keyspace) {
         self.redis = redis
         self.keys = keys
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Processes
 
 /// A `redis-server` child process listening only on a Unix socket in a folder of its own: the
 /// embedded Redis of `streamgate dev`, and of every test that needs one.

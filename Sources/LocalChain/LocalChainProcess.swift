@@ -1,8 +1,9 @@
 import AsyncHTTPClient
 import Foundation
-import Jobs
+import Gate
 import NIOConcurrencyHelpers
 import NIOCore
+import Processes
 
 #if canImport(Glibc)
 import Glibc
