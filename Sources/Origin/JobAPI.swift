@@ -268,7 +268,7 @@ public struct JobAPI: Sendable {
         }
         try await threadPool.runIfActive { try store.unpublish(asset) }
         do {
-            try await queue.announceAssetChange(id)
+            try await queue.redis.announceAssetChange(id, in: queue.keys)
         } catch {
             // Origins that miss the announcement notice within a second or half a minute anyway.
             logger.warning("asset withdrawn but not announced", metadata: ["asset": "\(id)", "error": "\(error)"])

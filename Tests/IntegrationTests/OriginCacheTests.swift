@@ -135,7 +135,7 @@ struct OriginCacheTests {
                     // second after each announcement, then every origin must already show the change.
                     let second = try harness.publish("film", generation: 1)
                     let announced = ContinuousClock.now
-                    #expect(try await harness.queue.announceAssetChange("film") == 2, "both origins follow the channel")
+                    #expect(try await harness.queue.redis.announceAssetChange("film", in: harness.queue.keys) == 2, "both origins follow the channel")
                     try await Task.sleep(until: announced + .seconds(1))
                     for origin in origins {
                         let master = await String(decoding: try origin.get("/v/film/master.m3u8").body, as: UTF8.self)
@@ -145,7 +145,7 @@ struct OriginCacheTests {
 
                     try harness.store.unpublish(try AssetID("film"))
                     let deleted = ContinuousClock.now
-                    try await harness.queue.announceAssetChange("film")
+                    try await harness.queue.redis.announceAssetChange("film", in: harness.queue.keys)
                     try await Task.sleep(until: deleted + .seconds(1))
                     for origin in origins {
                         await #expect(try origin.get("/v/film/\(second)/360p/00000.ts").status == 404, "origin on port \(origin.port) stops serving a deleted asset within 1 s")

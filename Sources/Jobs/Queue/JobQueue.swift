@@ -192,11 +192,4 @@ public final class JobQueue: Sendable {
         if done == 1 { return word == "cancelled" ? .cancelled : .cancelling }
         return word == "missing" ? .missing : .finished
     }
-
-    /// Announces that an asset changed (republished or deleted) to every origin subscribed to
-    /// ``Keyspace/assetChanges``; returns how many received it.
-    @discardableResult
-    public func announceAssetChange(_ asset: String) async throws(RedisError) -> Int {
-        Int(try await redis.send(["PUBLISH", keys.assetChanges, asset]).int ?? 0)
-    }
 }

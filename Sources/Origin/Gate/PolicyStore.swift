@@ -53,7 +53,7 @@ public final class PolicyStore: Sendable {
             try await redis.send(["DEL", keys.policy(asset)])
         }
         forget(asset)
-        try await redis.send(["PUBLISH", keys.assetChanges, asset])
+        try await redis.announceAssetChange(asset, in: keys)
     }
 
     public func forget(_ asset: String) {
