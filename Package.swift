@@ -96,12 +96,14 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        // NFT gating: Keccak-256, secp256k1 recovery, Sign-In With Ethereum, the JSON-RPC client,
-        // ownership policies, playback tokens.
+        // Ethereum's primitives: Keccak-256, secp256k1 recovery and signing, EIP-191, addresses,
+        // hex, 256-bit integers, the contract ABI, JSON values.
+        .target(name: "Ethereum", dependencies: ["CSecp256k1"]),
+        // NFT gating: Sign-In With Ethereum, the JSON-RPC client, ownership policies, playback tokens.
         .target(
             name: "Gate",
             dependencies: [
-                "CSecp256k1", "Vault", "Redis",
+                "Ethereum", "Vault", "Redis",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -113,7 +115,7 @@ let package = Package(
         .target(
             name: "LocalChain",
             dependencies: [
-                "Gate", "Processes",
+                "Gate", "Ethereum", "Processes",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
@@ -122,7 +124,7 @@ let package = Package(
         .target(
             name: "Origin",
             dependencies: [
-                "Store", "Vault", "Redis", "Jobs", "Gate", "CZlib", "CLinux",
+                "Store", "Vault", "Redis", "Jobs", "Ethereum", "Gate", "CZlib", "CLinux",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -135,7 +137,7 @@ let package = Package(
         .executableTarget(
             name: "streamgate",
             dependencies: [
-                "Media", "Origin", "Store", "Vault", "Profiles", "Redis", "Processes", "Jobs", "Farm", "LocalChain", "CLinux",
+                "Media", "Origin", "Store", "Vault", "Profiles", "Redis", "Processes", "Jobs", "Farm", "Ethereum", "LocalChain", "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -150,7 +152,7 @@ let package = Package(
         // -sanitize=fuzzer (fuzz/run.sh), and replays files through them otherwise.
         .target(
             name: "FuzzHarnesses",
-            dependencies: ["Origin", "Gate", "Vault", "HLS", "Profiles", "Redis", "Jobs"],
+            dependencies: ["Origin", "Gate", "Ethereum", "Vault", "HLS", "Profiles", "Redis", "Jobs"],
             path: "fuzz/Sources/FuzzHarnesses"
         ),
         .systemLibrary(name: "CLibFuzzer", path: "fuzz/Sources/CLibFuzzer"),
@@ -179,12 +181,12 @@ let package = Package(
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Redis", "Processes", "Store", "TestSupport"]),
         .testTarget(
             name: "GateTests",
-            dependencies: ["Gate", "LocalChain", "Vault", "Redis", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client")]
+            dependencies: ["Gate", "Ethereum", "LocalChain", "Vault", "Redis", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
         .testTarget(
             name: "OriginTests",
             dependencies: [
-                "Origin", "Store", "Vault", "Redis", "Processes", "Jobs", "LocalChain", "TestSupport",
+                "Origin", "Store", "Vault", "Redis", "Processes", "Jobs", "Ethereum", "LocalChain", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
@@ -193,7 +195,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "streamgate", "Media", "Vault", "Store", "HLS", "Redis", "Processes", "Jobs", "Gate", "LocalChain", "Farm", "TestSupport",
+                "streamgate", "Media", "Vault", "Store", "HLS", "Redis", "Processes", "Jobs", "Ethereum", "Gate", "LocalChain", "Farm", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

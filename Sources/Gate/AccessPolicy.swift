@@ -1,4 +1,5 @@
 import Foundation
+import Ethereum
 
 /// Who may watch a gated asset: a condition on what an account holds on one chain.
 ///

@@ -1,3 +1,4 @@
+import Ethereum
 /// Signatures of contract accounts, for ``SIWEVerifier``: EIP-6492 wrapped signatures, then
 /// EIP-1271 `isValidSignature(bytes32,bytes)` when the address has code.
 ///

@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
+import Ethereum
 
 /// A block to read state at.
 public enum BlockTag: Sendable, Hashable, CustomStringConvertible {

@@ -1,5 +1,6 @@
 import Logging
 import NIOConcurrencyHelpers
+import Ethereum
 
 /// Makes an ``OwnershipService`` forget answers as soon as the chain changes them, instead of at
 /// the end of their TTL: a sold token stops working within a block.

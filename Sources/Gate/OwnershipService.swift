@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import NIOConcurrencyHelpers
 import Redis
+import Ethereum
 
 /// Whether an account may watch under a policy, and why.
 public struct OwnershipAnswer: Sendable, Hashable {

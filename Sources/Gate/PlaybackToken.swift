@@ -1,5 +1,6 @@
 import Foundation
 import Vault
+import Ethereum
 
 /// A grant to play gated streams, given to an account after it signed in and passed the asset's
 /// ownership policy, and presented with every key request.

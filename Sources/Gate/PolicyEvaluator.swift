@@ -1,3 +1,4 @@
+import Ethereum
 /// One contract read an evaluation needs; equal reads in one round are made once, whichever
 /// viewers need them (`ownerOf(5)` serves every viewer of a policy listing token 5).
 struct ContractRead: Hashable, Sendable {

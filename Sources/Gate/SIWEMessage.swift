@@ -1,3 +1,4 @@
+import Ethereum
 /// A Sign-In with Ethereum message (EIP-4361).
 ///
 /// ``init(parsing:)`` accepts exactly the EIP's ABNF and nothing else; ``text`` writes a message in

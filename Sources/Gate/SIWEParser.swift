@@ -1,3 +1,4 @@
+import Ethereum
 extension SIWEMessage {
     /// Parses `text` strictly by EIP-4361's ABNF.
     ///

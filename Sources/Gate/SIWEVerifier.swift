@@ -1,4 +1,5 @@
 import Foundation
+import Ethereum
 
 /// What a sign-in must match to be accepted.
 public struct SIWEVerifierConfiguration: Sendable {

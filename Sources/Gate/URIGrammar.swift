@@ -1,3 +1,4 @@
+import Ethereum
 /// The parts of RFC 3986's grammar an EIP-4361 message uses. Each check returns nil when the text
 /// conforms, or the reason it does not.
 ///

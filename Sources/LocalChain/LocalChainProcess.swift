@@ -7,6 +7,7 @@ import Processes
 
 #if canImport(Glibc)
 import Glibc
+import Ethereum
 #endif
 
 /// The local EVM of `fixtures/chain/chain.py` as a child process: a real chain with the test token

@@ -5,6 +5,7 @@ import Jobs
 import Logging
 import Origin
 import Vault
+import Ethereum
 
 /// `serve`'s NFT-gating options. Gating is on when `--siwe-domain` is given; it needs `--redis`
 /// (nonces, revocations, policies, shared ownership answers) and at least one `--rpc`.

@@ -1,5 +1,6 @@
 import Testing
 @testable import Gate
+import Ethereum
 
 @Suite struct ABITests {
     /// Selectors and topics as REFERENCES.md and fixtures/chain/README.md list them.

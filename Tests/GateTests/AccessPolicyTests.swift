@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Gate
+import Ethereum
 
 @Suite struct AccessPolicyTests {
     static let c721 = "0x5FbDB2315678afecb367f032d93F642f64180aa3"

@@ -1,5 +1,6 @@
 import Testing
 @testable import Gate
+import Ethereum
 
 @Suite("EIP-55 addresses")
 struct EthereumAddressTests {

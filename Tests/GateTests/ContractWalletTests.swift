@@ -2,6 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 @testable import Gate
+import Ethereum
 
 /// Sign-in by an EIP-1271 contract wallet of the local chain, through SIWEVerifier.
 @Suite struct ContractWalletTests {

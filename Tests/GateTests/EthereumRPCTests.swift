@@ -4,6 +4,7 @@ import Testing
 
 #if canImport(Glibc)
 import Glibc
+import Ethereum
 #endif
 
 /// A TCP port on loopback that refuses connections (bound, then closed).

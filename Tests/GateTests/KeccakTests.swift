@@ -1,5 +1,6 @@
 import Testing
 @testable import Gate
+import Ethereum
 
 /// Expected digests computed with pycryptodome's `Crypto.Hash.keccak` (digest_bits=256).
 @Suite("Keccak-256")

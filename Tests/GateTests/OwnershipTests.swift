@@ -4,6 +4,7 @@ import Testing
 @testable import Gate
 import Redis
 import LocalChain
+import Ethereum
 
 /// Ownership answers against the real local chain (fixtures/chain) and a real redis-server.
 @Suite struct OwnershipTests {

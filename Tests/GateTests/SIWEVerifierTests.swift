@@ -3,6 +3,7 @@ import TestSupport
 import Testing
 @testable import Gate
 import Redis
+import Ethereum
 
 /// The verifier against a real redis-server: every rule, nonce single use, and the contract hook.
 @Suite("sign-in verification")

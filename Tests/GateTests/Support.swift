@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 @testable import Gate
 import LocalChain
+import Ethereum
 
 /// A clock the test sets and moves.
 final class TestClock: @unchecked Sendable {

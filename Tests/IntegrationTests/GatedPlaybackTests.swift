@@ -3,6 +3,7 @@ import Gate
 import TestSupport
 import Testing
 import LocalChain
+import Ethereum
 
 /// NFT-gated playback end to end: a real EVM (fixtures/chain), a real redis-server, `streamgate
 /// serve` with gating on, viewers who sign in with eth-account (PyPI) and ffmpeg as the player.

@@ -11,6 +11,7 @@ import Store
 import Testing
 import TestSupport
 import Redis
+import Ethereum
 
 /// The gate's routes over real sockets, a real redis-server and the local chain: what an
 /// unauthenticated client can make the origin write or answer.

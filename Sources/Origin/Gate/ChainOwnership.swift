@@ -1,4 +1,5 @@
 import Gate
+import Ethereum
 
 /// The gate's view of ``OwnershipService``: the chain's answer, cached by the service. Here, beside
 /// ``OwnershipChecking``, so everything that builds a ``PlaybackGate`` (the command line, tests)

@@ -5,6 +5,7 @@ import Logging
 import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
+import Ethereum
 
 /// Whether an address satisfies a policy, as the chain says now (cached by the implementation).
 public enum OwnershipVerdict: Sendable, Equatable {

@@ -200,7 +200,7 @@ public enum ABI {
 /// ABI data that does not decode as the expected types.
 public struct ABIError: Error, CustomStringConvertible, Sendable, Equatable {
     public let reason: String
-    init(_ reason: String) { self.reason = reason }
+    package init(_ reason: String) { self.reason = reason }
     public var description: String { "ABI: \(reason)" }
 }
 

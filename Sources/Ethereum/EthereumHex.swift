@@ -43,7 +43,7 @@ public enum EthereumHex {
     }
 
     /// The value of one ASCII hex digit of either case.
-    static func nibble(_ character: UInt8) -> UInt8? {
+    package static func nibble(_ character: UInt8) -> UInt8? {
         switch character {
         case 0x30...0x39: character - 0x30
         case 0x61...0x66: character - 0x61 + 10
@@ -53,12 +53,12 @@ public enum EthereumHex {
     }
 
     /// One byte of text for an error message: the character when it is printable ASCII.
-    static func describe(_ byte: UInt8) -> String {
+    package static func describe(_ byte: UInt8) -> String {
         (0x20...0x7e).contains(byte) ? "'\(Character(Unicode.Scalar(byte)))'" : "byte 0x" + (byte < 16 ? "0" : "") + String(byte, radix: 16)
     }
 
     /// `text` cut to a length fit for an error message.
-    static func abbreviated(_ text: some StringProtocol, limit: Int = 48) -> String {
+    package static func abbreviated(_ text: some StringProtocol, limit: Int = 48) -> String {
         text.count <= limit ? String(text) : String(text.prefix(limit)) + "…"
     }
 }
@@ -68,7 +68,7 @@ public struct EthereumHexError: Error, CustomStringConvertible, Sendable, Equata
     /// What is wrong, e.g. `odd number of hex digits (7)`.
     public let reason: String
 
-    init(_ reason: String) { self.reason = reason }
+    package init(_ reason: String) { self.reason = reason }
 
     public var description: String { "hex: \(reason)" }
 }

@@ -111,10 +111,10 @@ final class Secp256k1Context: @unchecked Sendable {
 
 /// Signing with a raw private key: for tests and development tools that need an account to sign
 /// in with, never on a serving path (the server only verifies).
-enum Secp256k1Signer {
+package enum Secp256k1Signer {
     /// Signs `hash` deterministically (RFC 6979, as eth-account does): `r ‖ s ‖ v` with low `s` and
     /// `v` 27 or 28.
-    static func sign(hash: [UInt8], privateKey: [UInt8]) throws(SignatureError) -> [UInt8] {
+    package static func sign(hash: [UInt8], privateKey: [UInt8]) throws(SignatureError) -> [UInt8] {
         guard hash.count == 32 else { throw .hashLength(hash.count) }
         precondition(privateKey.count == 32, "a private key is 32 bytes")
         let context = Secp256k1Context.shared.pointer
@@ -129,7 +129,7 @@ enum Secp256k1Signer {
     }
 
     /// The address of a private key.
-    static func address(privateKey: [UInt8]) -> EthereumAddress {
+    package static func address(privateKey: [UInt8]) -> EthereumAddress {
         var publicKey = secp256k1_pubkey()
         let created = secp256k1_ec_pubkey_create(Secp256k1Context.shared.pointer, &publicKey, privateKey)
         precondition(created == 1, "invalid private key")
