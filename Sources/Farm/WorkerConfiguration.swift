@@ -2,6 +2,7 @@ import Foundation
 import Jobs
 import Vault
 import Processes
+import Store
 
 /// How a worker runs its jobs.
 public struct WorkerConfiguration: Sendable {
@@ -85,7 +86,7 @@ public struct WorkerConfiguration: Sendable {
 
     /// Four random base-32 characters, to tell apart processes started on one host.
     static func randomSuffix() -> String {
-        String((0..<4).map { _ in "abcdefghijklmnopqrstuvwxyz234567".randomElement()! })
+        AssetID.randomBase32(count: 4)
     }
 
     /// This machine's host name.

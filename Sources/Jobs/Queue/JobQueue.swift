@@ -46,14 +46,9 @@ public final class JobQueue: Sendable {
 
     // MARK: - Scripts
 
-    /// Runs a script by SHA1, loading it when the server does not know it (first use, restart).
+    /// Runs a script by SHA1, loading it when the server does not know it (``RedisClient/eval``).
     func eval(_ script: RedisScript, keys scriptKeys: [String], arguments: [String]) async throws(RedisError) -> RedisValue {
-        let argv = [String(scriptKeys.count)] + scriptKeys + arguments
-        do {
-            return try await redis.send(["EVALSHA", script.sha] + argv)
-        } catch let error where error.serverCode == "NOSCRIPT" {
-            return try await redis.send(["EVAL", script.source] + argv)
-        }
+        try await redis.eval(script, keys: scriptKeys, arguments: arguments.map { Array($0.utf8) })
     }
 
     /// Runs one script many times in one round trip.
@@ -95,10 +90,20 @@ public final class JobQueue: Sendable {
 
     /// Validates and enqueues a job; with an idempotency key already seen, returns that job.
     public func enqueue(_ spec: JobSpec) async throws -> Enqueued {
+        try await enqueue(prepared: prepared(spec))
+    }
+
+    /// `spec` with its id (and a transcode's asset id) filled in, validated for enqueueing.
+    private func prepared(_ spec: JobSpec) throws(JobError) -> JobSpec {
         var spec = spec
         if spec.id == nil { spec.id = JobID.random() }
         if spec.kind == .transcode, spec.assetID == nil { spec.assetID = AssetID.random().rawValue }
         try spec.validate(callbackPolicy: callbackPolicy)
+        return spec
+    }
+
+    /// ``enqueue(_:)`` of a spec that ``prepared(_:)`` made.
+    private func enqueue(prepared spec: JobSpec) async throws -> Enqueued {
         let id = spec.id!
         let priority = spec.priority ?? .normal
         let idempotencyKey = spec.idempotencyKey.map { keys.idempotency(Digest.hex(Digest.sha256(Array($0.utf8)))) } ?? keys.idempotency("-")
@@ -124,18 +129,13 @@ public final class JobQueue: Sendable {
     /// enqueued again: its answer says `created: false`, as for a known idempotency key. Any job
     /// that does not validate refuses the whole batch before anything is enqueued.
     public func enqueue(batch specs: [JobSpec]) async throws -> [Enqueued] {
-        var specs = specs
-        for index in specs.indices {
-            if specs[index].id == nil { specs[index].id = JobID.random() }
-            if specs[index].kind == .transcode, specs[index].assetID == nil { specs[index].assetID = AssetID.random().rawValue }
-            try specs[index].validate(callbackPolicy: callbackPolicy)
-        }
+        let specs = try specs.map { spec throws(JobError) in try prepared(spec) }
         var answers: [Enqueued] = []
         answers.reserveCapacity(specs.count)
         var start = 0
         while start < specs.count {
             if specs[start].idempotencyKey != nil {
-                answers.append(try await enqueue(specs[start]))
+                answers.append(try await enqueue(prepared: specs[start]))
                 start += 1
                 continue
             }
