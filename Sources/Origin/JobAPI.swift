@@ -293,7 +293,7 @@ public struct JobAPI: Sendable {
 
     private func showPolicy(_ id: String) async throws -> Response {
         guard let policies, AssetID.isValid(id) else { return Self.error(.badRequest, "'\(id)' is not an asset id", field: "id") }
-        guard let policy = try await policies.policy(of: id) else { return Self.error(.notFound, "asset \(id) has no policy: it is public", field: "id") }
+        guard let policy = try await policies.policy(of: id).value else { return Self.error(.notFound, "asset \(id) has no policy: it is public", field: "id") }
         return Response(
             status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: policy.canonicalJSON))
         )

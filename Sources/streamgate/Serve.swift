@@ -104,11 +104,6 @@ struct OriginCacheOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Answer L1 hits on the event loop that read them; --no-fast-path sends every request through the router (same answers, more CPU).")
     var fastPath = true
 
-    @Flag(inversion: .prefixedNo, help: "With the fast path, read hits straight from the socket's bytes, before HTTP decoding; --no-byte-fast-path answers only decoded requests early (same answers, more CPU).")
-    var byteFastPath = true
-
-    @Flag(inversion: .prefixedNo, help: "With the byte fast path, send large L1 segments by lending their pages to the socket (vmsplice, splice); --no-zero-copy copies them (same bytes, more CPU).")
-    var zeroCopy = true
 
     func originOptions() throws -> OriginOptions {
         // Cache-Control's max-age is whole seconds.
@@ -123,8 +118,6 @@ struct OriginCacheOptions: ParsableArguments {
             rateLimit: rateLimit > 0 ? RateLimiter.Options(rate: rateLimit, burst: rateBurst, includeLoopback: rateLimitLoopback) : nil,
             fastPath: fastPath
         )
-        options.byteFastPath = byteFastPath
-        options.zeroCopy = zeroCopy
         return options
     }
 

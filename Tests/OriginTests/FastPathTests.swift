@@ -8,9 +8,9 @@ import Testing
 @testable import Origin
 @testable import Store
 
-/// The event-loop fast path (``PlaybackFastPath``) on a live server: the same answers as the
-/// router, in request order, and only for what it may answer.
-@Suite("origin: the event-loop fast path")
+/// The fast path (``PlaybackFastPath``) on a live server: the same answers as the router, in
+/// request order, and only for what memory can answer.
+@Suite("origin: the fast path")
 struct FastPathTests {
     /// A response as a client sees it, minus `Date`.
     struct Answer: Equatable, CustomStringConvertible {
@@ -32,10 +32,9 @@ struct FastPathTests {
         let options = OriginOptions(l1Bytes: 64 << 20, warmSegments: 0)
         let film = try FilmFixture(options: options)
         let router = film.makeRoutes(options: options) { $0.fastPath = false }
-        let decoded = film.makeRoutes(options: options) { $0.byteFastPath = false }
         // As with Redis announcing changes: the published version is re-read every 30 s, not every
         // second, so a stalled moment on a loaded machine does not send hits to the router.
-        for routes in [film.routes, router, decoded] { routes.announcements(listening: true) }
+        for routes in [film.routes, router] { routes.announcements(listening: true) }
         let version = film.version.version
         let key = film.contentKey.id
         let segmentTag = "\"\(version)/360p/00001.ts\""
@@ -69,6 +68,8 @@ struct FastPathTests {
             ("/v/nothing/master.m3u8", .get, [:]),
             ("/v/film/360p/99999.ts", .get, [:]),
             ("/v/film/360p/00001.mp4", .get, [:]),
+            ("/v/film/360p/%30%30%30%30%32.ts", .get, [:]),
+            ("/v/film/360p/00001.ts", .get, [.range: "bytes=0-1", .ifNoneMatch: "\"x\"", .acceptEncoding: "gzip", .origin: "null"]),
             ("/v/film/v20000101T000000Z-abcdefabcdef/360p/00001.ts", .get, [:]),
             ("/v/film/master.m3u8", .options, [.origin: "https://player.example"]),
         ]
@@ -80,33 +81,29 @@ struct FastPathTests {
             }
             return answers
         }
-        for (label, routes) in [("router only", router), ("decoded requests only", decoded)] {
-            try await withOrigin(film.application(routes: routes)) { origin in
-                var index = 0
-                for (path, method, headers) in requests {
-                    for round in 0..<2 {
-                        let expected = try await origin.client.execute(uri: path, method: method, headers: headers) { Answer($0) }
-                        #expect(answers[index] == expected, "\(label): \(method) \(path) \(headers), round \(round + 1)")
-                        index += 1
-                    }
+        try await withOrigin(film.application(routes: router)) { origin in
+            var index = 0
+            for (path, method, headers) in requests {
+                for round in 0..<2 {
+                    let expected = try await origin.client.execute(uri: path, method: method, headers: headers) { Answer($0) }
+                    #expect(answers[index] == expected, "router only: \(method) \(path) \(headers), round \(round + 1)")
+                    index += 1
                 }
             }
         }
         #expect(router.statistics.fastPath == 0)
-        // Hits of the current version: 39 of the 62 requests (the first request for each file or
-        // key misses, except the versioned playlists, loaded with the entry ones they are
-        // rewritten from); never misses, odd paths or unknown versions.
-        #expect(film.routes.statistics.fastPath == 39, "answered on the event loop")
-        #expect(film.routes.statistics.fromBytes == 39, "all of them read from the socket's bytes")
-        #expect(decoded.statistics.fastPath == 39 && decoded.statistics.fromBytes == 0)
+        // At least the hits of the current version: 43 of the 66 requests (the first request for
+        // each file or key loads, except the versioned playlists, loaded with the entry ones they
+        // are rewritten from); besides, whatever else memory knows (a missing asset, odd paths).
+        #expect(film.routes.statistics.fastPath >= 43, "answered from the socket's bytes: \(film.routes.statistics.fastPath)")
     }
 
-    @Test("byte-level reading gives the very bytes the HTTP decoder's path gives, for odd, split and pipelined requests")
+    @Test("the fast path gives the very bytes the router gives, for odd, split and pipelined requests")
     func byteLevelEquivalence() async throws {
         let options = OriginOptions(l1Bytes: 64 << 20, warmSegments: 0)
         let film = try FilmFixture(options: options)
-        let decoded = film.makeRoutes(options: options) { $0.byteFastPath = false }
-        for routes in [film.routes, decoded] { routes.announcements(listening: true) }
+        let router = film.makeRoutes(options: options) { $0.fastPath = false }
+        for routes in [film.routes, router] { routes.announcements(listening: true) }
         let version = film.version.version
         let key = film.contentKey.id
         let segment = "/v/film/360p/00001.ts"
@@ -153,15 +150,15 @@ struct FastPathTests {
             }
         }
         let fromBytes = try await answers(film.routes)
-        let fromDecoded = try await answers(decoded)
+        let fromRouter = try await answers(router)
         for (index, pieces) in exchanges.enumerated() {
-            #expect(fromBytes[index] == fromDecoded[index], "\(pieces.joined().prefix(120).debugDescription)")
+            #expect(fromBytes[index] == fromRouter[index], "\(pieces.joined().prefix(120).debugDescription)")
         }
         #expect(fromBytes[0].components(separatedBy: "HTTP/1.1 ").count - 1 == 3, "three pipelined answers: \(fromBytes[0].prefix(300))")
         #expect(fromBytes[1].hasPrefix("HTTP/1.1 206 Partial Content\r\n"), "a head split over four writes is still answered")
-        let read = film.routes.statistics.fromBytes
+        let read = film.routes.statistics.fastPath
         #expect(read >= 10, "answered from bytes: \(read)")
-        #expect(decoded.statistics.fromBytes == 0)
+        #expect(router.statistics.fastPath == 0)
     }
 
     @Test("a hit behind a request still with the router waits its turn (pipelined HTTP/1.1)")
@@ -240,7 +237,7 @@ struct FastPathTests {
         #expect(parsed("GET /v/a/b.ts HTTP/1.1\r\nRange: bytes=0-3\r\r\n") == "pass")
     }
 
-    @Test("paths the fast path takes apart, and those it leaves to the router")
+    @Test("the playback URL grammar: what it takes apart, decoded, and what names nothing")
     func targets() {
         let version = "v20261123T204523Z-9c2d9f34965b"
         func parts(_ path: String) -> String? {
@@ -253,11 +250,18 @@ struct FastPathTests {
         #expect(parts("/v/film/360p/00001.ts?tokens=1") == "film - 360p/00001.ts file(Origin.MediaType.transportStream) -")
         #expect(parts("/v/film/keys/0123?token=a.b-c_d&token=e") == "film - keys/0123 key(\"0123\") a.b-c_d")
         #expect(parts("/v/film/\(version)/keys/0123") == "film \(version) keys/0123 key(\"0123\") -")
+        // Escapes are decoded: in names, in the query's names and in the token.
+        #expect(parts("/v/film/360p/%30%30%30%30%31.ts") == "film - 360p/00001.ts file(Origin.MediaType.transportStream) -")
+        #expect(parts("/v/film/keys/0123?token=a%2Eb") == "film - keys/0123 key(\"0123\") a.b")
+        #expect(parts("/v/film/keys/0123?tok%65n=a") == "film - keys/0123 key(\"0123\") a")
+        #expect(parts("/v/film/keys/0123?token=a+b") == "film - keys/0123 key(\"0123\") a+b")
+        #expect(parts("/v/film/keys/0123?token=a/b") == "film - keys/0123 key(\"0123\") a/b")
         for path in [
             "/v/film/%2e%2e/x.ts", "/v/film//00001.ts", "/v/film/../00001.ts", "/v/film/360p/00001.ts/", "/v/film/360p/00001.mp4",
             "/v/film/a/b/c/d.ts", "/x/film/master.m3u8", "v/film/master.m3u8", "/v/film/360p", "/v/film/master.m3u8#x",
-            "/v/fi lm/master.m3u8", "/v/film/360p/00001.ts\u{0}", "/v/film/keys/0123?token=a%2Eb", "/v/film/keys/0123?token=a+b",
-            "/v/film/keys/0123?tok%65n=a", "/v/film/keys/0123?token=a/b",
+            "/v/fi lm/master.m3u8", "/v/film/360p/00001.ts\u{0}", "/v/film/%2F/x.ts", "/v/film/360p%2F00001.ts/x.ts",
+            "/v/film/360p/0000%.ts", "/v/film/360p/%zz.ts", "/v/film/360p/%00.ts", "/v/film/keys/0123?token=a%2",
+            "/v/film/%2e/master.m3u8", "/v/film/master.m3u8/", "/v/master.m3u8", "/v/film/v20261123T204523Z-9c2d9f34965b/keys",
         ] {
             #expect(PlaybackTarget(path) == nil, "\(path)")
         }
@@ -283,7 +287,7 @@ struct FastPathTests {
         let versioned = try #require(KnownTarget.memo("/v/film/\(first.version)/360p/index.m3u8"))
         #expect(versioned.cacheKey(in: first) == "film/\(first.version)/360p/index.m3u8")
 
-        #expect(try #require(KnownTarget.memo("/v/-film/master.m3u8")).asset == nil, "not an asset id: the router answers")
+        #expect(try #require(KnownTarget.memo("/v/-film/master.m3u8")).asset == nil, "not an asset id: nothing is found")
         for _ in 0..<2 { #expect(KnownTarget.memo("/v/film/../00001.ts") == nil) }
 
         // A long path is taken apart each time and not kept.

@@ -36,15 +36,15 @@ public final class ByteCache<Value: Sendable>: Sendable {
     }
 
     /// The value for `key`, or nil; counts toward the key's frequency either way.
-    public func get(_ key: String) -> Value? {
-        state.withLockedValue { $0.get(key) }
-    }
-
-    /// ``get(_:)`` for a caller that will ask again through ``get(_:)`` on a miss: a hit counts as a
-    /// use, a miss counts for nothing (so it is not counted twice).
-    public func getIfPresent(_ key: String) -> Value? {
+    /// The value for `key`, counted as a use. A miss counts too (the key's popularity decides
+    /// what is admitted later) unless `countingMiss` is false: a caller that asks again, through
+    /// another path, before loading.
+    public func get(_ key: String, countingMiss: Bool = true) -> Value? {
         state.withLockedValue { state in
-            guard let slot = state.index[key] else { return nil }
+            guard let slot = state.index[key] else {
+                if countingMiss { state.miss(key) }
+                return nil
+            }
             return state.hit(key, slot: slot)
         }
     }
@@ -142,13 +142,9 @@ public final class ByteCache<Value: Sendable>: Sendable {
             return hash
         }
 
-        mutating func get(_ key: String) -> Value? {
-            guard let slot = index[key] else {
-                sketch.increment(Self.hash(key))
-                statistics.misses += 1
-                return nil
-            }
-            return hit(key, slot: slot)
+        mutating func miss(_ key: String) {
+            sketch.increment(Self.hash(key))
+            statistics.misses += 1
         }
 
         /// A use of `key`, found at `slot`.

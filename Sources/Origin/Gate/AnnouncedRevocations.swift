@@ -63,20 +63,23 @@ public final class AnnouncedRevocations: TokenRevocations, Sendable {
         try await redis.send(["PUBLISH", keys.tokenRevocations, id])
     }
 
-    public func isRevoked(id: String) async throws -> Bool {
-        if let known = isRevokedFromMemory(id: id) { return known }
-        return try await stored.isRevoked(id: id)
-    }
-
-    /// ``isRevoked(id:)`` when memory can answer: always while the channel is up (every
-    /// revocation is announced), else only for revocations already seen; nil: ask Redis.
-    public func isRevokedFromMemory(id: String) -> Bool? {
+    /// Whether the token `id` is revoked: from memory always while the channel is up (every
+    /// revocation is announced), else only for revocations already seen; otherwise Redis says.
+    public func revocation(of id: String) -> Lookup<Bool> {
         let now = clock()
-        return state.withLockedValue { state in
+        let known: Bool? = state.withLockedValue { state in
             state.prune(now: now)
             if state.revoked[id] != nil { return true }
             return state.listening ? false : nil
         }
+        if let known { return .known(known) }
+        let stored = self.stored
+        return .load { try await stored.isRevoked(id: id) }
+    }
+
+    /// ``TokenRevocations``'s question, for the token authority: ``revocation(of:)``, waited for.
+    public func isRevoked(id: String) async throws -> Bool {
+        try await revocation(of: id).value
     }
 
     /// How many revocations are remembered (revoked tokens not yet expired, give or take one prune).

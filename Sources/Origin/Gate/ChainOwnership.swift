@@ -11,16 +11,18 @@ public struct ChainOwnership: OwnershipChecking {
         self.service = service
     }
 
-    public func verdict(for address: EthereumAddress, policy: AccessPolicy) async -> OwnershipVerdict {
-        do {
-            let answer = try await service.check(address: address, policy: policy)
-            return answer.granted ? .granted : .denied(answer.reason)
-        } catch {
-            return .unavailable(error.description)
+    public func verdict(for address: EthereumAddress, policy: AccessPolicy) -> Lookup<OwnershipVerdict> {
+        if let cached = service.cachedAnswer(address: address, policy: policy) {
+            return .known(cached.granted ? .granted : .denied(cached.reason))
         }
-    }
-
-    public func cachedVerdict(for address: EthereumAddress, policy: AccessPolicy) -> OwnershipVerdict? {
-        service.cachedAnswer(address: address, policy: policy).map { $0.granted ? .granted : .denied($0.reason) }
+        let service = self.service
+        return .load {
+            do {
+                let answer = try await service.check(address: address, policy: policy)
+                return answer.granted ? .granted : .denied(answer.reason)
+            } catch {
+                return .unavailable("\(error)")
+            }
+        }
     }
 }

@@ -17,13 +17,8 @@ public enum OwnershipVerdict: Sendable, Equatable {
 }
 
 public protocol OwnershipChecking: Sendable {
-    func verdict(for address: EthereumAddress, policy: AccessPolicy) async -> OwnershipVerdict
-    /// The verdict when it is known without waiting (a cached answer); nil otherwise.
-    func cachedVerdict(for address: EthereumAddress, policy: AccessPolicy) -> OwnershipVerdict?
-}
-
-extension OwnershipChecking {
-    public func cachedVerdict(for address: EthereumAddress, policy: AccessPolicy) -> OwnershipVerdict? { nil }
+    /// The verdict from the implementation's memory when it has one, else the work of asking.
+    func verdict(for address: EthereumAddress, policy: AccessPolicy) -> Lookup<OwnershipVerdict>
 }
 
 /// NFT-gated playback: the viewer signs in with Ethereum, gets a short-lived playback token, and the
@@ -96,157 +91,98 @@ public struct PlaybackGate: Sendable {
         self.outcomes = outcomes
     }
 
-    // MARK: - Sign-in
-
-    public func register<Context: RequestContext>(on router: Router<Context>) {
-        router.post("/v1/auth/nonce") { request, context in
-            try await self.bounded(request, context) { _ in try await self.issueNonce() }
-        }
-        router.post("/v1/auth/siwe") { request, context in
-            try await self.bounded(request, context) { body in try await self.signIn(body) }
-        }
-        router.post("/v1/auth/revoke") { request, context in
-            try await self.bounded(request, context) { _ in try await self.revoke(request) }
-        }
-    }
-
-    private func issueNonce() async throws -> Response {
-        do {
-            let nonce = try await nonces.issue()
-            let expires = Date().addingTimeInterval(Double(nonces.lifetime.components.seconds))
-            return try JobAPI.json(.ok, ["nonce": nonce, "expires_at": RFC3339Timestamp(expires).text])
-        } catch let full as NonceStoreFull {
-            logger.warning("sign-in nonces at their bound; refusing more", metadata: ["bound": "\(nonces.maximumOutstanding)"])
-            let seconds = max(1, full.retryAfter.components.seconds + (full.retryAfter.components.attoseconds > 0 ? 1 : 0))
-            let refusal = Self.refusal(.serviceUnavailable, reason: "too_many_nonces", "too many sign-ins are under way; retry later")
-            return Self.refused("too_many_nonces", refusal, retryAfter: seconds)
-        } catch {
-            logger.error("cannot issue a sign-in nonce", metadata: ["error": "\(error)"])
-            return JobAPI.error(.serviceUnavailable, "sign-in is unavailable: nonces cannot be stored")
-        }
-    }
-
-    struct SignInBody: Decodable {
-        let message: String?
-        let signature: String?
-    }
-
-    private func signIn(_ bytes: ByteBuffer) async throws -> Response {
-        let body: SignInBody
-        do {
-            body = try JSONDecoder().decode(SignInBody.self, from: Data(buffer: bytes))
-        } catch {
-            return Self.siwe("malformed", JobAPI.error(.badRequest, "the body must be JSON {\"message\": …, \"signature\": …}"))
-        }
-        guard let message = body.message else { return Self.siwe("malformed", JobAPI.error(.badRequest, "field 'message' is required", field: "message")) }
-        guard let signature = body.signature else {
-            return Self.siwe("malformed", JobAPI.error(.badRequest, "field 'signature' is required", field: "signature"))
-        }
-        let verified: SIWEVerification
-        do {
-            verified = try await verifier.verify(message: message, signature: signature)
-        } catch {
-            let status: HTTPResponse.Status = switch error.reason {
-            case "malformed": .badRequest
-            case "unavailable": .serviceUnavailable
-            default: .unauthorized
-            }
-            return Self.siwe(error.reason, Self.refusal(status, reason: error.reason, error.message))
-        }
-        let token = try tokens.issue(for: verified.address, lifetime: options.tokenLifetime)
-        Counter(label: "streamgate_gate_siwe_total", dimensions: [("outcome", "accepted")]).increment()
-        return try JobAPI.json(.ok, [
-            "token": tokens.encode(token), "address": verified.address.checksummed,
-            "expires_at": RFC3339Timestamp(token.expiresAt).text,
-        ])
-    }
-
-    private static func siwe(_ outcome: String, _ response: Response) -> Response {
-        Counter(label: "streamgate_gate_siwe_total", dimensions: [("outcome", outcome)]).increment()
-        return response
-    }
-
-    private func revoke(_ request: Request) async throws -> Response {
-        guard let text = Self.token(in: request) else {
-            return Self.refusal(.unauthorized, reason: "missing_token", "the token to revoke goes in Authorization: Bearer <token>")
-        }
-        do {
-            let token = try await tokens.verify(text)
-            try await tokens.revoke(token)
-            return Response(status: .noContent)
-        } catch let error as PlaybackTokenError {
-            return Self.refusal(.unauthorized, reason: error.reason, error.message)
-        }
-    }
-
     // MARK: - Keys
 
-    /// Decides a key request for an asset with `policy`: nil when the key may be served, else the
-    /// refusal (401 no or bad token, 403 not an owner, 503 the chain cannot be asked).
-    func authorize(_ request: Request, asset: String, policy: AccessPolicy) async -> Response? {
-        guard let text = Self.token(in: request) else {
-            return key("missing_token", Self.refusal(.unauthorized, reason: "missing_token", "this stream is gated: sign in and send the playback token"))
+    /// Decides a key request for an asset with `policy`: granted, or the refusal (401 no or bad
+    /// token, 403 not an owner, 503 the chain or the revocation list cannot be asked). Known from
+    /// memory when the token was verified before and its revocation and owner's verdict are
+    /// remembered; else the work of checking them.
+    func authorize(_ fields: HTTPFields, queryToken: String?, asset: String, policy: AccessPolicy) -> Lookup<KeyAuthorization> {
+        guard let text = Self.token(fields, query: queryToken) else {
+            return .known(.refused("missing_token", Self.refusalAnswer(.unauthorized, reason: "missing_token", "this stream is gated: sign in and send the playback token")))
         }
-        let token: PlaybackToken
-        do {
-            token = try await verify(text, asset: asset)
-        } catch {
-            let status: HTTPResponse.Status = error.reason == "unavailable" ? .serviceUnavailable : .unauthorized
-            return key(error.reason, Self.refusal(status, reason: error.reason, error.message))
+        switch verify(text, asset: asset) {
+        case .known(.failure(let error)):
+            return .known(Self.refused(error))
+        case .known(.success(let token)):
+            switch ownership.verdict(for: token.address, policy: policy) {
+            case .known(let verdict): return .known(decide(verdict, token, asset: asset))
+            case .load(let work): return .load { self.decide(try await work(), token, asset: asset) }
+            }
+        case .load(let work):
+            return .load {
+                switch try await work() {
+                case .failure(let error): return Self.refused(error)
+                case .success(let token): return self.decide(try await self.ownership.verdict(for: token.address, policy: policy).value, token, asset: asset)
+                }
+            }
         }
-        switch await ownership.verdict(for: token.address, policy: policy) {
+    }
+
+    /// Counts a key decision under its outcome (once, when the answer is given).
+    func count(_ authorization: KeyAuthorization) {
+        let outcome = switch authorization {
+        case .granted: "granted"
+        case .refused(let outcome, _): outcome
+        }
+        (outcomes[outcome] ?? Counter(label: "streamgate_gate_key_authorizations_total", dimensions: [("outcome", outcome)])).increment()
+    }
+
+    private func decide(_ verdict: OwnershipVerdict, _ token: PlaybackToken, asset: String) -> KeyAuthorization {
+        switch verdict {
         case .granted:
-            outcomes["granted"]?.increment()
-            return nil
+            return .granted
         case .denied(let reason):
-            return key("denied", Self.refusal(.forbidden, reason: "not_owner", "\(token.address.checksummed) does not satisfy the policy: \(reason)"))
+            return .refused("denied", Self.refusalAnswer(.forbidden, reason: "not_owner", "\(token.address.checksummed) does not satisfy the policy: \(reason)"))
         case .unavailable(let reason):
             logger.warning("key refused: the chain cannot be asked", metadata: ["asset": "\(asset)", "error": "\(reason)"])
-            var response = Self.refusal(.serviceUnavailable, reason: "chain_unavailable", "ownership cannot be checked now; try again")
-            response.headers[.retryAfter] = "2"
-            return key("unavailable", response)
+            var refusal = Self.refusalAnswer(.serviceUnavailable, reason: "chain_unavailable", "ownership cannot be checked now; try again")
+            refusal.headers[.retryAfter] = "2"
+            return .refused("unavailable", refusal)
         }
     }
 
-    /// ``authorize(_:asset:policy:)`` for the event-loop fast path: true when memory alone shows
-    /// the request may have the key (a token verified before, unexpired, for this asset, not
-    /// revoked, whose address has a cached grant). false: the full check must run (it gives every
-    /// refusal and its reason).
-    func grantedFromMemory(_ fields: HTTPFields, queryToken: String?, asset: String, policy: AccessPolicy) -> Bool {
-        guard let text = Self.token(fields, query: queryToken),
-              let token = verified.withLockedValue({ $0[text] }),
-              Date() < token.expiresAt, token.permits(asset: asset),
-              revocations.isRevokedFromMemory(id: token.id) == false,
-              case .granted? = ownership.cachedVerdict(for: token.address, policy: policy)
-        else { return false }
-        outcomes["granted"]?.increment()
-        return true
+    private static func refused(_ error: PlaybackTokenError) -> KeyAuthorization {
+        let status: HTTPResponse.Status = error.reason == "unavailable" ? .serviceUnavailable : .unauthorized
+        return .refused(error.reason, refusalAnswer(status, reason: error.reason, error.message))
     }
 
-    private func key(_ outcome: String, _ response: Response) -> Response {
-        (outcomes[outcome] ?? Counter(label: "streamgate_gate_key_authorizations_total", dimensions: [("outcome", outcome)])).increment()
-        return response
-    }
-
-    /// ``PlaybackTokenAuthority/verify(_:asset:)``, remembering tokens whose signature was checked.
-    func verify(_ text: String, asset: String) async throws(PlaybackTokenError) -> PlaybackToken {
+    /// The token `text` checked for `asset`: its signature once (then remembered), its expiry,
+    /// scope and revocation every time.
+    func verify(_ text: String, asset: String) -> Lookup<Result<PlaybackToken, PlaybackTokenError>> {
         guard let token = verified.withLockedValue({ $0[text] }) else {
-            let token = try await tokens.verify(text, asset: asset)
-            verified.withLockedValue { verified in
-                if verified.count >= 100_000 { verified.removeAll() }
-                verified[text] = token
+            return .load {
+                do {
+                    let token = try await self.tokens.verify(text, asset: asset)
+                    self.verified.withLockedValue { verified in
+                        if verified.count >= 100_000 { verified.removeAll() }
+                        verified[text] = token
+                    }
+                    return .success(token)
+                } catch let error as PlaybackTokenError {
+                    return .failure(error)
+                } catch {
+                    return .failure(.unavailable("\(error)"))
+                }
             }
-            return token
         }
         guard Date() < token.expiresAt else {
             _ = verified.withLockedValue { $0.removeValue(forKey: text) }
-            throw .expired(token.expiresAt)
+            return .known(.failure(.expired(token.expiresAt)))
         }
-        guard token.permits(asset: asset) else { throw .wrongAsset(expected: token.asset ?? "", requested: asset) }
-        let revoked: Bool
-        do { revoked = try await revocations.isRevoked(id: token.id) } catch { throw .unavailable("revocation list: \(error)") }
-        if revoked { throw .revoked(id: token.id) }
-        return token
+        guard token.permits(asset: asset) else { return .known(.failure(.wrongAsset(expected: token.asset ?? "", requested: asset))) }
+        switch revocations.revocation(of: token.id) {
+        case .known(let revoked):
+            return .known(revoked ? .failure(.revoked(id: token.id)) : .success(token))
+        case .load(let work):
+            return .load {
+                do {
+                    return try await work() ? .failure(.revoked(id: token.id)) : .success(token)
+                } catch {
+                    return .failure(.unavailable("revocation list: \(error)"))
+                }
+            }
+        }
     }
 
     /// The playback token of a request: `Authorization: Bearer …`, else `?token=`.
@@ -266,8 +202,18 @@ public struct PlaybackGate: Sendable {
     }
 
     static func refusal(_ status: HTTPResponse.Status, reason: String, _ message: String) -> Response {
-        var response = (try? JobAPI.json(status, ["error": message, "reason": reason])) ?? Response(status: status)
-        response.headers[.cacheControl] = "no-store"
-        return response
+        refusalAnswer(status, reason: reason, message).response
     }
+
+    /// A refusal's JSON (`{"error": …, "reason": …}`), never stored by any cache.
+    static func refusalAnswer(_ status: HTTPResponse.Status, reason: String, _ message: String) -> PlaybackResponse {
+        PlaybackResponse.json(status, ["error": message, "reason": reason])
+    }
+}
+
+/// A key request's decision (``PlaybackGate/authorize(_:queryToken:asset:policy:)``).
+enum KeyAuthorization: Sendable {
+    case granted
+    /// The outcome it is counted under, and the answer.
+    case refused(String, PlaybackResponse)
 }

@@ -17,10 +17,17 @@ public final class PolicyStore: Sendable {
         self.keys = keys
     }
 
-    /// The policy of `asset`, or nil when it is public. Throws when Redis cannot answer (the
-    /// caller refuses keys then: an unknown policy is not an absent one).
-    public func policy(of asset: String) async throws -> AccessPolicy? {
-        if let cached = cachedPolicy(of: asset) { return cached }
+    /// The policy of `asset`, or nil when it is public: from memory while the last reading is
+    /// fresh, else read from Redis. The load throws when Redis cannot answer (the caller refuses
+    /// keys then: an unknown policy is not an absent one).
+    public func policy(of asset: String) -> Lookup<AccessPolicy?> {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let maximumAge = freshness.withLockedValue { $0 }
+        if let entry = known.withLockedValue({ $0[asset] }), now &- entry.at < maximumAge { return .known(entry.policy) }
+        return .load { try await self.read(asset) }
+    }
+
+    private func read(_ asset: String) async throws -> AccessPolicy? {
         let now = DispatchTime.now().uptimeNanoseconds
         let reply = try await redis.send(["GET", keys.policy(asset)])
         let policy: AccessPolicy?
@@ -34,15 +41,6 @@ public final class PolicyStore: Sendable {
             known[asset] = (policy, now)
         }
         return policy
-    }
-
-    /// ``policy(of:)`` when memory can answer now: `.some(policy or nil)`; nil when Redis must be
-    /// asked.
-    public func cachedPolicy(of asset: String) -> AccessPolicy?? {
-        let now = DispatchTime.now().uptimeNanoseconds
-        let maximumAge = freshness.withLockedValue { $0 }
-        guard let entry = known.withLockedValue({ $0[asset] }), now &- entry.at < maximumAge else { return nil }
-        return .some(entry.policy)
     }
 
     /// Sets (or with nil removes) an asset's policy, and announces the change to every origin.

@@ -13,8 +13,15 @@ import Synchronization
 final class AssetDirectory: Sendable {
     struct Entry: Sendable {
         var current: PublishedVersion?
-        var onDisk: [String]
+        /// Every version on disk, the published one included, by name.
+        var onDisk: [String: PublishedVersion]
         var checkedAt: UInt64
+
+        /// The version a URL names (nil: the published one), as this entry knows it.
+        func resolve(_ versionName: String?) -> PublishedVersion? {
+            guard let versionName else { return current }
+            return onDisk[versionName]
+        }
     }
 
     let store: AssetStore
@@ -36,36 +43,22 @@ final class AssetDirectory: Sendable {
         freshness.store(UInt64(seconds * 1e9), ordering: .relaxed)
     }
 
-    /// The published version, or nil when the asset does not exist (any more).
-    func current(_ asset: AssetID) async throws -> PublishedVersion? {
-        try await entry(asset, olderThan: nil).current
-    }
-
-    /// `name` when it is a version of `asset` still on disk, or nil.
-    func version(_ name: String, of asset: AssetID) async throws -> PublishedVersion? {
-        var entry = try await entry(asset, olderThan: nil)
-        if !entry.onDisk.contains(name) {
-            entry = try await self.entry(asset, olderThan: recheckAfter)
-            guard entry.onDisk.contains(name) else { return nil }
-        }
-        if entry.current?.version == name { return entry.current }
-        return store.version(name, of: asset)
-    }
-
     /// The version a URL names (`versionName`), or the published one when it names none; nil when
-    /// there is no such version (any more).
-    func resolve(_ asset: AssetID, version versionName: String?) async throws -> PublishedVersion? {
-        guard let versionName else { return try await current(asset) }
-        return AssetStore.isVersionName(versionName) ? try await version(versionName, of: asset) : nil
-    }
-
-    /// ``resolve(_:version:)`` when memory can answer it now: the published version (when the URL
-    /// names none, or names it) while its entry is fresh; nil otherwise, whatever the store holds.
-    func resolveFromMemory(_ asset: AssetID, version versionName: String?) -> PublishedVersion? {
-        // Only the published version leaves the lock (not the entry with its list of versions).
-        guard let current = fresh(asset, maximumAge: freshness.load(ordering: .relaxed), \.current) ?? nil else { return nil }
-        guard let versionName else { return current }
-        return current.version == versionName ? current : nil
+    /// there is no such version (any more). Known from memory while the asset's entry is fresh
+    /// (for a version the entry does not list, while it is younger than ``recheckAfter``).
+    func resolve(_ asset: AssetID, version versionName: String?) -> Lookup<PublishedVersion?> {
+        if let versionName, !AssetStore.isVersionName(versionName) { return .known(nil) }
+        let now = DispatchTime.now().uptimeNanoseconds
+        let maximumAge = freshness.load(ordering: .relaxed)
+        let recheckAfter = self.recheckAfter
+        // Only the answer leaves the lock, not the entry with its versions.
+        let known: PublishedVersion?? = entries.withLockedValue { entries in
+            guard let entry = entries[asset.rawValue], now &- entry.checkedAt < maximumAge else { return nil }
+            if let found = entry.resolve(versionName) { return .some(found) }
+            return versionName == nil || now &- entry.checkedAt < recheckAfter ? .some(nil) : nil
+        }
+        if let known { return .known(known) }
+        return .load { try await self.read(asset).resolve(versionName) }
     }
 
     /// Drops what is known of `asset`; the next request reads the store again.
@@ -77,29 +70,16 @@ final class AssetDirectory: Sendable {
         entries.withLockedValue { $0.removeAll() }
     }
 
-    /// The cached entry when younger than `maximumAge` nanoseconds; nil otherwise.
-    private func freshEntry(_ asset: AssetID, maximumAge: UInt64) -> Entry? {
-        fresh(asset, maximumAge: maximumAge) { $0 }
-    }
-
-    /// `part` of the cached entry, read under the lock, when the entry is younger than
-    /// `maximumAge` nanoseconds; nil otherwise.
-    private func fresh<Part>(_ asset: AssetID, maximumAge: UInt64, _ part: (Entry) -> Part) -> Part? {
-        let now = DispatchTime.now().uptimeNanoseconds
-        return entries.withLockedValue { entries in
-            guard let known = entries[asset.rawValue], now &- known.checkedAt < maximumAge else { return nil }
-            return part(known)
-        }
-    }
-
-    /// The cached entry when younger than the freshness (or than `olderThan` when given), else a
-    /// fresh read on the thread pool.
-    private func entry(_ asset: AssetID, olderThan limit: UInt64?) async throws -> Entry {
-        if let known = freshEntry(asset, maximumAge: limit ?? freshness.load(ordering: .relaxed)) { return known }
+    /// Reads the asset's versions on the thread pool and remembers them.
+    private func read(_ asset: AssetID) async throws -> Entry {
         let now = DispatchTime.now().uptimeNanoseconds
         let store = self.store
         let fresh = try await threadPool.runIfActive {
-            Entry(current: try store.publishedVersion(of: asset), onDisk: store.versionsOnDisk(of: asset), checkedAt: now)
+            var onDisk: [String: PublishedVersion] = [:]
+            for name in store.versionsOnDisk(of: asset) { onDisk[name] = store.version(name, of: asset) }
+            let current = try store.publishedVersion(of: asset)
+            if let current { onDisk[current.version] = current }
+            return Entry(current: current, onDisk: onDisk, checkedAt: now)
         }
         entries.withLockedValue { entries in
             // Keep the map from growing without bound under requests for many missing assets.

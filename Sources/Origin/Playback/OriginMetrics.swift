@@ -18,6 +18,15 @@ import NIOConcurrencyHelpers
 final class OriginMetrics: Sendable {
     enum Route: String, CaseIterable, Sendable {
         case master, playlist, segment, key, other
+
+        /// A file's route, by its name within its version.
+        init(file relative: String) {
+            if relative == "master.m3u8" {
+                self = .master
+            } else {
+                self = relative.hasSuffix(".m3u8") ? .playlist : .segment
+            }
+        }
     }
 
     private struct Handles: Sendable {

@@ -1,0 +1,173 @@
+import Foundation
+import NIOCore
+import Store
+
+// L1's objects: what each holds, and how a missing one is loaded (L2, then the store).
+
+extension OriginRoutes {
+    /// The file `known` names in `version`, from L1; else the work of loading it once (L2, then
+    /// the store, however many requests miss at once) into L1. nil: no such file.
+    func cachedObject(_ known: KnownTarget, in version: PublishedVersion, mode: PlaybackMode) -> Lookup<CachedObject?> {
+        // A miss counts (in L1's frequency sketch and the metrics) only where the load follows.
+        if let cached = cache.get(known.cacheKey(in: version), countingMiss: mode == .mayLoad) { return .known(cached) }
+        if mode == .mayLoad { counted(l1Hit: false) }
+        guard case .file(let type) = known.target.kind else { return .known(nil) }
+        let relative = known.target.relative
+        let rewritten = known.target.version == nil && type == .playlist
+        return .load { try await self.load(version, relative, type: type, rewritten: rewritten) }
+    }
+
+    /// Loads a file of `version` into L1 (once, however many ask at once); nil: no such file. An
+    /// entry playlist (`rewritten`) is made from the version's own, its URIs naming the version.
+    func load(_ version: PublishedVersion, _ relative: String, type: MediaType, rewritten: Bool, readAhead: Bool = false) async throws -> CachedObject? {
+        let name = Self.objectName(version, relative)
+        let key = Self.cacheKey(name, rewritten: rewritten)
+        do {
+            return try await flights.value(for: key, counted: !readAhead) {
+                let body: ObjectBytes
+                if rewritten {
+                    var original = self.cache.get(Self.cacheKey(name, rewritten: false))
+                    if original == nil { original = try await self.load(version, relative, type: type, rewritten: false) }
+                    guard let original else { throw StoredFile.Missing() }
+                    let folder = relative.split(separator: "/").dropLast().joined(separator: "/")
+                    body = ObjectBytes(copied: PlaylistRewriter.rewrite(original.body, directory: folder, version: version.version))
+                } else {
+                    guard let loaded = try await self.loadBytes(name, version: version, relative: relative) else { throw StoredFile.Missing() }
+                    body = loaded
+                }
+                let object = CachedObject(
+                    body: body, type: type, version: version.version, relative: relative, entry: rewritten, cacheControl: self.cacheControl(versioned:)
+                )
+                self.cache.put(key, object, cost: object.cost)
+                return object
+            }
+        } catch is StoredFile.Missing {
+            return nil
+        }
+    }
+
+    static func objectName(_ version: PublishedVersion, _ relative: String) -> String {
+        "\(version.asset.rawValue)/\(version.version)/\(relative)"
+    }
+
+    /// L1's key for the object `name` (``objectName(_:_:)``): an entry playlist, rewritten to name
+    /// its version, is kept apart from the version's own file.
+    static func cacheKey(_ name: String, rewritten: Bool) -> String {
+        rewritten ? name + "~entry" : name
+    }
+
+    func counted(l1Hit: Bool) {
+        if l1Hit {
+            counters.withLockedValue { $0.l1Hits += 1 }
+            metrics.l1Hit.increment()
+        } else {
+            metrics.l1Miss.increment()
+        }
+    }
+
+    /// One file's bytes from L2, else from the store (then offered to L2 in the background).
+    private func loadBytes(_ name: String, version: PublishedVersion, relative: String) async throws -> ObjectBytes? {
+        if let shared {
+            if let hit = await shared.get(name) {
+                counters.withLockedValue { $0.l2Hits += 1 }
+                metrics.l2Hit.increment()
+                return hit
+            }
+            metrics.l2Miss.increment()
+        }
+        guard let path = version.path(of: relative), let stored = try await read(path) else { return nil }
+        if let shared { Task { await shared.put(name, stored.buffer) } }
+        return stored
+    }
+
+    /// Reads a file of a published version on the thread pool; nil when it does not exist.
+    private func read(_ path: String) async throws -> ObjectBytes? {
+        do {
+            let stored = try await threadPool.runIfActive { try StoredFile(path: path, readBody: true) }
+            counters.withLockedValue { $0.storeReads += 1 }
+            metrics.storeReads.increment()
+            return stored.bytes
+        } catch is StoredFile.Missing {
+            return nil
+        }
+    }
+}
+
+/// One object as L1 keeps it: the bytes, and what the responses need, computed once.
+public struct CachedObject: Sendable {
+    let body: ByteBuffer
+    /// The body's pages may be lent to the kernel (``ObjectBytes``).
+    let lendsBody: Bool
+    /// Playlists also keep their gzip form.
+    let gzipped: ByteBuffer?
+    let eTag: String
+    let gzipETag: String
+    /// Seconds since 1970: the version's publish time.
+    let lastModified: Int
+    let lastModifiedText: String
+    /// `Content-Length` of the whole body.
+    let sizeText: String
+    /// The encoded head of the plain 200 answer for the whole object, at a versioned URL and at a
+    /// version-less one (they differ in `Cache-Control`).
+    let wholeHeads: (versioned: ByteBuffer, unversioned: ByteBuffer)
+
+    init(body bytes: ObjectBytes, type: MediaType, version: String, relative: String, entry: Bool, cacheControl: (_ versioned: Bool) -> String) {
+        let body = bytes.buffer
+        self.body = body
+        lendsBody = bytes.lendable
+        gzipped = type == .playlist ? Gzip.compress(body.readableBytesView).map { ByteBuffer(bytes: $0) } : nil
+        // A version never changes, so (version, name) identifies the bytes.
+        let tag = "\(version)/\(relative)\(entry ? "~entry" : "")"
+        eTag = "\"\(tag)\""
+        gzipETag = "\"\(tag)+gzip\""
+        lastModified = HTTPSemantics.publishTime(ofVersion: version) ?? 0
+        lastModifiedText = HTTPSemantics.httpDate(lastModified)
+        sizeText = String(body.readableBytes)
+        wholeHeads = (
+            OriginRoutes.wholeHead(type: type, cacheControl: cacheControl(true), lastModified: lastModifiedText, eTag: eTag, size: sizeText),
+            OriginRoutes.wholeHead(type: type, cacheControl: cacheControl(false), lastModified: lastModifiedText, eTag: eTag, size: sizeText)
+        )
+    }
+
+    /// What the object costs L1: its bytes and a little bookkeeping.
+    var cost: Int { body.readableBytes + (gzipped?.readableBytes ?? 0) + wholeHeads.versioned.readableBytes + wholeHeads.unversioned.readableBytes + 256 }
+}
+
+/// A file read whole from a published version, on a thread-pool thread.
+struct StoredFile: Sendable {
+    struct Missing: Error {}
+
+    let size: Int
+    /// nil when the body was not asked for.
+    let bytes: ObjectBytes?
+    var body: ByteBuffer? { bytes?.buffer }
+
+    init(path: String, readBody: Bool) throws {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            if errno == ENOENT || errno == ENOTDIR || errno == EISDIR { throw Missing() }
+            throw StoreError("\(path): cannot open: \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { throw Missing() }
+        let size = Int(info.st_size)
+        self.size = size
+        guard readBody else {
+            bytes = nil
+            return
+        }
+        let read = PageMappedMemory.make(size: size) { target in
+            var total = 0
+            while total < size {
+                let count = Glibc.read(descriptor, target.baseAddress! + total, size - total)
+                if count < 0, errno == EINTR { continue }
+                if count <= 0 { break }
+                total += count
+            }
+            return total
+        }
+        guard read.buffer.readableBytes == size else { throw StoreError("\(path): short read (\(read.buffer.readableBytes) of \(size) bytes)") }
+        bytes = read
+    }
+}
