@@ -8,7 +8,7 @@ file: asset.py (the segments and the request lists), servers.py (StreamGate and 
 scenarios.py (the check, cold, hot and zipf) and report.py (medians, ratios, the summary).
 
 What it does, in order:
-  1. Starts both servers, checks that they return the same bytes as the store for a few segments.
+  1. Starts the servers, checks that they return the same bytes as the store for a few segments.
   2. Cold start, ROUNDS times alternately: drop the page cache, start a fresh server (StreamGate with
      an empty L1; nginx with an empty open_file_cache) and request every segment once, in order.
   3. Hot set: fresh servers, HOT segments requested over and over, ROUNDS × DURATION s alternately.
@@ -19,6 +19,13 @@ and each hot and Zipf round records the server's CPU time a request (steadier th
 shared, noisy machine).
 Medians of the rounds, ratios StreamGate ÷ nginx, one JSON line per load run appended to
 WORK/results.jsonl, and last the `summary …` line.
+
+Baseline mode (--baseline OLD_BINARY): a third server, `baseline`, is an older StreamGate started
+with the same arguments on the same store (its own extra ones, --baseline-serve-args, since it may
+not know the new binary's flags). Every scenario measures the three servers, in the order
+streamgate, baseline, nginx in odd rounds and reversed in even ones, and the report adds the ratios
+streamgate ÷ baseline (req/s, p99, CPU a request) to the summary: a change on the hot path measured
+side by side, with nginx as the common yardstick.
 """
 
 import argparse
@@ -59,6 +66,8 @@ def main():
     parser.add_argument("--l1-bytes", type=int, default=268_435_456)
     parser.add_argument("--drop-caches", type=int, default=1)
     parser.add_argument("--serve-args", default="", help="extra arguments for streamgate serve")
+    parser.add_argument("--baseline", default="", help="an older streamgate binary to run beside the new one (baseline mode)")
+    parser.add_argument("--baseline-serve-args", default="", help="extra arguments for the baseline's serve")
     parser.add_argument("--asset-key", default="")
     parser.add_argument("--started", type=float, default=None, help="when run.sh started (epoch s), for the total time")
     args = parser.parse_args()
@@ -87,14 +96,19 @@ def main():
 
     streamgate = StreamGate(work, pids_file, args.streamgate, args.store, args.master_key_file, args.l1_bytes,
                             args.serve_args.split())
-    nginx = Nginx(work, pids_file, args.nginx, args.store)
-    bench = Run(args, asset, {"streamgate": streamgate, "nginx": nginx}, results, pids_file)
+    servers = {"streamgate": streamgate}
+    if args.baseline:
+        servers["baseline"] = StreamGate(work, pids_file, args.baseline, args.store, args.master_key_file, args.l1_bytes,
+                                         args.baseline_serve_args.split(), name="baseline")
+    nginx = servers["nginx"] = Nginx(work, pids_file, args.nginx, args.store)
+    bench = Run(args, asset, servers, results, pids_file)
 
     def described(server):
         """What a running server is, for the `servers:` line."""
         if server is nginx:
             return f"nginx {args.nginx} on :{server.port} (conf {work}/nginx/nginx.conf)"
-        return f"streamgate {args.streamgate} serve … --l1-bytes {args.l1_bytes} {args.serve_args}".rstrip() + f" on :{server.port}"
+        extra = args.serve_args if server is streamgate else args.baseline_serve_args
+        return f"{server.name} {server.binary} serve … --l1-bytes {args.l1_bytes} {extra}".rstrip() + f" on :{server.port}"
 
     # 1. Same bytes from every server and from the store.
     check(bench, described)
