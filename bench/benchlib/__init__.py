@@ -18,16 +18,18 @@ measure.py, measuring and keeping the figures:
   Wrk                   wrk with a list-reading Lua script (cycle or once); figures from its done() line
   cpu_seconds, with_cpu, cpu_us_per_request, with_children, status_kib, RssSampler
                         CPU time and memory of processes from /proc
+  drop_page_cache       empties the page cache before a cold pass (drop_caches, else fadvise per file)
   Metrics, moved        a /metrics page (Prometheus text) summed by name and labels; a counter's move
   median, ratio         of the rounds; StreamGate ÷ anchor (NaN without a denominator)
-  Results               WORK/results.jsonl: a JSON line per load run, then the summary row and the
-                        `summary key=value …` line
+  alternate             the sides' order in a round: reversed every other round
+  Results               WORK/results.jsonl: a JSON line per load run (and medians of them), then the
+                        summary row and the `summary key=value …` line
 """
 
 from .driver import HTTP, ROOT, Failure, Process, Redis, RedisServer, http_once, log_lines, run, say, warn
-from .measure import (Metrics, Results, RssSampler, Wrk, cpu_seconds, cpu_us_per_request, median, moved, ratio,
-                      status_kib, with_children, with_cpu)
+from .measure import (Metrics, Results, RssSampler, Wrk, alternate, cpu_seconds, cpu_us_per_request, drop_page_cache,
+                      median, moved, ratio, status_kib, with_children, with_cpu)
 
 __all__ = ["HTTP", "ROOT", "Failure", "Process", "Redis", "RedisServer", "http_once", "log_lines", "run", "say", "warn",
-           "Metrics", "Results", "RssSampler", "Wrk", "cpu_seconds", "cpu_us_per_request", "median", "moved", "ratio",
-           "status_kib", "with_children", "with_cpu"]
+           "Metrics", "Results", "RssSampler", "Wrk", "alternate", "cpu_seconds", "cpu_us_per_request", "drop_page_cache",
+           "median", "moved", "ratio", "status_kib", "with_children", "with_cpu"]

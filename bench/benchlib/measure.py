@@ -1,7 +1,8 @@
 """benchlib.measure: what a bench measures with and what it keeps.
 
-wrk driven by a list-reading Lua script, CPU time and memory from /proc, a server's /metrics page,
-medians and ratios, and WORK/results.jsonl with the `summary key=value …` line.
+wrk driven by a list-reading Lua script, CPU time and memory from /proc, the page cache emptied, a
+server's /metrics page, the order of the sides in a round, medians and ratios, and
+WORK/results.jsonl with the `summary key=value …` line.
 """
 
 import json
@@ -111,6 +112,33 @@ class RssSampler:
 
     def stop(self):
         self.running = False
+
+
+# --- The page cache ---------------------------------------------------------------------------------
+
+def drop_page_cache(paths, allowed):
+    """Empties the page cache (of `paths`, at least) before a cold pass; returns how it was done."""
+    os.sync()
+    if allowed:
+        try:
+            with open("/proc/sys/vm/drop_caches", "w") as control:
+                control.write("3\n")
+            return "drop_caches"
+        except OSError as error:
+            reason = f"echo 3 > /proc/sys/vm/drop_caches refused ({error.strerror})"
+    else:
+        reason = "DROP_CACHES=0"
+    # Without the privilege: ask the kernel to forget each file's clean pages, which needs none.
+    for path in paths:
+        try:
+            descriptor = os.open(path, os.O_RDONLY)
+            try:
+                os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(descriptor)
+        except OSError:
+            pass
+    return f"posix_fadvise(DONTNEED) per file; {reason}"
 
 
 # --- wrk --------------------------------------------------------------------------------------------
@@ -252,6 +280,12 @@ def ratio(a, b):
     return a / b if b else float("nan")
 
 
+def alternate(sides, round_number):
+    """The order of the sides in a round: as given in odd rounds, reversed in even ones, so that
+    each pair of sides takes turns at going first, whatever their number."""
+    return tuple(sides) if round_number % 2 else tuple(reversed(sides))
+
+
 class Results:
     """WORK/results.jsonl: each load run and then the summary appended as a JSON line, with this
     run's invocation id and the time; the rows are kept for the medians."""
@@ -275,6 +309,11 @@ class Results:
         """`key` of the recorded rows whose fields equal `match`, Nones left out."""
         return [row[key] for row in self.rows
                 if all(row.get(k) == v for k, v in match.items()) and row.get(key) is not None]
+
+    def median(self, key, **match):
+        """The median of `key` over the recorded rows that match, or None when none has it."""
+        values = self.pick(key, **match)
+        return median(values) if values else None
 
     def summary(self, line, **fields):
         """Appends the summary row, then prints `summary k=v …` from `line` ({key: formatted value})."""

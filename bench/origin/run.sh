@@ -12,11 +12,18 @@
 # origin's peak RSS, and last:
 #   summary hot_rps_ratio=… hot_p99_ratio=… zipf_hit=… rss_mib=…
 #
+# Baseline mode, BASELINE_BINARY=/path/to/old/streamgate: an older StreamGate (`baseline`) runs beside
+# the new one on the same asset with the same arguments (BASELINE_SERVE_ARGS instead of SERVE_ARGS,
+# which it defaults to), in every scenario and round (order streamgate, baseline, nginx, reversed
+# every other round), and the report adds the ratios StreamGate ÷ baseline; the summary gains
+#   hot_rps_vs_baseline=… hot_p99_vs_baseline=… cpu_per_req_vs_baseline=… zipf_rps_vs_baseline=… zipf_cpu_per_req_vs_baseline=…
+#
 # Usage from the repository root:  bench/origin/run.sh
+#   BASELINE_BINARY=../old/.build/release/streamgate bench/origin/run.sh
 # Knobs (environment): ROUNDS=3 (hot and zipf) COLD_ROUNDS=5 DURATION=15 WARMUP=10 CONNECTIONS=64 THREADS=(2 on ≤ 2 cores, else 4)
 #   HOT=8 ZIPF_S=1.1 L1_BYTES=268435456 SOURCE_SECONDS=540 DROP_CACHES=1 SERVE_ARGS="" REGENERATE=0
 #   STREAMGATE=/path/to/streamgate (else the release build in .build, as `make release` and every bench use it,
-#   built when missing or stale)
+#   built when missing or stale) BASELINE_BINARY="" BASELINE_SERVE_ARGS (unset: SERVE_ARGS)
 # The asset (made once, kept in bench/.work/origin/asset-<key>/ and reused while the profile and the
 # source settings stay the same) is a SOURCE_SECONDS s 960x540 clip transcoded with
 # bench/origin/profile.yaml. It installs nginx-light, wrk and ffmpeg from Debian if they are missing.
@@ -45,6 +52,8 @@ l1_bytes=${L1_BYTES:-268435456}
 source_seconds=${SOURCE_SECONDS:-540}
 drop_caches=${DROP_CACHES:-1}
 serve_args=${SERVE_ARGS:-}
+baseline=${BASELINE_BINARY:-}
+baseline_serve_args=${BASELINE_SERVE_ARGS-$serve_args} # set, even empty, it replaces SERVE_ARGS for the baseline
 for pair in "ROUNDS=$rounds" "COLD_ROUNDS=$cold_rounds" "DURATION=$duration" "WARMUP=$warmup" "CONNECTIONS=$connections" "THREADS=$threads" \
             "HOT=$hot" "L1_BYTES=$l1_bytes" "SOURCE_SECONDS=$source_seconds"; do
   [[ ${pair#*=} =~ ^[1-9][0-9]*$ ]] || fail "${pair%%=*} must be a positive whole number (got '${pair#*=}')"
@@ -105,6 +114,20 @@ command -v ffmpeg >/dev/null 2>&1 || fail "ffmpeg is missing (apt-get install ff
 
 bench_release_binary
 "$binary" serve --help >/dev/null 2>&1 || fail "$binary has no working 'serve' command"
+baseline_about=
+if [[ -n $baseline ]]; then
+  [[ -x $baseline && -f $baseline ]] || fail "BASELINE_BINARY=$baseline is not an executable file"
+  "$baseline" serve --help >/dev/null 2>&1 || fail "BASELINE_BINARY=$baseline has no working 'serve' command"
+  # The commit of the work tree it sits in, when it sits in one (what it was most likely built from).
+  baseline_commit=
+  if baseline_tree=$(git -C "$(dirname "$baseline")" rev-parse --show-toplevel 2>/dev/null); then
+    baseline_commit=$(git -C "$baseline_tree" rev-parse --short HEAD 2>/dev/null || true)
+    if [[ -n $(git -C "$baseline_tree" status --porcelain -- Sources Package.swift 2>/dev/null | head -c1) ]]; then
+      baseline_commit="$baseline_commit (Sources modified)"
+    fi
+  fi
+  baseline_about=", baseline $baseline${baseline_commit:+ (its work tree at $baseline_commit)}"
+fi
 
 # --- The asset, made once per (profile, source settings) -------------------------------------------
 
@@ -149,12 +172,14 @@ fi
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git status --porcelain -- Sources Package.swift 2>/dev/null | head -c1)
-echo "bench/origin: StreamGate $binary (commit $commit${dirty:+, Sources modified}), $("$nginx" -v 2>&1 | sed 's/^nginx version: //'), $(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}'); $cores cores"
-BENCH_ORIGIN_COMMIT="$commit${dirty:+ (Sources modified)}" python3 "$root/bench/origin/bench.py" \
+echo "bench/origin: StreamGate $binary (commit $commit${dirty:+, Sources modified})$baseline_about, $("$nginx" -v 2>&1 | sed 's/^nginx version: //'), $(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}'); $cores cores"
+BENCH_ORIGIN_COMMIT="$commit${dirty:+ (Sources modified)}" BENCH_ORIGIN_BASELINE_COMMIT="${baseline_commit:-}" \
+  python3 "$root/bench/origin/bench.py" \
   --streamgate "$binary" --nginx "$nginx" --store "$store" --asset bench --master-key-file "$key_file" \
   --work "$work" --rounds "$rounds" --cold-rounds "$cold_rounds" --duration "$duration" --warmup "$warmup" --connections "$connections" \
   --threads "$threads" --hot "$hot" --zipf-s "$zipf_s" --l1-bytes "$l1_bytes" --drop-caches "$drop_caches" \
-  --serve-args="$serve_args" --asset-key "$asset_key" --started "$started" &
+  --serve-args="$serve_args" --baseline "$baseline" --baseline-serve-args="$baseline_serve_args" \
+  --asset-key "$asset_key" --started "$started" &
 driver_pid=$!
 status=0
 wait "$driver_pid" || status=$?
