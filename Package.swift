@@ -188,6 +188,8 @@ let package = Package(
             dependencies: [
                 "Origin", "Store", "Vault", "Redis", "Processes", "Jobs", "Ethereum", "LocalChain", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzHarnesses"]),

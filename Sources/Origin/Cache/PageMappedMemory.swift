@@ -6,7 +6,7 @@ import Glibc
 
 /// An object's bytes as L1 keeps them, and whether their pages may be lent to the kernel.
 ///
-/// ``ByteFastPath`` sends a large body without copying it (``PageLender``): `vmsplice` gives the
+/// The fast path (``PlaybackFastPath``) sends a large body without copying it (``PageLender``): `vmsplice` gives the
 /// socket references to the body's pages, which it holds until the client has the bytes, often
 /// after L1 has let the object go. That is safe only for memory nobody can write again while the
 /// kernel holds it: a mapping of its own (``PageMappedMemory``), never written after it was

@@ -3,7 +3,7 @@ import NIOCore
 import Synchronization
 
 /// The first handler of every connection, next to the socket, so it sees every byte read and every
-/// write, whichever handler answers (``ByteFastPath``, NIO's HTTP codec and the router). It closes:
+/// write, whichever handler answers (``PlaybackFastPath``, NIO's HTTP codec and the router). It closes:
 ///
 /// - at once, a connection beyond its client's cap (``ConnectionLimits/perClient``);
 /// - a connection whose request head has not arrived whole ``ConnectionLimits/headerTimeout`` after

@@ -1,22 +1,26 @@
+import HTTPTypes
 import Hummingbird
 
 extension OriginRoutes {
-    /// One route for every playback URL (`/v/**`, any method): ``answer(_:mode:progress:)``, in
-    /// `.mayLoad` mode, running each load it asks for until it has the answer.
+    /// One route for every playback URL (`/v/**`): GET, HEAD and OPTIONS, answered by
+    /// ``answer(_:client:)``.
     public func register<Context: RequestContext>(on router: Router<Context>) {
-        router.on("/v/**", method: .get) { request, context in await self.respond(request, context) }
-        router.on("/v/**", method: .head) { request, context in await self.respond(request, context) }
-        router.on("/v/**", method: .options) { request, context in await self.respond(request, context) }
+        for method in [HTTPRequest.Method.get, .head, .options] {
+            router.on("/v/**", method: method) { request, context in
+                let address = (context as? any RemoteAddressRequestContext)?.remoteAddress
+                return await self.answer(request.head, client: self.client(of: address)).response
+            }
+        }
     }
 
-    private func respond<Context: RequestContext>(_ request: Request, _ context: Context) async -> Response {
-        let address = (context as? any RemoteAddressRequestContext)?.remoteAddress
-        var progress = PlaybackProgress(client: client(of: address), encodedHeads: false)
-        // Each load fills one slot of `progress` that the next call uses: five kinds, so five
-        // loads at most.
+    /// The answer to a playback request, loading whatever it needs: ``answer(_:mode:progress:)``
+    /// in `.mayLoad` mode, each load it asks for run, until it answers.
+    func answer(_ request: HTTPRequest, client: PlaybackClient) async -> PlaybackResponse {
+        var progress = PlaybackProgress(client: client, encodedHeads: false)
+        // Each load fills one slot of `progress` that the next call uses: five kinds, five loads at most.
         for _ in 0...5 {
-            switch answer(request.head, mode: .mayLoad, progress: &progress) {
-            case .answer(let answer): return answer.response
+            switch answer(request, mode: .mayLoad, progress: &progress) {
+            case .answer(let answer): return answer
             case .load(let load): await progress.run(load)
             }
         }

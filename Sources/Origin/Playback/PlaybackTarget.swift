@@ -10,21 +10,23 @@ import Store
 /// Names are the store's (letters, digits, `-`, `_`, `.`). Percent-escapes are decoded per
 /// segment, and a segment that decodes to anything else (a `/`, a NUL, a space) is refused, as
 /// are empty and dot segments: such a URL names nothing (404), before any file is touched.
-struct PlaybackTarget: Equatable {
-    enum Kind: Equatable {
+///
+/// `package`, not internal: the fuzz harnesses (fuzz/) take arbitrary paths apart with it.
+package struct PlaybackTarget: Equatable {
+    package enum Kind: Equatable {
         case file(MediaType)
         /// `keys/{key_id}`
         case key(String)
     }
 
-    var asset: String
-    var version: String?
-    var relative: String
-    var kind: Kind
+    package var asset: String
+    package var version: String?
+    package var relative: String
+    package var kind: Kind
     /// The query's first `token`, decoded, when not empty.
-    var token: String?
+    package var token: String?
 
-    init?(_ path: String?) {
+    package init?(_ path: String?) {
         guard let path else { return nil }
         var utf8 = Substring(path).utf8[...]
         var query = utf8[utf8.endIndex...]
@@ -132,10 +134,10 @@ struct PlaybackTarget: Equatable {
 }
 
 /// What the origin serves, by file name.
-enum MediaType {
+package enum MediaType {
     case playlist, transportStream
 
-    static func of(_ relative: String) -> MediaType? {
+    package static func of(_ relative: String) -> MediaType? {
         if relative.hasSuffix(".m3u8") { return .playlist }
         if relative.hasSuffix(".ts") { return .transportStream }
         return nil

@@ -7,7 +7,7 @@ import Origin
 enum HTTPHarnesses {
     private static let cr = UInt8(ascii: "\r"), lf = UInt8(ascii: "\n")
 
-    /// The byte fast path: where a head ends, then the head read as ByteFastPath reads it.
+    /// The byte fast path: where a head ends, then the head read as the fast path (PlaybackFastPath) reads it.
     static let requestHead = Harness("request-head", maxLength: 8192, "ByteRequestHead.headEnd and .parse on socket bytes") { bytes in
         switch ByteRequestHead.headEnd(in: bytes) {
         case .failure:
@@ -20,6 +20,25 @@ enum HTTPHarnesses {
             require(!hasBareLFOrFold(UnsafeRawBufferPointer(rebasing: bytes[..<end])), "headEnd accepted a bare LF or a folded line")
             check(ByteRequestHead.parse(UnsafeRawBufferPointer(rebasing: bytes[..<end])), head: UnsafeRawBufferPointer(rebasing: bytes[..<end]))
         }
+    }
+
+    /// The playback URL grammar, on any request target: what it takes apart names only store
+    /// names, never a dot segment or a path outside the asset.
+    static let playbackTarget = Harness("playback-target", maxLength: 1024, "PlaybackTarget on request targets") { bytes in
+        guard let target = PlaybackTarget(String(decoding: bytes, as: UTF8.self)) else { return }
+        let nameBytes = Set(Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.".utf8))
+        require(!target.asset.isEmpty && target.asset.utf8.allSatisfy(nameBytes.contains), "asset \(target.asset.debugDescription) is not a name")
+        require(target.version.map { $0.utf8.allSatisfy(nameBytes.contains) && !$0.isEmpty } ?? true, "version is not a name")
+        let parts = target.relative.split(separator: "/", omittingEmptySubsequences: false)
+        require((1...2).contains(parts.count), "relative \(target.relative.debugDescription) has \(parts.count) parts")
+        for part in parts {
+            require(!part.isEmpty && part != "." && part != ".." && part.utf8.allSatisfy(nameBytes.contains), "relative part \(part.debugDescription)")
+        }
+        switch target.kind {
+        case .key(let id): require(target.relative == "keys/" + id, "a key's relative is not keys/{id}")
+        case .file(let type): require(MediaType.of(target.relative) == type, "the type does not follow the name")
+        }
+        require(target.token.map { !$0.isEmpty } ?? true, "an empty token kept")
     }
 
     /// What an answerable head must be: GET or HEAD of an origin-form target taken from the request
