@@ -1,0 +1,41 @@
+import Hummingbird
+import NIOPosix
+import Store
+import Redis
+
+extension JobAPI {
+    func registerAssetRoutes<Context: RequestContext>(on router: Router<Context>) {
+        router.get("/v1/assets/{id}") { request, context in
+            try await self.authorized(request) { try await self.showAsset(context.parameters.get("id") ?? "") }
+        }
+        router.delete("/v1/assets/{id}") { request, context in
+            try await self.authorized(request) { try await self.deleteAsset(context.parameters.get("id") ?? "") }
+        }
+    }
+
+    // MARK: - Assets
+
+    private func showAsset(_ id: String) async throws -> Response {
+        guard let store, let asset = try? AssetID(id) else { return Self.error(.badRequest, "'\(id)' is not an asset id", field: "id") }
+        guard let version = try await threadPool.runIfActive({ try store.publishedVersion(of: asset) }) else {
+            return Self.error(.notFound, "no published asset \(id)", field: "id")
+        }
+        return try Self.json(.ok, ["asset_id": id, "version": version.version, "playback_path": "/v/\(id)/master.m3u8"])
+    }
+
+    private func deleteAsset(_ id: String) async throws -> Response {
+        guard let store, let asset = try? AssetID(id) else { return Self.error(.badRequest, "'\(id)' is not an asset id", field: "id") }
+        guard try await threadPool.runIfActive({ try store.publishedVersion(of: asset) }) != nil else {
+            return Self.error(.notFound, "no published asset \(id)", field: "id")
+        }
+        try await threadPool.runIfActive { try store.unpublish(asset) }
+        do {
+            try await queue.redis.announceAssetChange(id, in: queue.keys)
+        } catch {
+            // Origins that miss the announcement notice within a second or half a minute anyway.
+            logger.warning("asset withdrawn but not announced", metadata: ["asset": "\(id)", "error": "\(error)"])
+        }
+        logger.info("asset withdrawn", metadata: ["asset": "\(id)"])
+        return Response(status: .noContent)
+    }
+}

@@ -1,0 +1,103 @@
+import Hummingbird
+import Jobs
+import Logging
+import NIOPosix
+import Store
+import Vault
+import Redis
+
+/// The job API for an upload service, under `/v1`. Every request needs `Authorization: Bearer <key>`.
+///
+/// - `POST /v1/jobs` `{source, profile?, asset_id?, idempotency_key?, priority?, callback_url?,
+///   max_attempts?, timeout_s?}` → 202 `{job_id, asset_id, status_url}` (200 with the first job when
+///   the idempotency key was seen).
+/// - `POST /v1/uploads?profile=…&asset_id=…` with the file as the body → the body is sealed
+///   (chunked AES-256-GCM) as it arrives, never written in the clear, and a job is enqueued for it.
+/// - `GET /v1/jobs/{id}`, `DELETE /v1/jobs/{id}` (cancel), `GET /v1/queue`.
+/// - `GET /v1/assets/{id}` (the published version), `DELETE /v1/assets/{id}`: withdraws the asset
+///   and announces it, so every origin stops serving it within a second.
+///
+/// A `callback_url` whose host is a literal address must be public or allowed by the queue's
+/// `callbackPolicy` (`--webhook-allow`); names are judged by the worker when it sends.
+///
+/// Errors are JSON `{"error": "…", "field": "…"}`: 400 names the field, 401 without a valid key,
+/// 404 for an unknown job, 413 for an upload over the limit (nothing kept).
+public struct JobAPI: Sendable {
+    public struct Configuration: Sendable {
+        /// Accepted API keys. Compared by SHA-256 digest in constant time.
+        public var apiKeys: [String]
+        /// Sources a job may name: paths under one of these folders (uploads are always allowed).
+        public var sourceRoots: [String]
+        /// Where uploads are sealed: `<folder>/<upload id>.sealed`.
+        public var uploadsDirectory: String
+        public var maxUploadBytes: Int
+        /// The profile a job gets when it names none.
+        public var defaultProfile: String
+
+        public init(
+            apiKeys: [String], sourceRoots: [String] = [], uploadsDirectory: String,
+            maxUploadBytes: Int = 8 << 30, defaultProfile: String = "default"
+        ) {
+            self.apiKeys = apiKeys
+            self.sourceRoots = sourceRoots
+            self.uploadsDirectory = uploadsDirectory
+            self.maxUploadBytes = maxUploadBytes
+            self.defaultProfile = defaultProfile
+        }
+    }
+
+    let configuration: Configuration
+    let queue: JobQueue
+    let keyring: Keyring
+    let logger: Logger
+    let threadPool: NIOThreadPool
+    /// The store assets are published to; nil leaves out the `/v1/assets` routes.
+    let store: AssetStore?
+    /// Access policies (NFT gating); nil when gating is not configured.
+    let policies: PolicyStore?
+    private let keyDigests: [[UInt8]]
+
+    public init(
+        configuration: Configuration, queue: JobQueue, keyring: Keyring, logger: Logger, store: AssetStore? = nil,
+        policies: PolicyStore? = nil, threadPool: NIOThreadPool = .singleton
+    ) {
+        self.configuration = configuration
+        self.store = store
+        self.policies = policies
+        self.queue = queue
+        self.keyring = keyring
+        self.logger = logger
+        self.threadPool = threadPool
+        keyDigests = configuration.apiKeys.map { Digest.sha256(Array($0.utf8)) }
+    }
+
+    public func register<Context: RequestContext>(on router: Router<Context>) {
+        registerJobRoutes(on: router)
+        registerUploadRoutes(on: router)
+        if store != nil { registerAssetRoutes(on: router) }
+        if policies != nil { registerPolicyRoutes(on: router) }
+    }
+
+    // MARK: - Authentication
+
+    func authorized(_ request: Request, _ body: () async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization] else {
+            return Self.error(.unauthorized, "an API key is required (Authorization: Bearer <key>)", field: "Authorization")
+        }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            return Self.error(.unauthorized, "the Authorization header must be 'Bearer <key>'", field: "Authorization")
+        }
+        let digest = Digest.sha256(Array(parts[1].utf8))
+        // Every key is compared, so the time taken does not tell which one (or how much) matched.
+        var matched = false
+        for known in keyDigests where Digest.constantTimeEqual(known, digest) { matched = true }
+        guard matched else { return Self.error(.unauthorized, "unknown API key", field: "Authorization") }
+        do {
+            return try await body()
+        } catch let error as RedisError {
+            logger.error("queue unavailable", metadata: ["error": "\(error)"])
+            return Self.error(.serviceUnavailable, "the job queue is unavailable")
+        }
+    }
+}
