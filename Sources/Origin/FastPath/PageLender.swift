@@ -9,8 +9,8 @@ import Glibc
 
 /// Sends an L1 body to a socket without copying it: `vmsplice` puts references to the body's pages
 /// in a pipe, and `splice` moves them on to the socket, where they stay until the client has the
-/// bytes. `write` would copy every byte into the socket's buffers instead: on the hot set, a third
-/// of the origin's CPU. Only page-mapped bodies may be lent (``ObjectBytes`` says why).
+/// bytes. `write` would copy every byte into the socket's buffers instead, the largest cost of a hit
+/// (BENCHMARKS.md). Only page-mapped bodies may be lent (``ObjectBytes`` says why).
 ///
 /// One lender per event-loop thread, used only on that thread. Its pipe is empty between two
 /// sends: whatever the socket does not take at once is drained to `/dev/null` and given back to
