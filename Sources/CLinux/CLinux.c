@@ -8,10 +8,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#ifndef SO_COOKIE
-#define SO_COOKIE 57
-#endif
-
 ssize_t clinux_vmsplice(int pipe_write, const void *base, size_t length) {
     struct iovec region = { .iov_base = (void *)base, .iov_len = length };
     return vmsplice(pipe_write, &region, 1, SPLICE_F_NONBLOCK);
@@ -39,10 +35,8 @@ int clinux_pipe_bytes(int fd) {
     return ioctl(fd, FIONREAD, &bytes) == 0 ? bytes : -1;
 }
 
-uint64_t clinux_socket_cookie(int fd) {
-    uint64_t cookie = 0;
-    socklen_t length = sizeof cookie;
-    return getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &length) == 0 ? cookie : 0;
+int clinux_accept(int fd) {
+    return accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
 int clinux_set_mmap_threshold(int bytes) {

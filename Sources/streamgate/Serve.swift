@@ -259,7 +259,7 @@ struct ServerSetup {
         return usable
     }
 
-    func application(host: String, port: Int) -> some ApplicationProtocol {
+    func application(host: String, port: Int) -> OriginApplication {
         buildServerApplication(
             configuration: OriginConfiguration(host: host, port: port, connections: connections), origin: origin, api: api,
             health: HealthRoutes(store: assets, queue: queue, metrics: Telemetry.render, logger: logger), logger: logger

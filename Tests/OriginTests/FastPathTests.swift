@@ -18,7 +18,7 @@ struct FastPathTests {
         var headers: [String]
         var body: [UInt8]
 
-        init(_ response: TestResponse) {
+        init(_ response: OriginResponse) {
             status = response.status.code
             headers = response.headers.filter { $0.name != .date }.map { "\($0.name.canonicalName): \($0.value)" }.sorted()
             body = Array(buffer: response.body)

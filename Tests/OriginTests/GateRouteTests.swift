@@ -206,7 +206,8 @@ struct GateRouteTests {
                 routes: OriginRoutes(store: store, unwrapKey: { _, _, _ in [] }, logger: logger),
                 health: HealthRoutes(store: store, queue: queue, metrics: nil, logger: logger), logger: logger
             )
-            try await application.test(.router) { client in
+            try await withOrigin(application) { origin in
+                let client = origin.client
                 try await client.execute(uri: "/readyz", method: .get) { response in
                     #expect(response.status == .ok)
                     #expect(String(buffer: response.body) == #"{"problems":[],"status":"ready"}"#)

@@ -76,7 +76,7 @@ final class GateStack: @unchecked Sendable {
         )
     }
 
-    func application() -> some ApplicationProtocol {
+    func application() -> OriginApplication {
         originApplication(routes: routes, health: HealthRoutes(store: film.store, queue: nil, metrics: nil), logger: Logger(label: "test.gate"))
     }
 

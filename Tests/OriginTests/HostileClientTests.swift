@@ -154,6 +154,30 @@ struct HostileClientTests {
         }
     }
 
+    @Test("past the server's total, a new connection waits in the backlog and is served once another closes")
+    func totalCapWaitsInTheBacklog() async throws {
+        let film = try FilmFixture()
+        let limits = ConnectionLimits(idleTimeout: .seconds(30), headerTimeout: .seconds(30), perClient: 0, total: 3)
+        try await withOrigin(film.application(connections: limits)) { origin in
+            let port = origin.port
+            let outcome = try await offPool { () -> (waited: Bool, servedAfter: Bool) in
+                let held = try (0..<3).map { _ in try RawConnection(port: port, receiveBuffer: nil) }
+                usleep(200_000)
+                // The kernel completes the handshake; the server does not accept it yet.
+                let waiting = try RawConnection(port: port, receiveBuffer: nil)
+                try waiting.send("GET /v/film/master.m3u8 HTTP/1.1\r\nHost: t\r\n\r\n")
+                usleep(500_000)
+                let early = waiting.readAvailable()
+                held[0].close()
+                let answer = try? waiting.readResponse()
+                held.forEach { $0.close() }
+                return (early.isEmpty, answer?.head.hasPrefix("HTTP/1.1 200") == true)
+            }
+            #expect(outcome.waited, "not answered while three connections were open")
+            #expect(outcome.servedAfter, "answered once one of them closed")
+        }
+    }
+
     @Test("clients are told apart by IPv4 address and IPv6 /64; an IPv4-mapped address is its IPv4 address")
     func clientKeys() throws {
         func key(_ ip: String) throws -> ClientKey? { ClientKey(try SocketAddress(ipAddress: ip, port: 1)) }

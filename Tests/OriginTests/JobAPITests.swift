@@ -38,7 +38,7 @@ final class APIFixture: @unchecked Sendable {
 
     deinit { try? FileManager.default.removeItem(at: folder) }
 
-    func application() -> some ApplicationProtocol {
+    func application() -> OriginApplication {
         let logger = Logger(label: "test.api")
         let api = JobAPI(
             configuration: .init(apiKeys: [Self.key], sourceRoots: [sources], uploadsDirectory: store.root + "/uploads", maxUploadBytes: maxUploadBytes),
@@ -70,7 +70,8 @@ struct JobAPITests {
     @Test("every /v1 route needs a valid API key")
     func authentication() async throws {
         try await withAPIFixture { fixture in
-            try await fixture.application().test(.router) { client in
+            try await withOrigin(fixture.application()) { origin in
+                let client = origin.client
                 for (headers, reason) in [([:], "required"), ([.authorization: "Bearer wrong-key-000000000"], "unknown"), ([.authorization: "Basic abc"], "Bearer")] as [(HTTPFields, String)] {
                     try await client.execute(uri: "/v1/queue", method: .get, headers: headers) { response in
                         #expect(response.status == .unauthorized)
@@ -90,7 +91,8 @@ struct JobAPITests {
     func jobs() async throws {
         try await withAPIFixture { fixture in
             let source = fixture.sources + "/in.mp4"
-            try await fixture.application().test(.router) { client in
+            try await withOrigin(fixture.application()) { origin in
+                let client = origin.client
                 let body = ByteBuffer(string: #"{"source":"\#(source)","profile":"fast","priority":"high","idempotency_key":"k1"}"#)
                 let id = try await client.execute(uri: "/v1/jobs", method: .post, headers: fixture.auth, body: body) { response -> String in
                     #expect(response.status == .accepted)
@@ -150,7 +152,8 @@ struct JobAPITests {
     func badRequests(_ text: String, _ field: String) async throws {
         try await withAPIFixture { fixture in
             let body = ByteBuffer(string: text.replacingOccurrences(of: "SOURCES", with: fixture.sources))
-            try await fixture.application().test(.router) { client in
+            try await withOrigin(fixture.application()) { origin in
+                let client = origin.client
                 try await client.execute(uri: "/v1/jobs", method: .post, headers: fixture.auth, body: body) { response in
                     #expect(response.status == .badRequest, "\(text)")
                     #expect(fixture.json(response.body)["field"] as? String == field, "\(text): \(String(buffer: response.body))")
@@ -173,7 +176,8 @@ struct JobAPITests {
         try await withAPIFixture { fixture in
             let body = ByteBuffer(string: #"{"source":"\#(fixture.sources)/a.mp4","callback_url":"\#(url)"}"#)
             let query = url.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
-            try await fixture.application().test(.router) { client in
+            try await withOrigin(fixture.application()) { origin in
+                let client = origin.client
                 try await client.execute(uri: "/v1/jobs", method: .post, headers: fixture.auth, body: body) { response in
                     #expect(response.status == .badRequest)
                     let answer = fixture.json(response.body)
@@ -193,7 +197,8 @@ struct JobAPITests {
             // The same literal is accepted by a server whose operator allowed it.
             try await withAPIFixture(webhookAllow: ["127.0.0.0/8", "::1", "169.254.169.254", "10.0.0.0/8", "192.168.0.0/16"]) { allowing in
                 let allowedBody = ByteBuffer(string: #"{"source":"\#(allowing.sources)/a.mp4","callback_url":"\#(url)"}"#)
-                try await allowing.application().test(.router) { client in
+                try await withOrigin(allowing.application()) { origin in
+                    let client = origin.client
                     try await client.execute(uri: "/v1/jobs", method: .post, headers: allowing.auth, body: allowedBody) { response in
                         #expect(response.status == .accepted, "\(String(buffer: response.body))")
                     }
@@ -206,7 +211,8 @@ struct JobAPITests {
     func upload() async throws {
         try await withAPIFixture { fixture in
             let plaintext = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 8) }
-            try await fixture.application().test(.router) { client in
+            try await withOrigin(fixture.application()) { origin in
+                let client = origin.client
                 try await client.execute(
                     uri: "/v1/uploads?profile=fast&asset_id=uploaded", method: .post, headers: fixture.auth, body: ByteBuffer(bytes: plaintext)
                 ) { response in
@@ -242,7 +248,8 @@ struct JobAPITests {
     @Test("an upload whose job is cancelled before any worker took it leaves nothing in the store's uploads")
     func cancelledUploadLeavesNothing() async throws {
         try await withAPIFixture { fixture in
-            try await fixture.application().test(.router) { client in
+            try await withOrigin(fixture.application()) { origin in
+                let client = origin.client
                 let jobID = try await client.execute(
                     uri: "/v1/uploads?profile=fast", method: .post, headers: fixture.auth, body: ByteBuffer(bytes: [UInt8](repeating: 7, count: 5000))
                 ) { response in try #require(fixture.json(response.body)["job_id"] as? String) }
@@ -259,7 +266,8 @@ struct JobAPITests {
     @Test("an upload over the limit is a 413 and nothing is kept")
     func uploadTooLarge() async throws {
         try await withAPIFixture(maxUploadBytes: 10_000) { fixture in
-            try await fixture.application().test(.router) { client in
+            try await withOrigin(fixture.application()) { origin in
+                let client = origin.client
                 try await client.execute(uri: "/v1/uploads", method: .post, headers: fixture.auth, body: ByteBuffer(bytes: [UInt8](repeating: 1, count: 20_000))) { response in
                     #expect(response.status == .contentTooLarge)
                     #expect(fixture.json(response.body)["field"] as? String == "body")
@@ -274,7 +282,8 @@ struct JobAPITests {
     @Test("health, readiness and metrics")
     func health() async throws {
         try await withAPIFixture { fixture in
-            try await fixture.application().test(.router) { client in
+            try await withOrigin(fixture.application()) { origin in
+                let client = origin.client
                 try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
                 try await client.execute(uri: "/readyz", method: .get) { response in
                     #expect(response.status == .ok, "\(String(buffer: response.body))")

@@ -55,7 +55,7 @@ final class PublishedFixture: @unchecked Sendable {
         )
     }()
 
-    func application() -> some ApplicationProtocol {
+    func application() -> OriginApplication {
         originApplication(routes: routes, health: HealthRoutes(store: store, queue: nil, metrics: nil), logger: Logger(label: "test.origin"))
     }
 }
@@ -65,7 +65,8 @@ struct OriginRouteTests {
     @Test("playlists and segments: status, type, length, cache headers")
     func files() async throws {
         let fixture = try PublishedFixture()
-        try await fixture.application().test(.router) { client in
+        try await withOrigin(fixture.application()) { origin in
+            let client = origin.client
             try await client.execute(uri: "/v/clip/master.m3u8", method: .get) { response in
                 #expect(response.status == .ok)
                 #expect(response.headers[.contentType] == "application/vnd.apple.mpegurl")
@@ -89,7 +90,8 @@ struct OriginRouteTests {
     @Test("HEAD answers the headers of GET without a body")
     func head() async throws {
         let fixture = try PublishedFixture()
-        try await fixture.application().test(.router) { client in
+        try await withOrigin(fixture.application()) { origin in
+            let client = origin.client
             try await client.execute(uri: "/v/clip/360p/00000.ts", method: .head) { response in
                 #expect(response.status == .ok)
                 #expect(response.headers[.contentLength] == String(fixture.segment.count))
@@ -106,7 +108,8 @@ struct OriginRouteTests {
     @Test("the key is served unwrapped and never cached")
     func key() async throws {
         let fixture = try PublishedFixture()
-        try await fixture.application().test(.router) { client in
+        try await withOrigin(fixture.application()) { origin in
+            let client = origin.client
             try await client.execute(uri: "/v/clip/keys/\(fixture.contentKey.id)", method: .get) { response in
                 #expect(response.status == .ok)
                 #expect(Array(buffer: response.body) == fixture.contentKey.bytes)
@@ -122,7 +125,8 @@ struct OriginRouteTests {
     @Test("a key that does not unwrap is a 500 that leaks nothing")
     func tamperedKey() async throws {
         let fixture = try PublishedFixture(tamperKey: true)
-        try await fixture.application().test(.router) { client in
+        try await withOrigin(fixture.application()) { origin in
+            let client = origin.client
             try await client.execute(uri: "/v/clip/keys/\(fixture.contentKey.id)", method: .get) { response in
                 #expect(response.status == .internalServerError)
                 #expect(response.headers[.cacheControl] == "no-store")
@@ -150,7 +154,8 @@ struct OriginRouteTests {
     ])
     func traversal(_ uri: String) async throws {
         let fixture = try PublishedFixture()
-        try await fixture.application().test(.router) { client in
+        try await withOrigin(fixture.application()) { origin in
+            let client = origin.client
             try await client.execute(uri: uri, method: .get) { response in
                 #expect(response.status == .notFound || response.status == .badRequest, "\(uri): \(response.status)")
                 #expect(response.body.readableBytes < 64, "\(uri) served a body")
@@ -161,7 +166,8 @@ struct OriginRouteTests {
     @Test("a second identical request is served from L1; keys never are")
     func secondRequestFromL1() async throws {
         let fixture = try PublishedFixture()
-        try await fixture.application().test(.router) { client in
+        try await withOrigin(fixture.application()) { origin in
+            let client = origin.client
             for _ in 0..<2 {
                 try await client.execute(uri: "/v/clip/360p/00000.ts", method: .get) { response in
                     #expect(response.status == .ok && Array(buffer: response.body) == fixture.segment)
@@ -182,7 +188,8 @@ struct OriginRouteTests {
     @Test("100 concurrent cold requests for one segment cause one store read")
     func singleFlight() async throws {
         let fixture = try PublishedFixture()
-        try await fixture.application().test(.router) { client in
+        try await withOrigin(fixture.application()) { origin in
+            let client = origin.client
             try await withThrowingTaskGroup(of: Bool.self) { group in
                 for _ in 0..<100 {
                     group.addTask {

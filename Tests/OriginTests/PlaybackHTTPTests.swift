@@ -95,7 +95,7 @@ final class FilmFixture: @unchecked Sendable {
         return makeRoutes(options: changed)
     }
 
-    func application(routes: OriginRoutes? = nil, connections: ConnectionLimits = .unhurried) -> some ApplicationProtocol {
+    func application(routes: OriginRoutes? = nil, connections: ConnectionLimits = .unhurried) -> OriginApplication {
         originApplication(
             routes: routes ?? self.routes, health: HealthRoutes(store: store, queue: nil, metrics: nil), connections: connections,
             logger: Logger(label: "test.playback")
@@ -109,7 +109,8 @@ struct PlaybackHTTPTests {
     func versionedURLs() async throws {
         let film = try FilmFixture()
         let version = film.version.version
-        try await film.application().test(.router) { client in
+        try await withOrigin(film.application()) { origin in
+            let client = origin.client
             try await client.execute(uri: "/v/film/master.m3u8", method: .get) { response in
                 #expect(response.status == .ok)
                 #expect(String(buffer: response.body).contains("\n\(version)/360p/index.m3u8\n"))
@@ -151,7 +152,8 @@ struct PlaybackHTTPTests {
     func republish() async throws {
         let film = try FilmFixture()
         let first = film.version.version
-        try await film.application().test(.router) { client in
+        try await withOrigin(film.application()) { origin in
+            let client = origin.client
             let firstETag = try await client.execute(uri: "/v/film/master.m3u8", method: .get) { $0.headers[.eTag] ?? "" }
             try await client.execute(uri: "/v/film/\(first)/360p/00001.ts", method: .get) { #expect(Array(buffer: $0.body) == film.segment(1)) }
             let second = try film.republish(generation: 1).version
@@ -177,7 +179,8 @@ struct PlaybackHTTPTests {
     func conditional() async throws {
         let film = try FilmFixture()
         let path = "/v/film/\(film.version.version)/360p/00002.ts"
-        try await film.application().test(.router) { client in
+        try await withOrigin(film.application()) { origin in
+            let client = origin.client
             let (eTag, lastModified) = try await client.execute(uri: path, method: .get) { response in
                 (response.headers[.eTag] ?? "", response.headers[.lastModified] ?? "")
             }
@@ -224,7 +227,8 @@ struct PlaybackHTTPTests {
         let film = try FilmFixture()
         let path = "/v/film/\(film.version.version)/360p/00004.ts"
         let segment = film.segment(4)
-        try await film.application().test(.router) { client in
+        try await withOrigin(film.application()) { origin in
+            let client = origin.client
             try await client.execute(uri: path, method: .get, headers: [.range: header]) { response in
                 #expect(response.status.code == status, "\(header)")
                 switch status {
@@ -245,7 +249,8 @@ struct PlaybackHTTPTests {
     func ifRange() async throws {
         let film = try FilmFixture()
         let path = "/v/film/\(film.version.version)/360p/00004.ts"
-        try await film.application().test(.router) { client in
+        try await withOrigin(film.application()) { origin in
+            let client = origin.client
             let eTag = try await client.execute(uri: path, method: .head) { $0.headers[.eTag] ?? "" }
             try await client.execute(uri: path, method: .get, headers: [.range: "bytes=0-9", .ifRange: eTag]) {
                 #expect($0.status == .partialContent && $0.body.readableBytes == 10)
@@ -262,7 +267,8 @@ struct PlaybackHTTPTests {
     @Test("playlists are gzipped when asked, with their own ETag and Vary; segments never are")
     func gzip() async throws {
         let film = try FilmFixture(count: 40)
-        try await film.application().test(.router) { client in
+        try await withOrigin(film.application()) { origin in
+            let client = origin.client
             let plain = try await client.execute(uri: "/v/film/360p/index.m3u8", method: .get) { response in
                 #expect(response.headers[.contentEncoding] == nil)
                 #expect(response.headers[.vary] == "Accept-Encoding")
@@ -287,7 +293,8 @@ struct PlaybackHTTPTests {
     @Test("CORS: any origin by default; a configured list answers only its own; preflight")
     func cors() async throws {
         let open = try FilmFixture()
-        try await open.application().test(.router) { client in
+        try await withOrigin(open.application()) { origin in
+            let client = origin.client
             try await client.execute(uri: "/v/film/master.m3u8", method: .get, headers: [.origin: "https://player.example"]) { response in
                 #expect(response.headers[.accessControlAllowOrigin] == "*")
                 #expect(response.headers[.accessControlExposeHeaders]?.contains("Content-Range") == true)
@@ -301,7 +308,8 @@ struct PlaybackHTTPTests {
             }
         }
         let listed = try FilmFixture(options: OriginOptions(corsOrigins: ["https://watch.example"]))
-        try await listed.application().test(.router) { client in
+        try await withOrigin(listed.application()) { origin in
+            let client = origin.client
             try await client.execute(uri: "/v/film/master.m3u8", method: .get, headers: [.origin: "https://watch.example"]) { response in
                 #expect(response.headers[.accessControlAllowOrigin] == "https://watch.example")
                 #expect(response.headers[.vary]?.contains("Origin") == true)
@@ -316,7 +324,8 @@ struct PlaybackHTTPTests {
     @Test("a client over its rate gets 429 with Retry-After; others are not affected")
     func rateLimit() async throws {
         let film = try FilmFixture(options: OriginOptions(rateLimit: .init(rate: 0.001, burst: 5, includeLoopback: true)))
-        try await film.application().test(.router) { client in
+        try await withOrigin(film.application()) { origin in
+            let client = origin.client
             let (statuses, retryAfter) = try await repeatedGets("/v/film/master.m3u8", times: 8, client)
             #expect(statuses.prefix(5).allSatisfy { $0 == 200 }, "\(statuses)")
             #expect(statuses.suffix(3).allSatisfy { $0 == 429 }, "\(statuses)")
@@ -339,7 +348,8 @@ struct PlaybackHTTPTests {
     @Test("a client playing on (k-1 then k) gets k+1…k+3 read ahead into L1; a seek reads nothing ahead")
     func readAhead() async throws {
         let film = try FilmFixture(count: 12)
-        try await film.application().test(.router) { client in
+        try await withOrigin(film.application()) { origin in
+            let client = origin.client
             try await client.execute(uri: "/v/film/360p/00008.ts", method: .get) { #expect($0.status == .ok) }
             try await Task.sleep(for: .milliseconds(200))
             #expect(film.routes.statistics.warmed == 0, "one request is not playback yet")
@@ -362,7 +372,8 @@ struct PlaybackHTTPTests {
     func budgetUnderScan() async throws {
         let budget = 200_000
         let film = try FilmFixture(count: 120, segmentBytes: 9_000, options: OriginOptions(l1Bytes: budget))
-        try await film.application().test(.router) { client in
+        try await withOrigin(film.application()) { origin in
+            let client = origin.client
             for index in 0..<film.count {
                 try await client.execute(uri: "/v/film/360p/\(FilmFixture.name(index))", method: .get) { response in
                     #expect(Array(buffer: response.body) == film.segment(index))
@@ -444,7 +455,7 @@ struct HTTPPiecesTests {
 }
 
 /// GETs `uri` `times` times in a row: the statuses, and the `Retry-After` of the last 429.
-func repeatedGets(_ uri: String, times: Int, _ client: some TestClientProtocol) async throws -> (statuses: [Int], retryAfter: String?) {
+func repeatedGets(_ uri: String, times: Int, _ client: OriginClient) async throws -> (statuses: [Int], retryAfter: String?) {
     var statuses: [Int] = []
     var retryAfter: String?
     for _ in 0..<times {

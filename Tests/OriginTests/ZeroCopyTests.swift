@@ -215,6 +215,14 @@ final class RawConnection: @unchecked Sendable {
         return received
     }
 
+    /// Whatever has arrived by now, without waiting (kept for ``readResponse()`` too).
+    func readAvailable() -> [UInt8] {
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        let count = recv(socket, &chunk, chunk.count, Int32(MSG_DONTWAIT))
+        if count > 0 { buffered += chunk[0..<count] }
+        return buffered
+    }
+
     /// One response with a Content-Length.
     func readResponse() throws -> FastPathTests.RawResponse {
         var chunk = [UInt8](repeating: 0, count: 65_536)

@@ -1,6 +1,9 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import NIOConcurrencyHelpers
+import NIOCore
+import ServiceLifecycle
 import Logging
 import Origin
 import Processes
@@ -16,7 +19,7 @@ extension ConnectionLimits {
 /// picks, with ``ConnectionLimits/unhurried`` unless a test tightens them.
 public func originApplication(
     routes: OriginRoutes, api: JobAPI? = nil, health: HealthRoutes, connections: ConnectionLimits = .unhurried, logger: Logger
-) -> some ApplicationProtocol {
+) -> OriginApplication {
     buildServerApplication(
         configuration: OriginConfiguration(host: "127.0.0.1", port: 0, connections: connections),
         origin: routes, api: api, health: health, logger: logger
@@ -30,16 +33,16 @@ public final class OriginServer: Sendable {
     public var baseURL: String { "http://127.0.0.1:\(port)" }
     /// The `streamgate serve` process; nil for an origin in this process.
     public let process: ChildProcess?
-    private let inProcessClient: (any TestClientProtocol)?
+    private let inProcessClient: OriginClient?
 
-    /// One keep-alive HTTP/1.1 connection to an origin in this process (HummingbirdTesting's
-    /// client). A `streamgate serve` origin has none: tests talk to it with real clients (curl).
-    public var client: any TestClientProtocol {
+    /// One keep-alive HTTP/1.1 connection to an origin in this process. A `streamgate serve`
+    /// origin has none: tests talk to it with real clients (curl).
+    public var client: OriginClient {
         guard let inProcessClient else { preconditionFailure("a streamgate serve origin has no in-process client") }
         return inProcessClient
     }
 
-    init(port: Int, client: (any TestClientProtocol)?, process: ChildProcess?) {
+    init(port: Int, client: OriginClient?, process: ChildProcess?) {
         self.port = port
         inProcessClient = client
         self.process = process
@@ -54,24 +57,80 @@ public final class OriginServer: Sendable {
     }
 }
 
-/// Serves `application` on a real socket for the length of `body`, then shuts it down, whatever
-/// `body` did.
-public func withOrigin<T>(
-    _ application: some ApplicationProtocol, _ body: @Sendable (OriginServer) async throws -> T
+/// Serves `application` on a real socket (a port the kernel picks) for the length of `body`, then
+/// shuts it down gracefully, whatever `body` did.
+public func withOrigin<T: Sendable>(
+    _ application: OriginApplication, _ body: @Sendable (OriginServer) async throws -> T
 ) async throws -> T {
-    // HummingbirdTesting's live server: a service group on a kernel-chosen port. The closure given
-    // to it never throws: a throw there cancels the server in the middle of its graceful shutdown,
-    // and NIO traps on a connection cancelled as it is accepted ("Deinited NIOAsyncWriter without
-    // calling finish()"), which ends the whole test process.
-    let outcome = try await application.test(.live) { client -> Result<T, any Error> in
-        do {
-            guard let port = client.port else { throw OriginServerError("the live test client has no port") }
-            return .success(try await body(OriginServer(port: port, client: client, process: nil)))
-        } catch {
-            return .failure(error)
+    var application = application
+    let (ports, announce) = AsyncStream.makeStream(of: Int.self)
+    application.onRunning = { announce.yield($0) }
+    let server = ServiceGroup(configuration: .init(services: [application], logger: Logger(label: "test.origin.server")))
+    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask {
+            defer { announce.finish() }
+            try await server.run()
         }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else {
+            try await tasks.next()
+            throw OriginServerError("the origin stopped before it listened")
+        }
+        let client = OriginClient(port: port)
+        let outcome: Result<T, any Error>
+        do {
+            outcome = .success(try await body(OriginServer(port: port, client: client, process: nil)))
+        } catch {
+            outcome = .failure(error)
+        }
+        await client.shutdown()
+        await server.triggerGracefulShutdown()
+        try await tasks.waitForAll()
+        return try outcome.get()
     }
-    return try outcome.get()
+}
+
+/// One keep-alive HTTP/1.1 connection to an origin in this process (HummingbirdTesting's client).
+/// It connects on its first request: a test that never uses it holds no connection.
+public struct OriginClient: Sendable {
+    let port: Int
+    private let made = NIOLockedValueBox<TestClient?>(nil)
+
+    init(port: Int) {
+        self.port = port
+    }
+
+    /// Sends one request and gives its response to `check`.
+    @discardableResult
+    public func execute<T>(
+        uri: String, method: HTTPRequest.Method, headers: HTTPFields = [:], body: ByteBuffer? = nil,
+        _ check: (OriginResponse) async throws -> T
+    ) async throws -> T {
+        let client = made.withLockedValue { made -> TestClient in
+            if let made { return made }
+            let client = TestClient(host: "localhost", port: port)
+            client.connect()
+            made = client
+            return client
+        }
+        var headers = headers
+        headers[.connection] = headers[.connection] ?? "keep-alive"
+        let response = try await client.execute(TestClient.Request(uri, method: method, authority: "localhost", headers: headers, body: body))
+        return try await check(OriginResponse(head: response.head, body: response.body ?? ByteBuffer()))
+    }
+
+    func shutdown() async {
+        guard let client = made.withLockedValue({ $0 }) else { return }
+        try? await client.shutdown()
+    }
+}
+
+/// A response as ``OriginClient`` read it.
+public struct OriginResponse: Sendable {
+    public let head: HTTPResponse
+    public let body: ByteBuffer
+    public var status: HTTPResponse.Status { head.status }
+    public var headers: HTTPFields { head.headerFields }
 }
 
 /// Runs `executable serve --store STORE --port P ARGUMENTS` on a free port for the length of

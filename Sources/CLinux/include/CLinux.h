@@ -28,8 +28,9 @@ int clinux_set_pipe_size(int fd, int bytes);
 /// ioctl(FIONREAD) of a pipe: the bytes in it, or -1.
 int clinux_pipe_bytes(int fd);
 
-/// getsockopt(SO_COOKIE): the kernel's identifier of the socket behind `fd` (0 when it has none).
-uint64_t clinux_socket_cookie(int fd);
+/// accept4 of a listening socket: the connection's descriptor, non-blocking and close-on-exec; -1
+/// with errno set otherwise.
+int clinux_accept(int fd);
 
 /// mallopt(M_MMAP_THRESHOLD): allocations of at least `bytes` are served by mmap.
 int clinux_set_mmap_threshold(int bytes);

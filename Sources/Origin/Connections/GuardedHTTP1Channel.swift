@@ -5,7 +5,7 @@ import NIOCore
 
 /// Hummingbird's HTTP/1.1 channel with a ``ConnectionGuard`` in front of everything else. The guard
 /// goes in after the channel's own handlers (the fast path puts its byte-level handler first as it
-/// is added), so nothing stands between it and the socket.
+/// is added), so nothing stands between it and the socket. ``ConnectionAcceptor`` runs it.
 struct GuardedHTTP1Channel: ServerChildChannel {
     let http: HTTP1Channel
     let limits: ConnectionLimits
@@ -23,21 +23,5 @@ struct GuardedHTTP1Channel: ServerChildChannel {
 
     func handle(value: HTTP1Channel.Value, logger: Logger) async {
         await http.handle(value: value, logger: logger)
-    }
-}
-
-extension HTTPServerBuilder {
-    /// HTTP/1.1 with every connection guarded by `limits` (see ``ConnectionGuard``).
-    static func guardedHTTP1(
-        limits: ConnectionLimits, additionalChannelHandlers: @escaping @Sendable () -> [any RemovableChannelHandler]
-    ) -> HTTPServerBuilder {
-        let clients = ClientConnections(perClient: limits.perClient)
-        let metrics = ConnectionMetrics()
-        return HTTPServerBuilder { responder in
-            GuardedHTTP1Channel(
-                http: HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: additionalChannelHandlers())),
-                limits: limits, clients: clients, metrics: metrics
-            )
-        }
     }
 }

@@ -190,14 +190,9 @@ final class PlaybackFastPath: ChannelInboundHandler, RemovableChannelHandler {
     /// done (nothing was sent).
     private func lend(head: ByteBuffer, body: ByteBuffer, context: ChannelHandlerContext) -> Int? {
         if socket == nil {
-            let found = ChannelSocket.descriptor(of: context.channel)
-            socket = .some(found)
-            if found == nil, ChannelSocket.firstMiss() {
-                routes.logger.warning(
-                    "segments are copied, not lent: the socket behind a connection could not be identified",
-                    metadata: ["channel": "\(context.channel)"]
-                )
-            }
+            // Recorded when the connection was accepted (``ConnectionAcceptor``); a connection that
+            // came another way (a test's pipeline) has none, and its bodies are copied.
+            socket = .some((try? context.pipeline.syncOperations.handler(type: AcceptedSocket.self))?.descriptor)
         }
         guard let socket = socket ?? nil, let lender = PageLender.current else { return nil }
         // Answers written earlier in this read go first; then NIO must hold nothing.

@@ -91,38 +91,3 @@ final class PageLender {
         }
     }
 }
-
-/// The socket descriptor behind a NIO channel, for ``PageLender``.
-enum ChannelSocket {
-    /// NIO does not publish a channel's descriptor; its socket channels name it in their
-    /// description (`SocketChannel { BaseSocket { fd=12 }, … }`). The number read there is trusted
-    /// only when the kernel's cookie for it (`SO_COOKIE`, unique to a socket for the system's
-    /// life) is the one NIO reads through its own descriptor: any other channel, or a NIO that
-    /// describes itself differently, gives nil, and the caller writes through NIO as usual.
-    /// Call on the channel's event loop, while it is open.
-    static func descriptor(of channel: any Channel) -> CInt? {
-        let description = String(describing: channel)
-        guard let marker = description.range(of: "fd="),
-              let descriptor = CInt(description[marker.upperBound...].prefix(while: \.isASCIIDigit)),
-              let provider = channel as? SocketOptionProvider
-        else { return nil }
-        let ours = clinux_socket_cookie(descriptor)
-        guard ours != 0 else { return nil }
-        let cookie: EventLoopFuture<UInt64> = provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(57 /* SO_COOKIE */))
-        // On the channel's event loop NIO completes it at once.
-        let theirs = CookieBox()
-        cookie.whenSuccess { theirs.value = $0 }
-        return theirs.value == ours ? descriptor : nil
-    }
-
-    private static let missed = Atomic<Bool>(false)
-
-    /// True the first time it is called in this process: a failed lookup is logged once.
-    static func firstMiss() -> Bool {
-        !missed.exchange(true, ordering: .relaxed)
-    }
-
-    private final class CookieBox: @unchecked Sendable {
-        var value: UInt64?
-    }
-}
