@@ -147,28 +147,9 @@ public final class RedisFixture: @unchecked Sendable {
 
     private func startOnPort() throws -> ChildProcess {
         guard let port, let password = options.password else { preconditionFailure("not a TCP server") }
-        let executable = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].first { FileManager.default.isExecutableFile(atPath: $0) }
-        let server = try ChildProcess(
-            executable: executable ?? "/usr/bin/redis-server",
-            arguments: [
-                "--port", String(port), "--bind", "127.0.0.1", "--requirepass", password,
-                "--dir", directory, "--save", "", "--appendonly", options.appendOnly ? "yes" : "no", "--appendfsync", "everysec",
-                "--maxmemory", options.maxMemory, "--maxmemory-policy", "volatile-lru",
-                "--logfile", directory + "/redis.log", "--daemonize", "no",
-            ],
-            stdout: .null, stderr: .null
-        )
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline {
-            if let connection = try? RedisConnection(url: url, timeout: 1), (try? connection.send(["PING"])) == .status("PONG") {
-                return server
-            }
-            if let status = server.exitStatus {
-                throw RedisError.connect(endpoint: "127.0.0.1:\(port)", reason: "redis-server \(status)")
-            }
-            Thread.sleep(forTimeInterval: 0.02)
-        }
-        server.terminate(grace: 5)
-        throw RedisError.connect(endpoint: "127.0.0.1:\(port)", reason: "redis-server did not answer within 10 s")
+        return try LoopbackRedis.start(port: port, directory: directory, arguments: [
+            "--requirepass", password, "--save", "", "--appendonly", options.appendOnly ? "yes" : "no", "--appendfsync", "everysec",
+            "--maxmemory", options.maxMemory, "--maxmemory-policy", "volatile-lru",
+        ], url: url)
     }
 }
