@@ -94,6 +94,25 @@ struct RedisSentinelFailoverTests {
         }
     }
 
+    @Test("a primary demoted to a replica answers READONLY: the write goes again to the new primary")
+    func demotedPrimary() async throws {
+        try await withSentinelRedis { ha in
+            let client = ha.client(connections: 1)
+            try await client.send(["SET", "{sg}:before", "1"])  // leaves a pooled connection to the primary
+            let sentinel = try RedisConnection(url: RedisURL(endpoint: .tcp(host: "127.0.0.1", port: ha.sentinelPorts[0])), timeout: 2)
+            _ = try sentinel.send(["SENTINEL", "FAILOVER", ha.service])
+            let newPrimary = try await ha.failover(from: ha.primaryPort)
+            // What the sentinels do to a former primary that is still alive, done now rather than in
+            // a few seconds: it follows the new one and refuses writes.
+            let old = try RedisConnection(url: RedisURL(endpoint: .tcp(host: "127.0.0.1", port: ha.primaryPort)), timeout: 2)
+            _ = try old.send(["REPLICAOF", "127.0.0.1", String(newPrimary)])
+            try await client.send(["SET", "{sg}:after", "2"])
+            let primary = try RedisConnection(url: RedisURL(endpoint: .tcp(host: "127.0.0.1", port: newPrimary)), timeout: 2)
+            #expect(try primary.send(["GET", "{sg}:after"]).text == "2")
+            #expect(try primary.send(["GET", "{sg}:before"]).text == "1")
+        }
+    }
+
     @Test("a subscription follows the primary: messages published after the failover arrive")
     func subscriptionResubscribes() async throws {
         try await withSentinelRedis { ha in
@@ -178,6 +197,30 @@ final class Subscriber: @unchecked Sendable {
             guard Date() < deadline else { throw RedisError.connect(endpoint: "test", reason: "'\(text)' never arrived") }
             _ = try? await client.send(["PUBLISH", channel, text])
             try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+}
+
+@Suite("WAIT for replicas")
+struct ReplicaWaitTests {
+    @Test("enqueue and finish are not acknowledged when no replica confirms the write")
+    func unconfirmedWritesFail() async throws {
+        try await withRedis { redis in
+            // A server without replicas: WAIT 1 can only time out.
+            let waiting = JobQueue(redis: redis.client(waitReplicas: 1, waitTimeout: 0.05))
+            let plain = JobQueue(redis: redis.client())
+            try await plain.ensureGroups()
+            let error = await #expect(throws: RedisError.self) { try await waiting.enqueue(JobSpec(id: "unconfirmed-1", kind: .noop)) }
+            #expect(error == .notReplicated(endpoint: redis.url.description, replicas: 0, wanted: 1), "\(String(describing: error))")
+            // The write itself happened: the job is there, only not acknowledged as durable.
+            #expect(try await plain.job("unconfirmed-1")?.state == .queued)
+            let deliveries = try await plain.fetch(consumer: "w", count: 1, block: 0)
+            guard case .run(let lease, _) = try #require(try await plain.start(deliveries, consumer: "w").first) else {
+                Issue.record("not started")
+                return
+            }
+            await #expect(throws: RedisError.self) { try await waiting.finish(lease, .succeeded(version: nil)) }
+            #expect(try await plain.job("unconfirmed-1")?.state == .succeeded)
         }
     }
 }

@@ -97,9 +97,14 @@ public final class RedisFixture: @unchecked Sendable {
     }
 
     /// A client of this server, shut down when the fixture ends. `url` overrides the fixture's
-    /// (another database, a wrong password).
-    public func client(url: RedisURL? = nil, connections: Int = 2, timeout: Double = 5, reconnectWindow: Double = 10) -> RedisClient {
-        let client = RedisClient(url: url ?? self.url, connections: connections, timeout: timeout, reconnectWindow: reconnectWindow)
+    /// (another database, a wrong password); `waitReplicas` is ``RedisClient/waitReplicas``.
+    public func client(
+        url: RedisURL? = nil, connections: Int = 2, timeout: Double = 5, reconnectWindow: Double = 10, waitReplicas: Int = 0, waitTimeout: Double = 1
+    ) -> RedisClient {
+        let client = RedisClient(
+            url: url ?? self.url, connections: connections, timeout: timeout, reconnectWindow: reconnectWindow, waitReplicas: waitReplicas,
+            waitTimeout: waitTimeout
+        )
         lock.withLock {
             precondition(!ended, "a client of a RedisFixture that has ended")
             clients.append(client)
