@@ -110,21 +110,7 @@ struct RedisSentinelFailoverTests {
             let primary = try RedisConnection(url: RedisURL(endpoint: .tcp(host: "127.0.0.1", port: newPrimary)), timeout: 2)
             #expect(try primary.send(["GET", "{sg}:after"]).text == "2")
             #expect(try primary.send(["GET", "{sg}:before"]).text == "1")
-        }
-    }
-
-    @Test("a subscription follows the primary: messages published after the failover arrive")
-    func subscriptionResubscribes() async throws {
-        try await withSentinelRedis { ha in
-            let client = ha.client()
-            let subscriber = Subscriber(url: ha.url, channel: "{sg}:assets:changed")
-            subscriber.start()
-            defer { subscriber.stop() }
-            try await subscriber.expect("before", publishingWith: client)
-            ha.kill()
-            _ = try await ha.failover(from: ha.primaryPort)
-            try await subscriber.expect("after", publishingWith: client)
-            #expect(subscriber.subscriptions >= 2)
+            #expect(try old.send(["INFO", "errorstats"]).text?.contains("errorstat_READONLY") == true, "the pooled connection was answered READONLY")
         }
     }
 }
@@ -148,55 +134,6 @@ actor RunCounter {
                 counts[lease.jobID, default: 0] += 1
                 try await queue.finish(lease, .succeeded(version: nil))
             }
-        }
-    }
-}
-
-/// A pub/sub subscriber on a thread of its own that connects again (finding the primary anew)
-/// whenever its connection fails: what the origin's announcement listener does.
-final class Subscriber: @unchecked Sendable {
-    let url: RedisURL
-    let channel: String
-    private let lock = NSLock()
-    private var messages: [String] = []
-    private var stopped = false
-    private var count = 0
-    var subscriptions: Int { lock.withLock { count } }
-
-    init(url: RedisURL, channel: String) {
-        self.url = url
-        self.channel = channel
-    }
-
-    func start() {
-        Thread { [self] in
-            while !lock.withLock({ stopped }) {
-                do {
-                    let connection = try RedisConnection(url: url, timeout: 1)
-                    _ = try connection.pipeline([["SUBSCRIBE", channel]])
-                    lock.withLock { count += 1 }
-                    while !lock.withLock({ stopped }) {
-                        guard let message = try connection.receive(waiting: 0.1), let parts = message.array, parts.count == 3,
-                              parts[0].text == "message", let text = parts[2].text
-                        else { continue }
-                        lock.withLock { messages.append(text) }
-                    }
-                } catch {
-                    usleep(100_000)
-                }
-            }
-        }.start()
-    }
-
-    func stop() { lock.withLock { stopped = true } }
-
-    /// Publishes `text` until the subscriber has it (a subscription may still be on its way).
-    func expect(_ text: String, publishingWith client: RedisClient, seconds: Double = 20) async throws {
-        let deadline = Date().addingTimeInterval(seconds)
-        while !lock.withLock({ messages.contains(text) }) {
-            guard Date() < deadline else { throw RedisError.connect(endpoint: "test", reason: "'\(text)' never arrived") }
-            _ = try? await client.send(["PUBLISH", channel, text])
-            try await Task.sleep(for: .milliseconds(100))
         }
     }
 }
