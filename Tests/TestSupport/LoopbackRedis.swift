@@ -65,21 +65,51 @@ enum LoopbackRedis {
     }
 }
 
+/// The clients a fixture handed out: shut down once, when the fixture ends.
+final class FixtureClients: @unchecked Sendable {
+    private let lock = NSLock()
+    private var clients: [RedisClient] = []
+    private var ended = false
+
+    func keep(_ client: RedisClient) -> RedisClient {
+        lock.withLock {
+            precondition(!ended, "a client of a fixture that has ended")
+            clients.append(client)
+        }
+        return client
+    }
+
+    /// Marks the fixture ended; the clients to shut down, or nil when it had ended already.
+    func end() -> [RedisClient]? {
+        lock.withLock {
+            if ended { return nil }
+            ended = true
+            return clients
+        }
+    }
+
+    /// Ends the fixture and shuts its clients down; false when it had ended already.
+    func shutDown() async -> Bool {
+        guard let clients = end() else { return false }
+        for client in clients { await client.shutdown() }
+        return true
+    }
+}
+
 /// What a fixture of several servers owns: its processes (by port), the clients it handed out and
 /// its folder; ended once, by ``end()`` or, as a backstop that says so, by `deinit`.
 final class LoopbackRedisGroup: @unchecked Sendable {
     let directory: String
+    let clients = FixtureClients()
     private let lock = NSLock()
     private var processes: [Int: ChildProcess] = [:]
-    private var clients: [RedisClient] = []
-    private var ended = false
 
     init(directory: String) {
         self.directory = directory
     }
 
     deinit {
-        guard !ended else { return }
+        guard clients.end() != nil else { return }
         FileHandle.standardError.write(Data("redis servers in \(directory) outlived their test: stopped by deinit\n".utf8))
         stopAll()
         try? FileManager.default.removeItem(atPath: directory)
@@ -97,23 +127,11 @@ final class LoopbackRedisGroup: @unchecked Sendable {
         lock.withLock { processes.removeValue(forKey: port) }
     }
 
-    func keep(_ client: RedisClient) -> RedisClient {
-        lock.withLock {
-            precondition(!ended, "a client of a fixture that has ended")
-            clients.append(client)
-        }
-        return client
-    }
+    func keep(_ client: RedisClient) -> RedisClient { clients.keep(client) }
 
     /// Shuts the clients down, stops every process and removes the folder; only the first call acts.
     func end() async {
-        let clients = lock.withLock { () -> [RedisClient]? in
-            if ended { return nil }
-            ended = true
-            return self.clients
-        }
-        guard let clients else { return }
-        for client in clients { await client.shutdown() }
+        guard await clients.shutDown() else { return }
         // Stopping waits for the processes to exit: off Swift's pool.
         _ = try? await offPool { [self] in
             stopAll()
@@ -126,7 +144,7 @@ final class LoopbackRedisGroup: @unchecked Sendable {
         do {
             try body()
         } catch {
-            lock.withLock { ended = true }
+            _ = clients.end()
             stopAll()
             try? FileManager.default.removeItem(atPath: directory)
             throw error

@@ -55,8 +55,7 @@ public final class RedisFixture: @unchecked Sendable {
     private let lock = NSLock()
     private var onSocket: RedisServerProcess?
     private var onPort: ChildProcess?
-    private var clients: [RedisClient] = []
-    private var ended = false
+    private let clients = FixtureClients()
 
     /// Starts the server and waits (blocking) until it answers PING.
     public init(_ options: RedisOptions = RedisOptions()) throws {
@@ -88,9 +87,8 @@ public final class RedisFixture: @unchecked Sendable {
     }
 
     deinit {
-        guard !ended else { return }
+        guard let clients = clients.end() else { return }
         FileHandle.standardError.write(Data("redis-server in \(directory) outlived its test: stopped by RedisFixture.deinit\n".utf8))
-        let clients = self.clients
         Task { for client in clients { await client.shutdown() } }
         stop()
         try? FileManager.default.removeItem(atPath: directory)
@@ -105,11 +103,7 @@ public final class RedisFixture: @unchecked Sendable {
             url: url ?? self.url, connections: connections, timeout: timeout, reconnectWindow: reconnectWindow, waitReplicas: waitReplicas,
             waitTimeout: waitTimeout
         )
-        lock.withLock {
-            precondition(!ended, "a client of a RedisFixture that has ended")
-            clients.append(client)
-        }
-        return client
+        return clients.keep(client)
     }
 
     /// Stops the server (SIGTERM, which flushes the AOF) and waits for it: Redis down, mid-test.
@@ -136,13 +130,7 @@ public final class RedisFixture: @unchecked Sendable {
     /// Shuts the clients down, stops the server and removes its folder; ``withRedis(_:isolation:_:)``
     /// calls it. Only the first call does anything.
     public func end() async {
-        let clients = lock.withLock { () -> [RedisClient]? in
-            if ended { return nil }
-            ended = true
-            return self.clients
-        }
-        guard let clients else { return }
-        for client in clients { await client.shutdown() }
+        guard await clients.shutDown() else { return }
         // Stopping waits for the process to exit: off Swift's pool.
         _ = try? await offPool { [self] in
             stop()
