@@ -129,6 +129,9 @@ final class LoopbackRedisGroup: @unchecked Sendable {
 
     func keep(_ client: RedisClient) -> RedisClient { clients.keep(client) }
 
+    /// The pids of the processes still kept.
+    var processIdentifiers: [Int32] { lock.withLock { processes.values.map(\.pid) } }
+
     /// Shuts the clients down, stops every process and removes the folder; only the first call acts.
     func end() async {
         guard await clients.shutDown() else { return }

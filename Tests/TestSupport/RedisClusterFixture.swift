@@ -22,6 +22,8 @@ public final class RedisClusterFixture: @unchecked Sendable {
     public static let ranges = [(0, 5460), (5461, 10922), (10923, 16383)]
     private let group: LoopbackRedisGroup
     public var directory: String { group.directory }
+    /// The servers' (and sentinels') pids, while they run.
+    public var processIdentifiers: [Int32] { group.processIdentifiers }
 
     public init() throws {
         group = LoopbackRedisGroup(directory: "/tmp/sg-cluster-" + String(UUID().uuidString.prefix(8)))

@@ -25,6 +25,8 @@ public final class RedisSentinelFixture: Sendable {
     public let sentinelPorts: [Int]
     private let group: LoopbackRedisGroup
     public var directory: String { group.directory }
+    /// The servers' (and sentinels') pids, while they run.
+    public var processIdentifiers: [Int32] { group.processIdentifiers }
     /// `redis+sentinel://127.0.0.1:p1,…/sg`.
     public var url: RedisURL {
         RedisURL(endpoint: .sentinel(sentinels: sentinelPorts.map { .init(host: "127.0.0.1", port: $0) }, service: service))
