@@ -243,10 +243,11 @@ public final class RedisClient: Sendable {
         }
     }
 
-    /// Where a command of `slot` goes: its node once the slots are known, else the URL's server.
+    /// Where a command of `slot` goes: its node once the slots are known (a command without a key:
+    /// the node of the slot used last, so it does not depend on the seed node), else the URL's server.
     private func server(for slot: Int?) -> RedisURL {
-        guard let slot, let address = cluster.withLockedValue({ $0.map?[slot] }) else { return url }
-        return url.at(address)
+        let address = cluster.withLockedValue { state in (slot ?? state.lastSlot).flatMap { state.map?[$0] } }
+        return address.map { url.at($0) } ?? url
     }
 
     /// Notes one slot's new owner at once (the full map follows from ``refreshSlots(from:deadline:)``).
