@@ -134,7 +134,12 @@ public final class RedisClient: Sendable {
     /// `WAIT` for ``waitReplicas`` on the connection that just wrote.
     private func awaitReplicas(_ connection: RedisConnection) throws(RedisError) {
         guard waitReplicas > 0 else { return }
-        let reply = try connection.send(["WAIT", String(waitReplicas), String(Int((waitTimeout * 1000).rounded()))])
+        // `WAIT n 0` would block for ever: at least a millisecond. The reply may take the whole
+        // wait, beyond the usual reply timeout.
+        let milliseconds = max(1, Int((waitTimeout * 1000).rounded()))
+        let reply = try connection.withReplyTimeout(waitTimeout + timeout) { () throws(RedisError) -> RedisValue in
+            try connection.send(["WAIT", String(waitReplicas), String(milliseconds)])
+        }
         let acknowledged = Int(reply.int ?? 0)
         if acknowledged < waitReplicas {
             throw .notReplicated(endpoint: connection.address, replicas: acknowledged, wanted: waitReplicas)
