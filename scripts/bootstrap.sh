@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what StreamGate needs on a Debian 12 machine when it is missing: the FFmpeg and OpenSSL
 # development packages the Swift package links, the ffmpeg/ffprobe tools the tests play with, and
-# redis-server, which the queue tests start on their own Unix sockets. Safe to run again: it
-# installs only what is absent.
+# redis-server, which the queue tests start on their own Unix sockets (and, for the failover and
+# cluster tests, as replicas, `redis-server --sentinel` sentinels and cluster nodes on loopback
+# ports: one binary for all three). Safe to run again: it installs only what is absent.
 set -euo pipefail
 
 packages=(

@@ -9,30 +9,42 @@ import Foundation
 /// connection is broken for good (``isBroken``); make a new one.
 public final class RedisConnection {
     public let url: RedisURL
+    /// Where this connection went: the URL's own endpoint, or the primary a sentinel named.
+    public let address: String
     private let context: UnsafeMutablePointer<redisContext>
     private let defaultTimeout: Double
     public private(set) var isBroken = false
 
-    /// Connects, authenticates and selects the database.
+    /// Connects, authenticates and selects the database. With a `redis+sentinel://` URL the sentinels
+    /// are asked for the primary first, and the server it names must say `ROLE` master.
     /// - Parameter timeout: for connecting and for each reply, seconds.
     public init(url: RedisURL, timeout: Double = 5) throws(RedisError) {
         _ = Self.ignoreBrokenPipes
         self.url = url
         defaultTimeout = timeout
         let tv = Self.timeval(seconds: timeout)
-        let connected: UnsafeMutablePointer<redisContext>? = switch url.endpoint {
-        case .tcp(let host, let port): redisConnectWithTimeout(host, Int32(port), tv)
-        case .unix(let path): redisConnectUnixWithTimeout(path, tv)
+        let connected: UnsafeMutablePointer<redisContext>?
+        switch url.endpoint {
+        case .tcp(let host, let port):
+            address = url.description
+            connected = redisConnectWithTimeout(host, Int32(port), tv)
+        case .unix(let path):
+            address = url.description
+            connected = redisConnectUnixWithTimeout(path, tv)
+        case .sentinel(let sentinels, let service):
+            let primary = try RedisSentinel.primary(of: service, sentinels: sentinels, timeout: timeout, url: url)
+            address = "\(url.description) (primary \(primary))"
+            connected = redisConnectWithTimeout(primary.host, Int32(primary.port), tv)
         }
-        guard let connected else { throw .connect(endpoint: url.description, reason: "out of memory") }
+        guard let connected else { throw .connect(endpoint: address, reason: "out of memory") }
         if connected.pointee.err != 0 {
             let reason = Self.errorString(connected)
             redisFree(connected)
-            throw .connect(endpoint: url.description, reason: reason)
+            throw .connect(endpoint: address, reason: reason)
         }
         context = connected
         _ = redisSetTimeout(context, tv)
-        if case .tcp = url.endpoint { _ = redisEnableKeepAlive(context) }
+        if case .unix = url.endpoint {} else { _ = redisEnableKeepAlive(context) }
         do {
             if let password = url.password {
                 _ = try send(url.username.map { ["AUTH", $0, password] } ?? ["AUTH", password])
@@ -40,7 +52,15 @@ public final class RedisConnection {
             if url.database != 0 { _ = try send(["SELECT", String(url.database)]) }
         } catch {
             // A refused AUTH or SELECT means nothing was done yet: report it as a connect failure.
-            throw .connect(endpoint: url.description, reason: error.description)
+            throw .connect(endpoint: address, reason: error.description)
+        }
+        if case .sentinel(_, let service) = url.endpoint {
+            // A sentinel may still name the old primary for a moment after a failover (or one that
+            // came back as a replica): only a server that says it is a primary will do.
+            let role = (try? send(["ROLE"]))?.array?.first?.text
+            guard role == "master" else {
+                throw .connect(endpoint: address, reason: "not the primary of '\(service)' (ROLE says \(role ?? "nothing")); the sentinels have not caught up yet")
+            }
         }
     }
 
@@ -71,7 +91,7 @@ public final class RedisConnection {
     }
 
     public func pipeline(bytes commands: [[[UInt8]]]) throws(RedisError) -> [RedisValue] {
-        guard !isBroken else { throw .connection(endpoint: url.description, reason: "connection already failed") }
+        guard !isBroken else { throw .connection(endpoint: address, reason: "connection already failed") }
         for arguments in commands {
             let status = Self.withArgv(arguments) { argc, argv, lengths in
                 redisAppendCommandArgv(context, argc, argv, lengths)
@@ -94,7 +114,7 @@ public final class RedisConnection {
     /// `SUBSCRIBE`); nil when none arrived. Replies already buffered are returned first, without
     /// waiting. A connection failure throws and breaks the connection.
     public func receive(waiting seconds: Double) throws(RedisError) -> RedisValue? {
-        guard !isBroken else { throw .connection(endpoint: url.description, reason: "connection already failed") }
+        guard !isBroken else { throw .connection(endpoint: address, reason: "connection already failed") }
         var raw: UnsafeMutableRawPointer? = nil
         if redisGetReplyFromReader(context, &raw) != CHiredis_OK() { throw fail() }
         if raw == nil {
@@ -117,8 +137,12 @@ public final class RedisConnection {
 
     private func fail() -> RedisError {
         isBroken = true
-        return .connection(endpoint: url.description, reason: Self.errorString(context))
+        return .connection(endpoint: address, reason: Self.errorString(context))
     }
+
+    /// Marks the connection unusable: it answered as a replica or while loading, so it is no longer
+    /// the primary it was made for.
+    func discard() { isBroken = true }
 
     private static func errorString(_ context: UnsafeMutablePointer<redisContext>) -> String {
         let text = withUnsafeBytes(of: context.pointee.errstr) { raw in

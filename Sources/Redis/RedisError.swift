@@ -6,8 +6,11 @@ public enum RedisError: Error, CustomStringConvertible, Sendable, Equatable {
     case connect(endpoint: String, reason: String)
     /// The connection failed while a command was in flight: the command may or may not have run.
     case connection(endpoint: String, reason: String)
-    /// A URL that is not `redis://…` or `unix://…`.
+    /// A URL that is not `redis://…`, `redis+sentinel://…` or `unix://…`, or has a wrong part.
     case badURL(String, reason: String)
+    /// A durable write ran on the primary but fewer replicas than wanted confirmed it within the
+    /// wait (``RedisClient/waitReplicas``): it may not survive a failover.
+    case notReplicated(endpoint: String, replicas: Int, wanted: Int)
     /// A reply that does not have the shape the caller expects.
     case unexpectedReply(command: String, reply: String)
 
@@ -18,6 +21,8 @@ public enum RedisError: Error, CustomStringConvertible, Sendable, Equatable {
         case .connection(let endpoint, let reason): "redis \(endpoint): connection lost: \(reason)"
         case .badURL(let url, let reason): "redis URL '\(url)': \(reason)"
         case .unexpectedReply(let command, let reply): "redis: unexpected reply to \(command): \(reply)"
+        case .notReplicated(let endpoint, let replicas, let wanted):
+            "redis \(endpoint): write reached \(replicas) of \(wanted) replicas in time; not acknowledged"
         }
     }
 

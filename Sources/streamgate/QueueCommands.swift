@@ -11,16 +11,19 @@ import Redis
 
 /// Where the queue is: shared by every command that talks to Redis.
 struct QueueOptions: ParsableArguments {
-    @Option(help: "Redis URL: redis://[:password@]host:port/db or unix:///path (default: $STREAMGATE_REDIS_URL, else redis://127.0.0.1:6379).")
+    @Option(help: "Redis URL: redis://[:password@]host:port/db (a cluster node will do), redis+sentinel://host:port,host:port/service[/db] or unix:///path (default: $STREAMGATE_REDIS_URL, else redis://127.0.0.1:6379).")
     var redis: String?
 
     @Option(help: "The hash tag every key shares (several deployments can share one Redis).")
     var prefix: String = "sg"
 
-    func queue(connections: Int = 4) throws -> JobQueue {
+    /// The queue at ``redis``. `waitReplicas` and `waitTimeout` are ``RedisClient/waitReplicas``
+    /// and ``RedisClient/waitTimeout``: enqueue and finish are acknowledged only once that many
+    /// replicas have the write (0, the default until there are flags for them: no wait).
+    func queue(connections: Int = 4, waitReplicas: Int = 0, waitTimeout: Double = 1) throws -> JobQueue {
         let text = redis ?? ProcessInfo.processInfo.environment["STREAMGATE_REDIS_URL"] ?? "redis://127.0.0.1:6379"
         do {
-            let client = RedisClient(url: try RedisURL(text), connections: connections)
+            let client = RedisClient(url: try RedisURL(text), connections: connections, waitReplicas: waitReplicas, waitTimeout: waitTimeout)
             return JobQueue(redis: client, keys: Keyspace(prefix: prefix))
         } catch {
             throw CommandFailure(message: "\(error)", code: 78)

@@ -39,4 +39,26 @@ struct RedisFixtureTests {
         }
         #expect(!FileManager.default.fileExists(atPath: directory))
     }
+
+    @Test("the sentinel and cluster fixtures leave no process and no folder when their body throws", arguments: [false, true])
+    func multiServerFixturesLeaveNothing(cluster: Bool) async throws {
+        var seen: (pids: [Int32], directory: String)?
+        await #expect(throws: Planned.self) {
+            if cluster {
+                try await withRedisCluster { redis in
+                    seen = (redis.processIdentifiers, redis.directory)
+                    throw Planned()
+                }
+            } else {
+                try await withSentinelRedis { redis in
+                    seen = (redis.processIdentifiers, redis.directory)
+                    throw Planned()
+                }
+            }
+        }
+        let (pids, directory) = try #require(seen)
+        #expect(pids.count == (cluster ? 3 : 6))
+        for pid in pids { #expect(kill(pid, 0) == -1 && errno == ESRCH, "\(pid) still runs") }
+        #expect(!FileManager.default.fileExists(atPath: directory))
+    }
 }

@@ -55,8 +55,7 @@ public final class RedisFixture: @unchecked Sendable {
     private let lock = NSLock()
     private var onSocket: RedisServerProcess?
     private var onPort: ChildProcess?
-    private var clients: [RedisClient] = []
-    private var ended = false
+    private let clients = FixtureClients()
 
     /// Starts the server and waits (blocking) until it answers PING.
     public init(_ options: RedisOptions = RedisOptions()) throws {
@@ -88,23 +87,23 @@ public final class RedisFixture: @unchecked Sendable {
     }
 
     deinit {
-        guard !ended else { return }
+        guard let clients = clients.end() else { return }
         FileHandle.standardError.write(Data("redis-server in \(directory) outlived its test: stopped by RedisFixture.deinit\n".utf8))
-        let clients = self.clients
         Task { for client in clients { await client.shutdown() } }
         stop()
         try? FileManager.default.removeItem(atPath: directory)
     }
 
     /// A client of this server, shut down when the fixture ends. `url` overrides the fixture's
-    /// (another database, a wrong password).
-    public func client(url: RedisURL? = nil, connections: Int = 2, timeout: Double = 5, reconnectWindow: Double = 10) -> RedisClient {
-        let client = RedisClient(url: url ?? self.url, connections: connections, timeout: timeout, reconnectWindow: reconnectWindow)
-        lock.withLock {
-            precondition(!ended, "a client of a RedisFixture that has ended")
-            clients.append(client)
-        }
-        return client
+    /// (another database, a wrong password); `waitReplicas` is ``RedisClient/waitReplicas``.
+    public func client(
+        url: RedisURL? = nil, connections: Int = 2, timeout: Double = 5, reconnectWindow: Double = 10, waitReplicas: Int = 0, waitTimeout: Double = 1
+    ) -> RedisClient {
+        let client = RedisClient(
+            url: url ?? self.url, connections: connections, timeout: timeout, reconnectWindow: reconnectWindow, waitReplicas: waitReplicas,
+            waitTimeout: waitTimeout
+        )
+        return clients.keep(client)
     }
 
     /// Stops the server (SIGTERM, which flushes the AOF) and waits for it: Redis down, mid-test.
@@ -131,13 +130,7 @@ public final class RedisFixture: @unchecked Sendable {
     /// Shuts the clients down, stops the server and removes its folder; ``withRedis(_:isolation:_:)``
     /// calls it. Only the first call does anything.
     public func end() async {
-        let clients = lock.withLock { () -> [RedisClient]? in
-            if ended { return nil }
-            ended = true
-            return self.clients
-        }
-        guard let clients else { return }
-        for client in clients { await client.shutdown() }
+        guard await clients.shutDown() else { return }
         // Stopping waits for the process to exit: off Swift's pool.
         _ = try? await offPool { [self] in
             stop()
@@ -147,28 +140,9 @@ public final class RedisFixture: @unchecked Sendable {
 
     private func startOnPort() throws -> ChildProcess {
         guard let port, let password = options.password else { preconditionFailure("not a TCP server") }
-        let executable = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].first { FileManager.default.isExecutableFile(atPath: $0) }
-        let server = try ChildProcess(
-            executable: executable ?? "/usr/bin/redis-server",
-            arguments: [
-                "--port", String(port), "--bind", "127.0.0.1", "--requirepass", password,
-                "--dir", directory, "--save", "", "--appendonly", options.appendOnly ? "yes" : "no", "--appendfsync", "everysec",
-                "--maxmemory", options.maxMemory, "--maxmemory-policy", "volatile-lru",
-                "--logfile", directory + "/redis.log", "--daemonize", "no",
-            ],
-            stdout: .null, stderr: .null
-        )
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline {
-            if let connection = try? RedisConnection(url: url, timeout: 1), (try? connection.send(["PING"])) == .status("PONG") {
-                return server
-            }
-            if let status = server.exitStatus {
-                throw RedisError.connect(endpoint: "127.0.0.1:\(port)", reason: "redis-server \(status)")
-            }
-            Thread.sleep(forTimeInterval: 0.02)
-        }
-        server.terminate(grace: 5)
-        throw RedisError.connect(endpoint: "127.0.0.1:\(port)", reason: "redis-server did not answer within 10 s")
+        return try LoopbackRedis.start(port: port, directory: directory, arguments: [
+            "--requirepass", password, "--save", "", "--appendonly", options.appendOnly ? "yes" : "no", "--appendfsync", "everysec",
+            "--maxmemory", options.maxMemory, "--maxmemory-policy", "volatile-lru",
+        ], url: url)
     }
 }

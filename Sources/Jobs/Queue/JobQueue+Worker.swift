@@ -115,7 +115,7 @@ extension JobQueue {
                         String(stored.maxAttempts ?? JobSpec.defaultMaxAttempts), stored.assetID ?? "",
                     ]
                 }
-                let reply = try await eval(Scripts.runInlineBatch, keys: scriptKeys, arguments: arguments)
+                let reply = try await eval(Scripts.runInlineBatch, keys: scriptKeys, arguments: arguments, durable: true)
                 guard let replies = reply.array, replies.count == batch.count else {
                     throw RedisError.unexpectedReply(command: "run inline", reply: "\(reply)")
                 }
@@ -203,12 +203,13 @@ extension JobQueue {
 
     /// Ends several attempts in one round trip; for each, whether it was recorded.
     public func finish(_ endings: [(Lease, Outcome)]) async throws(RedisError) -> [Bool] {
-        let replies = try await evalMany(Scripts.finish, calls: endings.map { lease, outcome in
+        let calls = endings.map { lease, outcome in
             (
-                [keys.job(lease.jobID), lease.stream, keys.events, keys.dead, keys.delayed, keys.stats],
-                Self.finishArguments(lease, outcome, keys: keys, eventsMaxLength: eventsMaxLength, retention: retentionSeconds)
+                keys: [keys.job(lease.jobID), lease.stream, keys.events, keys.dead, keys.delayed, keys.stats],
+                arguments: Self.finishArguments(lease, outcome, keys: keys, eventsMaxLength: eventsMaxLength, retention: retentionSeconds)
             )
-        })
+        }
+        let replies = try await evalMany(Scripts.finish, calls: calls, durable: true)
         return try replies.map { reply throws(RedisError) in
             if case .error(let message) = reply { throw .server(message) }
             return reply.int == 1

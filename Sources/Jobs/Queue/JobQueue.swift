@@ -47,20 +47,15 @@ public final class JobQueue: Sendable {
     // MARK: - Scripts
 
     /// Runs a script by SHA1, loading it when the server does not know it (``RedisClient/eval``).
-    func eval(_ script: RedisScript, keys scriptKeys: [String], arguments: [String]) async throws(RedisError) -> RedisValue {
-        try await redis.eval(script, keys: scriptKeys, arguments: arguments.map { Array($0.utf8) })
+    /// `durable` (enqueue, finish): acknowledged only once the client's
+    /// ``RedisClient/waitReplicas`` replicas have the write, so a failover cannot lose it.
+    func eval(_ script: RedisScript, keys scriptKeys: [String], arguments: [String], durable: Bool = false) async throws(RedisError) -> RedisValue {
+        try await redis.eval(script, keys: scriptKeys, arguments: arguments.map { Array($0.utf8) }, durable: durable)
     }
 
-    /// Runs one script many times in one round trip.
-    func evalMany(_ script: RedisScript, calls: [(keys: [String], arguments: [String])]) async throws(RedisError) -> [RedisValue] {
-        guard !calls.isEmpty else { return [] }
-        let commands = calls.map { ["EVALSHA", script.sha, String($0.keys.count)] + $0.keys + $0.arguments }
-        let replies = try await redis.pipeline(commands)
-        if replies.contains(where: { if case .error(let message) = $0 { message.hasPrefix("NOSCRIPT") } else { false } }) {
-            _ = try await redis.send(["SCRIPT", "LOAD", script.source])
-            return try await redis.pipeline(commands)
-        }
-        return replies
+    /// Runs one script many times in one round trip (``RedisClient/evalMany``).
+    func evalMany(_ script: RedisScript, calls: [(keys: [String], arguments: [String])], durable: Bool = false) async throws(RedisError) -> [RedisValue] {
+        try await redis.evalMany(script, calls: calls.map { ($0.keys, $0.arguments.map { Array($0.utf8) }) }, durable: durable)
     }
 
     /// Creates the consumer group on every priority's stream (idempotent). Reading from id 0, so
@@ -114,7 +109,8 @@ public final class JobQueue: Sendable {
                 id, spec.json(), priority.rawValue, String(Self.now()), String(spec.maxAttempts ?? JobSpec.defaultMaxAttempts),
                 spec.assetID ?? "", spec.idempotencyKey == nil ? "0" : "1", String(idempotencySeconds), String(eventsMaxLength),
                 String(indexMaxLength),
-            ]
+            ],
+            durable: true
         )
         guard let values = reply.array, values.count == 2, let created = values[0].int, let jobID = values[1].text else {
             throw RedisError.unexpectedReply(command: "enqueue", reply: "\(reply)")
@@ -151,7 +147,7 @@ public final class JobQueue: Sendable {
                     spec.id!, spec.json(), priority.rawValue, String(spec.maxAttempts ?? JobSpec.defaultMaxAttempts), spec.assetID ?? "",
                 ]
             }
-            let reply = try await eval(Scripts.enqueueBatch, keys: scriptKeys, arguments: arguments)
+            let reply = try await eval(Scripts.enqueueBatch, keys: scriptKeys, arguments: arguments, durable: true)
             guard let created = reply.array, created.count == batch.count else {
                 throw RedisError.unexpectedReply(command: "enqueue batch", reply: "\(reply)")
             }
