@@ -74,16 +74,18 @@ extension S3Client {
     public func putObject<Body: AsyncSequence & Sendable>(
         bucket: String, key: String, length: Int64, body: Body, contentType: String? = nil, metadata: [String: String] = [:]
     ) async throws -> String? where Body.Element == ByteBuffer {
-        var operation = Operation(name: "PutObject", method: .PUT, bucket: bucket, key: key, body: .stream(.stream(body, length: .known(length))), idempotent: false)
+        var operation = Operation(name: "PutObject", method: .PUT, bucket: bucket, key: key, body: .stream(.stream(body, length: .known(length)), length: length), idempotent: false)
         operation.headers = Self.objectHeaders(contentType: contentType, metadata: metadata)
         return try await send(operation).headers.first(name: "etag")
     }
 
     /// GET, whole or a range, streamed: nothing is held in memory beyond what the caller has not
-    /// read yet. The request (not the reading of the body) is retried as the policy allows; reading
-    /// may take up to `bodyTimeout`.
-    public func getObject(bucket: String, key: String, range: S3ByteRange? = nil, bodyTimeout: Duration = .seconds(3600)) async throws -> S3ObjectStream {
-        var operation = Operation(name: "GetObject", method: .GET, bucket: bucket, key: key, idempotent: true, deadline: bodyTimeout)
+    /// read yet. The request is retried as the policy allows until the answer's head arrives; the
+    /// body is then the caller's to read, at its pace, with no deadline of the client's (the
+    /// request timeout ends at the head), so a caller that must not wait on a stalled body bounds
+    /// its reading itself (or gives the client an `HTTPClient` with a read timeout).
+    public func getObject(bucket: String, key: String, range: S3ByteRange? = nil) async throws -> S3ObjectStream {
+        var operation = Operation(name: "GetObject", method: .GET, bucket: bucket, key: key, idempotent: true)
         if let range {
             operation.headers.append(("range", range.header))
             // A 200 would be the whole object where a range was asked for: not an answer.

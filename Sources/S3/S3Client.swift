@@ -33,7 +33,7 @@ public final class S3Client: Sendable {
         enum Body: Sendable {
             case none
             case bytes(ByteBuffer)
-            case stream(HTTPClientRequest.Body)
+            case stream(HTTPClientRequest.Body, length: Int64)
         }
 
         var name: String
@@ -47,8 +47,6 @@ public final class S3Client: Sendable {
         var idempotent: Bool
         /// The statuses that are an answer rather than an error.
         var accepted: @Sendable (Int) -> Bool = { (200..<300).contains($0) }
-        /// nil: the configuration's request timeout.
-        var deadline: Duration?
     }
 
     /// Sends `operation`, retrying as the policy allows, and returns the first accepted answer
@@ -61,8 +59,9 @@ public final class S3Client: Sendable {
             attempt += 1
             let response: HTTPClientResponse
             do {
-                let timeout = operation.deadline ?? configuration.requestTimeout
-                response = try await httpClient.execute(request(for: operation), deadline: .now() + TimeAmount(timeout))
+                // AsyncHTTPClient's deadline covers the request up to the answer's head (the body
+                // sent, not the body answered): an upload gets time for its bytes too.
+                response = try await httpClient.execute(request(for: operation), deadline: .now() + TimeAmount(timeout(for: operation)))
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
@@ -95,6 +94,17 @@ public final class S3Client: Sendable {
         }
     }
 
+    /// The request timeout, plus the time the body takes at ``S3Configuration/minimumUploadRate``.
+    func timeout(for operation: Operation) -> Duration {
+        let length: Int64
+        switch operation.body {
+        case .none: length = 0
+        case .bytes(let buffer): length = Int64(buffer.readableBytes)
+        case .stream(_, let streamed): length = streamed
+        }
+        return configuration.requestTimeout + .milliseconds(length * 1000 / Int64(max(1, configuration.minimumUploadRate)))
+    }
+
     func failure(_ operation: Operation, _ reason: S3Error.Reason) -> S3Error {
         S3Error(operation: operation.name, bucket: operation.bucket, key: operation.key, reason: reason)
     }
@@ -113,7 +123,7 @@ public final class S3Client: Sendable {
         case .bytes(let buffer):
             payloadHash = configuration.signsPayload ? Digest.hex(Digest.sha256(Array(buffer.readableBytesView))) : SigV4Signer.unsignedPayload
             request.body = .bytes(buffer)
-        case .stream(let body):
+        case .stream(let body, _):
             payloadHash = SigV4Signer.unsignedPayload
             request.body = body
         }

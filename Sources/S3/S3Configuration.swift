@@ -20,10 +20,13 @@ public struct S3Configuration: Sendable {
     public var addressing: Addressing
     public var credentials: S3Credentials
     public var retry: S3RetryPolicy
-    /// How long one attempt may take, its answer read (a streamed GET body has its own deadline).
-    /// Within it AsyncHTTPClient keeps reconnecting to an address that refuses, so it also bounds
-    /// how long an unreachable endpoint is tried before the next attempt.
+    /// How long one attempt may take until the answer's head arrives (bodies are read after it,
+    /// without this deadline). Within it AsyncHTTPClient keeps reconnecting to an address that
+    /// refuses, so it also bounds how long an unreachable endpoint is tried before the next attempt.
     public var requestTimeout: Duration
+    /// The slowest upload allowed, in bytes a second: a request with a body may take its length
+    /// at this rate on top of ``requestTimeout`` (1 MiB/s: a 5 GiB streamed PUT gets 85 minutes).
+    public var minimumUploadRate: Int
     /// The largest XML answer read (a listing, a multipart result, an error): larger is refused.
     public var maxXMLBytes: Int
     /// Whether bodies sent from memory are hashed into the signature (else `UNSIGNED-PAYLOAD`, as
@@ -32,7 +35,8 @@ public struct S3Configuration: Sendable {
 
     public init(
         endpoint: String, region: String = "us-east-1", addressing: Addressing = .path, credentials: S3Credentials,
-        retry: S3RetryPolicy = S3RetryPolicy(), requestTimeout: Duration = .seconds(30), maxXMLBytes: Int = 4 << 20, signsPayload: Bool = true
+        retry: S3RetryPolicy = S3RetryPolicy(), requestTimeout: Duration = .seconds(30), minimumUploadRate: Int = 1 << 20,
+        maxXMLBytes: Int = 4 << 20, signsPayload: Bool = true
     ) throws(S3ConfigurationError) {
         guard let url = URL(string: endpoint), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
               let host = url.host, !host.isEmpty, url.path.isEmpty || url.path == "/", url.query == nil
@@ -45,6 +49,7 @@ public struct S3Configuration: Sendable {
         self.credentials = credentials
         self.retry = retry
         self.requestTimeout = requestTimeout
+        self.minimumUploadRate = minimumUploadRate
         self.maxXMLBytes = maxXMLBytes
         self.signsPayload = signsPayload
     }
