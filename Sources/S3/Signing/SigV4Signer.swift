@@ -68,7 +68,7 @@ public struct SigV4Signer: Sendable {
         signing.headers += added
         let canonical = Self.canonicalRequest(signing)
         let toSign = stringToSign(canonicalRequest: canonical.text, timestamp: stamp)
-        let signature = Digest.hex(Digest.hmacSHA256(key: signingKey(day: stamp.day), message: Array(toSign.utf8)))
+        let signature = signature(of: toSign, day: stamp.day)
         let authorization = "\(Self.algorithm) Credential=\(credentials.accessKeyID)/\(scope(stamp)), SignedHeaders=\(canonical.signedHeaders), Signature=\(signature)"
         return SignedHeaders(headers: added + [("authorization", authorization)], canonicalRequest: canonical.text, stringToSign: toSign, signature: signature)
     }
@@ -90,10 +90,13 @@ public struct SigV4Signer: Sendable {
         var signing = request
         signing.query = query
         let canonical = Self.canonicalRequest(signing).text
-        let toSign = stringToSign(canonicalRequest: canonical, timestamp: stamp)
-        let signature = Digest.hex(Digest.hmacSHA256(key: signingKey(day: stamp.day), message: Array(toSign.utf8)))
-        query.append(("X-Amz-Signature", signature))
+        query.append(("X-Amz-Signature", signature(of: stringToSign(canonicalRequest: canonical, timestamp: stamp), day: stamp.day)))
         return query
+    }
+
+    /// The hex HMAC-SHA256 of the string to sign under the day's signing key.
+    func signature(of stringToSign: String, day: String) -> String {
+        Digest.hex(Digest.hmacSHA256(key: signingKey(day: day), message: Array(stringToSign.utf8)))
     }
 
     /// The canonical request: method, path, sorted query, sorted canonical headers, the signed
