@@ -36,6 +36,8 @@ struct S3ClientTests {
             #expect(info.eTag == eTag)
             #expect(info.contentType == "video/mp2t")
             #expect(info.metadata["asset"] == "a1")
+            // Listed (with encoding-type=url) as the same key.
+            #expect(try await s3.listObjects(bucket: server.bucket, prefix: "assets/").objects.map(\.key) == [Self.oddKey])
 
             #expect(try await collect(s3.getObject(bucket: server.bucket, key: Self.oddKey).body) == data)
             let ranged = try await s3.getObject(bucket: server.bucket, key: Self.oddKey, range: .bytes(2...5))
@@ -142,6 +144,18 @@ struct S3ClientTests {
             #expect(completed?.code == "NoSuchUpload")
             let head = await #expect(throws: S3Error.self) { _ = try await s3.headObject(bucket: server.bucket, key: "big/aborted.bin") }
             #expect(head?.isNotFound == true)
+
+            // A source that fails after a whole part: the error comes back, the upload is aborted,
+            // no object appears.
+            struct SourceFailed: Error {}
+            let (failing, feed) = AsyncThrowingStream<ByteBuffer, any Error>.makeStream()
+            feed.yield(buffer(pattern(S3Client.minimumPartSize + 1)))
+            feed.finish(throwing: SourceFailed())
+            await #expect(throws: SourceFailed.self) {
+                try await s3.uploadMultipart(bucket: server.bucket, key: "big/failed.bin", body: failing, partSize: S3Client.minimumPartSize)
+            }
+            let failedHead = await #expect(throws: S3Error.self) { _ = try await s3.headObject(bucket: server.bucket, key: "big/failed.bin") }
+            #expect(failedHead?.isNotFound == true)
         }
     }
 
