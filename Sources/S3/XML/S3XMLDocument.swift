@@ -24,6 +24,8 @@ public enum S3XMLError: Error, Equatable, CustomStringConvertible {
     case tooLarge(bytes: Int, limit: Int)
     case malformed(line: Int, column: Int, reason: String)
     case declarationRefused
+    case notUTF8
+    case processingInstructionRefused
     case tooDeep(limit: Int)
     case tooManyElements(limit: Int)
     case unexpectedRoot(expected: String, found: String)
@@ -35,6 +37,8 @@ public enum S3XMLError: Error, Equatable, CustomStringConvertible {
         case .tooLarge(let bytes, let limit): "XML answer of \(bytes) bytes is over the limit of \(limit)"
         case .malformed(let line, let column, let reason): "malformed XML at \(line):\(column): \(reason)"
         case .declarationRefused: "XML with a DOCTYPE or entity declaration is refused"
+        case .notUTF8: "XML that is not UTF-8 is refused"
+        case .processingInstructionRefused: "XML with a processing instruction, or an XML declaration naming another encoding, is refused"
         case .tooDeep(let limit): "XML nested deeper than \(limit) elements"
         case .tooManyElements(let limit): "XML with more than \(limit) elements"
         case .unexpectedRoot(let expected, let found): "expected an XML <\(expected)>, found <\(found)>"
@@ -47,9 +51,14 @@ public enum S3XMLError: Error, Equatable, CustomStringConvertible {
 /// A small strict reader of S3's XML answers: the whole body in memory (bounded), parsed by
 /// FoundationXML's `XMLParser` without external entities, into ``S3XMLElement``s.
 ///
-/// Refused, with an ``S3XMLError``: a body over `maxBytes`; any DOCTYPE or entity declaration
-/// (no entity expansion, so no "billion laughs"); nesting over `maxDepth`; more than `maxElements`
-/// elements; anything the parser finds malformed; text outside the root element.
+/// Refused, with an ``S3XMLError``: a body over `maxBytes`; bytes that are not UTF-8; any DOCTYPE
+/// or entity declaration (no entity expansion, so no "billion laughs"); any processing instruction
+/// but a leading UTF-8 XML declaration; nesting over `maxDepth`; more than `maxElements` elements;
+/// anything the parser reports as an error; text outside the root element.
+///
+/// UTF-8 and processing instructions are checked before the parser runs: FoundationXML traps
+/// (a crash, not an error) on a processing instruction whose target is not UTF-8 (found by the
+/// `s3-xml` fuzz harness; `fuzz/crashes/s3-xml/`).
 public enum S3XMLDocument {
     public static let defaultMaxDepth = 16
     public static let defaultMaxElements = 200_000
@@ -58,8 +67,10 @@ public enum S3XMLDocument {
         _ bytes: some Collection<UInt8>, maxBytes: Int = 4 << 20, maxDepth: Int = defaultMaxDepth, maxElements: Int = defaultMaxElements
     ) throws(S3XMLError) -> S3XMLElement {
         guard bytes.count <= maxBytes else { throw .tooLarge(bytes: bytes.count, limit: maxBytes) }
+        guard String(validating: bytes, as: UTF8.self) != nil else { throw .notUTF8 }
         let data = Data(bytes)
         if containsDeclaration(data) { throw .declarationRefused }
+        if !onlyLeadingUTF8Declaration(data) { throw .processingInstructionRefused }
         let builder = TreeBuilder(maxDepth: maxDepth, maxElements: maxElements)
         let parser = XMLParser(data: data)
         parser.shouldResolveExternalEntities = false
@@ -97,6 +108,23 @@ public enum S3XMLDocument {
             index = found.upperBound
         }
         return false
+    }
+
+    /// Whether every `<?` is the XML declaration at the very start (after a byte-order mark), and
+    /// that declaration names no encoding but UTF-8.
+    private static func onlyLeadingUTF8Declaration(_ data: Data) -> Bool {
+        let open = Array("<?".utf8)
+        let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
+        let start = data.starts(with: bom) ? data.startIndex + 3 : data.startIndex
+        guard let first = data.firstRange(of: open) else { return true }
+        guard first.lowerBound == start, let end = data[first.upperBound...].firstRange(of: Array("?>".utf8)) else { return false }
+        let declaration = String(decoding: data[first.upperBound..<end.lowerBound], as: UTF8.self).lowercased()
+        guard declaration.hasPrefix("xml ") || declaration == "xml" else { return false }
+        if let encoding = declaration.range(of: "encoding") {
+            let value = declaration[encoding.upperBound...].drop { $0 == " " || $0 == "=" || $0 == "\"" || $0 == "'" }
+            guard value.hasPrefix("utf-8") || value.hasPrefix("utf8") else { return false }
+        }
+        return data[end.upperBound...].firstRange(of: open) == nil
     }
 
     /// Builds the tree from the parser's callbacks and stops the parser at the first limit broken.
