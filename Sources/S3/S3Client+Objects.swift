@@ -54,16 +54,21 @@ public struct S3ObjectStream: Sendable {
 }
 
 extension S3Client {
-    /// PUT of a body in memory. With `ifNoneMatch` the object is written only if `key` does not
-    /// exist yet (S3's conditional write, `If-None-Match: *`; 412 `PreconditionFailed` otherwise):
-    /// such a PUT is sent once, never retried. Returns the ETag.
+    /// PUT of a body in memory. Conditional writes (412 `PreconditionFailed` when the condition
+    /// fails): with `ifNoneMatch` the object is written only if `key` does not exist yet
+    /// (`If-None-Match: *`); with `ifMatch` only if its current ETag is that one (`If-Match`: a
+    /// compare-and-swap, as a version pointer needs). A conditional PUT is sent once, never
+    /// retried. Returns the ETag.
     @discardableResult
     public func putObject(
-        bucket: String, key: String, body: ByteBuffer, contentType: String? = nil, metadata: [String: String] = [:], ifNoneMatch: Bool = false
+        bucket: String, key: String, body: ByteBuffer, contentType: String? = nil, metadata: [String: String] = [:],
+        ifNoneMatch: Bool = false, ifMatch: String? = nil
     ) async throws -> String? {
-        var operation = Operation(name: "PutObject", method: .PUT, bucket: bucket, key: key, body: .bytes(body), idempotent: !ifNoneMatch)
+        let conditional = ifNoneMatch || ifMatch != nil
+        var operation = Operation(name: "PutObject", method: .PUT, bucket: bucket, key: key, body: .bytes(body), idempotent: !conditional)
         operation.headers = Self.objectHeaders(contentType: contentType, metadata: metadata)
         if ifNoneMatch { operation.headers.append(("if-none-match", "*")) }
+        if let ifMatch { operation.headers.append(("if-match", ifMatch)) }
         return try await send(operation).headers.first(name: "etag")
     }
 

@@ -176,7 +176,7 @@ struct S3ClientTests {
         }
     }
 
-    @Test("a presigned URL fetches the object with no other credentials; a conditional PUT does not overwrite")
+    @Test("a presigned URL fetches the object with no other credentials; conditional PUTs (If-None-Match, If-Match) do not overwrite")
     func presignedAndConditional() async throws {
         try await withS3 { server in
             let s3 = server.client()
@@ -191,6 +191,16 @@ struct S3ClientTests {
             }
             #expect(again?.status == 412)
             #expect(String(buffer: try await s3.getObjectBytes(bucket: server.bucket, key: "shared/a b.txt", maxBytes: 100)) == "hello")
+
+            // If-Match: a pointer swapped only from the version it was read at.
+            let first = try #require(try await s3.putObject(bucket: server.bucket, key: "pointer", body: ByteBuffer(string: "v1")))
+            let second = try await s3.putObject(bucket: server.bucket, key: "pointer", body: ByteBuffer(string: "v2"), ifMatch: first)
+            #expect(second != nil && second != first)
+            let stale = await #expect(throws: S3Error.self) {
+                try await s3.putObject(bucket: server.bucket, key: "pointer", body: ByteBuffer(string: "v3"), ifMatch: first)
+            }
+            #expect(stale?.status == 412)
+            #expect(String(buffer: try await s3.getObjectBytes(bucket: server.bucket, key: "pointer", maxBytes: 100)) == "v2")
         }
     }
 }
