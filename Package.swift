@@ -110,6 +110,17 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
+        // Object storage: an S3 client (Signature Version 4, objects, listings, multipart) on
+        // AsyncHTTPClient, with Vault's OpenSSL digests for the signatures.
+        .target(
+            name: "S3",
+            dependencies: [
+                "Vault",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // A local EVM (fixtures/chain) served over JSON-RPC: `dev`'s chain and the tests', never a
         // production dependency of the gate.
         .target(
@@ -152,7 +163,7 @@ let package = Package(
         // -sanitize=fuzzer (fuzz/run.sh), and replays files through them otherwise.
         .target(
             name: "FuzzHarnesses",
-            dependencies: ["Origin", "Gate", "Ethereum", "Vault", "HLS", "Profiles", "Redis", "Jobs"],
+            dependencies: ["Origin", "Gate", "Ethereum", "Vault", "HLS", "Profiles", "Redis", "Jobs", "S3"],
             path: "fuzz/Sources/FuzzHarnesses"
         ),
         .systemLibrary(name: "CLibFuzzer", path: "fuzz/Sources/CLibFuzzer"),
@@ -163,11 +174,12 @@ let package = Package(
         ),
 
         // What the test targets share: running blocking work off Swift's pool, loopback ports, and
-        // the scoped fixtures (a redis-server, an origin on a real socket) that end whatever a test did.
+        // the scoped fixtures (a redis-server, an origin on a real socket, an S3 server) that end
+        // whatever a test did.
         .target(
             name: "TestSupport",
             dependencies: [
-                "Redis", "Processes", "Jobs", "Origin",
+                "Redis", "Processes", "Jobs", "Origin", "S3",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -193,6 +205,15 @@ let package = Package(
             ]
         ),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzHarnesses"]),
+        .testTarget(
+            name: "S3Tests",
+            dependencies: [
+                "S3", "TestSupport", "Vault",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
         .testTarget(name: "MediaTests", dependencies: ["Media", "Profiles", "Vault", "Store", "HLS", "TestSupport"]),
         .testTarget(
             name: "IntegrationTests",

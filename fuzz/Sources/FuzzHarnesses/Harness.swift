@@ -32,6 +32,7 @@ public enum Harnesses {
         SealedSourceHarness.harness,
         MediaHarnesses.mediaPlaylist, MediaHarnesses.multivariantPlaylist, MediaHarnesses.profile,
         JobHarnesses.jobSpec, JobHarnesses.callbackURL,
+        S3Harnesses.xml,
     ]
 
     public static func named(_ name: String) -> Harness? {
