@@ -57,8 +57,8 @@ struct S3RetryTests {
     @Test("503 SlowDown twice, then the answer; 500 until the attempts run out; 403 at once")
     func idempotentRetried() async throws {
         let tally = Tally()
-        try await withOrigin(application(tally)) { server in
-            let s3 = try client(port: server.port)
+        try await withHTTPServer(application(tally)) { port in
+            let s3 = try client(port: port)
             #expect(String(buffer: try await s3.getObjectBytes(bucket: "b", key: "flaky", maxBytes: 10)) == "ok")
             #expect(tally.count("GET flaky") == 3)
 
@@ -77,8 +77,8 @@ struct S3RetryTests {
     @Test("a PUT from memory is retried; a streamed or conditional PUT is sent once")
     func putsRetriedOnlyWhenSafe() async throws {
         let tally = Tally()
-        try await withOrigin(application(tally)) { server in
-            let s3 = try client(port: server.port)
+        try await withHTTPServer(application(tally)) { port in
+            let s3 = try client(port: port)
             let plain = await #expect(throws: S3Error.self) { try await s3.putObject(bucket: "b", key: "plain", body: ByteBuffer(string: "x")) }
             #expect(plain?.attempts == 4)
             #expect(tally.count("PUT plain") == 4)

@@ -90,6 +90,24 @@ public func withOrigin<T: Sendable>(
     }
 }
 
+/// Serves any Hummingbird `application` (a scripted peer, such as a misbehaving S3 endpoint) on a
+/// kernel-chosen port for the length of `body`, through HummingbirdTesting's live server.
+public func withHTTPServer<T>(
+    _ application: some ApplicationProtocol, _ body: @Sendable (_ port: Int) async throws -> T
+) async throws -> T {
+    // The closure given to the live server never throws: a throw there cancels the server in the
+    // middle of its graceful shutdown, and NIO traps on a connection cancelled as it is accepted.
+    let outcome = try await application.test(.live) { client -> Result<T, any Error> in
+        do {
+            guard let port = client.port else { throw OriginServerError("the live test client has no port") }
+            return .success(try await body(port))
+        } catch {
+            return .failure(error)
+        }
+    }
+    return try outcome.get()
+}
+
 /// One keep-alive HTTP/1.1 connection to an origin in this process (HummingbirdTesting's client).
 /// It connects on its first request: a test that never uses it holds no connection.
 public struct OriginClient: Sendable {
