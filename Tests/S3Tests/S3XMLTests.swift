@@ -58,8 +58,9 @@ struct S3XMLTests {
         }
     }
 
-    /// fuzz/crashes/s3-xml/pi-target-not-utf8: FoundationXML traps on a processing instruction
-    /// whose target is not UTF-8, so such bodies never reach it.
+    /// fuzz/crashes/s3-xml/pi-target-not-utf8 and xml-declaration-without-version: FoundationXML
+    /// traps on a processing instruction whose target is not UTF-8, and on `<?xml?>`, so no `<?`
+    /// ever reaches it.
     @Test("not UTF-8, or a processing instruction, or a declaration of another encoding: refused before the parser")
     func refusedBeforeTheParser() throws {
         #expect(throws: S3XMLError.notUTF8) { try S3XMLDocument.parse([0x3C, 0x61, 0x3E, 0x3C, 0x3F, 0x70, 0xFF, 0x20, 0x78, 0x3F, 0x3E, 0x3C, 0x2F, 0x61, 0x3E]) }
@@ -67,6 +68,8 @@ struct S3XMLTests {
         #expect(throws: S3XMLError.processingInstructionRefused) { try S3XMLDocument.parse(bytes("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a/>")) }
         #expect(throws: S3XMLError.processingInstructionRefused) { try S3XMLDocument.parse(bytes("<a/><?xml version=\"1.0\"?>")) }
         #expect(try S3XMLDocument.parse(bytes("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<a/>")).name == "a")
+        #expect(throws: S3XMLError.self) { try S3XMLDocument.parse(bytes("<?xml?><x")) }
+        #expect(try S3XMLDocument.parse(bytes("<?xml?><a/>")).name == "a")
         #expect(try S3XMLDocument.parse([0xEF, 0xBB, 0xBF] + bytes("<?xml version='1.0'?><a>ü</a>")).text == "ü")
     }
 
