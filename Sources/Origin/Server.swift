@@ -132,15 +132,11 @@ public struct OriginApplication: Service {
     }
 }
 
-/// `Date` for the router's answers, formatted once a second and shared by every connection.
+/// `Date` for the router's answers: one ``HTTPDateCache`` shared by every connection.
 final class SharedHTTPDate: Sendable {
-    private let cached = NIOLockedValueBox((second: 0, text: ""))
+    private let cache = NIOLockedValueBox(HTTPDateCache())
 
     func text() -> String {
-        let now = time(nil)
-        return cached.withLockedValue { cached in
-            if cached.second != now { cached = (now, HTTPSemantics.httpDate(now)) }
-            return cached.text
-        }
+        cache.withLockedValue { $0.text() }
     }
 }

@@ -35,9 +35,6 @@ final class ConnectionAcceptor: Service {
         var quiescing = false
     }
 
-    /// The port it listens on (the kernel's choice when asked for 0).
-    var port: Int { listener.port }
-
     init(
         host: String, port: Int, backlog: Int = 256, maximumConnections: Int, child: GuardedHTTP1Channel,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void

@@ -290,7 +290,8 @@ enum HTTPHeadEncoding {
     }
 }
 
-/// `Date`, formatted once a second (each fast-path handler keeps one per connection).
+/// `Date`, formatted once a second: each fast-path handler keeps one per connection, the router
+/// one behind a lock (``SharedHTTPDate``).
 struct HTTPDateCache {
     private var second = 0
     private var value = ""

@@ -5,15 +5,14 @@ import Store
 // L1's objects: what each holds, and how a missing one is loaded (L2, then the store).
 
 extension OriginRoutes {
-    /// The file `known` names in `version`, from L1; else the work of loading it once (L2, then
-    /// the store, however many requests miss at once) into L1. nil: no such file.
-    func cachedObject(_ known: KnownTarget, in version: PublishedVersion, mode: PlaybackMode) -> Lookup<CachedObject?> {
+    /// The file `known` names (of `type`) in `version`, from L1; else the work of loading it once
+    /// (L2, then the store, however many requests miss at once) into L1. nil: no such file.
+    func cachedObject(_ known: KnownTarget, _ type: MediaType, in version: PublishedVersion, mode: PlaybackMode) -> Lookup<CachedObject?> {
         // A miss counts (in L1's frequency sketch and the metrics) only where the load follows.
         if let cached = cache.get(known.cacheKey(in: version), countingMiss: mode == .mayLoad) { return .known(cached) }
         if mode == .mayLoad { counted(l1Hit: false) }
-        guard case .file(let type) = known.target.kind else { return .known(nil) }
         let relative = known.target.relative
-        let rewritten = known.target.version == nil && type == .playlist
+        let rewritten = known.isEntryPlaylist
         return .load { try await self.load(version, relative, type: type, rewritten: rewritten) }
     }
 

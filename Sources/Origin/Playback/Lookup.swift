@@ -1,7 +1,7 @@
 /// What one of the origin's memories (versions, policies, revocations, ownership, L1, keys) says
 /// about a question: the answer it holds now, or the work that finds it out.
 ///
-/// The playback answer (``OriginRoutes/answer(_:client:mode:loads:)``) asks each memory once per
+/// The playback answer (``OriginRoutes/answer(_:mode:progress:)``) asks each memory once per
 /// request with the same function, whatever path the request came by: the fast path answers only
 /// when every lookup is `.known`, the router runs the `.load`s and asks again.
 public enum Lookup<Value: Sendable>: Sendable {

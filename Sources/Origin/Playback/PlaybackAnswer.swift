@@ -17,7 +17,7 @@ import Store
 //
 // So the two give the same answer by construction; `FastPathTests.sameAnswers` checks it.
 
-/// Whether an answer may wait for progress.
+/// Whether an answer may wait for loads.
 enum PlaybackMode {
     /// The fast path: only what memory holds now; the rate limit is not taken for a request that
     /// will be handed on (the router takes it).
@@ -123,7 +123,7 @@ extension OriginRoutes {
     ) -> PlaybackStep {
         let target = known.target
         let object: CachedObject
-        switch found(progress.object, cachedObject(known, in: version, mode: mode), mode, &progress, PlaybackLoad.object) {
+        switch found(progress.object, cachedObject(known, type, in: version, mode: mode), mode, &progress, PlaybackLoad.object) {
         case .value(let cached?):
             object = cached
             // Found in L1 by this call, not loaded for it: a hit.

@@ -162,6 +162,9 @@ final class KnownTarget {
     let segment: NumberedSegment?
     /// What metrics count a file under.
     let route: OriginMetrics.Route
+    /// An entry playlist (a playlist reached without a version): L1 keeps it rewritten to name the
+    /// version, apart from the version's own file.
+    let isEntryPlaylist: Bool
     /// The L1 key of a file under ``keyVersion`` ("" until the first: no version is called that).
     private var key = ""
     private var keyVersion = ""
@@ -170,6 +173,7 @@ final class KnownTarget {
         self.target = target
         asset = try? AssetID(target.asset)
         segment = target.kind == .file(.transportStream) ? NumberedSegment(target.relative) : nil
+        isEntryPlaylist = target.version == nil && target.kind == .file(.playlist)
         if case .key = target.kind {
             route = .key
         } else {
@@ -180,8 +184,7 @@ final class KnownTarget {
     /// The L1 key of this file in `version`: the one made last time while the version stays.
     func cacheKey(in version: PublishedVersion) -> String {
         if keyVersion != version.version {
-            let rewritten = target.version == nil && target.kind == .file(.playlist)
-            key = OriginRoutes.cacheKey(OriginRoutes.objectName(version, target.relative), rewritten: rewritten)
+            key = OriginRoutes.cacheKey(OriginRoutes.objectName(version, target.relative), rewritten: isEntryPlaylist)
             keyVersion = version.version
         }
         return key
