@@ -54,8 +54,17 @@ let package = Package(
         .target(name: "HLS"),
         // Ladder profiles (YAML), validated with line numbers.
         .target(name: "Profiles", dependencies: [.product(name: "Yams", package: "Yams")]),
-        // The on-disk layout: staging, atomic publish, reading published assets.
-        .target(name: "Store"),
+        // Where assets live: one storage interface, a folder backend and a bucket backend (S3);
+        // staging, atomic publish, reading published assets.
+        .target(
+            name: "Store",
+            dependencies: [
+                "S3",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         // FFmpeg wrappers and the transcode pipeline.
         .target(
             name: "Media",
@@ -189,7 +198,7 @@ let package = Package(
         .testTarget(name: "VaultTests", dependencies: ["Vault"]),
         .testTarget(name: "HLSTests", dependencies: ["HLS"]),
         .testTarget(name: "ProfilesTests", dependencies: ["Profiles"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "S3", "TestSupport"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Redis", "Processes", "Store", "TestSupport"]),
         .testTarget(
             name: "GateTests",

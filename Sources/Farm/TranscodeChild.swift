@@ -15,12 +15,18 @@ final class TranscodeChild: @unchecked Sendable {
     private var summary: TranscodeSummary?
     private var failure: (reason: String, status: TranscodeExit)?
     private var errorTail = ""
+    private let onStored: @Sendable (String) -> Void
     private let readers = DispatchGroup()
 
     /// Starts the child sandboxed, with an empty environment and nothing open but its standard
     /// streams; `secrets` (the keyring's ``Keyring/handoff()``) goes to it on standard input.
-    init(executable: String, arguments: [String], secrets: [UInt8], sandbox: ChildProcess.Sandbox, logger: Logger) throws {
+    /// `onStored` hears each file the child reports finished, on the thread reading its output.
+    init(
+        executable: String, arguments: [String], secrets: [UInt8], sandbox: ChildProcess.Sandbox, logger: Logger,
+        onStored: @escaping @Sendable (String) -> Void = { _ in }
+    ) throws {
         self.logger = logger
+        self.onStored = onStored
         process = try ChildProcess(
             executable: executable, arguments: arguments, environment: [:],
             stdin: .pipe, stdout: .pipe, stderr: .pipe, processGroup: true, deathSignal: SIGTERM, sandbox: sandbox
@@ -44,8 +50,8 @@ final class TranscodeChild: @unchecked Sendable {
         return latestProgress
     }
 
-    /// What the child published, from its `published` event.
-    var published: TranscodeSummary? {
+    /// What the child wrote, from its `done` event: every file is in the staging folder.
+    var finished: TranscodeSummary? {
         lock.lock(); defer { lock.unlock() }
         return summary
     }
@@ -79,10 +85,15 @@ final class TranscodeChild: @unchecked Sendable {
             ])
             return
         }
+        if case .stored(let file) = event {
+            onStored(file)
+            return
+        }
         lock.lock(); defer { lock.unlock() }
         switch event {
         case .progress(let progress): latestProgress = progress
-        case .published(let published): summary = published
+        case .stored: break
+        case .finished(let finished): summary = finished
         case .failed(let reason, let status): failure = (reason, status)
         }
     }

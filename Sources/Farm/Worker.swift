@@ -22,18 +22,19 @@ import Processes
 ///   a store outage delays jobs, it does not fail or dead-letter them.
 /// - A job whose asset is already published by an earlier attempt of the same job (its worker died
 ///   between publishing and recording it) succeeds with that version, without transcoding again.
-/// - Each attempt owns its staging folder: the worker makes it in the store, the child only writes
-///   and publishes it, and the worker removes it when the attempt ends, however it ends.
+/// - Each attempt owns its staging: the worker makes it through its store, the child only writes
+///   into it, the worker stores each file the child reports finished and publishes the version
+///   when the child succeeds, and removes what is left when the attempt ends, however it ends.
 public final class Worker: Sendable {
     public let configuration: WorkerConfiguration
-    private let queue: JobQueue
+    let queue: JobQueue
     /// A client of its own for the blocking reads.
     private let fetcher: JobQueue
-    private let logger: Logger
+    let logger: Logger
     private let webhooks: WebhookSender
-    private let state = NIOLockedValueBox(State())
+    let state = NIOLockedValueBox(State())
 
-    private struct State {
+    struct State {
         var draining = false
         var drainStarted: Date?
         var releasing = false
@@ -239,211 +240,6 @@ public final class Worker: Sendable {
             logger.error("cannot record the end of a job", metadata: ["job": "\(lease.jobID)", "error": "\(error)"])
             return false
         }
-    }
-
-    /// Runs the transcode child; nil when the lease was lost (nothing must be recorded).
-    private func runTranscode(lease: Lease, spec: JobSpec) async -> Outcome? {
-        guard let source = spec.source else { return .failed("field 'source' is required") }
-        let profileName = spec.profile ?? "default"
-        let profilePath = profileName.contains("/") || profileName.hasSuffix(".yaml")
-            ? profileName : "\(configuration.profilesDirectory)/\(profileName).yaml"
-        guard FileManager.default.fileExists(atPath: profilePath) else {
-            return .failed("unknown profile '\(profileName)' (no \(profilePath))")
-        }
-        guard let asset = lease.assetID ?? spec.assetID else { return .failed("field 'asset_id' is required") }
-        if let version = versionPublished(asset: asset, by: lease.jobID) {
-            logger.info("already published by an earlier attempt of this job", metadata: ["job": "\(lease.jobID)", "version": "\(version)"])
-            return .succeeded(version: version)
-        }
-
-        let resolved: String
-        switch SourcePolicy(roots: configuration.sourceRoots, uploads: configuration.store + "/uploads").resolve(source) {
-        case .success(let path): resolved = path
-        case .failure(let problem): return .failed("field 'source': \(problem)")
-        }
-        // This attempt owns its staging folder, the child only writes and publishes it: removed
-        // when the attempt ends, however it ends (a published one has already moved into the store).
-        let id: AssetID
-        do { id = try AssetID(asset) } catch { return .failed("field 'asset_id': \(error)") }
-        let staging: StagingArea
-        do {
-            let store = try AssetStore(root: configuration.store)
-            // What an earlier attempt of this job left when its worker died: this worker holds the job now.
-            store.discardStaging(of: id, heldBy: lease.jobID)
-            staging = try store.stage(id, heldBy: lease.jobID)
-        } catch {
-            return postponeForStore(reason: "\(error)")
-        }
-        defer { staging.discard() }
-        let arguments = [
-            "transcode", resolved, "--profile", profilePath, "--out", configuration.store, "--asset-id", asset,
-            "--events", "--quiet", "--keyring-stdin", "--memory-limit-mib", String(configuration.memoryLimitMiB),
-            "--publisher", lease.jobID, "--staging", staging.directory,
-        ] + configuration.transcodeArguments
-        // A job may ask for less time than the worker allows, never more.
-        let timeLimit = min(spec.timeoutSeconds ?? configuration.jobTimeoutSeconds, configuration.jobTimeoutSeconds)
-        var sandbox = configuration.sandbox
-        // CPU time adds up over the encoder's threads: the wall limit on every core, and a margin.
-        sandbox.cpuSeconds = Int(timeLimit) * ProcessInfo.processInfo.activeProcessorCount + 60
-        var childLogger = logger
-        childLogger[metadataKey: "job"] = "\(lease.jobID)"
-        let child: TranscodeChild
-        do {
-            child = try TranscodeChild(
-                executable: configuration.executable, arguments: arguments, secrets: configuration.keyring.handoff(),
-                sandbox: sandbox, logger: childLogger
-            )
-        } catch {
-            return retryOrDead(lease: lease, spec: spec, reason: "\(error)")
-        }
-        let started = Date()
-        var lastRenew = Date()
-        var lastReport = Date.distantPast
-        var reported: TranscodeEvent.Progress?
-        var stopReason: StopReason?
-
-        while child.process.isRunning {
-            try? await Task.sleep(for: .milliseconds(100))
-            if stopReason == nil {
-                if isReleasing { stopReason = .release }
-                if Date().timeIntervalSince(started) > timeLimit { stopReason = .timeout(timeLimit) }
-            }
-            var status: LeaseStatus?
-            let progress = child.progress
-            if stopReason == nil, let progress, progress != reported, Date().timeIntervalSince(lastReport) >= 0.5 {
-                lastReport = Date()
-                reported = progress
-                // A progress report renews the lease too (same script), so it counts as a renewal.
-                status = try? await queue.report(lease, consumer: configuration.id, progress: JobProgress(
-                    percent: progress.percent, stage: "transcoding", fps: progress.fps, speed: progress.speed,
-                    etaSeconds: progress.etaSeconds
-                ))
-                if status != nil { lastRenew = Date() }
-            }
-            if stopReason == nil, Date().timeIntervalSince(lastRenew) >= min(0.5, configuration.leaseSeconds / 3) {
-                status = try? await queue.renew(lease, consumer: configuration.id)
-                if status != nil { lastRenew = Date() }
-            }
-            switch status {
-            case .lost?: stopReason = .leaseLost
-            case .cancelRequested?: if stopReason == nil { stopReason = .cancel }
-            default: break
-            }
-            if let stopReason { await stop(child, because: stopReason); break }
-        }
-        let exit = await child.process.exited() ?? .signaled(SIGKILL)
-        child.drainOutput()
-
-        switch stopReason {
-        case .leaseLost?:
-            logger.warning("lease lost; the job belongs to another worker now", metadata: ["job": "\(lease.jobID)"])
-            return nil
-        case .cancel?: return .cancelled
-        case .release?: return .release
-        case .timeout(let limit)?:
-            return retryOrDead(lease: lease, spec: spec, reason: "timed out after \(Int(limit)) s and was killed")
-        case nil: return outcome(of: child, exit: exit, lease: lease, spec: spec, started: started)
-        }
-    }
-
-    /// What a child that ended on its own means for the job, decided from its exit status; its
-    /// `failed` event gives the reason.
-    private func outcome(of child: TranscodeChild, exit: ExitStatus, lease: Lease, spec: JobSpec, started: Date) -> Outcome {
-        let status = TranscodeExit(exit)
-        let failed = child.failed
-        if let failed, failed.status != status {
-            logger.error("the transcode child's failed event disagrees with its exit status", metadata: [
-                "job": "\(lease.jobID)", "event_status": "\(failed.status)", "exit": "\(exit)",
-            ])
-        }
-        let reason = failed?.reason ?? "transcode \(exit)"
-        switch status {
-        case .succeeded?:
-            guard let summary = child.published else {
-                return retryOrDead(lease: lease, spec: spec, reason: "transcode \(exit) without saying what it published")
-            }
-            WorkerMetrics.transcoded(seconds: Date().timeIntervalSince(started), speed: child.progress?.speed)
-            state.withLockedValue {
-                $0.storeFailures = 0
-                $0.storePausedUntil = nil
-            }
-            return .succeeded(version: summary.version)
-        case .storeUnavailable?:
-            return postponeForStore(reason: failed?.reason ?? "the store failed")
-        case .badInput?, .configuration?:
-            // Another attempt would fail the same way.
-            return .failed(reason)
-        case .cancelled?:
-            return .cancelled
-        case .outOfMemory?:
-            // Worth another try (another worker, a calmer moment), then a dead letter that says why.
-            return retryOrDead(lease: lease, spec: spec, reason: reason)
-        case .internalFailure?, .usage?, nil:
-            if case .signaled = exit {
-                logger.error("transcode crashed", metadata: [
-                    "job": "\(lease.jobID)", "status": "\(exit)", "stderr": "\(child.errorOutput.suffix(1500))",
-                ])
-            }
-            let detail = failed.map { ": \($0.reason)" } ?? ""
-            return retryOrDead(lease: lease, spec: spec, reason: "transcode \(exit)\(detail)")
-        }
-    }
-
-    /// The store failed (full, unwritable), not the job: postponed, the attempt not counted, and
-    /// no job taken for a while.
-    private func postponeForStore(reason: String) -> Outcome {
-        pauseForStore(reason: reason)
-        let delay = configuration.retryDelay(afterAttempt: 1)
-        return .postpone(reason, at: Int64((Date().timeIntervalSince1970 + delay) * 1000))
-    }
-
-    private enum StopReason {
-        case cancel, release, leaseLost
-        case timeout(Double)
-    }
-
-    /// Asks the child to stop, then kills its process group; its staging folder is the attempt's
-    /// to remove once it has gone.
-    private func stop(_ child: TranscodeChild, because reason: StopReason) async {
-        switch reason {
-        case .leaseLost, .timeout:
-            child.process.signalGroup(SIGKILL)
-        case .cancel, .release:
-            child.process.signalGroup(SIGTERM)
-            if await child.process.exited(timeout: 1.5) == nil { child.process.signalGroup(SIGKILL) }
-        }
-        if await child.process.exited(timeout: 5) == nil { child.process.signalGroup(SIGKILL) }
-    }
-
-    /// The version of `asset` readers see now, when this job published it.
-    private func versionPublished(asset: String, by jobID: String) -> String? {
-        guard let id = try? AssetID(asset), let store = try? AssetStore(readingFrom: configuration.store),
-              let current = try? store.publishedVersion(of: id), store.publisher(of: current) == jobID
-        else { return nil }
-        return current.version
-    }
-
-    /// Takes no job for a while after a store failure: 1 s, doubling with each failure in a row up
-    /// to 30 s (with jitter), until a transcode publishes again.
-    private func pauseForStore(reason: String) {
-        let seconds = state.withLockedValue { state -> Double in
-            state.storeFailures += 1
-            let seconds = min(30, pow(2, Double(min(state.storeFailures - 1, 5)))) * Double.random(in: 0.75...1)
-            state.storePausedUntil = Date().addingTimeInterval(seconds)
-            return seconds
-        }
-        logger.warning("the store failed; taking no job for a while", metadata: [
-            "error": "\(reason)", "pause_s": "\(String(format: "%.1f", seconds))",
-        ])
-    }
-
-    private func retryOrDead(lease: Lease, spec: JobSpec, reason: String) -> Outcome {
-        let maxAttempts = spec.maxAttempts ?? JobSpec.defaultMaxAttempts
-        guard lease.attempt < maxAttempts else {
-            return .dead("gave up after \(lease.attempt) attempts: \(reason)")
-        }
-        let delay = configuration.retryDelay(afterAttempt: lease.attempt)
-        return .retry(reason, at: Int64((Date().timeIntervalSince1970 + delay) * 1000))
     }
 
     // MARK: - Heartbeats

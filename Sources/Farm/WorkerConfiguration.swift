@@ -11,7 +11,10 @@ public struct WorkerConfiguration: Sendable {
     /// Jobs run at once.
     public var concurrency: Int
     /// The store assets are published into.
-    public var store: String
+    public var storage: any AssetStorage
+    /// A local folder for what a transcode writes before it reaches a store kept elsewhere (a
+    /// bucket); a folder store stages inside itself instead.
+    public var spool: String
     /// Where `profile: NAME` is looked up, as `NAME.yaml`.
     public var profilesDirectory: String
     /// The `streamgate` binary each transcode runs in, as a child process.
@@ -47,7 +50,8 @@ public struct WorkerConfiguration: Sendable {
     public var webhookPolicy: OutboundAddressPolicy
 
     public init(
-        id: String = WorkerConfiguration.defaultID(), concurrency: Int = 1, store: String,
+        id: String = WorkerConfiguration.defaultID(), concurrency: Int = 1, storage: any AssetStorage,
+        spool: String = NSTemporaryDirectory() + "streamgate-spool",
         profilesDirectory: String = "profiles", executable: String = CommandLine.arguments[0],
         leaseSeconds: Double = 30, jobTimeoutSeconds: Double = 4 * 3600, memoryLimitMiB: Int = 8192,
         retryBaseSeconds: Double = 5, retryCapSeconds: Double = 600, heartbeatSeconds: Double = 2,
@@ -61,7 +65,8 @@ public struct WorkerConfiguration: Sendable {
         self.drainTimeoutSeconds = drainTimeoutSeconds
         self.id = id
         self.concurrency = max(1, concurrency)
-        self.store = store
+        self.storage = storage
+        self.spool = spool
         self.profilesDirectory = profilesDirectory
         self.executable = executable
         self.leaseSeconds = leaseSeconds

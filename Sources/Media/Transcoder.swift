@@ -92,12 +92,12 @@ public final class Transcoder {
     /// - Parameters:
     ///   - progress: called at most every `progressInterval` seconds, and once at the end.
     ///   - isCancelled: polled between packets; returning true abandons the transcode.
-    ///   - publisher: who publishes (a job's id): when the asset's current version is already this
-    ///     publisher's, that version is the result and nothing new is published
-    ///     (``StagingArea/publish(requiredFiles:publisher:)``).
+    ///   - publisher: who publishes (a job's id), when the transcode publishes itself: recorded in
+    ///     the version (``StagingArea/publish(requiredFiles:publisher:)``).
     ///   - staging: a staging folder someone else owns (a worker, for the attempt it runs), adopted
-    ///     with ``AssetStore/adoptStaging(_:for:)``: written and published, never removed here. When
-    ///     nil, the transcode stages in a folder of its own and removes it on failure.
+    ///     with ``AssetStore/adoptStaging(_:for:)``: written, never published nor removed here (the
+    ///     worker publishes it through its store). When nil, the transcode stages in a folder of its
+    ///     own, publishes it, and removes it on failure.
     /// - Throws: ``StoreError`` when the store fails (full, unwritable): the input is not to blame,
     ///   and another try may succeed; ``TranscodeError`` for everything about the input.
     public func transcode(
@@ -121,8 +121,9 @@ public final class Transcoder {
                 progressInterval: progressInterval, progress: progress, isCancelled: isCancelled, started: started
             )
             var summary = try job.run()
-            let published = try staging.publish(requiredFiles: ["master.m3u8", "asset.json"], publisher: publisher)
-            summary.version = published.version
+            if adopted == nil {
+                summary.version = try staging.publish(requiredFiles: PublishedVersion.requiredFiles, publisher: publisher).version
+            }
             summary.wallSeconds = Date().timeIntervalSince(started)
             return summary
         } catch let error as TranscodeError {

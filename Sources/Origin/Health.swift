@@ -13,7 +13,7 @@ import Store
 /// store's path and Redis's error text (which may hold an address or a user name) go to the log,
 /// once each time they change.
 public struct HealthRoutes: Sendable {
-    let store: AssetStore
+    let store: any AssetStorage
     let queue: JobQueue?
     /// Renders the metrics registry; nil serves no `/metrics`.
     let metrics: (@Sendable () -> [UInt8])?
@@ -27,7 +27,7 @@ public struct HealthRoutes: Sendable {
         public let detail: String
     }
 
-    public init(store: AssetStore, queue: JobQueue?, metrics: (@Sendable () -> [UInt8])?, logger: Logger = Logger(label: "streamgate.health")) {
+    public init(store: any AssetStorage, queue: JobQueue?, metrics: (@Sendable () -> [UInt8])?, logger: Logger = Logger(label: "streamgate.health")) {
         self.store = store
         self.queue = queue
         self.metrics = metrics
@@ -62,9 +62,10 @@ public struct HealthRoutes: Sendable {
     /// What keeps this server from serving; empty when ready.
     public func problems() async -> [Problem] {
         var problems: [Problem] = []
-        var info = stat()
-        if stat(store.root, &info) != 0 || access(store.root, R_OK | X_OK) != 0 {
-            problems.append(Problem(name: "store", detail: "store \(store.root) is not readable"))
+        do {
+            try await store.checkReadable()
+        } catch {
+            problems.append(Problem(name: "store", detail: "\(error)"))
         }
         if let queue {
             do {

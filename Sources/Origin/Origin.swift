@@ -57,7 +57,7 @@ public typealias KeyUnwrapper = @Sendable (AssetID, String, [UInt8]) throws -> [
 /// encoded dots, absolute paths and NUL bytes are simply not found. Segments are served exactly as stored:
 /// encrypted.
 public struct OriginRoutes: Sendable {
-    let store: AssetStore
+    let store: any AssetStorage
     let unwrapKey: KeyUnwrapper
     let logger: Logger
     let threadPool: NIOThreadPool
@@ -102,7 +102,7 @@ public struct OriginRoutes: Sendable {
     }
 
     public init(
-        store: AssetStore, unwrapKey: @escaping KeyUnwrapper, logger: Logger, threadPool: NIOThreadPool = .singleton,
+        store: any AssetStorage, unwrapKey: @escaping KeyUnwrapper, logger: Logger, threadPool: NIOThreadPool = .singleton,
         options: OriginOptions = OriginOptions(), shared: SharedCache? = nil, gate: PlaybackGate? = nil, policies: PolicyStore? = nil
     ) {
         self.gate = gate
@@ -114,7 +114,7 @@ public struct OriginRoutes: Sendable {
         self.options = options
         entryCacheControl = "public, max-age=\(options.entryMaxAge)"
         self.shared = shared
-        directory = AssetDirectory(store: store, threadPool: threadPool)
+        directory = AssetDirectory(store: store)
         limiter = options.rateLimit.map(RateLimiter.init(options:))
         let metrics = OriginMetrics()
         self.metrics = metrics
@@ -125,7 +125,7 @@ public struct OriginRoutes: Sendable {
 
     /// - Parameter cacheBytes: the L1 budget (0 turns it off).
     public init(
-        store: AssetStore, unwrapKey: @escaping KeyUnwrapper, logger: Logger, threadPool: NIOThreadPool = .singleton,
+        store: any AssetStorage, unwrapKey: @escaping KeyUnwrapper, logger: Logger, threadPool: NIOThreadPool = .singleton,
         cacheBytes: Int
     ) {
         self.init(store: store, unwrapKey: unwrapKey, logger: logger, threadPool: threadPool, options: OriginOptions(l1Bytes: cacheBytes))

@@ -37,7 +37,7 @@ public struct OriginRequestContext: RequestContext, RemoteAddressRequestContext 
 /// The origin application: ``OriginRoutes`` on an HTTP/1.1 server.
 public func buildOriginApplication(
     configuration: OriginConfiguration,
-    store: AssetStore,
+    store: any AssetStorage,
     unwrapKey: @escaping KeyUnwrapper,
     logger: Logger
 ) -> OriginApplication {

@@ -109,8 +109,10 @@ struct Dev: AsyncParsableCommand {
                 say("dev: no local chain (\(error)); NFT gating is off. `scripts/python-env.sh` installs what it needs.")
             }
         }
+        let storage: any AssetStorage
+        do { storage = try AssetStore(readingFrom: storeFolder) } catch { throw CommandFailure(error) }
         let server = try ServerSetup(
-            store: storeFolder, masterKeyFile: keyFile, redis: redis.urlString, prefix: "sg", apiKeyFile: apiKeyFile,
+            storage: storage, masterKeyFile: keyFile, redis: redis.urlString, prefix: "sg", apiKeyFile: apiKeyFile,
             sourceRoots: [FileManager.default.currentDirectoryPath], maxUploadBytes: 8 << 30, gating: gating,
             webhookPolicy: webhookPolicy, connections: try connections.limits()
         )

@@ -15,8 +15,7 @@ struct Serve: AsyncParsableCommand {
         discussion: "API keys: --api-key-file FILE (one per line) or STREAMGATE_API_KEYS (comma-separated).\n\n" + unitsHelp
     )
 
-    @Option(help: "The store folder to serve.")
-    var store: String
+    @OptionGroup(title: "Store") var store: StoreOptions
 
     @Option(help: "The address to listen on.")
     var host: String = "127.0.0.1"
@@ -55,7 +54,7 @@ struct Serve: AsyncParsableCommand {
         // Loopback clients are real clients here: for sign-ins as for playback.
         if cache.rateLimitLoopback { gating.signInLimits.authRateLimitLoopback = true }
         let server = try ServerSetup(
-            store: store, masterKeyFile: masterKeyFile, redis: redis, prefix: prefix, apiKeyFile: apiKeyFile,
+            storage: try store.storage(creating: false), masterKeyFile: masterKeyFile, redis: redis, prefix: prefix, apiKeyFile: apiKeyFile,
             sourceRoots: sourceRoot, maxUploadBytes: maxUploadBytes.bytes, origin: try cache.originOptions(),
             shared: try cache.sharedOptions(), gating: gating.enabled ? gating : nil, webhookPolicy: try webhooks.policy(),
             connections: try connections.limits()
@@ -163,7 +162,7 @@ struct ConnectionOptions: ParsableArguments {
 /// Everything `serve` (and `dev`) puts together: the store, the keyring, Redis (queue, L2 and
 /// change announcements) and the routes.
 struct ServerSetup {
-    let assets: AssetStore
+    let assets: any AssetStorage
     let keyring: Keyring
     let redisURL: RedisURL?
     let queue: JobQueue?
@@ -175,7 +174,7 @@ struct ServerSetup {
     let connections: ConnectionLimits
 
     init(
-        store: String, masterKeyFile: String?, redis: String?, prefix: String, apiKeyFile: String?,
+        storage: any AssetStorage, masterKeyFile: String?, redis: String?, prefix: String, apiKeyFile: String?,
         sourceRoots: [String], maxUploadBytes: Int, origin options: OriginOptions = OriginOptions(),
         shared sharedOptions: SharedCache.Options? = SharedCache.Options(), gating: GateCommandOptions? = nil,
         apiKeys extraKeys: [String] = [], webhookPolicy: OutboundAddressPolicy = .publicOnly,
@@ -187,10 +186,10 @@ struct ServerSetup {
         self.logger = logger
         do {
             keyring = try Keyring.load(keyFile: masterKeyFile)
-            assets = try AssetStore(readingFrom: store)
         } catch {
             throw CommandFailure(error)
         }
+        assets = storage
         var queue: JobQueue?
         var api: JobAPI?
         var url: RedisURL?
@@ -214,7 +213,7 @@ struct ServerSetup {
                 api = JobAPI(
                     configuration: .init(
                         apiKeys: keys, sourceRoots: sourceRoots.map(StorePath.absolute),
-                        uploadsDirectory: assets.root + "/uploads", maxUploadBytes: maxUploadBytes
+                        uploadsDirectory: assets.uploads, maxUploadBytes: maxUploadBytes
                     ),
                     queue: client, keyring: keyring, logger: logger, store: assets, policies: gate?.gate.policies
                 )

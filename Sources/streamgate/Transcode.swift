@@ -46,14 +46,14 @@ struct Transcode: ParsableCommand {
     @Option(help: .hidden)
     var memoryLimitMib: MebibyteCount?
 
-    /// The job a worker runs this transcode for: recorded in the published version, and when the
-    /// asset's current version is already that job's (an earlier attempt published it, then its
-    /// worker died), that version is the result and nothing new is published.
+    /// Who publishes (a job's id), recorded in the version this transcode publishes (not with
+    /// --staging, whose owner publishes).
     @Option(help: .hidden)
     var publisher: String?
 
-    /// A staging folder a worker made in the store for this attempt, and owns: written and
-    /// published here, never removed here (the worker removes it whatever ends the attempt).
+    /// A staging folder a worker made for this attempt, and owns: written here, each file reported
+    /// as it is whole (with --events), never published nor removed here (the worker publishes it
+    /// through its store, and removes it whatever ends the attempt).
     @Option(help: .hidden)
     var staging: String?
 
@@ -70,6 +70,7 @@ struct Transcode: ParsableCommand {
             let id = try assetID.map { try AssetID($0) } ?? AssetID.random()
             let assets = try AssetStore(root: store)
             let adopted = try staging.map { try assets.adoptStaging($0, for: id) }
+            if events { adopted?.onWrite = { EventWriter.write(.stored($0)) } }
             let transcoder = Transcoder(store: assets, keyring: keyring)
             let stop = StopSignal.install(watchParent: events)
             let bar = (!quiet && !events && isatty(STDERR_FILENO) == 1) ? ProgressBar() : nil
@@ -83,7 +84,7 @@ struct Transcode: ParsableCommand {
             )
             bar?.finish()
             if events {
-                EventWriter.write(.published(summary))
+                EventWriter.write(.finished(summary))
             } else if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -37,8 +37,12 @@ struct WorkerCommand: AsyncParsableCommand {
             throw CommandFailure(error)
         }
         _ = try options.limits.limits()
+        let storage = try options.store.storage(creating: true) { problem in
+            FileHandle.standardError.write(Data("streamgate: the store is not usable yet (\(problem)); jobs wait for it\n".utf8))
+        }
         let configuration = WorkerConfiguration(
-            id: id ?? WorkerConfiguration.defaultID(), concurrency: options.concurrency, store: options.store,
+            id: id ?? WorkerConfiguration.defaultID(), concurrency: options.concurrency, storage: storage,
+            spool: options.spool.map(StorePath.absolute) ?? NSTemporaryDirectory() + "streamgate-spool",
             profilesDirectory: options.profiles, executable: Self.executablePath(), leaseSeconds: options.lease.seconds,
             jobTimeoutSeconds: options.jobTimeout.seconds, memoryLimitMiB: options.memoryLimitMib.mebibytes, keyring: keyring,
             transcodeArguments: options.limits.arguments, sourceRoots: options.sourceRoot.map(StorePath.absolute),
@@ -55,7 +59,7 @@ struct WorkerCommand: AsyncParsableCommand {
         var metricsServer: Task<Void, Error>?
         if let metricsPort {
             let router = Router()
-            HealthRoutes(store: try AssetStore(root: options.store), queue: nil, metrics: Telemetry.render).register(on: router)
+            HealthRoutes(store: storage, queue: nil, metrics: Telemetry.render).register(on: router)
             let app = Application(
                 router: router,
                 configuration: ApplicationConfiguration(address: .hostname(metricsHost, port: metricsPort), serverName: "StreamGate"),

@@ -4,8 +4,12 @@ import Jobs
 
 /// The worker options a farm passes on to each worker it starts.
 struct WorkerOptions: ParsableArguments {
-    @Option(help: "The store assets are published into.")
-    var store: String
+    @OptionGroup(title: "Store") var store: StoreOptions
+
+    @Option(help: ArgumentHelp(
+        "A local folder for what a transcode writes before it reaches a bucket store (default: a folder in $TMPDIR).", valueName: "folder"
+    ))
+    var spool: String?
 
     @Option(help: "Jobs each worker runs at once.")
     var concurrency: Int = 1
@@ -43,9 +47,11 @@ struct WorkerOptions: ParsableArguments {
 
     var arguments: [String] {
         var list = [
-            "--store", store, "--concurrency", String(concurrency), "--profiles", profiles, "--lease", lease.description,
+            "--concurrency", String(concurrency), "--profiles", profiles, "--lease", lease.description,
             "--job-timeout", jobTimeout.description, "--memory-limit-mib", memoryLimitMib.description,
         ]
+        list = store.arguments + list
+        if let spool { list += ["--spool", spool] }
         if let masterKeyFile { list += ["--master-key-file", masterKeyFile] }
         if let drainTimeout { list += ["--drain-timeout", drainTimeout.description] }
         for root in sourceRoot { list += ["--source-root", root] }

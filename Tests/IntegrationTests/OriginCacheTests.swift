@@ -143,7 +143,7 @@ struct OriginCacheTests {
                         await #expect(try origin.get("/v/film/360p/00000.ts").body == Data(harness.segment(0, generation: 1)))
                     }
 
-                    try harness.store.unpublish(try AssetID("film"))
+                    try await harness.store.unpublish(try AssetID("film"))
                     let deleted = ContinuousClock.now
                     try await harness.queue.redis.announceAssetChange("film", in: harness.queue.keys)
                     try await Task.sleep(until: deleted + .seconds(1))

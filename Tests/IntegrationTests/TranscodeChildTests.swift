@@ -7,6 +7,7 @@ import Testing
 import Vault
 @testable import Farm
 import Processes
+import Synchronization
 
 /// The worker's side of the child protocol, against a real `streamgate transcode --events`: each way
 /// a transcode ends reaches the worker as its typed status and event, the child leaves the staging
@@ -21,6 +22,14 @@ struct TranscodeChildTests {
         let staging: StagingArea
         let child: TranscodeChild
         let log = LogRecorder()
+        /// The files the child reported whole, in order.
+        let stored = Reported()
+
+        final class Reported: Sendable {
+            private let files = Mutex<[String]>([])
+            func append(_ file: String) { files.withLock { $0.append(file) } }
+            var all: [String] { files.withLock { $0 } }
+        }
 
         init(_ input: String, memoryLimitMiB: Int = 8192) throws {
             folder = try TemporaryFolder()
@@ -32,9 +41,10 @@ struct TranscodeChildTests {
                 arguments: [
                     "transcode", input, "--profile", packageRoot.appendingPathComponent("profiles/fast.yaml").path,
                     "--out", store.root, "--asset-id", "typed", "--events", "--quiet", "--keyring-stdin",
-                    "--memory-limit-mib", String(memoryLimitMiB), "--publisher", "job-1", "--staging", staging.directory,
+                    "--memory-limit-mib", String(memoryLimitMiB), "--staging", staging.directory,
                 ],
-                secrets: keyring.handoff(), sandbox: ChildProcess.Sandbox(), logger: log.logger()
+                secrets: keyring.handoff(), sandbox: ChildProcess.Sandbox(), logger: log.logger(),
+                onStored: { [stored] file in stored.append(file) }
             )
         }
 
@@ -51,7 +61,7 @@ struct TranscodeChildTests {
             let failed = try #require(child.failed, "no failed event: \(child.errorOutput.suffix(1500))")
             #expect(failed.status == status)
             #expect(failed.reason.contains(reason), "\(failed.reason)")
-            #expect(child.published == nil)
+            #expect(child.finished == nil)
             #expect(log.errors.isEmpty, "\(log.errors)")
             #expect(FileManager.default.fileExists(atPath: staging.directory), "the child removed a staging folder it does not own")
             staging.discard()
@@ -86,15 +96,27 @@ struct TranscodeChildTests {
         try attempt.expectFailed(.cancelled, exit: try await attempt.ended(), saying: "cancelled")
     }
 
-    @Test("success: the succeeded status, the published event, the staging folder moved into the store", .tags(.endToEnd))
-    func published() async throws {
+    @Test("success: the succeeded status, every file reported as it is whole, the done event; the worker publishes", .tags(.endToEnd))
+    func finished() async throws {
         let attempt = try Attempt(packageRoot.appendingPathComponent("fixtures/good/basic.mp4").path)
         let exit = try await attempt.ended()
         #expect(TranscodeExit(exit) == .succeeded, "\(attempt.child.errorOutput.suffix(1500))")
-        let summary = try #require(attempt.child.published)
-        #expect(try attempt.store.publishedVersion(of: try AssetID("typed"))?.version == summary.version)
-        #expect(attempt.child.failed == nil && attempt.child.progress != nil && attempt.log.errors.isEmpty)
-        #expect(!FileManager.default.fileExists(atPath: attempt.staging.directory))
+        let summary = try #require(attempt.child.finished)
+        #expect(summary.version == nil && attempt.child.failed == nil && attempt.child.progress != nil && attempt.log.errors.isEmpty)
+        // The child only writes: nothing is published until the attempt's owner says so.
+        #expect(try attempt.store.publishedVersion(of: try AssetID("typed")) == nil)
+        let written = try FileManager.default.subpathsOfDirectory(atPath: attempt.staging.directory).filter { path in
+            var folder: ObjCBool = false
+            return FileManager.default.fileExists(atPath: attempt.staging.directory + "/" + path, isDirectory: &folder) && !folder.boolValue
+        }
+        let stored = attempt.stored.all
+        #expect(Set(stored) == Set(written) && stored.count == written.count, "reported \(stored), wrote \(written)")
+        #expect(stored.contains("master.m3u8") && stored.contains("asset.json") && stored.contains { $0.hasSuffix(".ts") || $0.hasSuffix(".m4s") })
+        // Segments are reported before the playlists that list them are written.
+        let firstSegment = try #require(stored.firstIndex { $0.hasSuffix(".ts") || $0.hasSuffix(".m4s") })
+        #expect(firstSegment < stored.firstIndex(of: "master.m3u8")!)
+        let published = try attempt.staging.publish(requiredFiles: PublishedVersion.requiredFiles, publisher: "job-1")
+        #expect(try attempt.store.publishedVersion(of: try AssetID("typed")) == published)
     }
 
     @Test("a line that is not an event is logged naming it; the events around it still count")

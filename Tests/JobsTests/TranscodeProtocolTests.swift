@@ -22,8 +22,10 @@ struct TranscodeProtocolTests {
     static let events: [TranscodeEvent] = [
         .progress(.init(frames: 150, fps: 187.5, speed: 6.25, processedSeconds: 5, percent: 99.9, etaSeconds: 0.02)),
         .progress(.init(frames: 0, fps: 0, speed: 0, processedSeconds: 0, percent: nil, etaSeconds: nil)),
-        .published(summary),
-        .published(TranscodeSummary(
+        .stored("720p/seg_00001.ts"),
+        .stored("keys/k0.key"),
+        .finished(summary),
+        .finished(TranscodeSummary(
             assetID: "a", version: nil, profile: "p", durationSeconds: 0, segments: 0, wallSeconds: 0, renditions: [], keys: 0, warnings: []
         )),
     ] + TranscodeExit.allCases.map { .failed(reason: "/in/clip.mp4: \"quoted\"\nand a second line", status: $0) }
@@ -45,8 +47,8 @@ struct TranscodeProtocolTests {
         )))
         let done = #"{"summary":{"asset_id":"x","duration":5,"keys":1,"profile":"fast","renditions":[],"segments":3,"#
             + #""version":"v1","wall_time":0.5,"warnings":[]},"type":"done"}"#
-        guard case .published(let summary) = try TranscodeEvent(line: done) else {
-            Issue.record("not a published event")
+        guard case .finished(let summary) = try TranscodeEvent(line: done) else {
+            Issue.record("not a done event")
             return
         }
         #expect(summary.version == "v1" && summary.assetID == "x" && summary.segments == 3)
@@ -61,6 +63,9 @@ struct TranscodeProtocolTests {
         (#"{"type": "failed", "status": 65}"#, "'reason' is missing"),
         (#"{"type": "progress", "frames": 1, "fps": "fast", "speed": 1, "processed_s": 1}"#, "'fps' has the wrong type"),
         (#"{"type": "done"}"#, "'summary' is missing"),
+        (#"{"type": "stored"}"#, "'file' is missing"),
+        (#"{"type": "stored", "file": "../../etc/passwd"}"#, "'file': not a plain relative path"),
+        (#"{"type": "stored", "file": "/etc/passwd"}"#, "'file': not a plain relative path"),
         ("", "not JSON"),
     ])
     func malformedLine(_ line: String, _ why: String) {

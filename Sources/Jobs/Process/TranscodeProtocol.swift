@@ -55,8 +55,12 @@ public enum TranscodeExit: Int32, CaseIterable, Sendable, CustomStringConvertibl
 public enum TranscodeEvent: Sendable, Equatable {
     /// How far the transcode has got: at most twice a second.
     case progress(Progress)
-    /// The asset was published: the last line of a transcode that succeeded.
-    case published(TranscodeSummary)
+    /// A file of the staging folder is complete (a sealed segment, a key, a playlist): the
+    /// worker may store it now.
+    case stored(String)
+    /// Every file is written into the staging folder: the last line of a transcode that
+    /// succeeded. The worker publishes the version.
+    case finished(TranscodeSummary)
     /// Why the transcode failed, and the status it is about to exit with: the last line of one
     /// that failed on its own terms (a crash or a kill writes nothing).
     case failed(reason: String, status: TranscodeExit)
@@ -132,11 +136,11 @@ extension TranscodeEvent {
     }
 }
 
-// The wire format: {"type":"progress",…fields}, {"type":"done","summary":{…}},
-// {"type":"failed","reason":…,"status":65}. "done" is the name workers of earlier releases know.
+// The wire format: {"type":"progress",…fields}, {"type":"stored","file":"720p/seg_00001.ts"},
+// {"type":"done","summary":{…}}, {"type":"failed","reason":…,"status":65}.
 extension TranscodeEvent: Codable {
     private enum CodingKeys: String, CodingKey {
-        case type, summary, reason, status
+        case type, summary, reason, status, file
     }
 
     public init(from decoder: any Decoder) throws {
@@ -145,8 +149,14 @@ extension TranscodeEvent: Codable {
         switch type {
         case "progress":
             self = .progress(try Progress(from: decoder))
+        case "stored":
+            let file = try container.decode(String.self, forKey: .file)
+            guard StorePath.isSafeRelative(file) else {
+                throw DecodingError.dataCorruptedError(forKey: .file, in: container, debugDescription: "not a plain relative path")
+            }
+            self = .stored(file)
         case "done":
-            self = .published(try container.decode(TranscodeSummary.self, forKey: .summary))
+            self = .finished(try container.decode(TranscodeSummary.self, forKey: .summary))
         case "failed":
             let code = try container.decode(Int32.self, forKey: .status)
             guard let status = TranscodeExit(rawValue: code) else {
@@ -164,7 +174,10 @@ extension TranscodeEvent: Codable {
         case .progress(let progress):
             try container.encode("progress", forKey: .type)
             try progress.encode(to: encoder)
-        case .published(let summary):
+        case .stored(let file):
+            try container.encode("stored", forKey: .type)
+            try container.encode(file, forKey: .file)
+        case .finished(let summary):
             try container.encode("done", forKey: .type)
             try container.encode(summary, forKey: .summary)
         case .failed(let reason, let status):

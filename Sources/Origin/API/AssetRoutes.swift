@@ -17,7 +17,7 @@ extension JobAPI {
 
     private func showAsset(_ id: String) async throws -> Response {
         guard let store, let asset = try? AssetID(id) else { return Self.error(.badRequest, "'\(id)' is not an asset id", field: "id") }
-        guard let version = try await threadPool.runIfActive({ try store.publishedVersion(of: asset) }) else {
+        guard let version = try await store.versions(of: asset).current else {
             return Self.error(.notFound, "no published asset \(id)", field: "id")
         }
         return try Self.json(.ok, ["asset_id": id, "version": version.version, "playback_path": "/v/\(id)/master.m3u8"])
@@ -25,10 +25,10 @@ extension JobAPI {
 
     private func deleteAsset(_ id: String) async throws -> Response {
         guard let store, let asset = try? AssetID(id) else { return Self.error(.badRequest, "'\(id)' is not an asset id", field: "id") }
-        guard try await threadPool.runIfActive({ try store.publishedVersion(of: asset) }) != nil else {
+        guard try await store.versions(of: asset).current != nil else {
             return Self.error(.notFound, "no published asset \(id)", field: "id")
         }
-        try await threadPool.runIfActive { try store.unpublish(asset) }
+        try await store.unpublish(asset)
         do {
             try await queue.redis.announceAssetChange(id, in: queue.keys)
         } catch {

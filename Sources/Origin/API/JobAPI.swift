@@ -52,13 +52,13 @@ public struct JobAPI: Sendable {
     let logger: Logger
     let threadPool: NIOThreadPool
     /// The store assets are published to; nil leaves out the `/v1/assets` routes.
-    let store: AssetStore?
+    let store: (any AssetStorage)?
     /// Access policies (NFT gating); nil when gating is not configured.
     let policies: PolicyStore?
     private let keyDigests: [[UInt8]]
 
     public init(
-        configuration: Configuration, queue: JobQueue, keyring: Keyring, logger: Logger, store: AssetStore? = nil,
+        configuration: Configuration, queue: JobQueue, keyring: Keyring, logger: Logger, store: (any AssetStorage)? = nil,
         policies: PolicyStore? = nil, threadPool: NIOThreadPool = .singleton
     ) {
         self.configuration = configuration

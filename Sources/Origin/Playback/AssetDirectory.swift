@@ -4,39 +4,32 @@ import NIOPosix
 import Store
 import Synchronization
 
-/// What the origin knows of each asset's versions, kept in memory so the hot path never touches
-/// the filesystem: the published version, and the versions still on disk (the one before stays so
+/// What the origin knows of each asset's versions, kept in memory so the hot path never asks the
+/// store: the published version, and the versions still readable (the one before stays so
 /// players that started on it can finish).
 ///
 /// Answers are reused for `freshness`: long when Redis announces every change
 /// (``OriginInvalidation``), a second otherwise. ``forget(_:)`` drops one asset at once.
 final class AssetDirectory: Sendable {
     struct Entry: Sendable {
-        var current: PublishedVersion?
-        /// Every version on disk, the published one included, by name.
-        var onDisk: [String: PublishedVersion]
+        var versions: AssetVersions
         var checkedAt: UInt64
 
         /// The version a URL names (nil: the published one), as this entry knows it.
-        func resolve(_ versionName: String?) -> PublishedVersion? {
-            guard let versionName else { return current }
-            return onDisk[versionName]
-        }
+        func resolve(_ versionName: String?) -> PublishedVersion? { versions.resolve(versionName) }
     }
 
-    let store: AssetStore
-    let threadPool: NIOThreadPool
+    let store: any AssetStorage
     private let entries = NIOLockedValueBox<[String: Entry]>([:])
     /// Nanoseconds an answer is reused; read on every lookup, changed when the invalidation
     /// channel goes up or down.
     private let freshness = Atomic<UInt64>(1_000_000_000)
     /// A versioned URL naming a version not seen yet (another replica published it a moment ago)
-    /// rereads the folder, but not more often than this.
+    /// asks the store again, but not more often than this.
     private let recheckAfter: UInt64 = 200_000_000
 
-    init(store: AssetStore, threadPool: NIOThreadPool) {
+    init(store: any AssetStorage) {
         self.store = store
-        self.threadPool = threadPool
     }
 
     func setFreshness(seconds: Double) {
@@ -70,17 +63,10 @@ final class AssetDirectory: Sendable {
         entries.withLockedValue { $0.removeAll() }
     }
 
-    /// Reads the asset's versions on the thread pool and remembers them.
+    /// Asks the store for the asset's versions and remembers them.
     private func read(_ asset: AssetID) async throws -> Entry {
         let now = DispatchTime.now().uptimeNanoseconds
-        let store = self.store
-        let fresh = try await threadPool.runIfActive {
-            var onDisk: [String: PublishedVersion] = [:]
-            for name in store.versionsOnDisk(of: asset) { onDisk[name] = store.version(name, of: asset) }
-            let current = try store.publishedVersion(of: asset)
-            if let current { onDisk[current.version] = current }
-            return Entry(current: current, onDisk: onDisk, checkedAt: now)
-        }
+        let fresh = Entry(versions: try await store.versions(of: asset), checkedAt: now)
         entries.withLockedValue { entries in
             // Keep the map from growing without bound under requests for many missing assets.
             if entries.count > 100_000 { entries.removeAll() }

@@ -4,6 +4,9 @@ import Store
 
 // L1's objects: what each holds, and how a missing one is loaded (L2, then the store).
 
+/// A load found no such file: the single flight's waiters all get nil.
+private struct Missing: Error {}
+
 extension OriginRoutes {
     /// The file `known` names (of `type`) in `version`, from L1; else the work of loading it once
     /// (L2, then the store, however many requests miss at once) into L1. nil: no such file.
@@ -27,11 +30,11 @@ extension OriginRoutes {
                 if rewritten {
                     var original = self.cache.get(Self.cacheKey(name, rewritten: false))
                     if original == nil { original = try await self.load(version, relative, type: type, rewritten: false) }
-                    guard let original else { throw StoredFile.Missing() }
+                    guard let original else { throw Missing() }
                     let folder = relative.split(separator: "/").dropLast().joined(separator: "/")
                     body = ObjectBytes(copied: PlaylistRewriter.rewrite(original.body, directory: folder, version: version.version))
                 } else {
-                    guard let loaded = try await self.loadBytes(name, version: version, relative: relative) else { throw StoredFile.Missing() }
+                    guard let loaded = try await self.loadBytes(name, version: version, relative: relative) else { throw Missing() }
                     body = loaded
                 }
                 let object = CachedObject(
@@ -40,7 +43,7 @@ extension OriginRoutes {
                 self.cache.put(key, object, cost: object.cost)
                 return object
             }
-        } catch is StoredFile.Missing {
+        } catch is Missing {
             return nil
         }
     }
@@ -74,21 +77,24 @@ extension OriginRoutes {
             }
             metrics.l2Miss.increment()
         }
-        guard let path = version.path(of: relative), let stored = try await read(path) else { return nil }
+        guard let stored = try await read(relative, of: version, maximumBytes: Self.maximumObjectBytes) else { return nil }
         if let shared { Task { await shared.put(name, stored.buffer) } }
         return stored
     }
 
-    /// Reads a file of a published version on the thread pool; nil when it does not exist.
-    private func read(_ path: String) async throws -> ObjectBytes? {
-        do {
-            let stored = try await threadPool.runIfActive { try StoredFile(path: path, readBody: true) }
-            counters.withLockedValue { $0.storeReads += 1 }
-            metrics.storeReads.increment()
-            return stored.bytes
-        } catch is StoredFile.Missing {
-            return nil
+    /// The largest file of a version the origin reads into memory.
+    static let maximumObjectBytes = 512 << 20
+
+    /// Reads a whole file of a published version from the store (one read, or one GET), into
+    /// memory whose pages may be lent (``PageMappedMemory``); nil when it does not exist.
+    func read(_ relative: String, of version: PublishedVersion, maximumBytes: Int) async throws -> ObjectBytes? {
+        let stored = try await store.read(relative, of: version, range: nil, maximumBytes: maximumBytes) { size, fill in
+            try PageMappedMemory.make(size: size, fill: fill)
         }
+        guard let stored else { return nil }
+        counters.withLockedValue { $0.storeReads += 1 }
+        metrics.storeReads.increment()
+        return stored.bytes
     }
 }
 
@@ -130,43 +136,4 @@ public struct CachedObject: Sendable {
 
     /// What the object costs L1: its bytes and a little bookkeeping.
     var cost: Int { body.readableBytes + (gzipped?.readableBytes ?? 0) + wholeHeads.versioned.readableBytes + wholeHeads.unversioned.readableBytes + 256 }
-}
-
-/// A file read whole from a published version, on a thread-pool thread.
-struct StoredFile: Sendable {
-    struct Missing: Error {}
-
-    let size: Int
-    /// nil when the body was not asked for.
-    let bytes: ObjectBytes?
-    var body: ByteBuffer? { bytes?.buffer }
-
-    init(path: String, readBody: Bool) throws {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else {
-            if errno == ENOENT || errno == ENOTDIR || errno == EISDIR { throw Missing() }
-            throw StoreError("\(path): cannot open: \(String(cString: strerror(errno)))")
-        }
-        defer { close(descriptor) }
-        var info = stat()
-        guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { throw Missing() }
-        let size = Int(info.st_size)
-        self.size = size
-        guard readBody else {
-            bytes = nil
-            return
-        }
-        let read = PageMappedMemory.make(size: size) { target in
-            var total = 0
-            while total < size {
-                let count = Glibc.read(descriptor, target.baseAddress! + total, size - total)
-                if count < 0, errno == EINTR { continue }
-                if count <= 0 { break }
-                total += count
-            }
-            return total
-        }
-        guard read.buffer.readableBytes == size else { throw StoreError("\(path): short read (\(read.buffer.readableBytes) of \(size) bytes)") }
-        bytes = read
-    }
 }

@@ -15,21 +15,17 @@ enum LoadedKey: Sendable {
 }
 
 extension OriginRoutes {
-    /// Key `keyID` of `version` (its file at `path`), unwrapped: from memory, else the work of
-    /// reading and unwrapping it on the thread pool.
-    func contentKey(_ version: PublishedVersion, keyID: String, path: String) -> Lookup<LoadedKey> {
+    /// Key `keyID` of `version` (its file `relative`), unwrapped: from memory, else the work of
+    /// reading it from the store and unwrapping it.
+    func contentKey(_ version: PublishedVersion, keyID: String, relative: String) -> Lookup<LoadedKey> {
         let name = Self.keyCacheKey(version, keyID)
         if let known = keys.withLockedValue({ $0[name] }) { return .known(.key(known)) }
         return .load {
-            let stored: StoredFile
-            do {
-                stored = try await self.threadPool.runIfActive { try StoredFile(path: path, readBody: true) }
-            } catch is StoredFile.Missing {
-                return .missing
-            }
+            // A wrapped key is a few hundred bytes: anything much larger is not one.
+            guard let stored = try await self.store.readBuffer(relative, of: version, maximumBytes: 64 << 10) else { return .missing }
             let key: [UInt8]
             do {
-                key = try self.unwrapKey(version.asset, keyID, Array(buffer: stored.body ?? ByteBuffer()))
+                key = try self.unwrapKey(version.asset, keyID, Array(buffer: stored))
             } catch {
                 // The reason names the key id and the master key id, never key bytes.
                 self.logger.error("key unwrap failed", metadata: ["asset": "\(version.asset)", "key": "\(keyID)", "error": "\(error)"])

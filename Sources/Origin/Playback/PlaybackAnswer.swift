@@ -160,7 +160,8 @@ extension OriginRoutes {
     private func key(
         _ keyID: String, token: String?, _ version: PublishedVersion, _ asset: AssetID, _ mode: PlaybackMode, _ answering: inout Answering, _ progress: inout PlaybackProgress
     ) -> PlaybackStep {
-        guard Self.isKeyID(keyID), let path = version.path(of: "keys/\(keyID).key") else { return finish(Self.notFound, &answering, &progress) }
+        let relative = "keys/\(keyID).key"
+        guard Self.isKeyID(keyID), StorePath.isSafeRelative(relative) else { return finish(Self.notFound, &answering, &progress) }
         if let policies {
             let policy: AccessPolicy?
             switch found(progress.policy, policies.policy(of: asset.rawValue), mode, &progress, PlaybackLoad.policy) {
@@ -180,7 +181,7 @@ extension OriginRoutes {
                 }
             }
         }
-        switch found(progress.key, contentKey(version, keyID: keyID, path: path), mode, &progress, PlaybackLoad.key) {
+        switch found(progress.key, contentKey(version, keyID: keyID, relative: relative), mode, &progress, PlaybackLoad.key) {
         case .value(.key(let bytes)): return finish(Self.keyResponse(bytes, method: answering.request.method), &answering, &progress)
         case .value(.missing): return finish(Self.notFound, &answering, &progress)
         case .value(.unavailable): return finish(Self.keyUnavailable(keyID), &answering, &progress)

@@ -1,18 +1,26 @@
 import Foundation
+import NIOPosix
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// One published version of an asset: an immutable folder.
+/// One published version of an asset: immutable once published.
 public struct PublishedVersion: Sendable, Equatable {
     public let asset: AssetID
     /// `v<UTC yyyyMMddTHHmmss>Z-<12 hex>`: sorts by publish time, unique.
     public let version: String
-    /// The absolute folder holding `master.m3u8` and the rest.
+    /// Where the version's files are: the absolute folder holding `master.m3u8` and the rest in a
+    /// folder store, the key prefix of its objects in a bucket.
     public let directory: String
 
-    /// The absolute path of a file inside the version, or nil when `relative` is not a plain
+    public init(asset: AssetID, version: String, directory: String) {
+        self.asset = asset
+        self.version = version
+        self.directory = directory
+    }
+
+    /// The path (or key) of a file inside the version, or nil when `relative` is not a plain
     /// relative path the store could have written (see ``StorePath``).
     public func path(of relative: String) -> String? {
         guard StorePath.isSafeRelative(relative) else { return nil }
@@ -33,6 +41,8 @@ public struct PublishedVersion: Sendable, Equatable {
 public final class AssetStore: Sendable {
     /// The store folder, absolute, without a trailing slash.
     public let root: String
+    /// Where ``AssetStorage``'s calls wait on the disk.
+    let threadPool: NIOThreadPool
 
     var stagingRoot: String { root + "/staging" }
     var objectsRoot: String { root + "/objects" }
@@ -41,8 +51,9 @@ public final class AssetStore: Sendable {
     /// Opens a store, creating its folders when they are missing; for writers.
     ///
     /// Throws when the folders cannot be created or written, naming the path and the reason.
-    public init(root: String) throws(StoreError) {
+    public init(root: String, threadPool: NIOThreadPool = .singleton) throws(StoreError) {
         self.root = StorePath.absolute(root)
+        self.threadPool = threadPool
         for folder in [self.root, stagingRoot, objectsRoot, assetsRoot] {
             try StorePath.makeDirectory(folder)
         }
@@ -51,10 +62,18 @@ public final class AssetStore: Sendable {
         }
     }
 
+    /// A store whose folders are made as they are needed, not checked now: a worker starts
+    /// while its store is down, and postpones its jobs until it is back.
+    public init(lazilyAt root: String, threadPool: NIOThreadPool = .singleton) {
+        self.root = StorePath.absolute(root)
+        self.threadPool = threadPool
+    }
+
     /// Opens an existing store for reading; nothing is created. Missing subfolders simply hold no
     /// assets yet.
-    public init(readingFrom root: String) throws(StoreError) {
+    public init(readingFrom root: String, threadPool: NIOThreadPool = .singleton) throws(StoreError) {
         self.root = StorePath.absolute(root)
+        self.threadPool = threadPool
         var info = stat()
         guard stat(self.root, &info) == 0 else {
             throw StoreError.system("cannot open the store", path: self.root)

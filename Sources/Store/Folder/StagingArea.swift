@@ -21,6 +21,9 @@ public final class StagingArea {
     private var createdDirectories: Set<String> = []
     private var finished = false
     private var writtenFiles: [String] = []
+    /// Told the relative name of each file once it is whole (a worker's child reports them, so
+    /// its worker can store them before the transcode ends).
+    public var onWrite: ((String) -> Void)?
 
     init(store: AssetStore, asset: AssetID, directory: String, ownsDirectory: Bool) {
         self.store = store
@@ -41,6 +44,7 @@ public final class StagingArea {
             throw StoreError("\(directory): refusing to write '\(relative)': not a plain relative path")
         }
         try writeFile(bytes, at: relative)
+        onWrite?(relative)
     }
 
     /// Writes a new file, `relative` already checked (or one of the store's own hidden names).
@@ -144,6 +148,7 @@ public final class StagingArea {
         try StorePath.syncDirectory(assetObjects)
 
         let previous = try store.publishedVersion(of: asset)
+        try StorePath.makeDirectory(store.assetsRoot)
         let link = store.assetsRoot + "/" + asset.rawValue
         let temporaryLink = store.assetsRoot + "/.\(asset.rawValue).\(version).link"
         guard symlink("../objects/\(asset.rawValue)/\(version)", temporaryLink) == 0 else {

@@ -1,0 +1,245 @@
+import Foundation
+import Jobs
+import Logging
+import Processes
+import Store
+
+// One transcode attempt: its staging, its child, the files stored as the child finishes them,
+// the publish, and what the attempt's end means for the job.
+
+extension Worker {
+    /// Runs the transcode child; nil when the lease was lost (nothing must be recorded).
+    func runTranscode(lease: Lease, spec: JobSpec) async -> Outcome? {
+        guard let source = spec.source else { return .failed("field 'source' is required") }
+        let profileName = spec.profile ?? "default"
+        let profilePath = profileName.contains("/") || profileName.hasSuffix(".yaml")
+            ? profileName : "\(configuration.profilesDirectory)/\(profileName).yaml"
+        guard FileManager.default.fileExists(atPath: profilePath) else {
+            return .failed("unknown profile '\(profileName)' (no \(profilePath))")
+        }
+        guard let asset = lease.assetID ?? spec.assetID else { return .failed("field 'asset_id' is required") }
+        let id: AssetID
+        do { id = try AssetID(asset) } catch { return .failed("field 'asset_id': \(error)") }
+        if let version = await versionPublished(asset: id, by: lease.jobID) {
+            logger.info("already published by an earlier attempt of this job", metadata: ["job": "\(lease.jobID)", "version": "\(version)"])
+            return .succeeded(version: version)
+        }
+
+        let uploads = configuration.storage.uploads
+        let resolved: String
+        switch SourcePolicy(roots: configuration.sourceRoots, uploads: uploads.hasPrefix("/") ? uploads : nil).resolve(source) {
+        case .success(let path): resolved = path
+        case .failure(let problem): return .failed("field 'source': \(problem)")
+        }
+        // This attempt owns its staging, the child only writes into it: removed when the attempt
+        // ends, however it ends (a published one has already become the store's).
+        let staging: any VersionStaging
+        do {
+            staging = try await configuration.storage.stage(id, heldBy: lease.jobID, spool: configuration.spool)
+        } catch {
+            return postponeForStore(reason: "\(error)")
+        }
+        let outcome = await transcode(resolved, into: staging, profilePath: profilePath, lease: lease, spec: spec)
+        await staging.discard()
+        return outcome
+    }
+
+    private func transcode(_ source: String, into staging: any VersionStaging, profilePath: String, lease: Lease, spec: JobSpec) async -> Outcome? {
+        // The staging folder is `ROOT/staging/NAME`; the child opens ROOT as its store.
+        let localRoot = ((staging.folder as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
+        let arguments = [
+            "transcode", source, "--profile", profilePath, "--out", localRoot, "--asset-id", staging.asset.rawValue,
+            "--events", "--quiet", "--keyring-stdin", "--memory-limit-mib", String(configuration.memoryLimitMiB),
+            "--staging", staging.folder,
+        ] + configuration.transcodeArguments
+        // A job may ask for less time than the worker allows, never more.
+        let timeLimit = min(spec.timeoutSeconds ?? configuration.jobTimeoutSeconds, configuration.jobTimeoutSeconds)
+        var sandbox = configuration.sandbox
+        // CPU time adds up over the encoder's threads: the wall limit on every core, and a margin.
+        sandbox.cpuSeconds = Int(timeLimit) * ProcessInfo.processInfo.activeProcessorCount + 60
+        var childLogger = logger
+        childLogger[metadataKey: "job"] = "\(lease.jobID)"
+        // Files the child reports finished go to the store while it works, in the order written.
+        let (finishedFiles, reportFinished) = AsyncStream.makeStream(of: String.self)
+        let storing = Task { () throws -> Void in
+            for await file in finishedFiles { try await staging.stored(file) }
+        }
+        defer {
+            reportFinished.finish()
+            storing.cancel()
+        }
+        let child: TranscodeChild
+        do {
+            child = try TranscodeChild(
+                executable: configuration.executable, arguments: arguments, secrets: configuration.keyring.handoff(),
+                sandbox: sandbox, logger: childLogger, onStored: { reportFinished.yield($0) }
+            )
+        } catch {
+            return retryOrDead(lease: lease, spec: spec, reason: "\(error)")
+        }
+        let started = Date()
+        let stopReason = await supervise(child, lease: lease, timeLimit: timeLimit, started: started)
+        let exit = await child.process.exited() ?? .signaled(SIGKILL)
+        child.drainOutput()
+
+        switch stopReason {
+        case .leaseLost?:
+            logger.warning("lease lost; the job belongs to another worker now", metadata: ["job": "\(lease.jobID)"])
+            return nil
+        case .cancel?: return .cancelled
+        case .release?: return .release
+        case .timeout(let limit)?:
+            return retryOrDead(lease: lease, spec: spec, reason: "timed out after \(Int(limit)) s and was killed")
+        case nil:
+            guard TranscodeExit(exit) == .succeeded, child.finished != nil else {
+                return outcome(of: child, exit: exit, lease: lease, spec: spec)
+            }
+            reportFinished.finish()
+            do {
+                try await storing.value
+                let published = try await staging.publish(requiredFiles: PublishedVersion.requiredFiles, publisher: lease.jobID)
+                WorkerMetrics.transcoded(seconds: Date().timeIntervalSince(started), speed: child.progress?.speed)
+                state.withLockedValue {
+                    $0.storeFailures = 0
+                    $0.storePausedUntil = nil
+                }
+                return .succeeded(version: published.version)
+            } catch {
+                return postponeForStore(reason: "\(error)")
+            }
+        }
+    }
+
+    /// Holds the lease while the child runs: renews it, reports progress, and stops the child
+    /// when the job is cancelled, released, out of time or taken over. Returns why it stopped
+    /// the child; nil when the child ended on its own.
+    private func supervise(_ child: TranscodeChild, lease: Lease, timeLimit: Double, started: Date) async -> StopReason? {
+        var lastRenew = Date()
+        var lastReport = Date.distantPast
+        var reported: TranscodeEvent.Progress?
+        var stopReason: StopReason?
+        while child.process.isRunning {
+            try? await Task.sleep(for: .milliseconds(100))
+            if stopReason == nil {
+                if isReleasing { stopReason = .release }
+                if Date().timeIntervalSince(started) > timeLimit { stopReason = .timeout(timeLimit) }
+            }
+            var status: LeaseStatus?
+            let progress = child.progress
+            if stopReason == nil, let progress, progress != reported, Date().timeIntervalSince(lastReport) >= 0.5 {
+                lastReport = Date()
+                reported = progress
+                // A progress report renews the lease too (same script), so it counts as a renewal.
+                status = try? await queue.report(lease, consumer: configuration.id, progress: JobProgress(
+                    percent: progress.percent, stage: "transcoding", fps: progress.fps, speed: progress.speed,
+                    etaSeconds: progress.etaSeconds
+                ))
+                if status != nil { lastRenew = Date() }
+            }
+            if stopReason == nil, Date().timeIntervalSince(lastRenew) >= min(0.5, configuration.leaseSeconds / 3) {
+                status = try? await queue.renew(lease, consumer: configuration.id)
+                if status != nil { lastRenew = Date() }
+            }
+            switch status {
+            case .lost?: stopReason = .leaseLost
+            case .cancelRequested?: if stopReason == nil { stopReason = .cancel }
+            default: break
+            }
+            if let stopReason {
+                await stop(child, because: stopReason)
+                return stopReason
+            }
+        }
+        return nil
+    }
+
+    /// What a child that ended on its own without finishing means for the job, decided from its
+    /// exit status; its `failed` event gives the reason.
+    private func outcome(of child: TranscodeChild, exit: ExitStatus, lease: Lease, spec: JobSpec) -> Outcome {
+        let status = TranscodeExit(exit)
+        let failed = child.failed
+        if let failed, failed.status != status {
+            logger.error("the transcode child's failed event disagrees with its exit status", metadata: [
+                "job": "\(lease.jobID)", "event_status": "\(failed.status)", "exit": "\(exit)",
+            ])
+        }
+        let reason = failed?.reason ?? "transcode \(exit)"
+        switch status {
+        case .succeeded?:
+            return retryOrDead(lease: lease, spec: spec, reason: "transcode \(exit) without saying it finished")
+        case .storeUnavailable?:
+            return postponeForStore(reason: failed?.reason ?? "the store failed")
+        case .badInput?, .configuration?:
+            // Another attempt would fail the same way.
+            return .failed(reason)
+        case .cancelled?:
+            return .cancelled
+        case .outOfMemory?:
+            // Worth another try (another worker, a calmer moment), then a dead letter that says why.
+            return retryOrDead(lease: lease, spec: spec, reason: reason)
+        case .internalFailure?, .usage?, nil:
+            if case .signaled = exit {
+                logger.error("transcode crashed", metadata: [
+                    "job": "\(lease.jobID)", "status": "\(exit)", "stderr": "\(child.errorOutput.suffix(1500))",
+                ])
+            }
+            let detail = failed.map { ": \($0.reason)" } ?? ""
+            return retryOrDead(lease: lease, spec: spec, reason: "transcode \(exit)\(detail)")
+        }
+    }
+
+    /// The store failed (full, unwritable, unreachable), not the job: postponed, the attempt not
+    /// counted, and no job taken for a while.
+    private func postponeForStore(reason: String) -> Outcome {
+        pauseForStore(reason: reason)
+        let delay = configuration.retryDelay(afterAttempt: 1)
+        return .postpone(reason, at: Int64((Date().timeIntervalSince1970 + delay) * 1000))
+    }
+
+    private enum StopReason {
+        case cancel, release, leaseLost
+        case timeout(Double)
+    }
+
+    /// Asks the child to stop, then kills its process group; its staging is the attempt's to
+    /// remove once it has gone.
+    private func stop(_ child: TranscodeChild, because reason: StopReason) async {
+        switch reason {
+        case .leaseLost, .timeout:
+            child.process.signalGroup(SIGKILL)
+        case .cancel, .release:
+            child.process.signalGroup(SIGTERM)
+            if await child.process.exited(timeout: 1.5) == nil { child.process.signalGroup(SIGKILL) }
+        }
+        if await child.process.exited(timeout: 5) == nil { child.process.signalGroup(SIGKILL) }
+    }
+
+    /// The version of `asset` readers see now, when this job published it.
+    private func versionPublished(asset: AssetID, by jobID: String) async -> String? {
+        guard let versions = try? await configuration.storage.versions(of: asset), versions.publisher == jobID else { return nil }
+        return versions.current?.version
+    }
+
+    /// Takes no job for a while after a store failure: 1 s, doubling with each failure in a row up
+    /// to 30 s (with jitter), until a transcode publishes again.
+    private func pauseForStore(reason: String) {
+        let seconds = state.withLockedValue { state -> Double in
+            state.storeFailures += 1
+            let seconds = min(30, pow(2, Double(min(state.storeFailures - 1, 5)))) * Double.random(in: 0.75...1)
+            state.storePausedUntil = Date().addingTimeInterval(seconds)
+            return seconds
+        }
+        logger.warning("the store failed; taking no job for a while", metadata: [
+            "error": "\(reason)", "pause_s": "\(String(format: "%.1f", seconds))",
+        ])
+    }
+
+    private func retryOrDead(lease: Lease, spec: JobSpec, reason: String) -> Outcome {
+        let maxAttempts = spec.maxAttempts ?? JobSpec.defaultMaxAttempts
+        guard lease.attempt < maxAttempts else {
+            return .dead("gave up after \(lease.attempt) attempts: \(reason)")
+        }
+        let delay = configuration.retryDelay(afterAttempt: lease.attempt)
+        return .retry(reason, at: Int64((Date().timeIntervalSince1970 + delay) * 1000))
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import S3
+
+/// A worker's version on its way to a bucket: the transcode writes into a local staging folder
+/// (the worker's spool); each finished file is uploaded as soon as the worker hears of it
+/// (``stored(_:)``) and its local copy removed, so segments reach the bucket while the ladder is
+/// still being encoded and the spool holds little more than what is in flight. ``publish(requiredFiles:publisher:)``
+/// uploads what is left, then swaps the asset's pointer.
+final class BucketStaging: VersionStaging, Sendable {
+    private let store: BucketStore
+    private let area: LockedArea
+    let version: String
+    private let state = NIOLockedValueBox(State())
+
+    private struct State {
+        var uploaded: Set<String> = []
+        var finished = false
+    }
+
+    init(store: BucketStore, area: StagingArea, version: String) {
+        self.store = store
+        self.area = LockedArea(area)
+        self.version = version
+    }
+
+    var asset: AssetID { area.asset }
+    var folder: String { area.directory }
+
+    func stored(_ relative: String) async throws(StoreError) {
+        guard StorePath.isSafeRelative(relative) else {
+            throw StoreError("\(folder): refusing to store '\(relative.prefix(80))': not a plain relative path")
+        }
+        let already = state.withLockedValue { $0.finished || $0.uploaded.contains(relative) }
+        guard !already else { return }
+        try await upload(relative)
+        // The bucket has it now: the spool need not keep it.
+        unlink(folder + "/" + relative)
+    }
+
+    func publish(requiredFiles: [String], publisher: String?) async throws(StoreError) -> PublishedVersion {
+        guard !state.withLockedValue({ $0.finished }) else { throw StoreError("\(folder): staging already published or discarded") }
+        let remaining = try localFiles().filter { relative in !state.withLockedValue { $0.uploaded.contains(relative) } }
+        try await uploadAll(remaining)
+        let uploaded = state.withLockedValue { $0.uploaded }
+        for file in requiredFiles where !uploaded.contains(file) {
+            throw StoreError("\(folder): cannot publish \(asset): \(file) is missing")
+        }
+        let (published, alreadyPublished) = try await store.swapPointer(asset, to: version, publisher: publisher)
+        if alreadyPublished {
+            // An earlier attempt of the same job published: this attempt's objects are nobody's.
+            await discard()
+            return published
+        }
+        state.withLockedValue { $0.finished = true }
+        area.discard()
+        let readable = (try? await store.versions(of: asset).readable.keys).map(Set.init) ?? []
+        await store.pruneVersions(of: asset, keeping: readable.union([version]))
+        return published
+    }
+
+    func discard() async {
+        let uploaded: Set<String>? = state.withLockedValue { state in
+            guard !state.finished else { return nil }
+            state.finished = true
+            return state.uploaded
+        }
+        area.discard()
+        guard let uploaded, !uploaded.isEmpty else { return }
+        try? await store.deleteObjects(uploaded.map { store.versionPrefix(asset, version) + "/" + $0 })
+    }
+
+    /// Uploads one local file to its key in the version.
+    private func upload(_ relative: String) async throws(StoreError) {
+        let path = folder + "/" + relative
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw StoreError("\(path): cannot read the staged file")
+        }
+        let key = store.versionPrefix(asset, version) + "/" + relative
+        do {
+            try await store.client.putObject(bucket: store.bucket, key: key, body: ByteBuffer(bytes: data), contentType: Self.contentType(of: relative))
+        } catch {
+            throw StoreError("\(store.location): cannot store \(relative) of \(asset): \(error)")
+        }
+        state.withLockedValue { _ = $0.uploaded.insert(relative) }
+    }
+
+    private func uploadAll(_ files: [String]) async throws(StoreError) {
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, relative) in files.enumerated() {
+                    if index >= 4 { try await group.next() }
+                    group.addTask { try await self.upload(relative) }
+                }
+                try await group.waitForAll()
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError("\(store.location): \(error)")
+        }
+    }
+
+    /// Every file of the local folder, relative to it; hidden ones (the store's own) left out.
+    private func localFiles() throws(StoreError) -> [String] {
+        guard let walker = FileManager.default.enumerator(atPath: folder) else {
+            throw StoreError("\(folder): cannot list the staging folder")
+        }
+        var files: [String] = []
+        while let relative = walker.nextObject() as? String {
+            let name = relative.split(separator: "/").last.map(String.init) ?? relative
+            var isFolder: ObjCBool = false
+            guard !name.hasPrefix("."), FileManager.default.fileExists(atPath: folder + "/" + relative, isDirectory: &isFolder), !isFolder.boolValue else { continue }
+            files.append(relative)
+        }
+        return files.sorted()
+    }
+
+    /// What a CDN or a browser reading the bucket directly is told.
+    static func contentType(of relative: String) -> String {
+        if relative.hasSuffix(".m3u8") { return "application/vnd.apple.mpegurl" }
+        if relative.hasSuffix(".ts") { return "video/mp2t" }
+        if relative.hasSuffix(".m4s") || relative.hasSuffix(".mp4") { return "video/mp4" }
+        if relative.hasSuffix(".json") { return "application/json" }
+        return "application/octet-stream"
+    }
+}
+
+/// A ``StagingArea`` (used from one thread at a time) behind a lock, for a `Sendable` owner.
+private final class LockedArea: @unchecked Sendable {
+    private let lock = NSLock()
+    private let area: StagingArea
+
+    init(_ area: StagingArea) { self.area = area }
+
+    var asset: AssetID { area.asset }
+    var directory: String { area.directory }
+    func discard() { lock.withLock { area.discard() } }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The folder backend of ``AssetStorage``: the filesystem calls of ``AssetStore``, made on a
+/// thread pool so no caller's event loop or cooperative thread waits on a disk.
+extension AssetStore: AssetStorage {
+    public var location: String { root }
+    public var uploads: String { root + "/uploads" }
+
+    public func checkReadable() async throws(StoreError) {
+        try await onPool { () throws in
+            guard access(self.root, R_OK | X_OK) == 0 else { throw StoreError.system("the store is not readable", path: self.root) }
+        }
+    }
+
+    public func versions(of asset: AssetID) async throws(StoreError) -> AssetVersions {
+        try await onPool { () throws -> AssetVersions in
+            guard let current = try self.publishedVersion(of: asset) else { return .none }
+            var readable: [String: PublishedVersion] = [:]
+            for name in self.versionsOnDisk(of: asset) { readable[name] = self.version(name, of: asset) }
+            readable[current.version] = current
+            return AssetVersions(current: current, publisher: self.publisher(of: current), readable: readable)
+        }
+    }
+
+    public func read<Bytes>(
+        _ relative: String, of version: PublishedVersion, range: ClosedRange<Int>?, maximumBytes: Int,
+        into make: @escaping @Sendable (_ size: Int, _ fill: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> Bytes
+    ) async throws -> StoredRead<Bytes>? {
+        guard let path = version.path(of: relative) else { return nil }
+        let box: ResultBox<StoredRead<Bytes>>? = try await threadPool.runIfActive { () throws -> ResultBox<StoredRead<Bytes>>? in
+            guard let file = try ReadableFile(path: path) else { return nil }
+            defer { file.close() }
+            let window = range.map { $0.clamped(to: 0...max(0, file.size - 1)) } ?? 0...(file.size - 1)
+            let count = file.size == 0 || (range.map { $0.lowerBound >= file.size } ?? false) ? 0 : window.count
+            guard count <= maximumBytes else {
+                throw StoreError("\(path): \(count) bytes; at most \(maximumBytes) are read")
+            }
+            let bytes = try make(count) { target in try file.read(into: target, at: window.lowerBound, count: count, path: path) }
+            return ResultBox(StoredRead(bytes: bytes, totalSize: file.size))
+        }
+        return box?.value
+    }
+
+    public func publishedAssets() async throws(StoreError) -> [AssetID] {
+        try await onPool { try self.publishedAssets() }
+    }
+
+    public func unpublish(_ asset: AssetID) async throws(StoreError) {
+        try await onPool { try self.unpublish(asset) }
+    }
+
+    public func stage(_ asset: AssetID, heldBy holder: String, spool: String) async throws(StoreError) -> any VersionStaging {
+        try await onPool { () throws -> FolderStaging in
+            // What an earlier attempt of this job left when its worker died: this attempt holds the job now.
+            self.discardStaging(of: asset, heldBy: holder)
+            return FolderStaging(area: try self.stage(asset, heldBy: holder), threadPool: self.threadPool)
+        }
+    }
+
+    /// Runs `work` on the thread pool, its ``StoreError`` kept as it is.
+    func onPool<Value: Sendable>(_ work: @escaping @Sendable () throws -> Value) async throws(StoreError) -> Value {
+        do {
+            return try await threadPool.runIfActive { try work() }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError("\(root): \(error)")
+        }
+    }
+}
+
+/// Carries a non-`Sendable` result off the thread pool (a value made there and touched by nobody else).
+private struct ResultBox<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+/// A file of a published version opened for one read.
+private struct ReadableFile {
+    let descriptor: Int32
+    let size: Int
+
+    /// nil when there is no such regular file.
+    init?(path: String) throws(StoreError) {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            if errno == ENOENT || errno == ENOTDIR || errno == EISDIR { return nil }
+            throw StoreError.system("cannot open", path: path)
+        }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            Glibc.close(descriptor)
+            return nil
+        }
+        self.descriptor = descriptor
+        size = Int(info.st_size)
+    }
+
+    func close() { Glibc.close(descriptor) }
+
+    /// Reads exactly `count` bytes at `offset`; a file cut meanwhile is an error, not a short body.
+    func read(into target: UnsafeMutableRawBufferPointer, at offset: Int, count: Int, path: String) throws -> Int {
+        var total = 0
+        while total < count {
+            let read = pread(descriptor, target.baseAddress! + total, count - total, off_t(offset + total))
+            if read < 0, errno == EINTR { continue }
+            if read < 0 { throw StoreError.system("cannot read", path: path) }
+            if read == 0 { throw StoreError("\(path): short read (\(total) of \(count) bytes)") }
+            total += read
+        }
+        return total
+    }
+}
+
+/// A worker's version in a folder store: the transcode writes straight into a staging folder of
+/// the store, so a finished file is already where it belongs, and publishing is one rename.
+final class FolderStaging: VersionStaging, @unchecked Sendable {
+    // One task uses a staging at a time (``VersionStaging``); the lock only orders its calls.
+    private let lock = NSLock()
+    private let area: StagingArea
+    private let threadPool: NIOThreadPool
+
+    init(area: StagingArea, threadPool: NIOThreadPool) {
+        self.area = area
+        self.threadPool = threadPool
+    }
+
+    var asset: AssetID { area.asset }
+    var folder: String { area.directory }
+
+    func stored(_ relative: String) async throws(StoreError) {}
+
+    func publish(requiredFiles: [String], publisher: String?) async throws(StoreError) -> PublishedVersion {
+        do {
+            return try await threadPool.runIfActive { [self] in
+                try lock.withLock { try area.publish(requiredFiles: requiredFiles, publisher: publisher) }
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError("\(folder): \(error)")
+        }
+    }
+
+    func discard() async {
+        lock.withLock { area.discard() }
+    }
+}
