@@ -227,7 +227,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "streamgate", "Media", "Vault", "Store", "HLS", "Redis", "Processes", "Jobs", "Ethereum", "Gate", "LocalChain", "Farm", "TestSupport",
+                "streamgate", "Media", "Vault", "Store", "HLS", "Redis", "Processes", "Jobs", "Ethereum", "Gate", "LocalChain", "Farm", "TestSupport", "S3",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -33,16 +33,17 @@ final class FarmHarness: @unchecked Sendable {
         return environment
     }
 
-    /// Starts `streamgate worker --id ID` with a short lease.
+    /// Starts `streamgate worker --id ID` with a short lease, on the harness's folder store unless
+    /// `store` gives other store options (a bucket's).
     @discardableResult
-    func startWorker(_ id: String, lease: Double = 2, extra: [String] = []) throws -> ChildProcess {
+    func startWorker(_ id: String, lease: Double = 2, store storeOptions: [String]? = nil, environment extraEnvironment: [String: String] = [:], extra: [String] = []) throws -> ChildProcess {
         let worker = try ChildProcess(
             executable: streamgateBinary,
-            arguments: [
-                "worker", "--store", store, "--id", id, "--lease", String(lease),
+            arguments: ["worker"] + (storeOptions ?? ["--store", store]) + [
+                "--id", id, "--lease", String(lease),
                 "--profiles", packageRoot.appendingPathComponent("profiles").path,
             ] + extra,
-            environment: environment, stdout: .file(folder.path + "/\(id).log"), stderr: .file(folder.path + "/\(id).log")
+            environment: environment.merging(extraEnvironment) { $1 }, stdout: .file(folder.path + "/\(id).log"), stderr: .file(folder.path + "/\(id).log")
         )
         lock.lock()
         workers[id] = worker

@@ -1,0 +1,84 @@
+import Foundation
+import Jobs
+import S3
+import TestSupport
+import Testing
+
+/// Workers and an origin that share no disk, only Redis and a bucket (SeaweedFS, checking
+/// signatures): each worker transcodes into a spool of its own and stores into the bucket, the
+/// origin reads from the bucket, ffmpeg plays what it serves.
+@Suite("bucket store: workers and origin sharing only Redis and S3", .serialized)
+struct BucketFarmTests {
+    /// What a process needs to reach the bucket: AWS's own variables, as operators set them.
+    static func environment(_ server: S3ServerProcess) -> [String: String] {
+        ["AWS_ACCESS_KEY_ID": S3ServerProcess.accessKeyID, "AWS_SECRET_ACCESS_KEY": S3ServerProcess.secretAccessKey, "AWS_REGION": "us-east-1"]
+    }
+
+    static func storeOptions(_ server: S3ServerProcess) -> [String] {
+        ["--store", "s3://\(server.bucket)/farm", "--s3-endpoint", server.endpoint]
+    }
+
+    @Test("segments reach the bucket while the ladder is encoded; a worker killed mid-job is replaced; ffmpeg plays the bucket through the origin", .tags(.endToEnd))
+    func transcodeIntoBucket() async throws {
+        try await withS3 { server in
+            try await withFarm { farm in
+                let environment = Self.environment(server)
+                let spool = farm.folder.path + "/spool-doomed"
+                let doomed = try farm.startWorker(
+                    "doomed", store: Self.storeOptions(server), environment: environment, extra: ["--spool", spool]
+                )
+                let id = try await farm.queue.enqueue(JobSpec(source: await FarmHarness.longClip, profile: FarmTests.fast, assetID: "bucketed")).jobID
+                _ = try await farm.wait(for: id, timeout: 60) { $0.state == .running }
+
+                // While the job runs, its sealed segments are already in the bucket, and nothing is published.
+                let client = server.client()
+                var early: [String] = []
+                let deadline = Date().addingTimeInterval(60)
+                while early.count < 3, Date() < deadline {
+                    early = try await client.listAllObjects(bucket: server.bucket, prefix: "farm/objects/bucketed/").objects().map(\.key)
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+                #expect(early.count >= 3 && early.allSatisfy { $0.hasSuffix(".ts") || $0.hasSuffix(".m4s") || $0.contains("/keys/") }, "\(early)")
+                #expect(try await farm.queue.job(id)?.state == .running, "the segments went up before the job ended")
+                await #expect(throws: S3Error.self) { try await client.headObject(bucket: server.bucket, key: "farm/assets/bucketed") }
+
+                doomed.signal(SIGKILL)
+                _ = doomed.wait(timeout: 5)
+                try farm.startWorker(
+                    "rescuer", store: Self.storeOptions(server), environment: environment, extra: ["--spool", farm.folder.path + "/spool-rescuer"]
+                )
+                let record = try await farm.wait(for: id, timeout: 180) { $0.state.isTerminal }
+                #expect(record.state == .succeeded && record.worker == "rescuer", "\(record): \(farm.log("rescuer").suffix(2000))")
+                #expect(!FileManager.default.fileExists(atPath: farm.store), "no worker wrote a folder store")
+                let spooled = farm.folder.path + "/spool-rescuer"
+                let left = try FileManager.default.subpathsOfDirectory(atPath: spooled).filter { path in
+                    var folder: ObjCBool = false
+                    return FileManager.default.fileExists(atPath: spooled + "/" + path, isDirectory: &folder) && !folder.boolValue
+                }
+                #expect(left.isEmpty, "the rescuer's spool holds no file after its publish: \(left)")
+
+                try await withServe(store: "s3://\(server.bucket)/farm", arguments: ["--s3-endpoint", server.endpoint], environment: environment) { origin in
+                    let ready = try await origin.get("/readyz")
+                    #expect(ready.status == 200, "\(String(decoding: ready.body, as: UTF8.self))")
+                    let play = try await run("/usr/bin/ffmpeg", ["-v", "error", "-i", "\(origin.baseURL)/v/bucketed/master.m3u8", "-map", "0", "-f", "null", "-"], timeout: 120)
+                    #expect(play.status == 0 && play.stderr.isEmpty, "\(play.stderr)")
+                    let missing = try await origin.get("/v/bucketed/720p/nothing.ts")
+                    #expect(missing.status == 404)
+                }
+            }
+        }
+    }
+
+    @Test("an origin whose bucket refuses its keys is not ready, and says the store is why")
+    func refusedKeysAreNotReady() async throws {
+        try await withS3 { server in
+            var environment = Self.environment(server)
+            environment["AWS_SECRET_ACCESS_KEY"] = "not-the-secret-not-the-secret"
+            try await withServe(store: "s3://\(server.bucket)/farm", arguments: ["--s3-endpoint", server.endpoint], environment: environment) { origin in
+                let ready = try await origin.get("/readyz")
+                #expect(ready.status == 503 && String(decoding: ready.body, as: UTF8.self).contains("store"))
+                #expect(try await origin.get("/v/any/master.m3u8").status >= 500)
+            }
+        }
+    }
+}
