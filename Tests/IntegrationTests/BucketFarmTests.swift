@@ -60,6 +60,17 @@ struct BucketFarmTests {
                 try await withServe(store: "s3://\(server.bucket)/farm", arguments: ["--s3-endpoint", server.endpoint], environment: environment) { origin in
                     let ready = try await origin.get("/readyz")
                     #expect(ready.status == 200, "\(String(decoding: ready.body, as: UTF8.self))")
+                    // A range of a segment the origin does not hold: that range, read from the bucket.
+                    let segmentKey = try #require(try await client.listAllObjects(bucket: server.bucket, prefix: "farm/objects/bucketed/").objects()
+                        .map(\.key).filter { $0.hasSuffix(".ts") }.sorted().last)
+                    let stored = try await client.getObjectBytes(bucket: server.bucket, key: segmentKey, maxBytes: 64 << 20)
+                    let path = "/v/bucketed/" + segmentKey.split(separator: "/").suffix(2).joined(separator: "/")
+                    let before = try await origin.metric("streamgate_origin_store_reads_total")
+                    let ranged = try await run("/usr/bin/curl", ["-s", "-D", "-", "-o", farm.folder.path + "/range.bin", "-r", "100-1099", origin.baseURL + path])
+                    #expect(ranged.stdout.contains("206") && ranged.stdout.lowercased().contains("content-range: bytes 100-1099/\(stored.readableBytes)"), "\(ranged.stdout)")
+                    let body = try Data(contentsOf: URL(fileURLWithPath: farm.folder.path + "/range.bin"))
+                    #expect(body == Data(stored.getBytes(at: 100, length: 1000) ?? []))
+                    #expect(try await origin.metric("streamgate_origin_store_reads_total") == before + 1, "one ranged read")
                     let play = try await run("/usr/bin/ffmpeg", ["-v", "error", "-i", "\(origin.baseURL)/v/bucketed/master.m3u8", "-map", "0", "-f", "null", "-"], timeout: 120)
                     #expect(play.status == 0 && play.stderr.isEmpty, "\(play.stderr)")
                     let missing = try await origin.get("/v/bucketed/720p/nothing.ts")

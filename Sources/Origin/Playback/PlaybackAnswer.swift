@@ -31,6 +31,7 @@ enum PlaybackMode {
 enum PlaybackLoad: Sendable {
     case version(@Sendable () async throws -> PublishedVersion?)
     case object(@Sendable () async throws -> CachedObject?)
+    case partial(@Sendable () async throws -> PartialObject?)
     case policy(@Sendable () async throws -> AccessPolicy?)
     case authorization(@Sendable () async throws -> KeyAuthorization)
     case key(@Sendable () async throws -> LoadedKey)
@@ -48,6 +49,7 @@ struct PlaybackProgress {
     let client: PlaybackClient
     var version: Result<PublishedVersion?, any Error>?
     var object: Result<CachedObject?, any Error>?
+    var partial: Result<PartialObject?, any Error>?
     var policy: Result<AccessPolicy?, any Error>?
     var authorization: Result<KeyAuthorization, any Error>?
     var key: Result<LoadedKey, any Error>?
@@ -69,6 +71,7 @@ struct PlaybackProgress {
         switch load {
         case .version(let work): version = await Result { try await work() }
         case .object(let work): object = await Result { try await work() }
+        case .partial(let work): partial = await Result { try await work() }
         case .policy(let work): policy = await Result { try await work() }
         case .authorization(let work): authorization = await Result { try await work() }
         case .key(let work): key = await Result { try await work() }
@@ -122,6 +125,14 @@ extension OriginRoutes {
         _ answering: inout Answering, _ progress: inout PlaybackProgress
     ) -> PlaybackStep {
         let target = known.target
+        if progress.partial != nil || mode == .mayLoad, let direct = partialRead(known, type, in: version, request: answering.request) {
+            switch found(progress.partial, direct, mode, &progress, PlaybackLoad.partial) {
+            case .value(let partial?): return finish(partialResponse(partial, known: known, type: type, version: version), &answering, &progress)
+            case .value(nil): return finish(Self.notFound, &answering, &progress)
+            case .failed(let error): return failed(error, &answering, &progress)
+            case .step(let step): return step
+            }
+        }
         let object: CachedObject
         switch found(progress.object, cachedObject(known, type, in: version, mode: mode), mode, &progress, PlaybackLoad.object) {
         case .value(let cached?):
