@@ -33,17 +33,20 @@ public final class S3ServerProcess: @unchecked Sendable {
 
     /// The data, the identities file and the log.
     public let directory: String
-    /// The S3 gateway's port on 127.0.0.1.
+    /// The S3 gateway's port on ``host``.
     public let port: Int
+    /// The address it listens on: 127.0.0.1, or a test host's (``NetworkLab``).
+    public let host: String
     public let bucket: String
-    public var endpoint: String { "http://127.0.0.1:\(port)" }
+    public var endpoint: String { "http://\(host):\(port)" }
     public var credentials: S3Credentials { S3Credentials(accessKeyID: Self.accessKeyID, secretAccessKey: Self.secretAccessKey) }
 
     private let lock = NSLock()
     private var process: ChildProcess?
 
-    private init(directory: String, port: Int, bucket: String, process: ChildProcess) {
+    private init(directory: String, host: String, port: Int, bucket: String, process: ChildProcess) {
         self.directory = directory
+        self.host = host
         self.port = port
         self.bucket = bucket
         self.process = process
@@ -68,8 +71,9 @@ public final class S3ServerProcess: @unchecked Sendable {
     }
 
     /// Starts `weed mini` with `bucket` made at startup, and waits until a signed listing of the
-    /// bucket succeeds.
-    public static func start(bucket: String, timeout: Double = 30) async throws -> S3ServerProcess {
+    /// bucket succeeds. `host` is the address it listens on; `launcher` runs it elsewhere (a test
+    /// host's network namespace: ``NetworkLab/Host/launcher``).
+    public static func start(bucket: String, host: String = "127.0.0.1", launcher: [String] = [], timeout: Double = 30) async throws -> S3ServerProcess {
         let weed = try findWeed()
         let directory = NSTemporaryDirectory() + "sg-s3-" + String(UUID().uuidString.prefix(8))
         try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
@@ -80,7 +84,7 @@ public final class S3ServerProcess: @unchecked Sendable {
             """
         try Data(identities.utf8).write(to: URL(fileURLWithPath: directory + "/s3.json"))
         let arguments = [
-            "mini", "-dir=\(directory)/data", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            "mini", "-dir=\(directory)/data", "-ip=\(host)", "-ip.bind=\(host)",
             "-master.port=\(ports[0])", "-master.port.grpc=\(ports[1])", "-master.volumeSizeLimitMB=64",
             "-volume.port=\(ports[2])", "-volume.port.grpc=\(ports[3])",
             "-filer.port=\(ports[4])", "-filer.port.grpc=\(ports[5])",
@@ -88,10 +92,11 @@ public final class S3ServerProcess: @unchecked Sendable {
             "-s3.port.iceberg=0", "-s3.port.lance=0",
             "-admin.port=\(ports[8])", "-admin.ui=false", "-webdav=false", "-bucket=\(bucket)",
         ]
+        let command = launcher + [weed] + arguments
         let process = try ChildProcess(
-            executable: weed, arguments: arguments, stdin: .null, stdout: .file(directory + "/weed.log"), stderr: .file(directory + "/weed.log")
+            executable: command[0], arguments: Array(command.dropFirst()), stdin: .null, stdout: .file(directory + "/weed.log"), stderr: .file(directory + "/weed.log")
         )
-        let server = S3ServerProcess(directory: directory, port: ports[6], bucket: bucket, process: process)
+        let server = S3ServerProcess(directory: directory, host: host, port: ports[6], bucket: bucket, process: process)
         let client = server.client()
         let deadline = Date().addingTimeInterval(timeout)
         var lastError: (any Error)?
@@ -101,7 +106,7 @@ public final class S3ServerProcess: @unchecked Sendable {
                 await server.end()
                 throw S3ServerError("weed mini \(status) before it was ready:\n\(log)")
             }
-            if LoopbackListener.canConnect(port: server.port) {
+            if !launcher.isEmpty || LoopbackListener.canConnect(port: server.port) {
                 do {
                     _ = try await client.listObjects(bucket: bucket, maxKeys: 1)
                     return server
