@@ -60,19 +60,13 @@ extension Worker {
         var childLogger = logger
         childLogger[metadataKey: "job"] = "\(lease.jobID)"
         // Files the child reports finished go to the store while it works, in the order written.
-        let (finishedFiles, reportFinished) = AsyncStream.makeStream(of: String.self)
-        let storing = Task { () throws -> Void in
-            for await file in finishedFiles { try await staging.stored(file) }
-        }
-        defer {
-            reportFinished.finish()
-            storing.cancel()
-        }
+        let storing = StoredFiles(into: staging)
+        defer { storing.cancel() }
         let child: TranscodeChild
         do {
             child = try TranscodeChild(
                 executable: configuration.executable, arguments: arguments, secrets: configuration.keyring.handoff(),
-                sandbox: sandbox, logger: childLogger, onStored: { reportFinished.yield($0) }
+                sandbox: sandbox, logger: childLogger, onStored: { storing.report($0) }
             )
         } catch {
             return retryOrDead(lease: lease, spec: spec, reason: "\(error)")
@@ -94,9 +88,8 @@ extension Worker {
             guard TranscodeExit(exit) == .succeeded, child.finished != nil else {
                 return outcome(of: child, exit: exit, lease: lease, spec: spec)
             }
-            reportFinished.finish()
             do {
-                try await storing.value
+                try await storing.finish()
                 let published = try await staging.publish(requiredFiles: PublishedVersion.requiredFiles, publisher: lease.jobID)
                 WorkerMetrics.transcoded(seconds: Date().timeIntervalSince(started), speed: child.progress?.speed)
                 state.withLockedValue {

@@ -19,8 +19,13 @@ struct Transcode: ParsableCommand {
     @Option(help: "The ladder profile (YAML).")
     var profile: String = "profiles/default.yaml"
 
-    @Option(name: .customLong("out"), help: "The store folder the asset is published into.")
+    @Option(name: .customLong("out"), help: ArgumentHelp("The store the asset is published into: a folder, or s3://bucket/prefix.", valueName: "folder|s3-url"))
     var store: String
+
+    @OptionGroup(title: "S3 (with --out s3://…)") var s3: S3Options
+
+    @Option(help: ArgumentHelp("With --out s3://…: the local folder segments pass through on their way up (default: a folder in $TMPDIR).", valueName: "folder"))
+    var spool: String?
 
     @Option(help: "The asset id (letters, digits, '-', '_'); random when omitted.")
     var assetID: String?
@@ -68,8 +73,18 @@ struct Transcode: ParsableCommand {
             let limits = try limits.limits()
             let ladder = try Profile.load(path: profile)
             let id = try assetID.map { try AssetID($0) } ?? AssetID.random()
-            let assets = try AssetStore(root: store)
-            let adopted = try staging.map { try assets.adoptStaging($0, for: id) }
+            let location = try StoreLocation(store)
+            var bucket: BucketUpload?
+            let assets: AssetStore
+            switch location {
+            case .folder(let path):
+                assets = try AssetStore(root: path)
+            case .bucket(let name, let prefix):
+                guard staging == nil else { throw ValidationError("--staging is a worker's, for a folder store") }
+                bucket = try BucketUpload(into: try s3.bucketStore(name: name, prefix: prefix), asset: id, spool: spool)
+                assets = bucket!.spool
+            }
+            let adopted = try bucket?.staging ?? staging.map { try assets.adoptStaging($0, for: id) }
             if events { adopted?.onWrite = { EventWriter.write(.stored($0)) } }
             let transcoder = Transcoder(store: assets, keyring: keyring)
             let stop = StopSignal.install(watchParent: events)
@@ -78,10 +93,17 @@ struct Transcode: ParsableCommand {
             // A worker hands its child a path it resolved and checked, which is then opened refusing
             // links; run by hand, a link to a file is as good as the file.
             let source = keyringStdin ? input : ((try? SourcePolicy(roots: []).resolve(input).get()) ?? input)
-            let summary = try transcoder.transcode(
-                input: source, profile: ladder, assetID: id, limits: limits, progressInterval: events ? 0.5 : 0.25,
-                progress: progress, isCancelled: { stop.isRequested }, publisher: publisher, staging: adopted
-            )
+            var summary: TranscodeSummary
+            do {
+                summary = try transcoder.transcode(
+                    input: source, profile: ladder, assetID: id, limits: limits, progressInterval: events ? 0.5 : 0.25,
+                    progress: progress, isCancelled: { stop.isRequested }, publisher: publisher, staging: adopted
+                )
+                if let bucket { summary.version = try bucket.publish(publisher: publisher) }
+            } catch {
+                bucket?.discard()
+                throw error
+            }
             bar?.finish()
             if events {
                 EventWriter.write(.finished(summary))
@@ -92,7 +114,7 @@ struct Transcode: ParsableCommand {
             } else {
                 let rungs = summary.renditions.map { r in r.width.map { "\(r.name) \($0)x\(r.height ?? 0)" } ?? r.name }
                 print("published \(summary.assetID) (\(rungs.joined(separator: ", ")); \(String(format: "%.2f", summary.durationSeconds)) s in \(summary.segments) segments, \(String(format: "%.1f", summary.wallSeconds)) s)")
-                print("  \(assets.root)/assets/\(summary.assetID)/master.m3u8")
+                print("  " + (bucket?.playlist(of: summary) ?? "\(assets.root)/assets/\(summary.assetID)/master.m3u8"))
             }
         } catch {
             let (status, message) = Self.failure(error, input: input, memoryLimitMiB: memoryLimitMib?.mebibytes)

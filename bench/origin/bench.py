@@ -39,7 +39,28 @@ from benchlib import Failure, Results, run, say  # noqa: E402
 from asset import Asset  # noqa: E402
 from report import report  # noqa: E402
 from scenarios import SCENARIOS, Run, check, cold, hot, zipf  # noqa: E402
-from servers import Nginx, StreamGate  # noqa: E402
+from servers import Nginx, NginxProxy, StreamGate  # noqa: E402
+from benchlib import Metrics  # noqa: E402
+
+
+def count_upstream_gets(bench, metrics_port):
+    """Every measured load also records `s3_gets`: the GETs the S3 server answered meanwhile (its
+    SeaweedFS_s3_request_total{type="GET"}), so the report can say GETs per 10,000 requests."""
+    load = bench.load
+
+    def gets():
+        total = Metrics.fetch(metrics_port).sum("SeaweedFS_s3_request_total", type="GET")
+        if total is None:
+            raise Failure(f"the S3 server's metrics on :{metrics_port} have no SeaweedFS_s3_request_total{{type=\"GET\"}}")
+        return total
+
+    def counted(server, list_file, mode, duration, label):
+        before = gets()
+        figures = load(server, list_file, mode, duration, label)
+        figures["s3_gets"] = gets() - before
+        return figures
+
+    bench.load = counted
 
 
 # --- The run --------------------------------------------------------------------------------------
@@ -70,6 +91,10 @@ def main():
     parser.add_argument("--baseline-serve-args", default="", help="extra arguments for the baseline's serve")
     parser.add_argument("--asset-key", default="")
     parser.add_argument("--started", type=float, default=None, help="when run.sh started (epoch s), for the total time")
+    parser.add_argument("--s3-store", default="", help="bench/origin-s3: StreamGate serves this s3://bucket/prefix")
+    parser.add_argument("--s3-endpoint", default="", help="bench/origin-s3: the S3 server (http://host:port)")
+    parser.add_argument("--s3-version-path", default="", help="bench/origin-s3: /BUCKET/PREFIX/objects/ASSET/VERSION/, nginx's upstream")
+    parser.add_argument("--s3-metrics-port", type=int, default=0, help="bench/origin-s3: the S3 server's Prometheus port (its GET count)")
     args = parser.parse_args()
     for name in ("rounds", "cold_rounds", "duration", "connections", "threads", "hot"):
         if getattr(args, name) < 1:
@@ -94,19 +119,28 @@ def main():
     for line in lines[1:]:
         say(line)
 
-    streamgate = StreamGate(work, pids_file, args.streamgate, args.store, args.master_key_file, args.l1_bytes,
-                            args.serve_args.split())
+    s3 = bool(args.s3_store)
+    serve_store = args.s3_store if s3 else args.store
+    serve_extra = (["--s3-endpoint", args.s3_endpoint] if s3 else []) + args.serve_args.split()
+    streamgate = StreamGate(work, pids_file, args.streamgate, serve_store, args.master_key_file, args.l1_bytes, serve_extra)
     servers = {"streamgate": streamgate}
     if args.baseline:
         servers["baseline"] = StreamGate(work, pids_file, args.baseline, args.store, args.master_key_file, args.l1_bytes,
                                          args.baseline_serve_args.split(), name="baseline")
-    nginx = servers["nginx"] = Nginx(work, pids_file, args.nginx, args.store)
+    if s3:
+        upstream = args.s3_endpoint.split("://", 1)[-1]
+        nginx = servers["nginx"] = NginxProxy(work, pids_file, args.nginx, upstream, f"/{args.asset}/", args.s3_version_path, args.l1_bytes)
+    else:
+        nginx = servers["nginx"] = Nginx(work, pids_file, args.nginx, args.store)
     bench = Run(args, asset, servers, results, pids_file)
+    if s3:
+        count_upstream_gets(bench, args.s3_metrics_port)
 
     def described(server):
         """What a running server is, for the `servers:` line."""
         if server is nginx:
-            return f"nginx {args.nginx} on :{server.port} (conf {work}/nginx/nginx.conf)"
+            kind = f"proxy_cache {args.l1_bytes} bytes in front of {args.s3_endpoint}" if s3 else "the store's files"
+            return f"nginx {args.nginx} on :{server.port}, {kind} (conf {work}/nginx/nginx.conf)"
         extra = args.serve_args if server is streamgate else args.baseline_serve_args
         return f"{server.name} {server.binary} serve … --l1-bytes {args.l1_bytes} {extra}".rstrip() + f" on :{server.port}"
 

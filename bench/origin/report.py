@@ -77,6 +77,23 @@ def hit_rate(run, name, tally):
     return tally.hit_rate
 
 
+def upstream_gets(run):
+    """bench/origin-s3: {scenario: {server: S3 GETs per 10,000 requests}} (medians of the rounds),
+    printed; None for bench/origin, which has no bucket."""
+    if not run.args.s3_store:
+        return None
+    say("S3 GETs per 10,000 requests (the S3 server's own count; medians of the rounds):")
+    table = {}
+    for scenario in SCENARIOS:
+        rates = table[scenario] = {}
+        for name in run.names:
+            rows = [row for row in run.results.rows if row.get("scenario") == scenario and row.get("server") == name
+                    and row.get("s3_gets") is not None and row.get("requests")]
+            rates[name] = median([row["s3_gets"] * 10_000 / row["requests"] for row in rows]) if rows else None
+        say(f"  {scenario:<5} " + "  ".join(f"{name} {formatted(rate, 0)}" for name, rate in rates.items()))
+    return table
+
+
 def formatted(value, digits=3):
     return "NA" if value is None else f"{value:.{digits}f}"
 
@@ -94,6 +111,7 @@ def report(run, tallies, finals, peaks, cold_method, started):
                             "ratios streamgate ÷ baseline (the new build ÷ the old one; req/s and MB/s: higher is better; "
                             "latency: lower is better)") if baseline else None
     cpu = cpu_medians(run)
+    gets = upstream_gets(run)
     zipf_hit = hit_rate(run, "streamgate", tallies["streamgate"])
     baseline_hit = hit_rate(run, "baseline", tallies["baseline"]) if baseline else None
     sg_peak, ng_peak = peaks["streamgate"], peaks["nginx"]
@@ -119,6 +137,11 @@ def report(run, tallies, finals, peaks, cold_method, started):
     line = {"hot_rps_ratio": f"{ratios['hot']['rps']:.3f}", "hot_p99_ratio": f"{ratios['hot']['p99_ms']:.3f}",
             "zipf_hit": formatted(zipf_hit), "rss_mib": f"{rss_mib:.0f}"}
     more = {}
+    if gets is not None:
+        line.update(cold_p99_ratio=f"{ratios['cold']['p99_ms']:.3f}", zipf_rps_ratio=f"{ratios['zipf']['rps']:.3f}",
+                    cold_gets_per_10k=formatted(gets["cold"]["streamgate"], 0), nginx_cold_gets_per_10k=formatted(gets["cold"]["nginx"], 0),
+                    zipf_gets_per_10k=formatted(gets["zipf"]["streamgate"], 0), nginx_zipf_gets_per_10k=formatted(gets["zipf"]["nginx"], 0))
+        more["s3_gets_per_10k"] = gets
     if baseline:
         cpu_vs = {scenario: ratio(c["streamgate"], c["baseline"]) if None not in (c["streamgate"], c["baseline"]) else None
                   for scenario, c in cpu.items()}

@@ -2,12 +2,14 @@
 
 StreamGate is `BINARY serve --store STORE --l1-bytes L1 --master-key-file KEY` plus its extra
 arguments; in baseline mode a second one, named `baseline`, runs an older binary on the same store
-with the same arguments (its own extra ones). nginx serves the store's files as they are.
+with the same arguments (its own extra ones). nginx serves the store's files as they are; in front
+of a bucket (bench/origin-s3) it is a caching reverse proxy (NginxProxy).
 """
 
 import grp
 import os
 import pwd
+import shutil
 
 from benchlib import Metrics, Process, with_children
 
@@ -108,3 +110,45 @@ def l1_moved(before, after):
     if None in counts:
         return None
     return counts[2] - counts[0], counts[3] - counts[1]
+
+
+class NginxProxy(Nginx):
+    """nginx as the caching reverse proxy a user would put in front of a bucket: proxy_cache with
+    the same size as StreamGate's L1, proxy_cache_lock on (one upstream GET per miss, however many
+    ask at once), every 200 kept; the bucket is read anonymously (nginx cannot sign requests)."""
+
+    def __init__(self, work, pids_file, binary, upstream, location, upstream_path, cache_bytes):
+        super().__init__(work, pids_file, binary, store="")
+        # `location` (/ASSET/) maps to `upstream_path` (/BUCKET/PREFIX/objects/ASSET/VERSION/) on `upstream` (host:port).
+        self.upstream, self.location, self.upstream_path, self.cache_bytes = upstream, location, upstream_path, cache_bytes
+
+    def command_for(self, port):
+        prefix = os.path.join(self.work, "nginx")
+        cache = os.path.join(prefix, "cache")
+        # A fresh process starts with an empty cache, as a fresh StreamGate starts with an empty L1.
+        shutil.rmtree(cache, ignore_errors=True)
+        os.makedirs(cache, exist_ok=True)
+        command = super().command_for(port)
+        conf = command[command.index("-c") + 1]
+        with open(conf) as text:
+            written = text.read()
+        zone_mib = max(1, self.cache_bytes // (64 << 20))  # keys: about 8,000 per MiB
+        written = written.replace("    server {", f"""    proxy_cache_path {cache} levels=1:2 keys_zone=segments:{zone_mib}m max_size={self.cache_bytes} inactive=1d use_temp_path=off;
+    upstream bucket {{
+        server {self.upstream};
+        keepalive 64;
+    }}
+    server {{""", 1).replace(f"        root {self.root};\n", f"""        location {self.location} {{
+            proxy_pass http://bucket{self.upstream_path};
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_cache segments;
+            proxy_cache_lock on;
+            proxy_cache_lock_timeout 30s;
+            proxy_cache_valid 200 1y;
+            proxy_cache_use_stale updating;
+        }}
+""")
+        with open(conf, "w") as out:
+            out.write(written)
+        return command
