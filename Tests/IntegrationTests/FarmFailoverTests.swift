@@ -30,7 +30,8 @@ struct FarmFailoverTests {
                 for pid in pids {
                     // The farm handed its flags on: each worker's own command line has them.
                     let arguments = ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").split(separator: "\0").map(String.init)
-                    #expect(arguments.contains("--redis-wait-replicas") && arguments.contains("2s"), "worker \(pid): \(arguments)")
+                    let value = { (flag: String) in arguments.firstIndex(of: flag).map { arguments.index(after: $0) }.flatMap { arguments.indices.contains($0) ? arguments[$0] : nil } }
+                    #expect(value("--redis-wait-replicas") == "1" && value("--redis-wait-timeout") == "2s", "worker \(pid): \(arguments)")
                 }
 
                 var acknowledged: [String] = []
