@@ -112,6 +112,8 @@ struct RedisTCPTests {
             #expect(answered)
             try await client.send(["SET", "k", "v"])
             #expect(try await client.send(["CLIENT", "INFO"]).text?.contains("db=2") == true, "SELECT 2 on connect")
+            // Asked for its slots on first use, a server without cluster support stays a plain server.
+            #expect(!client.isCluster)
 
             let wrong = redis.client(url: try RedisURL("redis://:hunter2-wrong@127.0.0.1:\(port)/0"), connections: 1, reconnectWindow: 0.2)
             let error = await #expect(throws: RedisError.self) { try await wrong.send(["PING"]) }
