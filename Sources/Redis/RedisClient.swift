@@ -18,11 +18,13 @@ import NIOPosix
 ///   checks its `ROLE`. A server that answers `READONLY`, `LOADING` or `MASTERDOWN` (a demoted or
 ///   restarting primary) ran nothing: its connections are dropped and the command is sent again to
 ///   the primary found anew, with backoff, for up to ``reconnectWindow`` seconds.
-/// - Redis Cluster: a `redis://` URL may name any node. The first `MOVED` turns on routing: the
-///   slots are learnt (`CLUSTER SLOTS`) and every command goes to the node of its first key's slot;
-///   `MOVED` refreshes the map, `ASK` is followed once with `ASKING`, `TRYAGAIN` and `CLUSTERDOWN`
-///   are retried with backoff. StreamGate's keys share one hash tag, so its scripts and pipelines
-///   stay in one slot.
+/// - Redis Cluster: a `redis://` URL may name any node. The first connection asks it for
+///   `CLUSTER SLOTS` (a plain server refuses, and stays plain); from then on every command goes to
+///   the node of its first key's slot; `MOVED` refreshes the map, `ASK` is followed once with
+///   `ASKING`, `TRYAGAIN` and `CLUSTERDOWN` are retried with backoff. A node that refuses
+///   connections (a dead primary) is tried once, and the slots are asked of the other nodes again,
+///   with backoff, until a replica owns its slots, for up to ``reconnectWindow`` seconds.
+///   StreamGate's keys share one hash tag, so its scripts and pipelines stay in one slot.
 public final class RedisClient: Sendable {
     public let url: RedisURL
     /// Seconds a call keeps trying to connect (or to find the primary again) before it fails.
@@ -41,9 +43,9 @@ public final class RedisClient: Sendable {
     private let threads: NIOThreadPool
     /// Idle connections by the server they go to (``RedisConnection/url``'s description).
     private let idle = NIOLockedValueBox<[String: [RedisConnectionBox]]>([:])
-    /// The cluster's slot map once a `MOVED` said there is one, and the slot last used (where
+    /// The cluster's slot map once the server said there is one, and the slot last used (where
     /// ``withConnection(_:)`` goes).
-    private let cluster = NIOLockedValueBox<(map: RedisCluster.SlotMap?, lastSlot: Int?)>((nil, nil))
+    private let cluster = NIOLockedValueBox(ClusterState())
 
     /// - Parameters:
     ///   - connections: threads, and connections per server; calls beyond this wait for a thread.
@@ -77,7 +79,8 @@ public final class RedisClient: Sendable {
         idle.withLockedValue { $0.removeAll() }
     }
 
-    /// Whether a `MOVED` has shown the server to be a cluster node (routing by slot is on).
+    /// Whether the server has shown itself a cluster node (`CLUSTER SLOTS` on first use, or a
+    /// `MOVED`): routing by slot is on.
     public var isCluster: Bool { cluster.withLockedValue { $0.map != nil } }
 
     /// Sends one command; an error reply throws ``RedisError/server(_:)``.
@@ -207,7 +210,30 @@ public final class RedisClient: Sendable {
             var delay = 0.05
             while true {
                 let target = asking ?? self.server(for: slot)
-                let connection = try self.checkOut(target, deadline: deadline)
+                let clustered = self.isCluster
+                let connection: RedisConnection
+                do throws(RedisError) {
+                    // A cluster node that cannot be reached is tried once, not for the whole window:
+                    // one of its replicas may own its slots by now.
+                    connection = try self.checkOut(target, deadline: clustered ? Date() : deadline)
+                } catch {
+                    guard clustered, error.isConnectFailure else { throw error }
+                    asking = nil
+                    try self.nodeUnreachable(target, slot: slot, error: error, deadline: deadline, delay: &delay)
+                    continue
+                }
+                if asking == nil, self.probeCluster(connection) {
+                    // The first connection found a cluster; the slot may live elsewhere. Nothing was
+                    // sent yet, so going there (or connecting again) is safe.
+                    if connection.isBroken {
+                        self.dropIdle(connection.url)
+                        continue
+                    }
+                    if self.server(for: slot) != target {
+                        self.checkIn(connection)
+                        continue
+                    }
+                }
                 do throws(RedisError) {
                     if asking != nil { _ = try connection.send(["ASKING"]) }
                     let result = try body(connection)
@@ -231,7 +257,7 @@ public final class RedisClient: Sendable {
                         guard redirects <= 5 else { throw error }
                         slot = movedSlot
                         self.learn(slot: movedSlot, at: address)
-                        self.refreshSlots(from: address, deadline: deadline)
+                        self.refreshSlots(from: [address], deadline: deadline)
                     case .ask(_, let address)?:
                         redirects += 1
                         guard redirects <= 5 else { throw error }
@@ -246,6 +272,44 @@ public final class RedisClient: Sendable {
                 }
             }
         }
+    }
+
+    /// A cluster node did not answer a connect: learns the slots again from the other nodes, and
+    /// waits (with backoff and jitter) when they still name it, until a replica has taken over or
+    /// the deadline passes (then `error` is thrown).
+    private func nodeUnreachable(_ target: RedisURL, slot: Int?, error: RedisError, deadline: Date, delay: inout Double) throws(RedisError) {
+        dropIdle(target)
+        var avoided: RedisURL.Address?
+        if case .tcp(let host, let port) = target.endpoint { avoided = RedisURL.Address(host: host, port: port) }
+        let others = cluster.withLockedValue { state -> [RedisURL.Address] in
+            guard let map = state.map else { return [] }
+            var nodes = map.nodes
+            for case let owner? in map.owners where !nodes.contains(owner) { nodes.append(owner) }
+            return nodes
+        }
+        refreshSlots(from: others.filter { $0 != avoided }, deadline: deadline)
+        if server(for: slot) != target { return }
+        guard Date().addingTimeInterval(delay) < deadline else { throw error }
+        Thread.sleep(forTimeInterval: Double.random(in: delay / 2...delay))
+        delay = min(delay * 2, 1)
+    }
+
+    /// Once per client with a `redis://` URL: asks the first server for `CLUSTER SLOTS`, so routing
+    /// by slot (and following a failed primary's replica) works from the start, even when the node
+    /// named in the URL owns StreamGate's slot and never answers `MOVED`. True when this call
+    /// learnt a map (or broke the connection); a server without cluster support answers an error
+    /// and stays a plain server.
+    private func probeCluster(_ connection: RedisConnection) -> Bool {
+        guard case .tcp(let host, let port) = url.endpoint else { return false }
+        let first = cluster.withLockedValue { state in
+            defer { state.probed = true }
+            return !state.probed && state.map == nil
+        }
+        guard first else { return false }
+        guard let reply = try? connection.send(["CLUSTER", "SLOTS"]) else { return connection.isBroken }
+        guard let map = RedisCluster.SlotMap(clusterSlots: reply, answeredBy: RedisURL.Address(host: host, port: port)) else { return false }
+        cluster.withLockedValue { $0.map = map }
+        return true
     }
 
     /// Where a command of `slot` goes: its node once the slots are known (a command without a key:
@@ -263,17 +327,20 @@ public final class RedisClient: Sendable {
         }
     }
 
-    /// Replaces the slot map with `CLUSTER SLOTS` as `address` knows it; keeps the old one when
-    /// that fails (the next `MOVED` tries again).
-    private func refreshSlots(from address: RedisURL.Address, deadline: Date) {
-        guard let connection = try? checkOut(url.at(address), deadline: deadline) else { return }
-        guard let reply = try? connection.send(["CLUSTER", "SLOTS"]) else {
-            if connection.isBroken { dropIdle(connection.url) } else { checkIn(connection) }
-            return
-        }
-        checkIn(connection)
-        if let map = RedisCluster.SlotMap(clusterSlots: reply, answeredBy: address) {
-            cluster.withLockedValue { $0.map = map }
+    /// Replaces the slot map with `CLUSTER SLOTS` as the first of `nodes` that answers knows it
+    /// (each tried once); keeps the old map when none does (the next failure or `MOVED` tries again).
+    private func refreshSlots(from nodes: [RedisURL.Address], deadline: Date) {
+        for address in nodes {
+            guard let connection = try? checkOut(url.at(address), deadline: min(deadline, Date())) else { continue }
+            guard let reply = try? connection.send(["CLUSTER", "SLOTS"]) else {
+                if connection.isBroken { dropIdle(connection.url) } else { checkIn(connection) }
+                continue
+            }
+            checkIn(connection)
+            if let map = RedisCluster.SlotMap(clusterSlots: reply, answeredBy: address) {
+                cluster.withLockedValue { $0.map = map }
+                return
+            }
         }
     }
 
@@ -290,9 +357,13 @@ public final class RedisClient: Sendable {
     }
 
     /// Blocking: an idle connection to `target`, or a new one (retrying with backoff and jitter).
+    /// An idle connection the server has closed meanwhile (it died or restarted) is dropped here
+    /// rather than failing the command sent on it.
     private func checkOut(_ target: RedisURL, deadline: Date) throws(RedisError) -> RedisConnection {
         let key = target.description
-        if let box = idle.withLockedValue({ $0[key]?.popLast() }) { return box.connection }
+        while let box = idle.withLockedValue({ $0[key]?.popLast() }) {
+            if !box.connection.isClosedByPeer { return box.connection }
+        }
         var delay = 0.05
         while true {
             do {
@@ -312,6 +383,16 @@ public final class RedisClient: Sendable {
     private func dropIdle(_ server: RedisURL) {
         idle.withLockedValue { $0[server.description] = nil }
     }
+}
+
+/// What the client knows of a cluster.
+private struct ClusterState {
+    /// The slots' owners, once a server said it is a cluster node.
+    var map: RedisCluster.SlotMap?
+    /// The slot of the last command with a key: where keyless commands go.
+    var lastSlot: Int?
+    /// Whether the first server was asked for `CLUSTER SLOTS` already.
+    var probed = false
 }
 
 /// A connection parked in the pool; only one thread holds it at a time.

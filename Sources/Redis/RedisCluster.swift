@@ -101,6 +101,9 @@ public enum RedisCluster {
     /// Which node serves each slot, from `CLUSTER SLOTS`.
     struct SlotMap: Sendable {
         private(set) var owners = [RedisURL.Address?](repeating: nil, count: RedisCluster.slotCount)
+        /// Every node `CLUSTER SLOTS` named, primaries and replicas: who to ask for the slots again
+        /// when a primary cannot be reached (one of its replicas may own its slots by now).
+        private(set) var nodes: [RedisURL.Address] = []
 
         subscript(slot: Int) -> RedisURL.Address? {
             get { owners[slot] }
@@ -118,6 +121,11 @@ public enum RedisCluster {
                 else { return nil }
                 let address = RedisURL.Address(host: host.isEmpty || host == "?" ? node.host : host, port: Int(port))
                 for slot in Int(start)...Int(end) { owners[slot] = address }
+                for member in parts[2...] {
+                    guard let fields = member.array, fields.count >= 2, let host = fields[0].text, let port = fields[1].int else { continue }
+                    let known = RedisURL.Address(host: host.isEmpty || host == "?" ? node.host : host, port: Int(port))
+                    if !nodes.contains(known) { nodes.append(known) }
+                }
             }
         }
 

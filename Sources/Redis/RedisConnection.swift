@@ -135,6 +135,16 @@ public final class RedisConnection {
         return try body()
     }
 
+    /// Whether the server has closed (or reset) this idle connection. A server sends nothing
+    /// unasked outside pub/sub, so an idle connection that is readable holds an end of file or an
+    /// error; it is marked broken.
+    public var isClosedByPeer: Bool {
+        guard !isBroken else { return true }
+        var descriptor = pollfd(fd: context.pointee.fd, events: Int16(POLLIN), revents: 0)
+        if poll(&descriptor, 1, 0) > 0 { isBroken = true }
+        return isBroken
+    }
+
     private func fail() -> RedisError {
         isBroken = true
         return .connection(endpoint: address, reason: Self.errorString(context))

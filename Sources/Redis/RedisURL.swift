@@ -4,8 +4,8 @@ import Foundation
 /// `unix:///path/to/redis.sock[?db=N&password=P]`, or a primary found through Sentinel:
 /// `redis+sentinel://[[user]:password@]host1[:port1][,host2[:port2]…]/service[/db]`.
 ///
-/// A `redis://` URL may name any node of a Redis Cluster: ``RedisClient`` learns the cluster's slots
-/// from the first `MOVED` it gets. With Sentinel, the credentials and database are the primary's
+/// A `redis://` URL may name any node of a Redis Cluster: ``RedisClient`` asks it for the cluster's
+/// slots on first use. With Sentinel, the credentials and database are the primary's
 /// (sentinels are asked without them) and the sentinels' port defaults to 26379.
 public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
     /// A TCP address.

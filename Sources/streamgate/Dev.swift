@@ -53,7 +53,17 @@ struct Dev: AsyncParsableCommand {
 
     @OptionGroup(title: "Sign-in limits") var signInLimits: SignInLimitOptions
 
+    @OptionGroup(title: "Redis durability") var redisWait: RedisWaitOptions
+
     func run() async throws {
+        // dev's redis-server listens on a Unix socket only: no replica can follow it, so a WAIT for
+        // one would fail every enqueue. Said at once rather than on the first job.
+        if redisWait.redisWaitReplicas > 0 {
+            throw CommandFailure(
+                message: "--redis-wait-replicas \(redisWait.redisWaitReplicas): dev's redis-server has no replicas (Unix socket only); use serve and farm with a replicated Redis",
+                code: 64
+            )
+        }
         let webhookPolicy = try webhooks.policy()
         let root = StorePath.absolute(data)
         let devFolder = root + "/dev"
@@ -114,7 +124,8 @@ struct Dev: AsyncParsableCommand {
         let server = try ServerSetup(
             storage: storage, masterKeyFile: keyFile, redis: redis.urlString, prefix: "sg", apiKeyFile: apiKeyFile,
             sourceRoots: [FileManager.default.currentDirectoryPath], maxUploadBytes: 8 << 30, gating: gating,
-            webhookPolicy: webhookPolicy, connections: try connections.limits()
+            webhookPolicy: webhookPolicy, connections: try connections.limits(),
+            replicaWait: redisWait.replicaWait
         )
         let queue = server.queue!
         environment["STREAMGATE_REDIS_URL"] = redis.urlString
@@ -124,7 +135,7 @@ struct Dev: AsyncParsableCommand {
                 workerArguments: [
                     "--store", storeFolder, "--profiles", StorePath.absolute(profiles), "--master-key-file", keyFile,
                     "--source-root", FileManager.default.currentDirectoryPath,
-                ] + webhooks.arguments,
+                ] + webhooks.arguments + redisWait.arguments,
                 environment: environment, logDirectory: devFolder + "/logs"
             ),
             queue: JobQueue(redis: RedisClient(url: redis.url, connections: 2)), logger: logger

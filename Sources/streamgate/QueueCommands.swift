@@ -17,13 +17,12 @@ struct QueueOptions: ParsableArguments {
     @Option(help: "The hash tag every key shares (several deployments can share one Redis).")
     var prefix: String = "sg"
 
-    /// The queue at ``redis``. `waitReplicas` and `waitTimeout` are ``RedisClient/waitReplicas``
-    /// and ``RedisClient/waitTimeout``: enqueue and finish are acknowledged only once that many
-    /// replicas have the write (0, the default until there are flags for them: no wait).
-    func queue(connections: Int = 4, waitReplicas: Int = 0, waitTimeout: Double = 1) throws -> JobQueue {
+    /// The queue at ``redis``. `wait` (``RedisWaitOptions``, on the commands that write jobs): enqueue
+    /// and finish are acknowledged only once that many replicas have the write; none by default.
+    func queue(connections: Int = 4, wait: ReplicaWait = ReplicaWait()) throws -> JobQueue {
         let text = redis ?? ProcessInfo.processInfo.environment["STREAMGATE_REDIS_URL"] ?? "redis://127.0.0.1:6379"
         do {
-            let client = RedisClient(url: try RedisURL(text), connections: connections, waitReplicas: waitReplicas, waitTimeout: waitTimeout)
+            let client = wait.client(url: try RedisURL(text), connections: connections)
             return JobQueue(redis: client, keys: Keyspace(prefix: prefix))
         } catch {
             throw CommandFailure(message: "\(error)", code: 78)
@@ -59,6 +58,8 @@ struct Enqueue: AsyncParsableCommand {
 
     @OptionGroup var queueOptions: QueueOptions
 
+    @OptionGroup(title: "Redis durability") var redisWait: RedisWaitOptions
+
     @Argument(help: "The source file.")
     var file: String
 
@@ -88,7 +89,7 @@ struct Enqueue: AsyncParsableCommand {
             throw CommandFailure(message: "--priority must be high or normal, got '\(self.priority)'", code: 64)
         }
         let source = StorePath.absolute(file)
-        let queue = try queueOptions.queue(connections: 2)
+        let queue = try queueOptions.queue(connections: 2, wait: redisWait.replicaWait)
         let enqueued: JobQueue.Enqueued
         do {
             enqueued = try await queue.enqueue(JobSpec(
@@ -299,6 +300,8 @@ struct BenchQueue: AsyncParsableCommand {
 
     @OptionGroup var queueOptions: QueueOptions
 
+    @OptionGroup(title: "Redis durability") var redisWait: RedisWaitOptions
+
     @Option(help: "No-op jobs for the throughput run.")
     var jobs: Int = 20_000
 
@@ -309,7 +312,7 @@ struct BenchQueue: AsyncParsableCommand {
     var timeout = DurationValue(seconds: 300)
 
     func run() async throws {
-        let queue = try queueOptions.queue(connections: 4)
+        let queue = try queueOptions.queue(connections: 4, wait: redisWait.replicaWait)
         try await queue.ensureGroups()
         let before = try await queue.stats().totals["succeeded"] ?? 0
 

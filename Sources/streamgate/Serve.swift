@@ -32,6 +32,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The hash tag every queue key shares.")
     var prefix: String = "sg"
 
+    @OptionGroup(title: "Redis durability") var redisWait: RedisWaitOptions
+
     @Option(help: "A file with the accepted API keys, one per line.")
     var apiKeyFile: String?
 
@@ -57,7 +59,8 @@ struct Serve: AsyncParsableCommand {
             storage: try store.storage(creating: false), masterKeyFile: masterKeyFile, redis: redis, prefix: prefix, apiKeyFile: apiKeyFile,
             sourceRoots: sourceRoot, maxUploadBytes: maxUploadBytes.bytes, origin: try cache.originOptions(),
             shared: try cache.sharedOptions(), gating: gating.enabled ? gating : nil, webhookPolicy: try webhooks.policy(),
-            connections: try connections.limits()
+            connections: try connections.limits(),
+            replicaWait: redisWait.replicaWait
         )
         let metrics = server.api != nil ? server.queue.map { queue in Task { await QueueMetrics.run(queue: queue) } } : nil
         defer { metrics?.cancel() }
@@ -178,7 +181,8 @@ struct ServerSetup {
         sourceRoots: [String], maxUploadBytes: Int, origin options: OriginOptions = OriginOptions(),
         shared sharedOptions: SharedCache.Options? = SharedCache.Options(), gating: GateCommandOptions? = nil,
         apiKeys extraKeys: [String] = [], webhookPolicy: OutboundAddressPolicy = .publicOnly,
-        connections: ConnectionLimits = ConnectionLimits()
+        connections: ConnectionLimits = ConnectionLimits(),
+        replicaWait: ReplicaWait = ReplicaWait()
     ) throws {
         self.connections = connections
         var logger = Logger(label: "streamgate.serve")
@@ -200,7 +204,7 @@ struct ServerSetup {
         if let redis {
             do { url = try RedisURL(redis) } catch { throw CommandFailure(message: "\(error)", code: 78) }
             let keys = try Self.apiKeys(file: apiKeyFile) + extraKeys
-            let client = JobQueue(redis: RedisClient(url: url!, connections: 8), keys: Keyspace(prefix: prefix), callbackPolicy: webhookPolicy)
+            let client = JobQueue(redis: replicaWait.client(url: url!, connections: 8), keys: Keyspace(prefix: prefix), callbackPolicy: webhookPolicy)
             queue = client
             if let gating {
                 gate = try GateRuntime(options: gating, queue: client, logger: logger)

@@ -18,6 +18,8 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @OptionGroup var workerOptions: WorkerOptions
 
+    @OptionGroup(title: "Redis durability") var redisWait: RedisWaitOptions
+
     @Option(help: "This worker's id (default: host-pid-random).")
     var id: String?
 
@@ -52,7 +54,8 @@ struct WorkerCommand: AsyncParsableCommand {
         logger.logLevel = .info
         logger[metadataKey: "worker"] = "\(configuration.id)"
         let worker = Worker(
-            configuration: configuration, queue: try queueOptions.queue(),
+            // Finishing is the worker's durable write; the fetcher only reads and takes leases.
+            configuration: configuration, queue: try queueOptions.queue(wait: redisWait.replicaWait),
             fetcher: try queueOptions.queue(connections: 1), logger: logger
         )
         let signals = SignalCounter { count in count == 1 ? worker.drain() : worker.release() }
@@ -90,6 +93,7 @@ struct FarmCommand: AsyncParsableCommand {
 
     @OptionGroup var queueOptions: QueueOptions
     @OptionGroup var workerOptions: WorkerOptions
+    @OptionGroup(title: "Redis durability") var redisWait: RedisWaitOptions
 
     @Option(help: "Workers to run (stored in Redis as the farm's desired count; omit to keep the stored one).")
     var workers: Int?
@@ -119,7 +123,7 @@ struct FarmCommand: AsyncParsableCommand {
         let supervisor = Supervisor(
             configuration: .init(
                 name: name, initialWorkers: workers, executable: WorkerCommand.executablePath(),
-                workerArguments: workerOptions.arguments + ["--prefix", queueOptions.prefix], environment: environment,
+                workerArguments: workerArguments, environment: environment,
                 logDirectory: logs
             ),
             queue: try queueOptions.queue(connections: 2), logger: logger
@@ -127,5 +131,11 @@ struct FarmCommand: AsyncParsableCommand {
         let signals = SignalCounter { _ in supervisor.stop() }
         try await supervisor.run()
         withExtendedLifetime(signals) {}
+    }
+
+    /// What each worker the farm starts is given after `worker --id ID` (the Redis URL goes in the
+    /// environment): the worker options, the prefix and the replica wait.
+    var workerArguments: [String] {
+        workerOptions.arguments + ["--prefix", queueOptions.prefix] + redisWait.arguments
     }
 }

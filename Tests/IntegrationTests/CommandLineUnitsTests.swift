@@ -180,7 +180,7 @@ struct CommandLineUnitsTests {
         let sizes = ["l1-bytes", "l2-bytes", "l2-max-object-bytes", "max-upload-bytes", "max-output-bytes"]
         let durations = [
             "l2-ttl", "entry-max-age", "idle-timeout", "header-timeout", "lease", "job-timeout", "drain-timeout",
-            "max-duration", "token-lifetime", "ownership-ttl", "chain-poll",
+            "max-duration", "token-lifetime", "ownership-ttl", "chain-poll", "redis-wait-timeout",
         ]
         let names = sizes + durations + ["memory-limit-mib"]
         var files = ["README.md", "SECURITY.md"].map { packageRoot.appendingPathComponent($0) }

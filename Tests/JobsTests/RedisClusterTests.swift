@@ -98,4 +98,42 @@ struct RedisClusterTests {
             #expect(try ownerConnection.send(["CLUSTER", "COUNTKEYSINSLOT", String(slot)]).int == 0)
         }
     }
+
+    @Test("a killed primary's replica is followed once it takes over; jobs acknowledged after WAIT survive")
+    func primaryFailover() async throws {
+        try await withRedisCluster(replicas: 1) { cluster in
+            let slot = RedisCluster.slot(of: Keyspace().tag)
+            let owner = RedisClusterFixture.owner(of: slot)
+            // Seeded with the owner itself: no MOVED ever says this is a cluster, the first use must.
+            let durable = JobQueue(redis: cluster.client(seed: cluster.ports[owner], reconnectWindow: 30, waitReplicas: 1, waitTimeout: 2))
+            let queue = JobQueue(redis: cluster.client(seed: cluster.ports[owner], reconnectWindow: 30))
+            try await queue.ensureGroups()
+            #expect(queue.redis.isCluster)
+            var ids: [String] = []
+            for _ in 0..<10 { ids.append(try await durable.enqueue(JobSpec(kind: .noop)).jobID) }
+            #expect(durable.redis.isCluster)
+
+            cluster.kill(port: cluster.ports[owner])
+            // The pooled connections are dead and the node refuses new ones: the client asks the
+            // other nodes for the slots until the replica owns them, then goes there.
+            let started = Date()
+            for id in ids { #expect(try await queue.job(id)?.state == .queued, "job \(id) was acknowledged before the failover") }
+            #expect(Date().timeIntervalSince(started) < 30)
+            try await cluster.promotion(of: cluster.replicaPorts[owner][0], within: 5)
+            var later: [String] = []
+            for _ in 0..<5 { later.append(try await queue.enqueue(JobSpec(kind: .noop)).jobID) }
+            let runs = RunCounter()
+            try await runs.drain(queue, until: 15, seconds: 20)
+            for id in ids + later { #expect(try await queue.job(id)?.state == .succeeded) }
+            #expect(await runs.counts.values.allSatisfy { $0 == 1 })
+
+            // The new primary has no replica left: a write that waits for one is not acknowledged.
+            let error = await #expect(throws: RedisError.self) { try await durable.enqueue(JobSpec(kind: .noop)) }
+            if case .notReplicated(_, let replicas, let wanted)? = error {
+                #expect(replicas == 0 && wanted == 1)
+            } else {
+                Issue.record("expected notReplicated, got \(String(describing: error))")
+            }
+        }
+    }
 }

@@ -158,6 +158,12 @@ struct ReplicaWaitTests {
             }
             await #expect(throws: RedisError.self) { try await waiting.finish(lease, .succeeded(version: nil)) }
             #expect(try await plain.job("unconfirmed-1")?.state == .succeeded)
+            // Sent again, as a worker retries it: the same attempt's end is recognised, not recorded twice.
+            #expect(try await plain.finish(lease, .succeeded(version: nil)))
+            #expect(try await plain.finish(lease, .failed("a late, different answer")))
+            #expect(try await plain.job("unconfirmed-1")?.state == .succeeded)
+            #expect(try await plain.stats().totals["succeeded"] == 1)
+            #expect(try await plain.stats().totals["failed"] == nil)
         }
     }
 }

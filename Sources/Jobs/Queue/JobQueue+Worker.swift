@@ -196,6 +196,8 @@ extension JobQueue {
     }
 
     /// Ends an attempt. Returns false when the lease was lost (another worker owns the job now).
+    /// Safe to retry: sent again under the same lease (after a lost answer, or a
+    /// ``RedisError/notReplicated(endpoint:replicas:wanted:)``) it answers true and changes nothing.
     @discardableResult
     public func finish(_ lease: Lease, _ outcome: Outcome) async throws(RedisError) -> Bool {
         try await finish([(lease, outcome)])[0]

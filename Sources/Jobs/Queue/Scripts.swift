@@ -56,7 +56,12 @@ enum Scripts {
     static let enqueue = RedisScript(prelude + """
     if ARGV[7] == '1' then
       local existing = redis.call('GET', KEYS[4])
-      if existing then return {0, existing} end
+      if existing then
+        -- A retry, maybe after a failed WAIT: renewing the key is a write, so a WAIT after this
+        -- call covers the first enqueue too.
+        redis.call('EXPIRE', KEYS[4], ARGV[8])
+        return {0, existing}
+      end
     end
     if redis.call('EXISTS', KEYS[1]) == 1 then
       return redis.error_reply('EXISTS job ' .. ARGV[1] .. ' already exists')
@@ -135,11 +140,20 @@ enum Scripts {
       return {'run', lease, attempts, redis.call('HGET', K[1], 'spec'), redis.call('HGET', K[1], 'asset_id') or ''}
     end
     local function finish_job(K, A)
-      if redis.call('HGET', K[1], 'lease') ~= A[1] then return 0 end
+      if redis.call('HGET', K[1], 'lease') ~= A[1] then
+        -- The same attempt's end sent again (its answer was lost, or WAIT found it not yet on a
+        -- replica): recorded already. Written once more so that a WAIT after it covers the first.
+        if redis.call('HGET', K[1], 'finished_lease') == A[1] then
+          redis.call('HSET', K[1], 'finished_lease', A[1])
+          return 1
+        end
+        return 0
+      end
       local now, outcome, id = A[4], A[5], A[11]
       redis.call('XACK', K[2], A[2], A[3])
       redis.call('XDEL', K[2], A[3])
       redis.call('HDEL', K[1], 'lease')
+      redis.call('HSET', K[1], 'finished_lease', A[1])
       if outcome == 'retry' or outcome == 'postpone' then
         -- A postponed attempt failed through no fault of the job's: it does not count.
         if outcome == 'postpone' then redis.call('HINCRBY', K[1], 'attempts', -1) end
@@ -222,7 +236,8 @@ enum Scripts {
     /// KEYS: job, stream, events, dead, delayed, stats.
     /// ARGV: lease, group, entry, now, outcome, error, version, retry_at, events_maxlen, retention, id,
     /// asset-changes channel (a succeeded job that published a version announces its asset there).
-    /// Returns 1, or 0 when the lease was lost (nothing changed).
+    /// Returns 1, or 0 when the lease was lost (nothing changed). Sent again under the same lease
+    /// (a retry), returns 1 and changes nothing but `finished_lease`.
     static let finish = RedisScript(library + """
     return finish_job(KEYS, ARGV)
     """)
