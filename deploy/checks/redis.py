@@ -108,9 +108,6 @@ def check_sentinel_conf(path: Path, text: str) -> None:
         problem(path, f"sentinel down-after-milliseconds {down or 'missing'}: must be set, 1000 or more and under StreamGate's reconnect window ({RECONNECT_WINDOW_MS} ms) so calls ride through a failover")
     if not failover.isdigit() or (down.isdigit() and int(failover) < 2 * int(down)):
         problem(path, f"sentinel failover-timeout {failover or 'missing'}: must be set, at least twice down-after-milliseconds")
-    order = [words[1] for words in lines if words[0] == "sentinel"]
-    if "monitor" in order and any(order.index(k) < order.index("monitor") for k in per_master if k in order):
-        problem(path, "sentinel.conf: the per-master settings must follow `sentinel monitor` (Sentinel refuses them before)")
 
 
 def check_wait_replicas(docs) -> None:
