@@ -185,7 +185,8 @@ print(*(s.getsockname()[1] for s in sockets))')
   primary="" replicas=""
   for _ in $(seq 100); do
     kill -0 "$sentinel_pid" 2>/dev/null || break
-    primary="$(redis-cli -p "$sentinel_port" --raw sentinel get-master-addr-by-name streamgate 2>/dev/null | tr '\n' ' ')"
+    # Not listening yet is not a failure (pipefail would make it one): ask again.
+    primary="$(redis-cli -p "$sentinel_port" --raw sentinel get-master-addr-by-name streamgate 2>/dev/null | tr '\n' ' ')" || primary=""
     replicas="$(redis-cli -p "$sentinel_port" --raw sentinel replicas streamgate 2>/dev/null | grep -c "^127.0.0.1:$replica_port$" || true)"
     [[ "$primary" == "127.0.0.1 $primary_port " && "$replicas" == 1 ]] && break
     sleep 0.2
