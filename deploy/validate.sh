@@ -3,10 +3,13 @@
 #   1. every Kubernetes manifest against the API schemas of the oldest and newest Kubernetes we
 #      target (kubernetes-validate --strict, which bundles the schemas);
 #   2. deploy/check_deploy.py: the KEDA ScaledObject (a CRD with no bundled schema), that the
-#      manifests agree with each other and with StreamGate's command line, that no Secret or key is
-#      committed, the systemd units' required settings and both redis.conf files;
+#      manifests agree with each other and with StreamGate's command line, the bucket store and
+#      the spool, Redis behind Sentinel, that no Secret or key is committed, the systemd units'
+#      required settings and both redis.conf files;
 #   3. systemd-analyze verify on every unit, where it can run;
-#   4. both redis.conf files loaded by a real redis-server, where one is installed;
+#   4. both redis.conf files loaded by a real redis-server, where one is installed, and on
+#      loopback a primary, a replica and a sentinel started from redis-config.yaml the way its
+#      start scripts start them (whose syntax sh -n checks);
 #   5. kubectl kustomize deploy/kubernetes, where kubectl is installed.
 # Every problem is printed with the file it is in; the script then exits 1. On success it prints
 # "deploy: all manifests valid".
@@ -22,7 +25,13 @@ fail() { echo "deploy: $*" >&2; failed=1; }
 note() { echo "deploy: $*"; }
 
 tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
 
 # 1. Kubernetes schemas.
 mapfile -t manifests < <(find deploy/kubernetes -maxdepth 1 \( -name '*.yaml' -o -name '*.yml' \) ! -name kustomization.yaml | sort)
@@ -51,7 +60,7 @@ done
 
 # 2. Everything a schema cannot see.
 if "$venv/python" deploy/check_deploy.py; then
-  note "ScaledObject, cross-references, secrets, systemd units and redis.conf checked"
+  note "ScaledObject, bucket store, Sentinel, cross-references, CLI flags, secrets, systemd units and redis.conf checked"
 else
   failed=1
 fi
@@ -91,13 +100,18 @@ fi
 
 # 4. Each redis.conf, started by a real redis-server on a private socket with no TCP port.
 if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then
-  "$venv/python" - "$tmp/redis-config.conf" <<'PY'
+  # Every file of the ConfigMap redis-config into $tmp/redis-config/ (redis.conf, sentinel.conf,
+  # the start scripts).
+  mkdir -p "$tmp/redis-config"
+  "$venv/python" - "$tmp/redis-config" <<'PY'
 import sys, yaml
 with open("deploy/kubernetes/redis-config.yaml") as f:
     config = next(d for d in yaml.safe_load_all(f) if d and d.get("kind") == "ConfigMap")
-with open(sys.argv[1], "w") as f:
-    f.write(config["data"]["redis.conf"])
+for name, text in config["data"].items():
+    with open(f"{sys.argv[1]}/{name}", "w") as out:
+        out.write(text)
 PY
+  cp "$tmp/redis-config/redis.conf" "$tmp/redis-config.conf"
   loaded=1
   for pair in "deploy/redis/redis.conf:deploy/redis/redis.conf" "deploy/kubernetes/redis-config.yaml:$tmp/redis-config.conf"; do
     label="${pair%%:*}"
@@ -131,6 +145,60 @@ PY
   ((loaded)) && note "redis.conf files loaded by $(redis-server --version | cut -d' ' -f1-3)"
 else
   note "redis-server is not installed; redis.conf was checked by check_deploy.py only"
+fi
+
+# 4b. Redis behind Sentinel as redis-config.yaml runs it, on loopback TCP ports: a primary and a
+# replica with the arguments start-redis.sh gives (--replica-announce-ip, --replicaof), and a
+# sentinel from sentinel.conf with its monitor line pointed at that primary, as start-sentinel.sh
+# does. The sentinel must load the file (hostnames on, per-master settings after the monitor
+# line), name the primary and find the replica.
+if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 && [[ -f "$tmp/redis-config/sentinel.conf" ]]; then
+  for script in start-redis.sh start-sentinel.sh; do
+    if ! output="$(sh -n "$tmp/redis-config/$script" 2>&1)"; then
+      fail "deploy/kubernetes/redis-config.yaml: $script: sh -n: $output"
+    fi
+  done
+  read -r primary_port replica_port sentinel_port < <("$venv/python" -c '
+import socket
+sockets = [socket.socket() for _ in range(3)]
+for s in sockets:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in sockets))')
+  sentinel_dir="$(mktemp -d "$tmp/sentinel.XXXXXX")"
+  for role in primary replica; do
+    port="${role}_port"
+    mkdir -p "$sentinel_dir/$role"
+    args=(--bind 127.0.0.1 --port "${!port}" --dir "$sentinel_dir/$role" --logfile "$sentinel_dir/$role.log"
+      --daemonize no --replica-announce-ip 127.0.0.1)
+    [[ "$role" == replica ]] && args+=(--replicaof 127.0.0.1 "$primary_port")
+    sed "s|^dir .*|dir $sentinel_dir/$role|" "$tmp/redis-config/redis.conf" >"$sentinel_dir/$role.conf"
+    redis-server "$sentinel_dir/$role.conf" "${args[@]}" >/dev/null 2>&1 &
+    pids+=($!)
+  done
+  sed -e "s|^sentinel monitor streamgate [^ ]* 6379 |sentinel monitor streamgate 127.0.0.1 $primary_port |" \
+    -e "s|^dir .*|dir $sentinel_dir|" "$tmp/redis-config/sentinel.conf" >"$sentinel_dir/sentinel.conf"
+  echo "sentinel announce-ip 127.0.0.1" >>"$sentinel_dir/sentinel.conf"
+  redis-server "$sentinel_dir/sentinel.conf" --sentinel --bind 127.0.0.1 --port "$sentinel_port" \
+    --logfile "$sentinel_dir/sentinel.log" --daemonize no >/dev/null 2>&1 &
+  sentinel_pid=$!
+  pids+=("$sentinel_pid")
+  primary="" replicas=""
+  for _ in $(seq 100); do
+    kill -0 "$sentinel_pid" 2>/dev/null || break
+    # Not listening yet is not a failure (pipefail would make it one): ask again.
+    primary="$(redis-cli -p "$sentinel_port" --raw sentinel get-master-addr-by-name streamgate 2>/dev/null | tr '\n' ' ')" || primary=""
+    replicas="$(redis-cli -p "$sentinel_port" --raw sentinel replicas streamgate 2>/dev/null | grep -c "^127.0.0.1:$replica_port$" || true)"
+    [[ "$primary" == "127.0.0.1 $primary_port " && "$replicas" == 1 ]] && break
+    sleep 0.2
+  done
+  if [[ "$primary" == "127.0.0.1 $primary_port " && "$replicas" == 1 ]]; then
+    note "sentinel.conf loaded by a sentinel, which found the primary and its replica"
+  else
+    fail "deploy/kubernetes/redis-config.yaml: the sentinel (primary '${primary:-none}', replicas found ${replicas:-0}): $(grep -v '^$' "$sentinel_dir/sentinel.log" 2>/dev/null | tail -n 4)"
+  fi
+  for port in "$sentinel_port" "$replica_port" "$primary_port"; do
+    redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+  done
 fi
 
 # 5. The kustomization builds.
