@@ -1,6 +1,8 @@
 import Foundation
 import Jobs
+import NIOCore
 import S3
+import Store
 import TestSupport
 import Testing
 
@@ -90,6 +92,37 @@ struct BucketFarmTests {
                 #expect(ready.status == 503 && String(decoding: ready.body, as: UTF8.self).contains("store"))
                 #expect(try await origin.get("/v/any/master.m3u8").status >= 500)
             }
+        }
+    }
+
+    @Test("streamgate transcode --out s3://…: published into the bucket by hand, the spool left empty", .tags(.endToEnd))
+    func transcodeCommandIntoBucket() async throws {
+        try await withS3 { server in
+            let folder = try TemporaryFolder()
+            let output = try await run(streamgateBinary, [
+                "transcode", packageRoot.appendingPathComponent("fixtures/good/basic.mp4").path, "--profile", FarmTests.fast,
+                "--out", "s3://\(server.bucket)/cli", "--s3-endpoint", server.endpoint, "--asset-id", "by-hand", "--spool", folder.path,
+                "--publisher", "job-by-hand", "--quiet",
+            ], environment: streamgateEnvironment().merging(Self.environment(server)) { $1 }, timeout: 120)
+            #expect(output.status == 0, "\(output.stderr)")
+            #expect(output.stdout.contains("s3://\(server.bucket)/cli/objects/by-hand/v"), "\(output.stdout)")
+            let store = BucketStore(client: server.client(), bucket: server.bucket, prefix: "cli")
+            let versions = try await store.versions(of: try AssetID("by-hand"))
+            let current = try #require(versions.current)
+            #expect(versions.publisher == "job-by-hand")
+            let master = try #require(try await store.readBuffer("master.m3u8", of: current, maximumBytes: 1 << 20))
+            #expect(String(buffer: master).hasPrefix("#EXTM3U"))
+            let left = try FileManager.default.subpathsOfDirectory(atPath: folder.path).filter { path in
+                var isFolder: ObjCBool = false
+                return FileManager.default.fileExists(atPath: folder.path + "/" + path, isDirectory: &isFolder) && !isFolder.boolValue
+            }
+            #expect(left.isEmpty, "\(left)")
+
+            let refused = try await run(streamgateBinary, [
+                "transcode", packageRoot.appendingPathComponent("fixtures/good/basic.mp4").path, "--profile", FarmTests.fast,
+                "--out", "s3://Bad_Bucket/x", "--quiet",
+            ], environment: streamgateEnvironment().merging(Self.environment(server)) { $1 }, timeout: 60)
+            #expect(refused.status != 0 && refused.stderr.contains("Bad_Bucket"), "\(refused.stderr)")
         }
     }
 }

@@ -9,10 +9,8 @@ from .common import ROOT
 
 SOURCES = ROOT / "Sources" / "streamgate"
 
-# Flags added on the branch redis-ops (issue 14: WAIT for replicas before acknowledging enqueue and
-# finish, RedisWaitOptions on serve, worker and farm), which the manifests already use. Remove
-# them from here once that branch is merged and the sources define them.
-PENDING = {"--redis-wait-replicas", "--redis-wait-timeout"}
+# Flags the manifests may use before the sources define them (none now).
+PENDING: set[str] = set()
 
 
 def kebab(name: str) -> str:
