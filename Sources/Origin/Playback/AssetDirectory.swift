@@ -20,6 +20,9 @@ final class AssetDirectory: Sendable {
     }
 
     let store: any AssetStorage
+    /// One read of an asset's versions at a time, however many requests find its entry stale: on
+    /// a bucket each read is a GET of the pointer.
+    private let reads = SingleFlight<Entry>()
     private let entries = NIOLockedValueBox<[String: Entry]>([:])
     /// Nanoseconds an answer is reused; read on every lookup, changed when the invalidation
     /// channel goes up or down.
@@ -63,8 +66,13 @@ final class AssetDirectory: Sendable {
         entries.withLockedValue { $0.removeAll() }
     }
 
-    /// Asks the store for the asset's versions and remembers them.
+    /// Asks the store for the asset's versions (once for every request waiting on it) and
+    /// remembers them.
     private func read(_ asset: AssetID) async throws -> Entry {
+        try await reads.value(for: asset.rawValue) { try await self.readNow(asset) }
+    }
+
+    private func readNow(_ asset: AssetID) async throws -> Entry {
         let now = DispatchTime.now().uptimeNanoseconds
         let fresh = Entry(versions: try await store.versions(of: asset), checkedAt: now)
         entries.withLockedValue { entries in
