@@ -4,9 +4,10 @@ import Vault
 
 /// A demuxer over one input: `avformat_open_input` + `avformat_find_stream_info`, closed in `deinit`.
 ///
-/// Every input is read through a ``SourceIO`` of this process's own: a sealed source (an upload
-/// stored encrypted, see ``SealedSource``) decrypted chunk by chunk, anything else from a file
-/// opened once, refusing symbolic links. libavformat opens nothing by name: the format is probed
+/// Every input is read through a ``SourceIO`` of this process's own, over a file opened once
+/// refusing symbolic links or over bytes given (a source channel from the worker); a sealed source
+/// (an upload stored encrypted, see ``SealedSource``) is decrypted chunk by chunk on the way.
+/// libavformat opens nothing by name: the format is probed
 /// from the bytes and must be one of ``InputLimits/formats``, and any file or URL an input names
 /// (a playlist's, a manifest's, a concat list's) is refused.
 final class InputFile {
