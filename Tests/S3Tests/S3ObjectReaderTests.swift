@@ -88,6 +88,22 @@ struct S3ObjectReaderTests {
         }
     }
 
+    @Test("GET with If-Match: the ETag given reads, any other is 412 PreconditionFailed")
+    func ifMatch() async throws {
+        try await withS3 { server in
+            try await Self.put(Array(Self.object.prefix(1000)), server)
+            let client = server.client()
+            let eTag = try #require(try await client.headObject(bucket: server.bucket, key: "sources/clip.bin").eTag)
+            let range = S3ByteRange.bytes(10...19)
+            let bytes = try await client.getObjectBytes(bucket: server.bucket, key: "sources/clip.bin", range: range, ifMatch: eTag, maxBytes: 10)
+            #expect(Array(bytes.readableBytesView) == Array(Self.object[10..<20]))
+            let error = await #expect(throws: S3Error.self) {
+                _ = try await client.getObjectBytes(bucket: server.bucket, key: "sources/clip.bin", range: range, ifMatch: "\"0123456789abcdef\"", maxBytes: 10)
+            }
+            #expect(error?.status == 412, "\(String(describing: error))")
+        }
+    }
+
     @Test("no such object: open fails with S3's not-found, after one HEAD")
     func missingObject() async throws {
         try await withS3 { server in
