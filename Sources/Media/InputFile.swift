@@ -149,11 +149,11 @@ final class InputFile {
 
     /// The reader's own reason ("chunk 2 does not authenticate: …", what a source channel's
     /// worker said), not libavformat's, which only saw an I/O error or an early end of file. A
-    /// source that could not be read (``SourceUnavailableError``) keeps `AVERROR(EIO)` as its
-    /// code, which makes the transcode's failure ``TranscodeError/Kind/sourceUnavailable``.
+    /// source that could not be read (`SourceUnavailableError`) is marked so: the transcode's
+    /// failure is then ``TranscodeError/Kind/sourceUnavailable``, not bad input.
     private static func readError(_ failure: any Error, sealed: Bool) -> MediaError {
         switch failure {
-        case let error as SourceUnavailableError: MediaError(operation: "read", reason: error.reason, code: AVErr.io)
+        case let error as SourceUnavailableError: MediaError(operation: "read", reason: error.reason, isSourceUnavailable: true)
         case let error as VaultError: MediaError(operation: sealed ? "decrypt sealed source" : "read", reason: error.reason)
         case let error as MediaError: error
         default: MediaError(operation: "read", reason: "\(failure)")

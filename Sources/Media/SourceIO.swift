@@ -19,7 +19,7 @@ enum PlainSourceFile {
             return try RandomAccessFile(descriptor: fd, name: path)
         } catch {
             // RandomAccessFile closed the descriptor; its reason is "not a regular file" or fstat's.
-            throw MediaError(operation: "open", reason: error.reason == "not a regular file" ? "is not a regular file" : error.reason)
+            throw MediaError(operation: "open", reason: error.reason)
         }
     }
 }
@@ -69,8 +69,9 @@ final class SourceCursor {
     }
 }
 
-/// A read-only, seekable `AVIOContext` over any `RandomAccessBytes` (a file, a source channel): for a sealed source the demuxer sees
-/// the upload's plaintext, which exists only in memory, one chunk at a time.
+/// A read-only, seekable `AVIOContext` over any `RandomAccessBytes` (a file, a source channel):
+/// for a sealed source the demuxer sees the upload's plaintext, which exists only in memory, one
+/// chunk at a time.
 ///
 /// Owns the context and its buffer (freed in `deinit`, `ctx->buffer` rather than the buffer
 /// allocated here, because libavformat may have replaced it while probing) and the retained

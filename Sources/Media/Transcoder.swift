@@ -66,11 +66,13 @@ public struct TranscodeError: Error, CustomStringConvertible, Sendable {
 extension TranscodeError.Kind {
     /// The kind of a failed FFmpeg call, from the AVERROR code it carries.
     init(_ error: MediaError) {
+        if error.isSourceUnavailable {
+            self = .sourceUnavailable
+            return
+        }
         switch error.code {
         case AVErr.noMemory?: self = .allocationFailed
         case AVErr.again?: self = .threadStartFailed
-        // Only a read that failed for the source's sake carries EIO (InputFile.readError).
-        case AVErr.io?: self = .sourceUnavailable
         default: self = .input
         }
     }
