@@ -32,6 +32,10 @@ struct S3ObjectReaderTests {
             while copy.count < reader.size {
                 let piece = try await reader.read(offset: copy.count, length: 16 << 10)
                 copy += Array(piece.readableBytesView)
+                if copy.count == 32 << 10 {
+                    // The first read is not yet forward; the second is: block 0, then blocks 1 and 2 ahead.
+                    #expect(reader.statistics.gets == 3 && reader.statistics.readAheadGets == 2, "\(reader.statistics)")
+                }
             }
             #expect(copy == Self.object)
             #expect(try await reader.read(offset: reader.size, length: 100).readableBytes == 0)
@@ -63,6 +67,22 @@ struct S3ObjectReaderTests {
             // The last block is short; a read past the end is cut there.
             let tail = try await reader.read(offset: Self.object.count - 5, length: 1 << 20)
             #expect(Array(tail.readableBytesView) == Array(Self.object.suffix(5)))
+        }
+    }
+
+    @Test("reads of one block at once share its one GET")
+    func concurrentReadsShareAGet() async throws {
+        try await withS3 { server in
+            try await Self.put(Self.object, server)
+            let reader = try await Self.open(server)
+            let total = try await withThrowingTaskGroup(of: ByteBuffer.self) { group in
+                for start in stride(from: 0, to: Self.blockSize, by: Self.blockSize / 8) {
+                    group.addTask { try await reader.read(offset: 3 * Self.blockSize + start, length: 100) }
+                }
+                return try await group.reduce(into: 0) { $0 += $1.readableBytes }
+            }
+            #expect(total == 800)
+            #expect(reader.statistics.gets == 1, "\(reader.statistics)")
         }
     }
 
