@@ -90,11 +90,15 @@ final class TranscodeChild: @unchecked Sendable {
         return errorTail
     }
 
-    /// Waits until both pipes are drained (after the child exited). A source channel still
-    /// served then (a grandchild holding its end) is stopped.
+    /// Waits until both pipes are drained (after the child exited), and the source channel, if
+    /// any, has seen the child's end close; one still served a second later (something the child
+    /// started holds its end) is stopped.
     func drainOutput(timeout: Double = 5) {
         _ = readers.wait(timeout: .now() + timeout)
-        sourceServer?.stop()
+        guard let sourceServer else { return }
+        let deadline = Date().addingTimeInterval(1)
+        while sourceServer.ended == nil, Date() < deadline { usleep(1_000) }
+        sourceServer.stop()
     }
 
     private func handle(line: String) {
