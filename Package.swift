@@ -49,7 +49,8 @@ let package = Package(
         .target(name: "CLinux"),
 
         // Envelope encryption: master key -> per-asset content keys; AES-128-CBC for segments.
-        .target(name: "Vault", dependencies: ["COpenSSL"]),
+        // Also the random-access reading every source goes through (files, sealed sources, channels).
+        .target(name: "Vault", dependencies: ["COpenSSL", .product(name: "NIOCore", package: "swift-nio")]),
         // Playlists: model, writer, parser.
         .target(name: "HLS"),
         // Ladder profiles (YAML), validated with line numbers.
@@ -88,6 +89,7 @@ let package = Package(
             name: "Jobs",
             dependencies: [
                 "Redis", "Processes", "Vault", "Store",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -97,7 +99,7 @@ let package = Package(
         .target(
             name: "Farm",
             dependencies: [
-                "Jobs", "Redis", "Processes", "Store", "Vault",
+                "Jobs", "Redis", "Processes", "Store", "Vault", "S3",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -229,6 +231,7 @@ let package = Package(
             dependencies: [
                 "streamgate", "Media", "Vault", "Store", "HLS", "Redis", "Processes", "Jobs", "Ethereum", "Gate", "LocalChain", "Farm", "TestSupport", "S3",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -117,6 +117,7 @@ static int limit(int resource, long long value) {
 
 static void close_all_from(int first, int keep) {
     // close_range(2) (Linux 5.9) around `keep`; a loop over the descriptor table where it is missing.
+    // `keep` is always at or above `first` (the caller moved it there).
     int closed = 1;
     if (keep > first) closed = syscall(SYS_close_range, (unsigned)first, (unsigned)keep - 1, 0) == 0;
     if (closed && syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0) == 0) return;
@@ -127,7 +128,7 @@ static void close_all_from(int first, int keep) {
     }
 }
 
-static _Noreturn void child(const char *path, char *const argv[], char *const envp[], const int fds[3], int new_group,
+static _Noreturn void child(const char *path, char *const argv[], char *const envp[], const int *fds, int count, int new_group,
                             int death_signal, pid_t parent, const struct clinux_sandbox *sandbox, uid_t uid, gid_t gid,
                             int status) {
     if (new_group && setpgid(0, 0) != 0) fail(status, errno);
@@ -144,17 +145,24 @@ static _Noreturn void child(const char *path, char *const argv[], char *const en
     fallback.sa_handler = SIG_DFL;
     for (int signal = 1; signal < NSIG; signal++) sigaction(signal, &fallback, NULL);
 
-    // Standard descriptors first moved above the ones they replace, so no dup2 clobbers a source.
-    int moved[3];
-    for (int i = 0; i < 3; i++) {
-        moved[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+    // The status pipe may sit where a given descriptor goes (fd 3, 4… when there are extra ones):
+    // moved above them all first, so no dup2 below closes it.
+    if (status < count) {
+        int above = fcntl(status, F_DUPFD_CLOEXEC, count);
+        if (above < 0) fail(status, errno);
+        status = above;
+    }
+    // Given descriptors first moved above the ones they replace, so no dup2 clobbers a source.
+    int moved[CLINUX_SPAWN_MAX_DESCRIPTORS];
+    for (int i = 0; i < count; i++) {
+        moved[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, count);
         if (moved[i] < 0) fail(status, errno);
     }
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < count; i++) {
         if (dup2(moved[i], i) < 0) fail(status, errno);
     }
     // Every other descriptor goes, but the status pipe (close-on-exec: execve closes it).
-    close_all_from(3, status);
+    close_all_from(count, status);
 
     int network = CLINUX_NETWORK_SHARED;
     if (sandbox) {
@@ -175,8 +183,9 @@ static _Noreturn void child(const char *path, char *const argv[], char *const en
     fail(status, errno);
 }
 
-pid_t clinux_spawn(const char *path, char *const argv[], char *const envp[], const int fds[3],
+pid_t clinux_spawn(const char *path, char *const argv[], char *const envp[], const int *fds, int count,
                    int new_group, int death_signal, const struct clinux_sandbox *sandbox, int *network) {
+    if (count < 3 || count > CLINUX_SPAWN_MAX_DESCRIPTORS) return -EINVAL;
     int status[2];
     if (pipe2(status, O_CLOEXEC) != 0) return -errno;
     pid_t parent = getpid();
@@ -191,7 +200,7 @@ pid_t clinux_spawn(const char *path, char *const argv[], char *const envp[], con
     }
     if (pid == 0) {
         close(status[0]);
-        child(path, argv, envp, fds, new_group, death_signal, parent, sandbox, uid, gid, status[1]);
+        child(path, argv, envp, fds, count, new_group, death_signal, parent, sandbox, uid, gid, status[1]);
     }
     close(status[1]);
     // The child writes what took effect (>= 0) just before execve, or -errno and exits; after a

@@ -3,6 +3,7 @@ import Jobs
 import Logging
 import Store
 import Processes
+import Vault
 
 /// One transcode running as `streamgate transcode --events` in a child process of its own, so a
 /// crash, a hang or runaway memory on a hostile file costs that job only. What it says arrives as
@@ -17,20 +18,43 @@ final class TranscodeChild: @unchecked Sendable {
     private var errorTail = ""
     private let onStored: @Sendable (String) -> Void
     private let readers = DispatchGroup()
+    /// Serves the source's bytes to the child, when they come from elsewhere (an object in a bucket).
+    let sourceServer: SourceChannelServer?
 
     /// Starts the child sandboxed, with an empty environment and nothing open but its standard
     /// streams; `secrets` (the keyring's ``Keyring/handoff()``) goes to it on standard input.
+    ///
+    /// With a `source`, the child also gets a source channel as its descriptor 3 and
+    /// `--source-channel 3` after `arguments`: it reads its input's bytes from `source` through
+    /// this process (it has no network of its own), and the input argument is only `sourceName`,
+    /// the name its messages use (the `s3://` URL). Serving ends when the child closes its end.
     /// `onStored` hears each file the child reports finished, on the thread reading its output.
     init(
         executable: String, arguments: [String], secrets: [UInt8], sandbox: ChildProcess.Sandbox, logger: Logger,
-        onStored: @escaping @Sendable (String) -> Void = { _ in }
+        source: (any RandomAccessSource)? = nil, sourceName: String = "source", onStored: @escaping @Sendable (String) -> Void = { _ in }
     ) throws {
         self.logger = logger
         self.onStored = onStored
-        process = try ChildProcess(
-            executable: executable, arguments: arguments, environment: [:],
-            stdin: .pipe, stdout: .pipe, stderr: .pipe, processGroup: true, deathSignal: SIGTERM, sandbox: sandbox
-        )
+        var channel: (worker: Int32, child: Int32)?
+        if source != nil { channel = try SourceChannel.makePair() }
+        do {
+            process = try ChildProcess(
+                executable: executable,
+                arguments: arguments + (channel == nil ? [] : ["--source-channel", String(SourceChannel.childDescriptor)]),
+                environment: [:], stdin: .pipe, stdout: .pipe, stderr: .pipe, processGroup: true, deathSignal: SIGTERM,
+                sandbox: sandbox, extraDescriptors: channel.map { [$0.child] } ?? []
+            )
+        } catch {
+            if let channel { close(channel.worker); close(channel.child) }
+            throw error
+        }
+        // The child holds its end now: ours must go, or the child's exit would never read as EOF.
+        if let channel { close(channel.child) }
+        if let channel, let source {
+            sourceServer = SourceChannelServer(descriptor: channel.worker, source: source, name: sourceName, logger: logger)
+        } else {
+            sourceServer = nil
+        }
         let input = process.stdinPipe!
         secrets.withUnsafeBytes { bytes in
             var offset = 0
@@ -69,9 +93,15 @@ final class TranscodeChild: @unchecked Sendable {
         return errorTail
     }
 
-    /// Waits until both pipes are drained (after the child exited).
+    /// Waits until both pipes are drained (after the child exited), and the source channel, if
+    /// any, has seen the child's end close; one still served a second later (something the child
+    /// started holds its end) is stopped.
     func drainOutput(timeout: Double = 5) {
         _ = readers.wait(timeout: .now() + timeout)
+        guard let sourceServer else { return }
+        let deadline = Date().addingTimeInterval(1)
+        while sourceServer.ended == nil, Date() < deadline { usleep(1_000) }
+        sourceServer.stop()
     }
 
     private func handle(line: String) {

@@ -2,6 +2,7 @@ import Foundation
 import Jobs
 import Logging
 import Processes
+import S3
 import Store
 
 // One transcode attempt: its staging, its child, the files stored as the child finishes them,
@@ -25,12 +26,12 @@ extension Worker {
             return .succeeded(version: version)
         }
 
-        let uploads = configuration.storage.uploads
-        let resolved: String
-        switch SourcePolicy(roots: configuration.sourceRoots, uploads: uploads.hasPrefix("/") ? uploads : nil).resolve(source) {
-        case .success(let path): resolved = path
-        case .failure(let problem): return .failed("field 'source': \(problem)")
+        let input: TranscodeSource
+        switch await transcodeSource(source) {
+        case .success(let found): input = found
+        case .failure(let refusal): return refusal.outcome
         }
+        defer { input.reader?.close() }
         // This attempt owns its staging, the child only writes into it: removed when the attempt
         // ends, however it ends (a published one has already become the store's).
         let staging: any VersionStaging
@@ -39,16 +40,51 @@ extension Worker {
         } catch {
             return postponeForStore(reason: "\(error)")
         }
-        let outcome = await transcode(resolved, into: staging, profilePath: profilePath, lease: lease, spec: spec)
+        let outcome = await transcode(input, into: staging, profilePath: profilePath, lease: lease, spec: spec)
         await staging.discard()
         return outcome
     }
 
-    private func transcode(_ source: String, into staging: any VersionStaging, profilePath: String, lease: Lease, spec: JobSpec) async -> Outcome? {
+    /// A job's source as the child gets it: a local path it opens, or an object in a bucket this
+    /// worker reads for it (the child has no network).
+    struct TranscodeSource {
+        let name: String
+        let reader: S3ObjectReader?
+    }
+
+    /// Why a source cannot be transcoded, as the job's outcome.
+    struct SourceRefusal: Error {
+        let outcome: Outcome
+    }
+
+    /// The source checked against this worker's roots and opened; a missing or refused source
+    /// fails the job, a bucket that does not answer postpones it.
+    private func transcodeSource(_ source: String) async -> Result<TranscodeSource, SourceRefusal> {
+        if let remote = BucketSource(source) {
+            if let problem = remote.problem(storage: configuration.storage, roots: configuration.sourceRoots) {
+                return .failure(SourceRefusal(outcome: .failed("field 'source': \(problem)")))
+            }
+            do {
+                guard let reader = try await remote.open(in: configuration.storage) else {
+                    return .failure(SourceRefusal(outcome: .failed("field 'source': \(remote.url) does not exist")))
+                }
+                return .success(TranscodeSource(name: remote.url, reader: reader))
+            } catch {
+                return .failure(SourceRefusal(outcome: postponeForStore(reason: "\(error)")))
+            }
+        }
+        let uploads = configuration.storage.uploads
+        switch SourcePolicy(roots: configuration.sourceRoots.filter { !$0.hasPrefix("s3://") }, uploads: uploads.hasPrefix("/") ? uploads : nil).resolve(source) {
+        case .success(let path): return .success(TranscodeSource(name: path, reader: nil))
+        case .failure(let problem): return .failure(SourceRefusal(outcome: .failed("field 'source': \(problem)")))
+        }
+    }
+
+    private func transcode(_ source: TranscodeSource, into staging: any VersionStaging, profilePath: String, lease: Lease, spec: JobSpec) async -> Outcome? {
         // The staging folder is `ROOT/staging/NAME`; the child opens ROOT as its store.
         let localRoot = ((staging.folder as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
         let arguments = [
-            "transcode", source, "--profile", profilePath, "--out", localRoot, "--asset-id", staging.asset.rawValue,
+            "transcode", source.name, "--profile", profilePath, "--out", localRoot, "--asset-id", staging.asset.rawValue,
             "--events", "--quiet", "--keyring-stdin", "--memory-limit-mib", String(configuration.memoryLimitMiB),
             "--staging", staging.folder,
         ] + configuration.transcodeArguments
@@ -66,7 +102,7 @@ extension Worker {
         do {
             child = try TranscodeChild(
                 executable: configuration.executable, arguments: arguments, secrets: configuration.keyring.handoff(),
-                sandbox: sandbox, logger: childLogger, onStored: { storing.report($0) }
+                sandbox: sandbox, logger: childLogger, source: source.reader, sourceName: source.name, onStored: { storing.report($0) }
             )
         } catch {
             return retryOrDead(lease: lease, spec: spec, reason: "\(error)")

@@ -195,6 +195,11 @@ public final class Worker: Sendable {
     /// failed, dead or cancelled), unless the job asked to keep it.
     private func removeSealedUpload(of spec: JobSpec?) {
         guard let path = spec?.sealedUploadToRemove else { return }
+        if let remote = BucketSource(path) {
+            let storage = configuration.storage
+            Task { await remote.remove(in: storage) }
+            return
+        }
         try? FileManager.default.removeItem(atPath: path)
     }
 

@@ -4,34 +4,52 @@ import Vault
 
 /// A demuxer over one input: `avformat_open_input` + `avformat_find_stream_info`, closed in `deinit`.
 ///
-/// Every input is read through a ``SourceIO`` of this process's own: a sealed source (an upload
-/// stored encrypted, see ``SealedSource``) decrypted chunk by chunk, anything else from a file
-/// opened once, refusing symbolic links. libavformat opens nothing by name: the format is probed
+/// Every input is read through a ``SourceIO`` of this process's own, over a file opened once
+/// refusing symbolic links or over bytes given (a source channel from the worker); a sealed source
+/// (an upload stored encrypted, see ``SealedSource``) is decrypted chunk by chunk on the way.
+/// libavformat opens nothing by name: the format is probed
 /// from the bytes and must be one of ``InputLimits/formats``, and any file or URL an input names
 /// (a playlist's, a manifest's, a concat list's) is refused.
 final class InputFile {
     let context: UnsafeMutablePointer<AVFormatContext>
-    let path: String
+    /// The input as messages name it: its path, or the name its bytes were given with.
+    let name: String
     /// The input's reader. Stored properties outlive `deinit`'s body, so it is freed only after
     /// the format context reading through it is closed.
     private let io: SourceIO
     /// The streams cap, which libavformat enforces whenever a demuxer adds a stream.
     private let maxStreams: Int
+    /// Whether the bytes are a sealed source (decrypted on the way to the demuxer).
+    private let sealed: Bool
 
-    /// Opens and probes `path`. Errors name the failing step and libavformat's reason, or for a
-    /// sealed source the chunk that does not decrypt. `keyring` is needed only for sealed sources.
-    init(path: String, keyring: Keyring? = nil, limits: InputLimits = InputLimits()) throws(MediaError) {
-        self.path = path
+    /// Opens and probes the file at `path`, opened once refusing symbolic links. Errors name the
+    /// failing step and libavformat's reason, or for a sealed source the chunk that does not
+    /// decrypt. `keyring` is needed only for sealed sources.
+    convenience init(path: String, keyring: Keyring? = nil, limits: InputLimits = InputLimits()) throws(MediaError) {
+        try self.init(bytes: try PlainSourceFile.open(path: path), name: path, keyring: keyring, limits: limits)
+    }
+
+    /// Opens and probes the input read from `bytes` (a file, a source channel), called `name` in
+    /// errors. Whether it is sealed is decided from the bytes, as for a path
+    /// (`SealedSource.isSealed`); `keyring` is needed only then.
+    init(bytes: any RandomAccessBytes, name: String, keyring: Keyring? = nil, limits: InputLimits = InputLimits()) throws(MediaError) {
+        self.name = name
         maxStreams = limits.maxStreams
         FFmpegLog.clear()
-        let reader: any SourceBytes = SealedSource.isSealed(path: path)
-            ? try InputFile.openSealed(path: path, keyring: keyring) : try PlainSourceFile(path: path)
+        let sealed: Bool
+        do {
+            sealed = try SealedSource.isSealed(bytes)
+        } catch {
+            throw InputFile.readError(error, sealed: false)
+        }
+        self.sealed = sealed
+        let reader: any RandomAccessBytes = sealed ? try InputFile.openSealed(bytes, name: name, keyring: keyring) : bytes
         guard reader.size > 0 else {
-            throw MediaError(operation: "read", reason: SealedSource.isSealed(path: path) ? "file is empty (0 bytes once decrypted)" : "file is empty (0 bytes)")
+            throw MediaError(operation: "read", reason: sealed ? "file is empty (0 bytes once decrypted)" : "file is empty (0 bytes)")
         }
         let io = try SourceIO(reader: reader)
         self.io = io
-        let format = try InputFile.probe(io)
+        let format = try InputFile.probe(io, sealed: sealed)
         guard let allocated = avformat_alloc_context() else {
             throw MediaError(operation: "read", reason: "out of memory", code: AVErr.noMemory)
         }
@@ -49,7 +67,7 @@ final class InputFile {
         let opened = avformat_open_input(&context, nil, format, &options)
         av_dict_free(&options)
         guard opened >= 0, let context else {
-            if let failure = io.failure { throw InputFile.readError(failure) }
+            if let failure = io.failure { throw InputFile.readError(failure, sealed: sealed) }
             let errors = FFmpegLog.takeErrors()
             if let capped = InputFile.streamsCapped(limits.maxStreams, errors) { throw capped }
             throw MediaError(operation: "read", reason: InputFile.unreadableReason(code: opened, detail: errors.last), code: opened)
@@ -57,7 +75,7 @@ final class InputFile {
         self.context = context
         let probed = avformat_find_stream_info(context, nil)
         if let failure = io.failure {
-            throw InputFile.readError(failure)
+            throw InputFile.readError(failure, sealed: sealed)
         }
         if probed < 0 {
             let errors = FFmpegLog.takeErrors()
@@ -75,10 +93,10 @@ final class InputFile {
     }
 
     /// The demuxer the bytes call for, when it is one of ``InputLimits/formats``.
-    private static func probe(_ io: SourceIO) throws(MediaError) -> UnsafePointer<AVInputFormat> {
+    private static func probe(_ io: SourceIO, sealed: Bool) throws(MediaError) -> UnsafePointer<AVInputFormat> {
         var format: UnsafePointer<AVInputFormat>?
         let score = io.withContext { av_probe_input_buffer2($0, &format, nil, nil, 0, 0) }
-        if let failure = io.failure { throw readError(failure) }
+        if let failure = io.failure { throw readError(failure, sealed: sealed) }
         guard score >= 0, let format else {
             throw MediaError(operation: "read", reason: unreadableReason(code: score < 0 ? score : AVErr.invalidData), code: score < 0 ? score : nil)
         }
@@ -116,24 +134,27 @@ final class InputFile {
     }
 
     /// Opens the sealed source's reader (header, key unwrap, final chunk).
-    private static func openSealed(path: String, keyring: Keyring?) throws(MediaError) -> SealedSourceReader {
+    private static func openSealed(_ bytes: any RandomAccessBytes, name: String, keyring: Keyring?) throws(MediaError) -> SealedSourceReader {
         guard let keyring else {
             throw MediaError(operation: "read", reason: "is a sealed source, and no keyring was given to decrypt it")
         }
         do {
-            return try SealedSourceReader(path: path, keyring: keyring)
+            return try SealedSourceReader(bytes: bytes, name: name, keyring: keyring)
         } catch let error as VaultError {
             throw MediaError(operation: "open sealed source", reason: error.reason)
         } catch {
-            throw MediaError(operation: "open sealed source", reason: "\(error)")
+            throw readError(error, sealed: true)
         }
     }
 
-    /// The reader's own reason ("chunk 2 does not authenticate: …"), not libavformat's, which only
-    /// saw an I/O error or an early end of file.
-    private static func readError(_ failure: any Error) -> MediaError {
+    /// The reader's own reason ("chunk 2 does not authenticate: …", what a source channel's
+    /// worker said), not libavformat's, which only saw an I/O error or an early end of file. A
+    /// source that could not be read (`SourceUnavailableError`) is marked so: the transcode's
+    /// failure is then ``TranscodeError/Kind/sourceUnavailable``, not bad input.
+    private static func readError(_ failure: any Error, sealed: Bool) -> MediaError {
         switch failure {
-        case let error as VaultError: MediaError(operation: "decrypt sealed source", reason: error.reason)
+        case let error as SourceUnavailableError: MediaError(operation: "read", reason: error.reason, isSourceUnavailable: true)
+        case let error as VaultError: MediaError(operation: sealed ? "decrypt sealed source" : "read", reason: error.reason)
         case let error as MediaError: error
         default: MediaError(operation: "read", reason: "\(failure)")
         }
@@ -199,7 +220,7 @@ final class InputFile {
         // A demuxer may report a chunk that failed to decrypt as an I/O error, or as a clean end
         // of file: either way the source is not what was uploaded, and the reader says why.
         if let failure = io.failure {
-            throw InputFile.readError(failure)
+            throw InputFile.readError(failure, sealed: sealed)
         }
         if result == AVErr.eof { return false }
         if result < 0 {

@@ -12,11 +12,15 @@ public struct MediaError: Error, CustomStringConvertible, Sendable {
     public let code: Int32?
     /// The human reason.
     public let reason: String
+    /// The input's bytes could not be read, for the source's sake rather than theirs (a
+    /// `SourceUnavailableError`: the object store, the worker serving them).
+    public let isSourceUnavailable: Bool
 
-    public init(operation: String, reason: String, code: Int32? = nil) {
+    public init(operation: String, reason: String, code: Int32? = nil, isSourceUnavailable: Bool = false) {
         self.operation = operation
         self.reason = reason
         self.code = code
+        self.isSourceUnavailable = isSourceUnavailable
     }
 
     /// An error for a failed FFmpeg call, with `av_strerror`'s text and the last error libav* logged.

@@ -6,46 +6,20 @@ import Vault
 /// `AVERROR(EINVAL)`: FFmpeg's error codes are negated `errno` values on POSIX systems.
 private let invalidArgument = -EINVAL
 
-/// Bytes a demuxer reads through ``SourceIO``: a sealed upload (decrypted chunk by chunk) or a
-/// plain file. Every input is read this way, so libavformat never opens anything by name.
-protocol SourceBytes: AnyObject {
-    var path: String { get }
-    var size: Int { get }
-    /// Reads at `offset`; 0 at the end.
-    func read(at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> Int
-}
-
-extension SealedSourceReader: SourceBytes {}
-
-/// A plain source file, opened once without passing through any symbolic link.
-final class PlainSourceFile: SourceBytes {
-    let path: String
-    let size: Int
-    private let descriptor: Int32
-
-    init(path: String) throws(MediaError) {
-        self.path = path
+/// A plain source file, opened once without passing through any symbolic link: what the demuxer
+/// reads of a source given by path that is not sealed.
+enum PlainSourceFile {
+    static func open(path: String) throws(MediaError) -> RandomAccessFile {
         let fd = clinux_open_no_symlinks(path)
         guard fd >= 0 else {
             let reason = errno == ELOOP ? "its path passes through a symbolic link" : String(cString: strerror(errno)).lowercased()
             throw MediaError(operation: "open", reason: reason)
         }
-        var info = stat()
-        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
-            close(fd)
-            throw MediaError(operation: "open", reason: "is not a regular file")
-        }
-        descriptor = fd
-        size = Int(info.st_size)
-    }
-
-    deinit { close(descriptor) }
-
-    func read(at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        while true {
-            let count = pread(descriptor, buffer.baseAddress, buffer.count, off_t(offset))
-            if count >= 0 { return count }
-            if errno != EINTR { throw MediaError(operation: "read", reason: String(cString: strerror(errno)).lowercased()) }
+        do throws(VaultError) {
+            return try RandomAccessFile(descriptor: fd, name: path)
+        } catch {
+            // RandomAccessFile closed the descriptor; its reason is "not a regular file" or fstat's.
+            throw MediaError(operation: "open", reason: error.reason)
         }
     }
 }
@@ -53,13 +27,13 @@ final class PlainSourceFile: SourceBytes {
 /// The read position of a source's AVIO and the first read failure, shared with the C callbacks
 /// through the opaque pointer.
 final class SourceCursor {
-    let reader: any SourceBytes
+    let reader: any RandomAccessBytes
     private(set) var position = 0
     /// The first error the reader threw. It sticks: every later read fails too, so a demuxer that
     /// resynchronises past a bad chunk can never turn a tampered file into a shorter good one.
     private(set) var failure: (any Error)?
 
-    init(reader: any SourceBytes) {
+    init(reader: any RandomAccessBytes) {
         self.reader = reader
     }
 
@@ -95,8 +69,9 @@ final class SourceCursor {
     }
 }
 
-/// A read-only, seekable `AVIOContext` over a ``SourceBytes``: for a sealed source the demuxer sees
-/// the upload's plaintext, which exists only in memory, one chunk at a time.
+/// A read-only, seekable `AVIOContext` over any `RandomAccessBytes` (a file, a source channel):
+/// for a sealed source the demuxer sees the upload's plaintext, which exists only in memory, one
+/// chunk at a time.
 ///
 /// Owns the context and its buffer (freed in `deinit`, `ctx->buffer` rather than the buffer
 /// allocated here, because libavformat may have replaced it while probing) and the retained
@@ -110,7 +85,7 @@ final class SourceIO {
     /// many of them from the reader's cache.
     private static let bufferSize: Int32 = 64 * 1024
 
-    init(reader: any SourceBytes) throws(MediaError) {
+    init(reader: any RandomAccessBytes) throws(MediaError) {
         cursor = Unmanaged.passRetained(SourceCursor(reader: reader))
         guard let buffer = av_malloc(Int(Self.bufferSize)) else {
             cursor.release()

@@ -42,7 +42,7 @@ private final class VideoRendition {
 
 /// The state of one transcode, from open to playlists. Used once, on one thread.
 final class TranscodeJob {
-    private let inputPath: String
+    private let inputName: String
     private let profile: Profile
     private let assetID: AssetID
     private let staging: StagingArea
@@ -80,11 +80,11 @@ final class TranscodeJob {
     private var decodeFailures = 0
 
     init(
-        input inputPath: String, profile: Profile, assetID: AssetID, staging: StagingArea, keyring: Keyring, limits: InputLimits,
+        input source: TranscodeInput, profile: Profile, assetID: AssetID, staging: StagingArea, keyring: Keyring, limits: InputLimits,
         progressInterval: Double, progress: ((TranscodeProgress) -> Void)?, isCancelled: @escaping () -> Bool,
         started: Date
     ) throws {
-        self.inputPath = inputPath
+        self.inputName = source.name
         self.profile = profile
         self.assetID = assetID
         self.staging = staging
@@ -95,9 +95,12 @@ final class TranscodeJob {
         self.isCancelled = isCancelled
         self.started = started
         do {
-            input = try InputFile(path: inputPath, keyring: keyring, limits: limits)
+            switch source {
+            case .path(let path): input = try InputFile(path: path, keyring: keyring, limits: limits)
+            case .bytes(let bytes, let name): input = try InputFile(bytes: bytes, name: name, keyring: keyring, limits: limits)
+            }
         } catch {
-            throw TranscodeError(file: inputPath, reason: error.reason, kind: .init(error))
+            throw TranscodeError(file: inputName, reason: error.reason, kind: .init(error))
         }
         originSeconds = input.startTime
         sealer = SegmentSealer(staging: staging, rotation: profile.keyRotationSegments, maxBytes: limits.maxOutputBytes)
@@ -112,7 +115,7 @@ final class TranscodeJob {
         guard videoIndex != nil || audioIndex != nil else {
             let found = input.streamCount == 0 ? "no streams at all" : "streams: \(input.streamSummary)"
             let wanted = profile.rungs.isEmpty ? "audio" : (profile.audio == nil ? "video" : "video or audio")
-            throw TranscodeError(file: inputPath, reason: "no decodable \(wanted) stream (\(found))")
+            throw TranscodeError(file: inputName, reason: "no decodable \(wanted) stream (\(found))")
         }
     }
 
@@ -138,7 +141,7 @@ final class TranscodeJob {
         let pixels = Int(parameters.width) * Int(parameters.height)
         if pixels > limits.maxPixels {
             throw TranscodeError(
-                file: inputPath,
+                file: inputName,
                 reason: "declares \(parameters.width)x\(parameters.height) pictures (\(pixels) pixels); at most \(limits.maxPixels) are accepted"
             )
         }
@@ -146,7 +149,7 @@ final class TranscodeJob {
         // fail without one, with a reason that does not say so. libavformat also zeroes a size it
         // finds invalid (30000x30000 from a Matroska track).
         guard parameters.width > 0, parameters.height > 0 else {
-            throw TranscodeError(file: inputPath, reason: "the video stream has no picture size")
+            throw TranscodeError(file: inputName, reason: "the video stream has no picture size")
         }
         // The decoder refuses larger pictures too, should a frame's size differ from the stream's.
         let decoder = try Decoder(stream: stream, maxPixels: limits.maxPixels)
@@ -260,7 +263,7 @@ final class TranscodeJob {
         let frame = try Frame()
         while try readPacket(into: packet) {
             defer { packet.unref() }
-            if isCancelled() { throw TranscodeError(file: inputPath, reason: "cancelled", kind: .cancelled) }
+            if isCancelled() { throw TranscodeError(file: inputName, reason: "cancelled", kind: .cancelled) }
             if packet.streamIndex == videoIndex, let decoder = videoDecoder {
                 try decode(packet, with: decoder, into: frame, video: true)
             } else if packet.streamIndex == audioIndex, let decoder = audioDecoder {
@@ -271,10 +274,10 @@ final class TranscodeJob {
         if let decoder = videoDecoder { try decode(nil, with: decoder, into: frame, video: true) }
         if let decoder = audioDecoder { try decode(nil, with: decoder, into: frame, video: false) }
         if videoDecoder != nil, framesDecoded == 0 {
-            throw TranscodeError(file: inputPath, reason: "the video stream has no decodable frames")
+            throw TranscodeError(file: inputName, reason: "the video stream has no decodable frames")
         }
         if videoDecoder == nil, audioSamplesDecoded == 0 {
-            throw TranscodeError(file: inputPath, reason: "the audio stream has no decodable samples")
+            throw TranscodeError(file: inputName, reason: "the audio stream has no decodable samples")
         }
         try finishEncoding()
         reportProgress(final: true)
@@ -286,7 +289,7 @@ final class TranscodeJob {
         do {
             return try input.read(into: packet)
         } catch {
-            throw TranscodeError(file: inputPath, reason: error.reason, kind: .init(error))
+            throw TranscodeError(file: inputName, reason: error.reason, kind: .init(error))
         }
     }
 
@@ -308,7 +311,7 @@ final class TranscodeJob {
     private func handleVideo(_ frame: UnsafeMutablePointer<AVFrame>, timeBase: AVRational) throws {
         let unit = try secondsPerTick(timeBase)
         // The start time is any instant (an MPEG-TS clock runs for 26 hours), not a duration.
-        guard abs(originSeconds / unit) < 0x1p62 else { throw TranscodeError(file: inputPath, reason: "has no valid start time") }
+        guard abs(originSeconds / unit) < 0x1p62 else { throw TranscodeError(file: inputName, reason: "has no valid start time") }
         let origin = Int64((originSeconds / unit).rounded())
         var pts = frame.pointee.best_effort_timestamp
         let frameSeconds = frame.pointee.pkt_duration > 0
@@ -374,7 +377,7 @@ final class TranscodeJob {
     /// A stream's tick in seconds; a hostile file's zero or negative time base fails here.
     private func secondsPerTick(_ timeBase: AVRational) throws -> Double {
         let unit = av_q2d(timeBase)
-        guard unit.isFinite, unit > 0 else { throw TranscodeError(file: inputPath, reason: "a stream has no valid time base") }
+        guard unit.isFinite, unit > 0 else { throw TranscodeError(file: inputName, reason: "a stream has no valid time base") }
         return unit
     }
 
@@ -384,7 +387,7 @@ final class TranscodeJob {
         let limit = limits.maxDurationSeconds
         guard seconds.isFinite, abs(seconds) <= limit + 1, abs(seconds / unit) < 0x1p62 else {
             let when = seconds.isFinite ? String(format: "%.0f s", seconds) : "no valid time"
-            throw TranscodeError(file: inputPath, reason: "has \(what) at \(when); at most \(Int(limit)) s of media are accepted")
+            throw TranscodeError(file: inputName, reason: "has \(what) at \(when); at most \(Int(limit)) s of media are accepted")
         }
         return Int64((seconds / unit).rounded())
     }
@@ -441,7 +444,7 @@ final class TranscodeJob {
         for (writer, plan) in outputs {
             let segments = writer.segments
             guard !segments.isEmpty else {
-                throw TranscodeError(file: inputPath, reason: "too little decodable media for one segment (rendition \(writer.name))")
+                throw TranscodeError(file: inputName, reason: "too little decodable media for one segment (rendition \(writer.name))")
             }
             let playlist = MediaPlaylist(
                 version: nil, targetDuration: nil, mediaSequence: 0, playlistType: .vod,
@@ -463,7 +466,7 @@ final class TranscodeJob {
             var codecs: [String] = []
             if plan != nil {
                 guard let videoCodec = writer.videoCodecString else {
-                    throw TranscodeError(file: inputPath, reason: "rendition \(writer.name): no H.264 sequence parameter set in the output")
+                    throw TranscodeError(file: inputName, reason: "rendition \(writer.name): no H.264 sequence parameter set in the output")
                 }
                 codecs.append(videoCodec)
             }

@@ -45,6 +45,9 @@ public struct TranscodeError: Error, CustomStringConvertible, Sendable {
         case allocationFailed
         /// A codec thread could not start (EAGAIN: no room left for its stack, under a memory cap).
         case threadStartFailed
+        /// The input's bytes could not be read (`SourceUnavailableError`: the object store, the
+        /// worker serving them): the source's fault, not its bytes'. Another attempt may succeed.
+        case sourceUnavailable
     }
 
     public let file: String
@@ -63,10 +66,30 @@ public struct TranscodeError: Error, CustomStringConvertible, Sendable {
 extension TranscodeError.Kind {
     /// The kind of a failed FFmpeg call, from the AVERROR code it carries.
     init(_ error: MediaError) {
+        if error.isSourceUnavailable {
+            self = .sourceUnavailable
+            return
+        }
         switch error.code {
         case AVErr.noMemory?: self = .allocationFailed
         case AVErr.again?: self = .threadStartFailed
         default: self = .input
+        }
+    }
+}
+
+/// What a transcode reads: a file by path, or bytes a reader gives (a source channel from the
+/// worker, for an object in a bucket). Sealed or plain is decided from the bytes either way.
+public enum TranscodeInput {
+    case path(String)
+    /// `name` is what messages call the input (an `s3://` URL); nothing is ever opened by it.
+    case bytes(any RandomAccessBytes, name: String)
+
+    /// The input as messages name it.
+    public var name: String {
+        switch self {
+        case .path(let path): path
+        case .bytes(_, let name): name
         }
     }
 }
@@ -111,7 +134,27 @@ public final class Transcoder {
         publisher: String? = nil,
         staging adopted: StagingArea? = nil
     ) throws -> TranscodeSummary {
-        try Transcoder.checkReadable(input)
+        try transcode(
+            input: .path(input), profile: profile, assetID: assetID, limits: limits, progressInterval: progressInterval,
+            progress: progress, isCancelled: isCancelled, publisher: publisher, staging: adopted
+        )
+    }
+
+    /// Runs a transcode of `input`, a path or given bytes, on the calling thread; the parameters
+    /// are the path overload's. Only a path gets `checkReadable` first (its clearest messages are
+    /// about files); bytes go straight to the demuxer.
+    public func transcode(
+        input: TranscodeInput,
+        profile: Profile,
+        assetID: AssetID,
+        limits: InputLimits = InputLimits(),
+        progressInterval: Double = 0.25,
+        progress: ((TranscodeProgress) -> Void)? = nil,
+        isCancelled: @escaping () -> Bool = { false },
+        publisher: String? = nil,
+        staging adopted: StagingArea? = nil
+    ) throws -> TranscodeSummary {
+        if case .path(let path) = input { try Transcoder.checkReadable(path) }
         let started = Date()
         // discard() below removes only a folder this transcode staged; an adopted one stays for its owner.
         let staging = try adopted ?? store.stage(assetID)
@@ -135,10 +178,10 @@ public final class Transcoder {
             throw error
         } catch let error as MediaError {
             staging.discard()
-            throw TranscodeError(file: input, reason: "\(error)", kind: .init(error))
+            throw TranscodeError(file: input.name, reason: "\(error)", kind: .init(error))
         } catch {
             staging.discard()
-            throw TranscodeError(file: input, reason: "\(error)")
+            throw TranscodeError(file: input.name, reason: "\(error)")
         }
     }
 

@@ -71,17 +71,27 @@ public final class ChildProcess: @unchecked Sendable {
     private let lock = NSLock()
     private var status: ExitStatus?
 
+    /// The most descriptors a child gets besides its standard ones.
+    public static let maxExtraDescriptors = Int(CLINUX_SPAWN_MAX_DESCRIPTORS) - 3
+
     /// Starts `executable` with `arguments`.
     /// - Parameters:
     ///   - environment: nil inherits this process's.
     ///   - processGroup: when true, the child leads a new process group, so ``signalGroup(_:)``
     ///     reaches everything it starts.
     ///   - deathSignal: what the child gets when this process ends (nil: nothing).
+    ///   - extraDescriptors: given to the child as its descriptors 3, 4… in this order (at most
+    ///     ``maxExtraDescriptors``); nothing else of this process's is. They stay the caller's:
+    ///     it closes its copies (a socket's or pipe's peer sees EOF only once every copy of the
+    ///     child's end is closed, so close it right after the start).
     public init(
         executable: String, arguments: [String], environment: [String: String]? = nil,
         stdin: Stream = .null, stdout: Stream = .inherit, stderr: Stream = .inherit, processGroup: Bool = false,
-        deathSignal: Int32? = SIGTERM, sandbox: Sandbox? = nil
+        deathSignal: Int32? = SIGTERM, sandbox: Sandbox? = nil, extraDescriptors: [Int32] = []
     ) throws {
+        guard extraDescriptors.count <= Self.maxExtraDescriptors else {
+            throw ChildProcessError(executable: executable, reason: "\(extraDescriptors.count) extra descriptors; at most \(Self.maxExtraDescriptors) can be given")
+        }
         var parentEnds: [Int32?] = [nil, nil, nil]
         var childEnds: [Int32] = []
         defer { childEnds.forEach { close($0) } }
@@ -123,13 +133,15 @@ public final class ChildProcess: @unchecked Sendable {
             limits.file_size_bytes = Int64(sandbox.fileSizeBytes ?? 0)
             limits.open_files = Int64(sandbox.openFiles ?? 0)
         }
+        fds += extraDescriptors
+        let given = fds
         let started = Spawner.shared.run { () -> (pid: pid_t, network: Int32) in
             var network: Int32 = 0
             let pid = argv.withUnsafeBufferPointer { argv in
                 environmentList.withUnsafeBufferPointer { envp in
                     withUnsafePointer(to: &limits) { limits in
                         clinux_spawn(
-                            executable, argv.baseAddress, envp.baseAddress, fds, processGroup ? 1 : 0, deathSignal ?? 0,
+                            executable, argv.baseAddress, envp.baseAddress, given, Int32(given.count), processGroup ? 1 : 0, deathSignal ?? 0,
                             sandbox == nil ? nil : limits, &network
                         )
                     }

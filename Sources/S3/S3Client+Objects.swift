@@ -88,9 +88,12 @@ extension S3Client {
     /// read yet. The request is retried as the policy allows until the answer's head arrives; the
     /// body is then the caller's to read, at its pace, with no deadline of the client's (the
     /// request timeout ends at the head), so a caller that must not wait on a stalled body bounds
-    /// its reading itself (or gives the client an `HTTPClient` with a read timeout).
-    public func getObject(bucket: String, key: String, range: S3ByteRange? = nil) async throws -> S3ObjectStream {
+    /// its reading itself (or gives the client an `HTTPClient` with a read timeout). With
+    /// `ifMatch`, only the object whose ETag is that one is read (`If-Match`): any other is
+    /// 412 `PreconditionFailed`.
+    public func getObject(bucket: String, key: String, range: S3ByteRange? = nil, ifMatch: String? = nil) async throws -> S3ObjectStream {
         var operation = Operation(name: "GetObject", method: .GET, bucket: bucket, key: key, idempotent: true)
+        if let ifMatch { operation.headers.append(("if-match", ifMatch)) }
         if let range {
             operation.headers.append(("range", range.header))
             // A 200 would be the whole object where a range was asked for: not an answer.
@@ -112,11 +115,20 @@ extension S3Client {
     }
 
     /// GET into memory, whole or a range: refused with ``S3Error/Reason/tooLarge(limit:)`` past
-    /// `maxBytes` (a segment, a playlist, a key; never a source).
-    public func getObjectBytes(bucket: String, key: String, range: S3ByteRange? = nil, maxBytes: Int) async throws -> ByteBuffer {
-        let object = try await getObject(bucket: bucket, key: key, range: range)
+    /// `maxBytes` (a segment, a playlist, a key, one block of a source; never a whole source).
+    /// `ifMatch` as for ``getObject(bucket:key:range:ifMatch:)``.
+    public func getObjectBytes(bucket: String, key: String, range: S3ByteRange? = nil, ifMatch: String? = nil, maxBytes: Int) async throws -> ByteBuffer {
+        try await getObjectBytesAndInfo(bucket: bucket, key: key, range: range, ifMatch: ifMatch, maxBytes: maxBytes).bytes
+    }
+
+    /// ``getObjectBytes(bucket:key:range:ifMatch:maxBytes:)`` with what the answer said of the
+    /// object (its ETag and whole size), for a reader that checks it is still reading one object.
+    public func getObjectBytesAndInfo(
+        bucket: String, key: String, range: S3ByteRange? = nil, ifMatch: String? = nil, maxBytes: Int
+    ) async throws -> (bytes: ByteBuffer, info: S3ObjectInfo) {
+        let object = try await getObject(bucket: bucket, key: key, range: range, ifMatch: ifMatch)
         do {
-            return try await object.body.collect(upTo: maxBytes)
+            return (try await object.body.collect(upTo: maxBytes), object.info)
         } catch is NIOTooManyBytesError {
             throw S3Error(operation: "GetObject", bucket: bucket, key: key, reason: .tooLarge(limit: maxBytes))
         } catch {

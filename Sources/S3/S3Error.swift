@@ -11,6 +11,9 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         case invalidAnswer(String)
         /// A body larger than the caller allowed.
         case tooLarge(limit: Int)
+        /// The object is no longer the one a reader opened (its ETag then), so its bytes would be
+        /// mixed from two objects: `now` is the ETag it has, when S3 said.
+        case changed(opened: String, now: String?)
     }
 
     public var operation: String
@@ -57,6 +60,10 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
             return "S3 \(operation) \(target): unreadable answer: \(detail)"
         case .tooLarge(let limit):
             return "S3 \(operation) \(target): body larger than \(limit) bytes"
+        case .changed(let opened, let now):
+            let found = now.map { "it is now \($0)" } ?? "If-Match failed"
+            return "S3 \(operation) \(target): the object changed while it was being read (ETag \(opened) when opened; \(found)): "
+                + "it was replaced, and its bytes must not be mixed with the old ones"
         }
     }
 }

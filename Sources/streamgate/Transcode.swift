@@ -16,6 +16,11 @@ struct Transcode: ParsableCommand {
     @Argument(help: "The source file: anything FFmpeg's libavformat reads.")
     var input: String
 
+    /// The input's bytes come from the worker over this descriptor (``SourceChannelReader``): the
+    /// input argument is then only its name (the `s3://` URL), for messages; nothing is opened by it.
+    @Option(help: .hidden)
+    var sourceChannel: Int32?
+
     @Option(help: "The ladder profile (YAML).")
     var profile: String = "profiles/default.yaml"
 
@@ -90,9 +95,7 @@ struct Transcode: ParsableCommand {
             let stop = StopSignal.install(watchParent: events)
             let bar = (!quiet && !events && isatty(STDERR_FILENO) == 1) ? ProgressBar() : nil
             let progress: ((TranscodeProgress) -> Void)? = events ? EventWriter.progress : bar.map { bar in { bar.draw($0) } }
-            // A worker hands its child a path it resolved and checked, which is then opened refusing
-            // links; run by hand, a link to a file is as good as the file.
-            let source = keyringStdin ? input : ((try? SourcePolicy(roots: []).resolve(input).get()) ?? input)
+            let source = try transcodeInput()
             var summary: TranscodeSummary
             do {
                 summary = try transcoder.transcode(
@@ -123,6 +126,23 @@ struct Transcode: ParsableCommand {
         }
     }
 
+    /// What to read: the source channel's bytes, or a file. A worker hands its child a path it
+    /// resolved and checked, which is then opened refusing links; run by hand, a link to a file is
+    /// as good as the file.
+    private func transcodeInput() throws -> TranscodeInput {
+        if let sourceChannel {
+            guard sourceChannel > STDERR_FILENO else {
+                throw ValidationError("--source-channel must be a descriptor above 2, not \(sourceChannel)")
+            }
+            do throws(SourceUnavailableError) {
+                return .bytes(try SourceChannelReader(descriptor: sourceChannel, name: input), name: input)
+            } catch {
+                throw TranscodeError(file: input, reason: error.reason, kind: .sourceUnavailable)
+            }
+        }
+        return .path(keyringStdin ? input : ((try? SourcePolicy(roots: []).resolve(input).get()) ?? input))
+    }
+
     /// The status a failed transcode exits with, and its one-line message. Memory failures are
     /// told by the error's kind and by how near the process came to its address-space cap.
     static func failure(_ error: any Error, input: String, memoryLimitMiB: Int?) -> (status: TranscodeExit, message: String) {
@@ -131,6 +151,8 @@ struct Transcode: ParsableCommand {
             switch failure.kind {
             case .input: return (.badInput, failure.description)
             case .cancelled: return (.cancelled, failure.description)
+            // Not the bytes' fault (the object store, the worker serving them): worth another attempt.
+            case .sourceUnavailable: return (.internalFailure, failure.description)
             case .allocationFailed, .threadStartFailed:
                 // Near the cap, an allocation (or a thread's stack) failed for the limit's sake, not
                 // the file's: worth another attempt.

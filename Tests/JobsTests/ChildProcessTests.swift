@@ -96,6 +96,45 @@ struct ChildProcessTests {
         #expect(size <= 1 << 20)
     }
 
+    @Test("extra descriptors arrive as 3, 4… in order and nothing else does; a sandboxed child talks over an inherited socketpair")
+    func extraDescriptors() throws {
+        var ends: [Int32] = [-1, -1]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0)
+        var side: [Int32] = [-1, -1]
+        #expect(pipe(&side) == 0)
+        defer { close(ends[0]); close(side[0]) }
+        // The shell lists its descriptors before any redirection (dash keeps a copy of one while it
+        // redirects); then fd 4, a pipe, says "four", and fd 3 answers on the socket (socket(2) is
+        // refused in the sandbox, an inherited socket is not).
+        let script = #"ls /proc/$$/fd; echo four >&4; read line <&3; echo "got $line" >&3"#
+        let child = try ChildProcess(
+            executable: "/bin/sh", arguments: ["-c", script], environment: [:], stdout: .pipe, stderr: .null,
+            sandbox: ChildProcess.Sandbox(), extraDescriptors: [ends[1], side[1]]
+        )
+        close(ends[1])
+        close(side[1])
+        defer { close(child.stdoutPipe!) }
+        #expect(write(ends[0], "hello\n", 6) == 6)
+        func readAll(_ fd: Int32) -> String {
+            var all: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 256)
+            while true {
+                let got = read(fd, &buffer, buffer.count)
+                if got <= 0 { break }
+                all += buffer[0..<got]
+            }
+            return String(decoding: all, as: UTF8.self)
+        }
+        #expect(readAll(ends[0]) == "got hello\n")
+        #expect(readAll(side[0]) == "four\n")
+        let open = Set(readAll(child.stdoutPipe!).split(separator: "\n").compactMap { Int($0) })
+        #expect(open == [0, 1, 2, 3, 4], "open in the child: \(open.sorted())")
+        #expect(child.wait(timeout: 30) == .exited(0))
+        #expect(throws: ChildProcessError.self) {
+            _ = try ChildProcess(executable: "/bin/true", arguments: [], extraDescriptors: Array(repeating: 0, count: ChildProcess.maxExtraDescriptors + 1))
+        }
+    }
+
     @Test("a child outlives the thread that started it (it dies with the process, not the thread)")
     func childrenOutliveTheirStartingThread() throws {
         // PR_SET_PDEATHSIG fires when the thread that forked the child ends: children are forked

@@ -111,6 +111,36 @@ struct SealedSourceTranscodeTests {
         }
     }
 
+    @Test("bytes given rather than a path (a source channel's): the same transcode, sealed or not decided by the bytes alone")
+    func givenBytes() async throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let store = try AssetStore(root: path("store"))
+        let plain = try await transcode(Self.basic, store: store, asset: "plain")
+        let sealed = try seal(Self.basic, to: "upload.sgsrc", chunkSize: 64 * 1024)
+        let keyring = self.keyring, profile = self.profile
+        // Names that say nothing true about the bytes: only messages use them.
+        for (file, name) in [(Self.basic, "s3://bucket/basic.sealed"), (sealed, "s3://bucket/upload.mp4")] {
+            let summary = try await offPool {
+                try Transcoder(store: store, keyring: keyring).transcode(
+                    input: .bytes(try RandomAccessFile(path: file), name: name), profile: profile, assetID: try AssetID("given")
+                )
+            }
+            #expect(summary.segments == plain.segments && summary.renditions.map(\.segments) == plain.renditions.map(\.segments), "\(name)")
+        }
+        let empty = path("empty.mp4")
+        FileManager.default.createFile(atPath: empty, contents: Data())
+        do {
+            _ = try await offPool {
+                try Transcoder(store: store, keyring: keyring).transcode(
+                    input: .bytes(try RandomAccessFile(path: empty), name: "s3://bucket/empty.mp4"), profile: profile, assetID: try AssetID("empty")
+                )
+            }
+            Issue.record("an empty source transcoded")
+        } catch let error as TranscodeError {
+            #expect(error.description == "s3://bucket/empty.mp4: file is empty (0 bytes)")
+        }
+    }
+
     @Test("a tampered chunk fails the transcode naming the chunk, and nothing is published",
           arguments: [(0, "at open: probing"), (2, "while demuxing"), (4, "the final chunk, holding the moov")])
     func tampered(chunk: Int, when: String) async throws {

@@ -101,6 +101,24 @@ struct SealedSourceTests {
         #expect(stat(file, &attributes) == 0 && attributes.st_mode & 0o777 == 0o600)
     }
 
+    @Test("over any RandomAccessBytes: the same plaintext; errors name the source as it was given")
+    func overGivenBytes() throws {
+        defer { cleanUp() }
+        let plaintext = Self.random(3 * Self.chunkSize + 5, seed: 3)
+        let file = try seal(plaintext, to: "given.sgsrc")
+        let bytes = try RandomAccessFile(path: file)
+        #expect(try SealedSource.isSealed(bytes))
+        let reader = try SealedSourceReader(bytes: bytes, name: "s3://uploads/given", keyring: keyring)
+        #expect(reader.name == "s3://uploads/given" && reader.size == plaintext.count)
+        #expect(try readAll(reader) == plaintext)
+        var tampered = try self.bytes(of: file)
+        tampered[headerLength + record + 7] ^= 1
+        try write(tampered, to: file)
+        let error = vaultError { _ = try readAll(try SealedSourceReader(bytes: try RandomAccessFile(path: file), name: "s3://uploads/given", keyring: keyring)) }
+        #expect(error?.message.hasPrefix("s3://uploads/given: chunk 1 does not authenticate") == true, "\(String(describing: error))")
+        #expect(try !SealedSource.isSealed(try RandomAccessFile(path: "/etc/hostname")))
+    }
+
     @Test("random access at many offsets and lengths, across chunk boundaries and past the end")
     func randomAccess() throws {
         defer { cleanUp() }

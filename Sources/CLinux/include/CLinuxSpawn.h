@@ -24,13 +24,17 @@ enum {
     CLINUX_NETWORK_USER_NAMESPACE = 2,
 };
 
-/// Starts `path` with `argv` and `envp` (NULL-terminated) in a forked child whose standard
-/// descriptors are `fds[0..2]` and which has no other descriptor open. With `new_group`, it leads
-/// a process group of its own; with `death_signal`, it gets that signal when the calling thread
-/// ends (call from a thread that lives as long as the process). `sandbox` may be NULL.
-/// Returns the pid, or -errno (of fork, or of a step in the child, or of execve). `network`
-/// receives a CLINUX_NETWORK_* value.
-pid_t clinux_spawn(const char *path, char *const argv[], char *const envp[], const int fds[3],
+/// The most descriptors a child can be given: its three standard ones and up to 13 more.
+#define CLINUX_SPAWN_MAX_DESCRIPTORS 16
+
+/// Starts `path` with `argv` and `envp` (NULL-terminated) in a forked child whose descriptors
+/// 0 … count-1 are `fds[0 … count-1]` (3 <= count <= CLINUX_SPAWN_MAX_DESCRIPTORS: the standard
+/// ones, then any extra ones as 3, 4…), and which has no other descriptor open. With `new_group`,
+/// it leads a process group of its own; with `death_signal`, it gets that signal when the calling
+/// thread ends (call from a thread that lives as long as the process). `sandbox` may be NULL.
+/// Returns the pid, or -errno (of fork, or of a step in the child, or of execve; -EINVAL for a
+/// count out of range). `network` receives a CLINUX_NETWORK_* value.
+pid_t clinux_spawn(const char *path, char *const argv[], char *const envp[], const int *fds, int count,
                    int new_group, int death_signal, const struct clinux_sandbox *sandbox, int *network);
 
 /// open(2) of `path` for reading that refuses to pass through any symbolic link (openat2's

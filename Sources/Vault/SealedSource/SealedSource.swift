@@ -57,11 +57,15 @@ public enum SealedSource {
     /// read; a sealed source whose header is otherwise malformed still answers true, so the reader
     /// can say what is wrong with it.
     public static func isSealed(path: String) -> Bool {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
+        guard let file = try? RandomAccessFile(path: path) else { return false }
+        return (try? isSealed(file)) ?? false
+    }
+
+    /// Whether `bytes` start with the sealed-source magic: the one rule for what is sealed, whatever
+    /// the source is called or wherever it is read from. Throws what reading the first bytes throws.
+    public static func isSealed(_ bytes: any RandomAccessBytes) throws -> Bool {
         var head = [UInt8](repeating: 0, count: magic.count)
-        let count = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        let count = try head.withUnsafeMutableBytes { try bytes.read(at: 0, into: $0) }
         return count == magic.count && head == magic
     }
 

@@ -6,9 +6,9 @@ import Foundation
 /// header names, and authenticates the final chunk, so ``size`` is known to be right. Every
 /// other chunk is authenticated when it is first read; the last chunk read stays decrypted in
 /// memory, because demuxers read mostly forward in small pieces. Use from one thread at a time.
-public final class SealedSourceReader {
-    /// The sealed file.
-    public let path: String
+public final class SealedSourceReader: RandomAccessBytes {
+    /// The sealed source, as errors name it: its path, or the name it was opened with.
+    public let name: String
     /// The upload id from the header, authenticated.
     public let uploadID: String
     /// The master key that wrapped the data key.
@@ -18,7 +18,7 @@ public final class SealedSourceReader {
     /// The plaintext size: from the file size and the chunk layout, authenticated by the final chunk.
     public let size: Int
 
-    private let fd: Int32
+    private let sealedBytes: any RandomAccessBytes
     private var dataKey: [UInt8]
     private let layout: SealedChunkLayout
     private let headerLength: Int
@@ -28,37 +28,29 @@ public final class SealedSourceReader {
     private var plaintext: [UInt8]
     private var sealed: [UInt8]
 
-    /// Opens a sealed source and unwraps its data key.
+    /// Opens the sealed file at `path` and unwraps its data key.
     /// - Parameter expectedUploadID: when given, a file sealed for another upload is an error.
-    public init(path: String, keyring: Keyring, expectedUploadID: String? = nil) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            let code = errno
-            throw VaultError(file: path, reason: "cannot open: \(systemErrorText(code))", systemError: code)
-        }
-        var opened = false
-        defer { if !opened { close(fd) } }
+    public convenience init(path: String, keyring: Keyring, expectedUploadID: String? = nil) throws {
+        try self.init(bytes: try RandomAccessFile(path: path), name: path, keyring: keyring, expectedUploadID: expectedUploadID)
+    }
 
-        var info = stat()
-        guard fstat(fd, &info) == 0 else {
-            let code = errno
-            throw VaultError(file: path, reason: "cannot stat: \(systemErrorText(code))", systemError: code)
-        }
-        guard info.st_mode & S_IFMT == S_IFREG else {
-            throw VaultError(file: path, reason: "not a regular file")
-        }
-        let fileSize = Int(info.st_size)
-        let headerBytes = try Self.readFully(fd: fd, count: min(fileSize, SealedSource.headerLength(uploadIDLength: SealedSource.maximumUploadIDLength)), at: 0, path: path, what: "header")
-        let header = try SealedSourceHeader(bytes: headerBytes, fileSize: fileSize, path: path)
+    /// Opens a sealed source read from `bytes` (a file, an object served over a channel) and
+    /// unwraps its data key. `name` is what errors call it. `bytes`' own failures pass through
+    /// as they are; everything wrong with the sealed bytes is a ``VaultError`` naming `name`.
+    /// - Parameter expectedUploadID: when given, a source sealed for another upload is an error.
+    public init(bytes: any RandomAccessBytes, name: String, keyring: Keyring, expectedUploadID: String? = nil) throws {
+        let fileSize = bytes.size
+        let headerBytes = try Self.readFully(bytes, count: min(fileSize, SealedSource.headerLength(uploadIDLength: SealedSource.maximumUploadIDLength)), at: 0)
+        let header = try SealedSourceHeader(bytes: headerBytes, fileSize: fileSize, path: name)
         if let expectedUploadID, expectedUploadID != header.uploadID {
-            throw VaultError(file: path, reason: "sealed for upload '\(header.uploadID)', not '\(expectedUploadID)'")
+            throw VaultError(file: name, reason: "sealed for upload '\(header.uploadID)', not '\(expectedUploadID)'")
         }
         guard let master = keyring.masterKey(id: header.wrapped.masterKeyID) else {
-            throw VaultError(file: path, reason: "the data key \(keyring.notInKeyring(header.wrapped.masterKeyID))")
+            throw VaultError(file: name, reason: "the data key \(keyring.notInKeyring(header.wrapped.masterKeyID))")
         }
         guard var dataKey = try master.unwrap(header.wrapped, context: header.wrapContext) else {
             throw VaultError(
-                file: path,
+                file: name,
                 reason: "the data key does not authenticate under master key \(master.id) (the header was modified, or the file was sealed for another upload)"
             )
         }
@@ -71,14 +63,14 @@ public final class SealedSourceReader {
         let remainder = body % record
         guard remainder >= SealedSource.tagLength else {
             cleanse(&dataKey)
-            throw VaultError(file: path, reason: "file is truncated: no final chunk (\(body) bytes of chunks with chunk size \(chunkSize))")
+            throw VaultError(file: name, reason: "file is truncated: no final chunk (\(body) bytes of chunks with chunk size \(chunkSize))")
         }
 
-        self.path = path
+        self.name = name
         self.uploadID = header.uploadID
         self.masterKeyID = header.wrapped.masterKeyID
         self.chunkSize = chunkSize
-        self.fd = fd
+        self.sealedBytes = bytes
         self.dataKey = dataKey
         self.layout = SealedChunkLayout(chunkSize: chunkSize, noncePrefix: header.noncePrefix, uploadID: header.uploadID)
         self.headerLength = header.length
@@ -87,13 +79,11 @@ public final class SealedSourceReader {
         self.size = fullChunks * chunkSize + finalLength
         plaintext = [UInt8](repeating: 0, count: chunkSize)
         sealed = [UInt8](repeating: 0, count: record)
-        opened = true
         // The length is only a claim until the final chunk authenticates at the index it implies.
         try load(finalIndex)
     }
 
     deinit {
-        close(fd)
         cleanse(&dataKey)
         cleanse(&plaintext)
     }
@@ -103,7 +93,7 @@ public final class SealedSourceReader {
     /// authenticate is an error naming it, and none of its bytes are returned.
     public func read(at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         guard offset >= 0 else {
-            throw VaultError(file: path, reason: "read at negative offset \(offset)")
+            throw VaultError(file: name, reason: "read at negative offset \(offset)")
         }
         var copied = 0
         var position = offset
@@ -134,10 +124,10 @@ public final class SealedSourceReader {
         let offset = layout.offset(of: index, headerLength: headerLength)
         let total = count + SealedSource.tagLength
         let got = try sealed.withUnsafeMutableBytes { buffer in
-            try Self.read(fd: fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer.prefix(total)), at: offset, path: path, what: "chunk \(index)")
+            try sealedBytes.read(at: offset, into: UnsafeMutableRawBufferPointer(rebasing: buffer.prefix(total)))
         }
         if got < total {
-            throw VaultError(file: path, reason: "chunk \(index) ends early: the file was cut while it was being read")
+            throw VaultError(file: name, reason: "chunk \(index) ends early: the file was cut while it was being read")
         }
         let aad = layout.aad(index, final: final)
         let verified = try sealed.withUnsafeBytes { input in
@@ -157,30 +147,14 @@ public final class SealedSourceReader {
             let reason = final
                 ? "chunk \(index) (the final chunk) does not authenticate: the file is truncated, extended or modified"
                 : "chunk \(index) does not authenticate: the file is modified, or its chunks are reordered or from another file"
-            throw VaultError(file: path, reason: reason)
+            throw VaultError(file: name, reason: reason)
         }
         cached = index
     }
 
-    private static func readFully(fd: Int32, count: Int, at offset: Int, path: String, what: String) throws -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: count)
-        let done = try bytes.withUnsafeMutableBytes { try read(fd: fd, into: $0, at: offset, path: path, what: what) }
-        return Array(bytes.prefix(done))
-    }
-
-    /// Fills `buffer` from `offset`, retrying short reads and EINTR; fewer bytes only at end of file.
-    private static func read(fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, path: String, what: String) throws -> Int {
-        var done = 0
-        while done < buffer.count {
-            let got = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
-            if got < 0 {
-                let code = errno
-                if code == EINTR { continue }
-                throw VaultError(file: path, reason: "read \(what): \(systemErrorText(code))", systemError: code)
-            }
-            if got == 0 { break }
-            done += got
-        }
-        return done
+    private static func readFully(_ bytes: any RandomAccessBytes, count: Int, at offset: Int) throws -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: count)
+        let done = try buffer.withUnsafeMutableBytes { try bytes.read(at: offset, into: $0) }
+        return Array(buffer.prefix(done))
     }
 }
