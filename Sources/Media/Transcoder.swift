@@ -111,7 +111,9 @@ public final class Transcoder {
         FFmpegLog.install()
     }
 
-    /// Runs a transcode on the calling thread (it blocks for the whole transcode).
+    /// Runs a transcode of `input`, a path or given bytes, on the calling thread (it blocks for the
+    /// whole transcode). Only a path gets `checkReadable` first (its clearest messages are about
+    /// files); bytes go straight to the demuxer.
     /// - Parameters:
     ///   - progress: called at most every `progressInterval` seconds, and once at the end.
     ///   - isCancelled: polled between packets; returning true abandons the transcode.
@@ -123,26 +125,6 @@ public final class Transcoder {
     ///     own, publishes it, and removes it on failure.
     /// - Throws: ``StoreError`` when the store fails (full, unwritable): the input is not to blame,
     ///   and another try may succeed; ``TranscodeError`` for everything about the input.
-    public func transcode(
-        input: String,
-        profile: Profile,
-        assetID: AssetID,
-        limits: InputLimits = InputLimits(),
-        progressInterval: Double = 0.25,
-        progress: ((TranscodeProgress) -> Void)? = nil,
-        isCancelled: @escaping () -> Bool = { false },
-        publisher: String? = nil,
-        staging adopted: StagingArea? = nil
-    ) throws -> TranscodeSummary {
-        try transcode(
-            input: .path(input), profile: profile, assetID: assetID, limits: limits, progressInterval: progressInterval,
-            progress: progress, isCancelled: isCancelled, publisher: publisher, staging: adopted
-        )
-    }
-
-    /// Runs a transcode of `input`, a path or given bytes, on the calling thread; the parameters
-    /// are the path overload's. Only a path gets `checkReadable` first (its clearest messages are
-    /// about files); bytes go straight to the demuxer.
     public func transcode(
         input: TranscodeInput,
         profile: Profile,

@@ -74,7 +74,7 @@ struct SealedSourceTranscodeTests {
     func transcode(_ input: String, store: AssetStore, asset: String, keyring: Keyring? = nil) async throws -> TranscodeSummary {
         let keyring = keyring ?? self.keyring, profile = self.profile
         return try await offPool {
-            try Transcoder(store: store, keyring: keyring).transcode(input: input, profile: profile, assetID: try AssetID(asset))
+            try Transcoder(store: store, keyring: keyring).transcode(input: .path(input), profile: profile, assetID: try AssetID(asset))
         }
     }
 

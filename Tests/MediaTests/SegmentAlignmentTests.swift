@@ -25,7 +25,7 @@ struct SegmentAlignmentTests {
         let asset = try AssetID("align")
         let input = Self.root.appendingPathComponent("fixtures").appendingPathComponent(fixture).path
         let summary = try await offPool {
-            try Transcoder(store: store, keyring: keyring).transcode(input: input, profile: profile, assetID: asset)
+            try Transcoder(store: store, keyring: keyring).transcode(input: .path(input), profile: profile, assetID: asset)
         }
         let published = try #require(try store.publishedVersion(of: asset))
         #expect(!summary.renditions.isEmpty)

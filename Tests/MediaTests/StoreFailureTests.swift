@@ -35,7 +35,7 @@ struct StoreFailureTests {
         }
         let outcome: Result<TranscodeSummary, Error> = try await offPool {
             Result { try Transcoder(store: store, keyring: keyring).transcode(
-                input: input, profile: profile, assetID: asset, progressInterval: 0, progress: sabotage
+                input: .path(input), profile: profile, assetID: asset, progressInterval: 0, progress: sabotage
             ) }
         }
         #expect(sabotaged.isSet, "the staging folder was broken mid-transcode")
