@@ -14,53 +14,40 @@ import Vault
 /// file, a sealed upload, or an object in a real S3 server (SeaweedFS) read by ranged GETs.
 @Suite("source channel: a sandboxed child transcodes what the worker serves it")
 struct SourceChannelTranscodeTests {
-    /// One transcode started as a worker starts one, the input's bytes from `source`.
-    final class Attempt {
-        let folder: TemporaryFolder
-        let store: AssetStore
-        let staging: StagingArea
-        let child: TranscodeChild
-        let log = LogRecorder()
+    /// One transcode started as a worker starts one (``TranscodeChildTests/Attempt``), the
+    /// input's bytes from `source`.
+    typealias Attempt = TranscodeChildTests.Attempt
+}
 
-        init(source: any RandomAccessSource, name: String) throws {
-            folder = try TemporaryFolder()
-            store = try AssetStore(root: folder.path + "/store")
-            staging = try store.stage(try AssetID("channel"), heldBy: "job-1")
-            child = try TranscodeChild(
-                executable: streamgateBinary,
-                arguments: [
-                    "transcode", name, "--profile", packageRoot.appendingPathComponent("profiles/fast.yaml").path,
-                    "--out", store.root, "--asset-id", "channel", "--events", "--quiet", "--keyring-stdin",
-                    "--memory-limit-mib", "8192", "--staging", staging.directory,
-                ],
-                secrets: SourceChannelTranscodeTests.keyring.handoff(), sandbox: ChildProcess.Sandbox(), logger: log.logger(),
-                source: source, sourceName: name
-            )
-        }
-
-        /// Waits for the child and for the channel to close; the exit status and how serving ended.
-        func ended() async throws -> (exit: Processes.ExitStatus, channel: SourceChannelServer.Ending) {
-            let exit = try #require(await child.process.exited(timeout: 120), "the transcode did not end")
-            child.drainOutput()
-            let server = try #require(child.sourceServer)
-            return (exit, await server.finished())
-        }
-
-        /// Transcoded from the channel alone, which the child closed as it exited; published by
-        /// this attempt, as a worker publishes what its child wrote.
-        func expectPublished() async throws {
-            let (exit, channel) = try await ended()
-            #expect(TranscodeExit(exit) == .succeeded, "\(exit): \(child.errorOutput.suffix(1500))")
-            let summary = try #require(child.finished, "\(child.errorOutput.suffix(1500))")
-            #expect(summary.segments > 0 && !summary.renditions.isEmpty)
-            let published = try staging.publish(requiredFiles: PublishedVersion.requiredFiles, publisher: "job-1")
-            #expect(try store.publishedVersion(of: try AssetID("channel")) == published)
-            #expect(channel == .childClosed)
-            #expect((child.sourceServer?.requestsServed ?? 0) > 1)
-            #expect(log.errors.isEmpty, "\(log.errors)")
-        }
+extension TranscodeChildTests.Attempt {
+    convenience init(source: any RandomAccessSource, name: String) throws {
+        try self.init(name, source: source)
     }
 
+    /// Waits for the child and for the channel to close; the exit status and how serving ended.
+    func endedServing() async throws -> (exit: Processes.ExitStatus, channel: SourceChannelServer.Ending) {
+        let exit = try #require(await child.process.exited(timeout: 120), "the transcode did not end")
+        child.drainOutput()
+        let server = try #require(child.sourceServer)
+        return (exit, await server.finished())
+    }
+
+    /// Transcoded from the channel alone, which the child closed as it exited; published by
+    /// this attempt, as a worker publishes what its child wrote.
+    func expectPublished() async throws {
+        let (exit, channel) = try await endedServing()
+        #expect(TranscodeExit(exit) == .succeeded, "\(exit): \(child.errorOutput.suffix(1500))")
+        let summary = try #require(child.finished, "\(child.errorOutput.suffix(1500))")
+        #expect(summary.segments > 0 && !summary.renditions.isEmpty)
+        let published = try staging.publish(requiredFiles: PublishedVersion.requiredFiles, publisher: "job-1")
+        #expect(try store.publishedVersion(of: staging.asset) == published)
+        #expect(channel == .childClosed)
+        #expect((child.sourceServer?.requestsServed ?? 0) > 1)
+        #expect(log.errors.isEmpty, "\(log.errors)")
+    }
+}
+
+extension SourceChannelTranscodeTests {
     static let keyring = Keyring(current: try! MasterKey(base64: testMasterKey, source: "test"))
     static let basic = packageRoot.appendingPathComponent("fixtures/good/basic.mp4").path
 
@@ -113,7 +100,7 @@ struct SourceChannelTranscodeTests {
             replaced[100] ^= 0xff
             try await client.putObject(bucket: server.bucket, key: "uploads/basic.mp4", body: ByteBuffer(bytes: replaced))
             let attempt = try Attempt(source: reader, name: reader.url)
-            let (exit, channel) = try await attempt.ended()
+            let (exit, channel) = try await attempt.endedServing()
             #expect(TranscodeExit(exit) == .internalFailure, "\(exit): \(attempt.child.errorOutput.suffix(1500))")
             let failed = try #require(attempt.child.failed)
             #expect(failed.status == .internalFailure)

@@ -31,7 +31,8 @@ struct TranscodeChildTests {
             var all: [String] { files.withLock { $0 } }
         }
 
-        init(_ input: String, memoryLimitMiB: Int = 8192) throws {
+        /// `source`: the input's bytes served over the source channel, `input` only naming them.
+        init(_ input: String, memoryLimitMiB: Int = 8192, source: (any RandomAccessSource)? = nil) throws {
             folder = try TemporaryFolder()
             store = try AssetStore(root: folder.path + "/store")
             staging = try store.stage(try AssetID("typed"), heldBy: "job-1")
@@ -44,7 +45,7 @@ struct TranscodeChildTests {
                     "--memory-limit-mib", String(memoryLimitMiB), "--staging", staging.directory,
                 ],
                 secrets: keyring.handoff(), sandbox: ChildProcess.Sandbox(), logger: log.logger(),
-                onStored: { [stored] file in stored.append(file) }
+                source: source, sourceName: input, onStored: { [stored] file in stored.append(file) }
             )
         }
 
