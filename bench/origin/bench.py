@@ -152,6 +152,11 @@ def main():
     bench.start_all()
     hot(bench)
     tallies = zipf(bench)
+    if s3:
+        cache = os.path.join(work, "nginx", "cache")
+        held = sum(os.path.getsize(os.path.join(folder, name)) for folder, _, names in os.walk(cache) for name in names)
+        say(f"nginx's proxy_cache held {held / 1e6:.0f} MB on disk after the zipf rounds (max_size {args.l1_bytes / 1e6:.0f} MB: "
+            f"its cache manager trims in the background, so it may hold more than StreamGate's L1 may)")
     finals = {server.name: server.metrics() for server in bench.streamgates()}
     peaks = {name: {phase: bench.sampler.peak_mib(phase, name) for phase in SCENARIOS} for name in bench.names}
     bench.stop_all()
