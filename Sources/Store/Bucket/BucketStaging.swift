@@ -1,6 +1,7 @@
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import S3
 
 /// A worker's version on its way to a bucket: the transcode writes into a local staging folder
@@ -74,7 +75,8 @@ final class BucketStaging: VersionStaging, Sendable {
     /// Uploads one local file to its key in the version.
     private func upload(_ relative: String) async throws(StoreError) {
         let path = folder + "/" + relative
-        guard let data = FileManager.default.contents(atPath: path) else {
+        // Read on the thread pool: a segment is megabytes, and this runs on the cooperative pool.
+        guard let data = try? await NIOThreadPool.singleton.runIfActive({ FileManager.default.contents(atPath: path) }) ?? nil else {
             throw StoreError("\(path): cannot read the staged file")
         }
         let key = store.versionPrefix(asset, version) + "/" + relative
