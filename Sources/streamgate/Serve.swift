@@ -215,7 +215,9 @@ struct ServerSetup {
                         apiKeys: keys, sourceRoots: sourceRoots.map(StorePath.absolute),
                         uploadsDirectory: assets.uploads, maxUploadBytes: maxUploadBytes
                     ),
-                    queue: client, keyring: keyring, logger: logger, store: assets, policies: gate?.gate.policies
+                    queue: client, keyring: keyring, logger: logger, store: assets, policies: gate?.gate.policies,
+                    // A bucket store keeps its sealed uploads in the bucket, not on this machine.
+                    uploads: (assets as? any SealedUploadStorage)?.sealedUploads
                 )
             }
         }
