@@ -32,6 +32,8 @@ final class SealedUploadWriter: @unchecked Sendable {
     private(set) var progress: SealedProgress
     /// Records a stored step (fenced: throws when this writer no longer holds the upload).
     private let commit: @Sendable (SealedProgress) async throws -> Void
+    /// Called before each write to the store: throws when the writer no longer holds the upload.
+    private let fence: @Sendable () async throws -> Void
     /// Plaintext after the sealed chunks: the stored tail's bytes, then what arrived since.
     private var buffer: [UInt8]
 
@@ -52,6 +54,7 @@ final class SealedUploadWriter: @unchecked Sendable {
     init(
         id: String, target: any SealedUploadTarget, sealer: SealedChunkSealer, handle: String, chunksPerPart: Int,
         progress: SealedProgress = SealedProgress(), tail: [UInt8] = [],
+        fence: @escaping @Sendable () async throws -> Void = {},
         commit: @escaping @Sendable (SealedProgress) async throws -> Void = { _ in }
     ) {
         precondition(tail.count == progress.tailLength, "the tail given is not the recorded one")
@@ -62,6 +65,7 @@ final class SealedUploadWriter: @unchecked Sendable {
         self.chunksPerPart = chunksPerPart
         self.progress = progress
         self.commit = commit
+        self.fence = fence
         buffer = tail
         buffer.reserveCapacity(chunksPerPart * sealer.chunkSize)
     }
@@ -86,6 +90,7 @@ final class SealedUploadWriter: @unchecked Sendable {
         guard buffer.count != progress.tailLength else { return }
         let generation = progress.tailGeneration + 1
         let sealed = try buffer.withUnsafeBytes { try sealer.sealTail($0, context: Self.tailContext(progress.sealedChunks, generation)) }
+        try await fence()
         try await target.writeTail(id, generation: generation, bytes: ByteBuffer(bytes: sealed))
         let previous = progress.tailGeneration
         var next = progress
@@ -139,6 +144,7 @@ final class SealedUploadWriter: @unchecked Sendable {
             return size - header.count
         }
         let offset = number == 1 ? 0 : sealer.header.count + first * record
+        try await fence()
         let tag = try await target.putPart(id, handle: handle, number: number, offset: offset, bytes: part)
         var next = progress
         next.partTags.append(tag)

@@ -31,7 +31,9 @@ extension JobAPI {
         let lifetime = configuration.uploadLifetime
         return SealedUploadWriter(
             id: session.id, target: uploads, sealer: sealer, handle: session.handle, chunksPerPart: session.chunksPerPart,
-            progress: progress, tail: tail
+            progress: progress, tail: tail,
+            // The fencing check before every store write: a request that lost the lock stores nothing more.
+            fence: { guard try await sessions.renew(session.id, token: token) else { throw UploadSessions.Failure.lockLost } }
         ) { progress in
             var next = session
             next.progress = progress
@@ -75,7 +77,7 @@ extension JobAPI {
             try await sessions.save(session, token: token)
             Counter(label: "streamgate_uploads_total").increment()
             Counter(label: "streamgate_upload_bytes_total").increment(by: session.length)
-            if session.progress.tailGeneration > 0 { try? await uploads.removeTail(session.id, generation: session.progress.tailGeneration) }
+            try? await uploads.removeTails(session.id)
         }
         return session
     }
@@ -83,7 +85,7 @@ extension JobAPI {
     /// Removes an unfinished upload: its stored parts, its tail and its record. Under the lock.
     func discard(_ session: UploadSession, token: String) async throws {
         try await stored { try await uploads.abort(session.id, handle: session.handle) }
-        if session.progress.tailGeneration > 0 { try? await uploads.removeTail(session.id, generation: session.progress.tailGeneration) }
+        try? await uploads.removeTails(session.id)
         try await sessions.remove(session.id, token: token)
     }
 

@@ -106,6 +106,15 @@ public struct BucketUploadTarget: SealedUploadTarget {
         try await s3("remove the upload's tail", key) { try await client.deleteObject(bucket: bucket, key: key) }
     }
 
+    public func removeTails(_ id: String) async throws(StoreError) {
+        try SealedUploadNames.check(id)
+        let start = keyPrefix + SealedUploadNames.tailPrefix(id)
+        let keys = try await s3("list the upload's tails", start) { try await client.listAllObjects(bucket: bucket, prefix: start).objects().map(\.key) }
+        for key in keys {
+            try await s3("remove the upload's tail", key) { try await client.deleteObject(bucket: bucket, key: key) }
+        }
+    }
+
     public func removeSource(_ source: String) async throws(StoreError) -> Bool {
         let start = "s3://\(bucket)/\(keyPrefix)"
         guard source.hasPrefix(start), StorePath.isSafeComponent(source.dropFirst(start.count)) else { return false }

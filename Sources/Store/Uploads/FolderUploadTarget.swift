@@ -138,6 +138,17 @@ public struct FolderUploadTarget: SealedUploadTarget {
         }
     }
 
+    public func removeTails(_ id: String) async throws(StoreError) {
+        try SealedUploadNames.check(id)
+        let (folder, start) = (self.folder, SealedUploadNames.tailPrefix(id))
+        try await onPool { () throws in
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+            for name in names where name.hasPrefix(start) {
+                if unlink(folder + "/" + name) != 0, errno != ENOENT { throw StoreError.system("cannot remove the upload's tail", path: folder + "/" + name) }
+            }
+        }
+    }
+
     public func removeSource(_ source: String) async throws(StoreError) -> Bool {
         guard source.hasPrefix(folder + "/"), StorePath.isSafeComponent(source.dropFirst(folder.count + 1)) else { return false }
         try await onPool { () throws in

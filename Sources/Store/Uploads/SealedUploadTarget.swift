@@ -41,6 +41,10 @@ public protocol SealedUploadTarget: Sendable {
     /// Removes one generation of the sealed tail, if it is there.
     func removeTail(_ id: String, generation: Int) async throws(StoreError)
 
+    /// Removes every tail generation of the upload (one a request stored but could not record is
+    /// left behind otherwise).
+    func removeTails(_ id: String) async throws(StoreError)
+
     /// Removes a finished sealed upload named by its ``source(of:)`` (a cancelled job's); false
     /// when `source` is not one of this target's.
     @discardableResult
@@ -63,7 +67,8 @@ public protocol SealedUploadStorage: AssetStorage {
 enum SealedUploadNames {
     static func sealed(_ id: String) -> String { id + ".sealed" }
     static func partial(_ id: String) -> String { id + ".sealed.partial" }
-    static func tail(_ id: String, _ generation: Int) -> String { "\(id).tail-\(generation)" }
+    static func tail(_ id: String, _ generation: Int) -> String { tailPrefix(id) + String(generation) }
+    static func tailPrefix(_ id: String) -> String { id + ".tail-" }
 
     /// Upload ids become file and object names: the API makes them, but a target checks anyway.
     static func check(_ id: String) throws(StoreError) {
