@@ -112,7 +112,7 @@ struct TusBucketTests {
             try Data(plaintext).write(to: URL(fileURLWithPath: file))
             try await withOrigin(fixture.application()) { first in
                 try await withOrigin(fixture.application()) { second in
-                    let report = try await runTusClient([
+                    let report = try await runTusDriver([
                         "--endpoint", first.baseURL, "--resume-endpoint", second.baseURL, "--key", TusFixture.key, "--file", file,
                         "--chunk-size", String(2 << 20), "--drop-after", String(3 << 20 + 5000), "--metadata", "profile=fast",
                         "--metadata", "asset_id=tuspy",
@@ -138,7 +138,7 @@ struct TusBucketTests {
             let file = fixture.folder + "/clip.bin"
             try Data(plaintext).write(to: URL(fileURLWithPath: file))
             try await withOrigin(fixture.application()) { origin in
-                let report = try await runTusClient([
+                let report = try await runTusDriver([
                     "--endpoint", origin.baseURL, "--key", TusFixture.key, "--file", file, "--chunk-size", String(1 << 20),
                     "--drop-after", String(2 << 20 + 700), "--checksum", "--metadata", "profile=fast",
                 ])
@@ -150,36 +150,4 @@ struct TusBucketTests {
             }
         }
     }
-}
-
-/// Runs scripts/tus_resume.py with the repository's .venv Python; its JSON report.
-func runTusClient(_ arguments: [String]) async throws -> [String: Any] {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-    let python = root + "/.venv/bin/python"
-    guard FileManager.default.isExecutableFile(atPath: python) else {
-        throw TusClientError("no \(python): run scripts/python-env.sh (it installs tuspy into .venv)")
-    }
-    let (status, output, errors) = try await offPool { () throws -> (Int32, Data, Data) in
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [root + "/scripts/tus_resume.py"] + arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, output, errors)
-    }
-    let text = String(decoding: output, as: UTF8.self)
-    guard status == 0, let report = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-        throw TusClientError("tus_resume.py exited \(status): \(text)\n\(String(decoding: errors, as: UTF8.self).suffix(3000))")
-    }
-    return report
-}
-
-struct TusClientError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }
