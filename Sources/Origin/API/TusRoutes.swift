@@ -274,8 +274,17 @@ extension JobAPI {
         var clientProblem: WriteFailure?
         do {
             if let checksum {
+                let limit = min(TusRoutes.maximumChecksummedBytes, session.length - session.offset)
+                if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+                    return .failure(WriteFailure(.contentTooLarge, "a PATCH with Upload-Checksum is checked in memory: at most \(limit) bytes", field: "Upload-Checksum", offset: session.offset))
+                }
                 var request = request
-                let body = try await request.collectBody(upTo: min(TusRoutes.maximumChecksummedBytes, session.length - session.offset))
+                let body: ByteBuffer
+                do {
+                    body = try await request.collectBody(upTo: limit)
+                } catch is NIOTooManyBytesError {
+                    return .failure(WriteFailure(.contentTooLarge, "a PATCH with Upload-Checksum is checked in memory: at most \(limit) bytes", field: "Upload-Checksum", offset: session.offset))
+                }
                 let bytes = Array(body.readableBytesView)
                 let matches = checksum.algorithm == "sha1"
                     ? Digest.sha1Hex(bytes) == Digest.hex(checksum.digest) : Digest.sha256(bytes) == checksum.digest

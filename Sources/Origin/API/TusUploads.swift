@@ -116,8 +116,16 @@ extension JobAPI {
         for id in ids {
             let session: UploadSession?
             do { session = try await sessions.load(id) } catch { continue }
-            guard let session, session.state == .open else {
-                // Gone, or completed (its file belongs to its job): only the index entry is left.
+            guard let session else {
+                // The record is gone (evicted, or its TTL passed first): what a folder holds of the
+                // upload can still be found by name; a bucket's parts wait for its lifecycle rule.
+                try? await uploads.removeTails(id)
+                try? await uploads.abort(id, handle: "")
+                try? await sessions.forget(id)
+                continue
+            }
+            guard session.state == .open else {
+                // Completed: its file belongs to its job; only the index entry is left.
                 try? await sessions.forget(id)
                 continue
             }

@@ -72,6 +72,8 @@ public struct BucketUploadTarget: SealedUploadTarget {
 
     public func abort(_ id: String, handle: String) async throws(StoreError) {
         try SealedUploadNames.check(id)
+        // An empty uploadId would make the request a DeleteObject of the finished upload.
+        guard !handle.isEmpty else { return }
         do {
             try await client.abortMultipartUpload(bucket: bucket, key: key(id), uploadID: handle)
         } catch let error as S3Error where error.isNotFound {
