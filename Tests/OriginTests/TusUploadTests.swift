@@ -146,6 +146,28 @@ struct TusUploadTests {
         }
     }
 
+    @Test("an origin that stopped after sealing (or after enqueueing) but before recording it: the next HEAD finishes, and the job is still enqueued once", arguments: ["open", "sealed"])
+    func completionIsRepeatable(_ recordedState: String) async throws {
+        try await withTusFixture { fixture in
+            let plaintext = tusPlaintext(1_500_000, seed: 29)
+            try await withOrigin(fixture.application()) { origin in
+                let client = origin.client
+                let location = try await fixture.create(client, length: plaintext.count)
+                let (_, _, job) = try await fixture.send(client, location, offset: 0, plaintext[...])
+                let jobID = try #require(job)
+                // What Redis holds when the origin died between the store (or the enqueue) and the record.
+                let uploadID = String(location.split(separator: "/").last!)
+                try await fixture.queue.redis.send(["HSET", fixture.queue.keys.upload(uploadID), "state", recordedState])
+                let (status, offset, recovered) = try await fixture.head(client, location)
+                #expect(status == .ok && offset == plaintext.count)
+                #expect(recovered == jobID, "the job chosen at creation, enqueued once")
+                #expect(try await fixture.jobCount() == 1)
+                let source = try #require(try await fixture.queue.job(jobID)?.spec?.source)
+                #expect(try await fixture.plaintext(ofSource: source) == plaintext)
+            }
+        }
+    }
+
     @Test("termination removes the stored parts and the tail; expiry does too, on access and by the sweep")
     func terminationAndExpiry() async throws {
         try await withTusFixture(uploadLifetime: .seconds(1)) { fixture in

@@ -143,7 +143,15 @@ extension JobAPI {
                 logger.error("cannot start a resumable upload", metadata: ["error": "\(error)"])
                 return Self.tusError(.internalServerError, "the upload cannot be stored")
             }
-            guard try await sessions.create(session) else { return Self.tusError(.conflict, "upload \(id) exists") }
+            let created: Bool
+            do {
+                created = try await sessions.create(session)
+            } catch {
+                // Unrecorded, nobody could continue or remove it: drop what was started.
+                try? await uploads.abort(id, handle: session.handle)
+                throw error
+            }
+            guard created else { return Self.tusError(.conflict, "upload \(id) exists") }
             sweepSoon()
             // creation-with-upload: the POST's body is the first PATCH.
             let hasBody = request.headers[.contentType] == TusHeaders.offsetContentType
@@ -166,7 +174,12 @@ extension JobAPI {
         if (session.state == .open && session.offset == session.length) || session.state == .sealed,
            let token = try await sessions.lock(id, patience: .zero) {
             defer { Task { await sessions.unlock(id, token: token) } }
-            if let current = try await sessions.load(id) { session = try await complete(current, token: token) }
+            do {
+                if let current = try await sessions.load(id) { session = try await complete(current, token: token) }
+            } catch {
+                // The answer is still the durable state; the next request tries again.
+                logger.error("cannot complete an upload", metadata: ["upload": "\(id)", "error": "\(error)"])
+            }
         }
         return tusAnswer(.ok, session)
     }
@@ -182,6 +195,7 @@ extension JobAPI {
             return Self.tusError(.badRequest, error.description, field: error.header)
         }
         guard UploadSession.isValidID(id) else { return Self.tusError(.notFound, "no upload \(id)", field: "id") }
+        sweepSoon()
         return try await write(request, id: id, clientOffset: offset, created: false)
     }
 
