@@ -236,11 +236,11 @@ extension JobAPI {
         guard clientOffset == session.offset else {
             return Self.tusError(.conflict, "Upload-Offset is \(clientOffset); the upload is at \(session.offset)", field: "Upload-Offset", offset: session.offset)
         }
-        if session.state != .open || session.offset == session.length {
-            return tusAnswer(created ? .created : .noContent, try await complete(session, token: token), location: created)
-        }
         if let length = request.headers[.contentLength].flatMap(Int.init), clientOffset + length > session.length {
             return Self.tusError(.contentTooLarge, "the body would end at \(clientOffset + length), past Upload-Length \(session.length)", field: "Upload-Length")
+        }
+        if session.state != .open || session.offset == session.length {
+            return tusAnswer(created ? .created : .noContent, try await complete(session, token: token), location: created)
         }
         // Not cancelled with the request: what arrived before a dropped connection is still stored
         // and recorded, so the client resumes from it.
@@ -264,15 +264,11 @@ extension JobAPI {
         var field: String?
         var offset: Int?
 
-        init(status: HTTPResponse.Status, message: String, field: String? = nil, offset: Int? = nil) {
+        init(_ status: HTTPResponse.Status, _ message: String, field: String? = nil, offset: Int? = nil) {
             self.status = status
             self.message = message
             self.field = field
             self.offset = offset
-        }
-
-        init(_ status: HTTPResponse.Status, _ message: String, field: String? = nil, offset: Int? = nil) {
-            self.init(status: status, message: message, field: field, offset: offset)
         }
     }
 
@@ -310,7 +306,7 @@ extension JobAPI {
                 var lastRenewal = ContinuousClock.now
                 for try await buffer in request.body {
                     guard writer.received + buffer.readableBytes <= session.length else {
-                        clientProblem = WriteFailure(status: .contentTooLarge, message: "the body goes past Upload-Length \(session.length)", field: "Upload-Length")
+                        clientProblem = WriteFailure(.contentTooLarge, "the body goes past Upload-Length \(session.length)", field: "Upload-Length")
                         break
                     }
                     try await stored { try await writer.append(buffer) }
@@ -348,8 +344,8 @@ extension JobAPI {
 
     private static func lost(_ failure: UploadSessions.Failure, _ id: String) -> WriteFailure {
         switch failure {
-        case .lockLost: WriteFailure(status: .conflict, message: "upload \(id) was taken over by another request; HEAD it for the offset", field: "id")
-        case .gone: WriteFailure(status: .gone, message: "upload \(id) was terminated or expired", field: "id")
+        case .lockLost: WriteFailure(.conflict, "upload \(id) was taken over by another request; HEAD it for the offset", field: "id")
+        case .gone: WriteFailure(.gone, "upload \(id) was terminated or expired", field: "id")
         }
     }
 }
