@@ -38,9 +38,12 @@ struct TusBucketTests {
 
                     // A PATCH holding the lock on the first origin (head and a few bytes, then silence)
                     // locks a PATCH on the second out.
+                    let uploadID = String(location.split(separator: "/").last!)
+                    func locked() async throws -> Bool { try await fixture.queue.redis.send(["EXISTS", fixture.queue.keys.uploadLock(uploadID)]).int == 1 }
+                    #expect(try await eventually { try await !locked() }, "the dropped PATCH released the upload")
                     let holder = try TusRawConnection(port: first.port)
                     try holder.patch(location, offset: offset, announced: 10, plaintext[offset..<(offset + 5)])
-                    try await Task.sleep(for: .milliseconds(300))
+                    #expect(try await eventually { try await locked() }, "the holder took the upload")
                     let (locked, _, _) = try await fixture.send(second.client, location, offset: offset, plaintext[offset..<(offset + 10)])
                     #expect(locked.code == 423)
                     holder.drop()
@@ -53,7 +56,6 @@ struct TusBucketTests {
                     let (_, _, jobAgain) = try await fixture.head(first.client, location)
                     #expect(jobAgain == jobID)
                     let spec = try #require(try await fixture.queue.job(jobID)?.spec)
-                    let uploadID = String(location.split(separator: "/").last!)
                     #expect(spec.source == "s3://\(fixture.s3!.bucket)/sg/uploads/\(uploadID).sealed")
                     #expect(try await fixture.plaintext(ofSource: spec.source!) == plaintext)
                     #expect(try await fixture.jobCount() == 1)
