@@ -117,16 +117,14 @@ public struct FolderUploadTarget: SealedUploadTarget {
         try SealedUploadNames.check(id)
         let path = tail(id, generation)
         return try await onPool { () throws -> [UInt8]? in
-            guard let handle = FileHandle(forReadingAtPath: path) else {
+            var info = stat()
+            guard stat(path, &info) == 0 else {
                 if errno == ENOENT { return nil }
-                throw StoreError.system("cannot open the upload's tail", path: path)
+                throw StoreError.system("cannot inspect the upload's tail", path: path)
             }
-            defer { try? handle.close() }
-            let data: Data?
-            do { data = try handle.read(upToCount: maximumBytes + 1) } catch { throw StoreError("\(path): cannot read: \(error)") }
-            let bytes = [UInt8](data ?? Data())
-            guard bytes.count <= maximumBytes else { throw StoreError("\(path): the tail is over \(maximumBytes) bytes") }
-            return bytes
+            guard Int(info.st_size) <= maximumBytes else { throw StoreError("\(path): the tail is over \(maximumBytes) bytes") }
+            guard let data = FileManager.default.contents(atPath: path) else { throw StoreError("\(path): cannot read the upload's tail") }
+            return [UInt8](data)
         }
     }
 
