@@ -202,4 +202,25 @@ struct TusUploadTests {
             }
         }
     }
+
+    @Test("tuspy with Upload-Checksum on every PATCH, its connection cut midway, against a folder store")
+    func realClientWithChecksums() async throws {
+        try await withTusFixture { fixture in
+            let plaintext = tusPlaintext(5 << 20 + 99, seed: 23)
+            try FileManager.default.createDirectory(atPath: fixture.folder, withIntermediateDirectories: true)
+            let file = fixture.folder + "/clip.bin"
+            try Data(plaintext).write(to: URL(fileURLWithPath: file))
+            try await withOrigin(fixture.application()) { origin in
+                let report = try await runTusDriver([
+                    "--endpoint", origin.baseURL, "--key", TusFixture.key, "--file", file, "--chunk-size", String(1 << 20),
+                    "--drop-after", String(2 << 20 + 700), "--checksum", "--metadata", "profile=fast",
+                ])
+                #expect(report["drops"] as? Int == 1)
+                let jobID = try #require(report["job_id"] as? String, "\(report)")
+                let source = try #require(try await fixture.queue.job(jobID)?.spec?.source)
+                #expect(try await fixture.plaintext(ofSource: source) == plaintext)
+                #expect(try await fixture.jobCount() == 1)
+            }
+        }
+    }
 }
