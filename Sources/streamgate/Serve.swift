@@ -43,6 +43,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The largest upload accepted.", valueName: "size"))
     var maxUploadBytes = ByteCount(8 << 30)
 
+    @Option(help: ArgumentHelp("How long a resumable (tus) upload waits for its next bytes before it expires and its parts are removed.", valueName: "duration"))
+    var uploadExpiry = DurationValue(seconds: 24 * 3600)
+
     @OptionGroup var cache: OriginCacheOptions
 
     @OptionGroup(title: "Connections") var connections: ConnectionOptions
@@ -52,12 +55,14 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup(title: "NFT gating") var gating: GateCommandOptions
 
     func run() async throws {
+        guard uploadExpiry.nanoseconds >= 1_000_000_000 else { throw ValidationError("--upload-expiry must be 1s or more") }
         var gating = self.gating
         // Loopback clients are real clients here: for sign-ins as for playback.
         if cache.rateLimitLoopback { gating.signInLimits.authRateLimitLoopback = true }
         let server = try ServerSetup(
             storage: try store.storage(creating: false), masterKeyFile: masterKeyFile, redis: redis, prefix: prefix, apiKeyFile: apiKeyFile,
-            sourceRoots: sourceRoot, maxUploadBytes: maxUploadBytes.bytes, origin: try cache.originOptions(),
+            sourceRoots: sourceRoot, maxUploadBytes: maxUploadBytes.bytes, uploadExpiry: .nanoseconds(Int64(uploadExpiry.nanoseconds)),
+            origin: try cache.originOptions(),
             shared: try cache.sharedOptions(), gating: gating.enabled ? gating : nil, webhookPolicy: try webhooks.policy(),
             connections: try connections.limits(),
             replicaWait: redisWait.replicaWait
@@ -178,7 +183,7 @@ struct ServerSetup {
 
     init(
         storage: any AssetStorage, masterKeyFile: String?, redis: String?, prefix: String, apiKeyFile: String?,
-        sourceRoots: [String], maxUploadBytes: Int, origin options: OriginOptions = OriginOptions(),
+        sourceRoots: [String], maxUploadBytes: Int, uploadExpiry: Duration = .seconds(24 * 3600), origin options: OriginOptions = OriginOptions(),
         shared sharedOptions: SharedCache.Options? = SharedCache.Options(), gating: GateCommandOptions? = nil,
         apiKeys extraKeys: [String] = [], webhookPolicy: OutboundAddressPolicy = .publicOnly,
         connections: ConnectionLimits = ConnectionLimits(),
@@ -217,9 +222,11 @@ struct ServerSetup {
                 api = JobAPI(
                     configuration: .init(
                         apiKeys: keys, sourceRoots: sourceRoots.map(StorePath.absolute),
-                        uploadsDirectory: assets.uploads, maxUploadBytes: maxUploadBytes
+                        uploadsDirectory: assets.uploads, maxUploadBytes: maxUploadBytes, uploadLifetime: uploadExpiry
                     ),
-                    queue: client, keyring: keyring, logger: logger, store: assets, policies: gate?.gate.policies
+                    queue: client, keyring: keyring, logger: logger, store: assets, policies: gate?.gate.policies,
+                    // A bucket store keeps its sealed uploads in the bucket, not on this machine.
+                    uploads: (assets as? any SealedUploadStorage)?.sealedUploads
                 )
             }
         }

@@ -1,6 +1,7 @@
 import Hummingbird
 import Jobs
 import Logging
+import NIOConcurrencyHelpers
 import NIOPosix
 import Store
 import Vault
@@ -12,7 +13,10 @@ import Redis
 ///   max_attempts?, timeout_s?}` → 202 `{job_id, asset_id, status_url}` (200 with the first job when
 ///   the idempotency key was seen).
 /// - `POST /v1/uploads?profile=…&asset_id=…` with the file as the body → the body is sealed
-///   (chunked AES-256-GCM) as it arrives, never written in the clear, and a job is enqueued for it.
+///   (chunked AES-256-GCM) as it arrives, never written in the clear, into the store's uploads (a
+///   bucket's multipart upload, or a folder), and a job is enqueued for it.
+/// - Resumable uploads, tus 1.0 (``TusHeaders``): `POST /v1/uploads` with `Tus-Resumable: 1.0.0`,
+///   `HEAD`/`PATCH`/`DELETE /v1/uploads/{id}`, `OPTIONS /v1/uploads`.
 /// - `GET /v1/jobs/{id}`, `DELETE /v1/jobs/{id}` (cancel), `GET /v1/queue`.
 /// - `GET /v1/assets/{id}` (the published version), `DELETE /v1/assets/{id}`: withdraws the asset
 ///   and announces it, so every origin stops serving it within a second.
@@ -33,16 +37,20 @@ public struct JobAPI: Sendable {
         public var maxUploadBytes: Int
         /// The profile a job gets when it names none.
         public var defaultProfile: String
+        /// How long a resumable (tus) upload may wait for its next bytes before it expires and
+        /// its stored parts are removed: `Upload-Expires` is this after the last stored bytes.
+        public var uploadLifetime: Duration
 
         public init(
             apiKeys: [String], sourceRoots: [String] = [], uploadsDirectory: String,
-            maxUploadBytes: Int = 8 << 30, defaultProfile: String = "default"
+            maxUploadBytes: Int = 8 << 30, defaultProfile: String = "default", uploadLifetime: Duration = .seconds(24 * 3600)
         ) {
             self.apiKeys = apiKeys
             self.sourceRoots = sourceRoots
             self.uploadsDirectory = uploadsDirectory
             self.maxUploadBytes = maxUploadBytes
             self.defaultProfile = defaultProfile
+            self.uploadLifetime = uploadLifetime
         }
     }
 
@@ -55,13 +63,23 @@ public struct JobAPI: Sendable {
     let store: (any AssetStorage)?
     /// Access policies (NFT gating); nil when gating is not configured.
     let policies: PolicyStore?
+    /// Where uploads are sealed: the store's (a bucket's multipart uploads, or its folder).
+    let uploads: any SealedUploadTarget
+    /// Resumable uploads' records and locks, in the queue's Redis.
+    let sessions: UploadSessions
+    /// When the expired-upload sweep last ran on this origin (ms).
+    let lastSweep = NIOLockedValueBox<Int64>(0)
     private let keyDigests: [[UInt8]]
 
+    /// - Parameter uploads: where uploads are sealed; nil: `configuration.uploadsDirectory`, a
+    ///   folder (a bucket store passes its ``SealedUploadStorage/sealedUploads``).
     public init(
         configuration: Configuration, queue: JobQueue, keyring: Keyring, logger: Logger, store: (any AssetStorage)? = nil,
-        policies: PolicyStore? = nil, threadPool: NIOThreadPool = .singleton
+        policies: PolicyStore? = nil, uploads: (any SealedUploadTarget)? = nil, threadPool: NIOThreadPool = .singleton
     ) {
         self.configuration = configuration
+        self.uploads = uploads ?? FolderUploadTarget(folder: configuration.uploadsDirectory, threadPool: threadPool)
+        sessions = UploadSessions(redis: queue.redis, keys: queue.keys)
         self.store = store
         self.policies = policies
         self.queue = queue
@@ -74,6 +92,7 @@ public struct JobAPI: Sendable {
     public func register<Context: RequestContext>(on router: Router<Context>) {
         registerJobRoutes(on: router)
         registerUploadRoutes(on: router)
+        registerTusRoutes(on: router)
         if store != nil { registerAssetRoutes(on: router) }
         if policies != nil { registerPolicyRoutes(on: router) }
     }

@@ -98,16 +98,22 @@ extension JobAPI {
     func enqueue(_ spec: JobSpec, upload: (id: String, bytes: Int)? = nil) async throws -> Response {
         let enqueued: JobQueue.Enqueued
         do {
-            enqueued = try await queue.enqueue(spec)
+            enqueued = try await submit(spec, source: upload == nil ? "api" : "upload")
         } catch let error as JobError {
             return Self.error(.badRequest, error.description, field: error.field)
         }
-        if enqueued.created { Counter(label: "streamgate_jobs_enqueued_total", dimensions: [("source", upload == nil ? "api" : "upload")]).increment() }
         let answer = Accepted(
             jobID: enqueued.jobID, assetID: enqueued.assetID, statusURL: "/v1/jobs/\(enqueued.jobID)",
             uploadID: upload?.id, bytes: upload?.bytes
         )
         return try Self.json(enqueued.created ? .accepted : .ok, answer)
+    }
+
+    /// Enqueues a job (every route's one way onto the queue) and counts it by where it came from.
+    func submit(_ spec: JobSpec, source: String) async throws -> JobQueue.Enqueued {
+        let enqueued = try await queue.enqueue(spec)
+        if enqueued.created { Counter(label: "streamgate_jobs_enqueued_total", dimensions: [("source", source)]).increment() }
+        return enqueued
     }
 
     /// A job may only read files under the configured roots: the API must not become a way to make
@@ -128,8 +134,8 @@ extension JobAPI {
     private func cancelJob(_ id: String) async throws -> Response {
         let result = try await queue.cancel(id)
         // Cancelled before a worker took it: no worker will see it end, so its upload goes here.
-        if result == .cancelled, let path = try await queue.job(id)?.spec?.sealedUploadToRemove {
-            try? FileManager.default.removeItem(atPath: path)
+        if result == .cancelled, let source = try await queue.job(id)?.spec?.sealedUploadToRemove {
+            _ = try? await uploads.removeSource(source)
         }
         switch result {
         case .missing: return Self.error(.notFound, "no job \(id)", field: "id")

@@ -3,65 +3,79 @@ import Hummingbird
 import Jobs
 import Metrics
 import NIOCore
-import NIOPosix
+import Store
 import Vault
 
 extension JobAPI {
     func registerUploadRoutes<Context: RequestContext>(on router: Router<Context>) {
-        router.post("/v1/uploads") { request, _ in try await self.authorized(request) { try await self.upload(request) } }
+        router.post("/v1/uploads") { request, _ in
+            // tus creation (a resumable upload) or, without the tus header, the whole file in one request.
+            guard request.headers[TusRoutes.tusResumable] == nil else { return try await self.tusCreate(request) }
+            return try await self.authorized(request) { try await self.upload(request) }
+        }
     }
 
     // MARK: - Uploads
 
-    /// The query parameters `POST /v1/uploads` accepts.
+    /// The query parameters `POST /v1/uploads` accepts (and the `Upload-Metadata` keys of tus).
     static let uploadFields: Set<String> = ["profile", "asset_id", "priority", "callback_url", "idempotency_key", "max_attempts", "keep_source"]
 
-    private func upload(_ request: Request) async throws -> Response {
+    /// The job an upload enqueues, from its fields (query parameters or tus metadata); else the
+    /// 400 naming the field. `source` is the sealed upload's.
+    func uploadSpec(_ fields: [(name: String, value: String)], source: String) -> Result<JobSpec, UploadFieldError> {
         var spec = JobSpec(kind: .transcode, profile: configuration.defaultProfile, sourceEncrypted: true)
-        for (name, value) in request.uri.queryParameters {
-            let field = String(name)
-            let text = String(value)
-            guard Self.uploadFields.contains(field) else {
-                return Self.error(.badRequest, "unknown query parameter '\(field)'", field: field)
-            }
+        for (field, text) in fields {
+            guard Self.uploadFields.contains(field) else { return .failure(UploadFieldError("unknown parameter '\(field)'", field: field)) }
             switch field {
             case "profile":
-                guard JobID.isValid(text) else { return Self.error(.badRequest, "profile must name a profile", field: field) }
+                guard JobID.isValid(text) else { return .failure(UploadFieldError("profile must name a profile", field: field)) }
                 spec.profile = text
             case "asset_id": spec.assetID = text
             case "priority":
-                guard let priority = JobPriority(rawValue: text) else {
-                    return Self.error(.badRequest, "priority must be high or normal", field: field)
-                }
+                guard let priority = JobPriority(rawValue: text) else { return .failure(UploadFieldError("priority must be high or normal", field: field)) }
                 spec.priority = priority
             case "callback_url": spec.callbackURL = text
             case "idempotency_key": spec.idempotencyKey = text
             case "max_attempts":
-                guard let number = Int(text) else { return Self.error(.badRequest, "max_attempts must be a whole number", field: field) }
+                guard let number = Int(text) else { return .failure(UploadFieldError("max_attempts must be a whole number", field: field)) }
                 spec.maxAttempts = number
             case "keep_source": spec.keepSource = text == "1" || text == "true"
             default: break
             }
         }
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.maxUploadBytes {
-            return Self.error(.contentTooLarge, "the upload is \(length) bytes; the limit is \(configuration.maxUploadBytes)", field: "body")
-        }
-        let uploadID = "u" + JobID.random().dropFirst()
         spec.id = nil
-        spec.source = configuration.uploadsDirectory + "/\(uploadID).sealed"
+        spec.source = source
         do {
             try spec.validate(callbackPolicy: queue.callbackPolicy)
         } catch {
-            return Self.error(.badRequest, error.description, field: error.field)
+            return .failure(UploadFieldError(error.description, field: error.field))
         }
+        return .success(spec)
+    }
 
-        let path = spec.source!
-        let writer: UploadWriter
+    /// A new upload's id: `u` and base32, like a job's.
+    static func newUploadID() -> String { "u" + JobID.random().dropFirst() }
+
+    private func upload(_ request: Request) async throws -> Response {
+        let uploadID = Self.newUploadID()
+        let fields = request.uri.queryParameters.map { (name: String($0.key), value: String($0.value)) }
+        var spec: JobSpec
+        switch uploadSpec(fields, source: uploads.source(of: uploadID)) {
+        case .success(let made): spec = made
+        case .failure(let problem): return Self.error(.badRequest, problem.message, field: problem.field)
+        }
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.maxUploadBytes {
+            return Self.error(.contentTooLarge, "the upload is \(length) bytes; the limit is \(configuration.maxUploadBytes)", field: "body")
+        }
+        let writer: SealedUploadWriter
         do {
-            writer = try await threadPool.runIfActive { [configuration, keyring] in
-                try FileManager.default.createDirectory(atPath: configuration.uploadsDirectory, withIntermediateDirectories: true)
-                return UploadWriter(try SealedSourceWriter(path: path, keyring: keyring, uploadID: uploadID))
-            }
+            let header = try SealedChunkSealer.makeHeader(keyring: keyring, uploadID: uploadID)
+            let sealer = try SealedChunkSealer(header: header, keyring: keyring, expectedUploadID: uploadID)
+            let handle = try await uploads.begin(uploadID)
+            writer = SealedUploadWriter(
+                id: uploadID, target: uploads, sealer: sealer, handle: handle,
+                chunksPerPart: SealedUploadWriter.chunksPerPart(length: configuration.maxUploadBytes, chunkSize: sealer.chunkSize)
+            )
         } catch {
             logger.error("cannot store an upload", metadata: ["error": "\(error)"])
             return Self.error(.internalServerError, "the upload cannot be stored")
@@ -75,18 +89,18 @@ extension JobAPI {
                     Counter(label: "streamgate_uploads_rejected_total", dimensions: [("reason", "too_large")]).increment()
                     return Self.error(.contentTooLarge, "the upload is over the limit of \(configuration.maxUploadBytes) bytes", field: "body")
                 }
-                try await threadPool.runIfActive { try writer.append(buffer) }
+                try await stored { try await writer.append(buffer) }
             }
             guard total > 0 else {
                 await discard(writer)
                 return Self.error(.badRequest, "the upload is empty", field: "body")
             }
-            try await threadPool.runIfActive { try writer.finish() }
-        } catch let error as VaultError {
-            // The server could not store it: out of space, or another I/O failure.
+            _ = try await stored { try await writer.finish() }
+        } catch let error as UploadStoreFailure {
+            // The server could not store it: out of space, an unreachable bucket.
             await discard(writer)
-            logger.error("cannot store an upload", metadata: ["error": "\(error)"])
-            if let code = error.systemError, code == ENOSPC || code == EDQUOT {
+            logger.error("cannot store an upload", metadata: ["error": "\(error.underlying)"])
+            if "\(error.underlying)".contains(String(cString: strerror(ENOSPC)).lowercased()) {
                 return Self.error(HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), "no space left to store the upload")
             }
             return Self.error(.internalServerError, "the upload cannot be stored")
@@ -101,26 +115,42 @@ extension JobAPI {
         do {
             return try await enqueue(spec, upload: (uploadID, total))
         } catch {
-            await discard(writer)
+            _ = try? await uploads.removeSource(uploads.source(of: uploadID))
             throw error
         }
     }
 
-    private func discard(_ writer: UploadWriter) async {
-        _ = try? await threadPool.runIfActive { writer.discard() }
+    /// Runs a step that writes to the store, telling its failures apart from the client's.
+    func stored<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as UploadStoreFailure {
+            throw error
+        } catch let error as UploadSessions.Failure {
+            throw error
+        } catch {
+            throw UploadStoreFailure(underlying: error)
+        }
+    }
+
+    private func discard(_ writer: SealedUploadWriter) async {
+        // Not cancelled with the request: parts left behind are stored (and billed) for nothing.
+        await Task { try? await uploads.abort(writer.id, handle: writer.handle) }.value
     }
 }
 
-/// A sealed upload being written, used by one request at a time from thread-pool threads.
-private final class UploadWriter: @unchecked Sendable {
-    private let writer: SealedSourceWriter
-
-    init(_ writer: SealedSourceWriter) { self.writer = writer }
-
-    func append(_ buffer: ByteBuffer) throws {
-        try buffer.withUnsafeReadableBytes { try writer.append($0) }
+/// An upload field (query parameter or tus metadata) refused: why, and which.
+struct UploadFieldError: Error {
+    let message: String
+    let field: String?
+    init(_ message: String, field: String?) {
+        self.message = message
+        self.field = field
     }
+}
 
-    func finish() throws { try writer.finish() }
-    func discard() { writer.discard() }
+/// The store (or sealing) failed while the request was fine.
+struct UploadStoreFailure: Error, CustomStringConvertible {
+    let underlying: any Error
+    var description: String { "\(underlying)" }
 }

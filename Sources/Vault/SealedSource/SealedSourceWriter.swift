@@ -30,33 +30,15 @@ public final class SealedSourceWriter {
     /// Creates `path` (O_EXCL, mode 0600) and writes the header. `uploadID` is bound into the key
     /// wrap and every chunk's AAD. An existing file is an error with `systemError == EEXIST`.
     public init(path: String, keyring: Keyring, uploadID: String, chunkSize: Int = SealedSource.defaultChunkSize) throws {
-        guard SealedSource.chunkSizeRange.contains(chunkSize) else {
-            throw VaultError(file: path, reason: "chunk size \(chunkSize) is out of range \(SealedSource.chunkSizeRange.lowerBound)…\(SealedSource.chunkSizeRange.upperBound)")
-        }
+        let made: (header: [UInt8], dataKey: [UInt8], layout: SealedChunkLayout)
         do {
-            try SealedSource.validate(uploadID: uploadID)
+            made = try SealedSourceHeader.make(keyring: keyring, uploadID: uploadID, chunkSize: chunkSize)
         } catch let error as VaultError {
             throw VaultError(file: path, reason: error.reason)
         }
-        var dataKey = try SecureRandom.bytes(WrappedDataKey.keyLength)
-        let noncePrefix = try SecureRandom.bytes(SealedSource.noncePrefixLength)
-        let layout = SealedChunkLayout(chunkSize: chunkSize, noncePrefix: noncePrefix, uploadID: uploadID)
-
-        var header = SealedSource.magic
-        header += bigEndian(UInt16(SealedSource.formatVersion))
-        header += bigEndian(UInt32(chunkSize))
-        header += noncePrefix
-        header += layout.aadPrefix
-        header += Array(keyring.current.id.utf8)
-        let wrapped: WrappedDataKey
-        do {
-            wrapped = try keyring.wrap(dataKey: dataKey, context: header)
-        } catch {
-            cleanse(&dataKey)
-            throw error
-        }
-        header += wrapped.nonce + wrapped.ciphertext + wrapped.tag
-        assert(header.count == SealedSource.headerLength(uploadIDLength: uploadID.utf8.count))
+        var dataKey = made.dataKey
+        let header = made.header
+        let layout = made.layout
 
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {

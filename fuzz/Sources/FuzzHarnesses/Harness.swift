@@ -33,6 +33,7 @@ public enum Harnesses {
         MediaHarnesses.mediaPlaylist, MediaHarnesses.multivariantPlaylist, MediaHarnesses.profile,
         JobHarnesses.jobSpec, JobHarnesses.callbackURL, SourceChannelHarness.harness,
         S3Harnesses.xml,
+        TusHarness.harness,
     ]
 
     public static func named(_ name: String) -> Harness? {
