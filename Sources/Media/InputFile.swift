@@ -29,6 +29,14 @@ final class InputFile {
         try self.init(bytes: try PlainSourceFile.open(path: path), name: path, keyring: keyring, limits: limits)
     }
 
+    /// Opens a transcode's input, a file or given bytes.
+    convenience init(_ source: TranscodeInput, keyring: Keyring? = nil, limits: InputLimits = InputLimits()) throws(MediaError) {
+        switch source {
+        case .path(let path): try self.init(path: path, keyring: keyring, limits: limits)
+        case .bytes(let bytes, let name): try self.init(bytes: bytes, name: name, keyring: keyring, limits: limits)
+        }
+    }
+
     /// Opens and probes the input read from `bytes` (a file, a source channel), called `name` in
     /// errors. Whether it is sealed is decided from the bytes, as for a path
     /// (`SealedSource.isSealed`); `keyring` is needed only then.

@@ -95,10 +95,7 @@ final class TranscodeJob {
         self.isCancelled = isCancelled
         self.started = started
         do {
-            switch source {
-            case .path(let path): input = try InputFile(path: path, keyring: keyring, limits: limits)
-            case .bytes(let bytes, let name): input = try InputFile(bytes: bytes, name: name, keyring: keyring, limits: limits)
-            }
+            input = try InputFile(source, keyring: keyring, limits: limits)
         } catch {
             throw TranscodeError(file: inputName, reason: error.reason, kind: .init(error))
         }
