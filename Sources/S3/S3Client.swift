@@ -18,10 +18,20 @@ public final class S3Client: Sendable {
     let signer: SigV4Signer
     let clock: @Sendable () -> Date
 
+    /// The HTTP client every S3Client shares unless given another, for the life of the process:
+    /// up to 256 connections to one endpoint (AsyncHTTPClient's default of 8 would queue an
+    /// origin's concurrent misses behind each other), and redirects never followed (an answer
+    /// that points elsewhere is an error, not a place to send signed requests).
+    public static let sharedHTTPClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
     /// - Parameters:
-    ///   - httpClient: the caller's (and the caller shuts it down); `HTTPClient.shared` by default.
+    ///   - httpClient: the caller's (and the caller shuts it down); ``sharedHTTPClient`` by default.
     ///   - clock: the signing time (tests pin it).
-    public init(configuration: S3Configuration, httpClient: HTTPClient = .shared, clock: @escaping @Sendable () -> Date = { Date() }) {
+    public init(configuration: S3Configuration, httpClient: HTTPClient = S3Client.sharedHTTPClient, clock: @escaping @Sendable () -> Date = { Date() }) {
         self.configuration = configuration
         self.httpClient = httpClient
         self.signer = SigV4Signer(credentials: configuration.credentials, region: configuration.region)

@@ -87,18 +87,32 @@ public final class BucketStore: AssetStorage {
         if let length = object.contentLength, length > maximumBytes {
             throw StoreError("s3://\(bucket)/\(key): \(length) bytes; at most \(maximumBytes) are read")
         }
-        let body: ByteBuffer
+        // The body's pieces as they arrive, copied once, into the caller's memory.
+        var pieces: [ByteBuffer] = []
+        var received = 0
         do {
-            body = try await object.body.collect(upTo: maximumBytes)
+            for try await piece in object.body {
+                received += piece.readableBytes
+                guard received <= maximumBytes else {
+                    throw StoreError("s3://\(bucket)/\(key): more than \(maximumBytes) bytes; that many at most are read")
+                }
+                pieces.append(piece)
+            }
+        } catch let error as StoreError {
+            throw error
         } catch {
             throw StoreError("s3://\(bucket)/\(key): reading the body: \(error)")
         }
-        if let length = object.contentLength, body.readableBytes != length {
-            throw StoreError("s3://\(bucket)/\(key): short body (\(body.readableBytes) of \(length) bytes)")
+        if let length = object.contentLength, received != length {
+            throw StoreError("s3://\(bucket)/\(key): short body (\(received) of \(length) bytes)")
         }
-        let bytes = try make(body.readableBytes) { target in
-            body.withUnsafeReadableBytes { target.copyMemory(from: $0) }
-            return body.readableBytes
+        let bytes = try make(received) { target in
+            var offset = 0
+            for piece in pieces {
+                piece.withUnsafeReadableBytes { UnsafeMutableRawBufferPointer(rebasing: target[offset...]).copyMemory(from: $0) }
+                offset += piece.readableBytes
+            }
+            return offset
         }
         return StoredRead(bytes: bytes, totalSize: Int(object.info.size))
     }
