@@ -43,10 +43,4 @@ struct BucketSource {
             return nil
         }
     }
-
-    /// Deletes the object (a sealed upload whose job has ended); best effort.
-    func remove(in storage: any AssetStorage) async {
-        guard let store = storage as? BucketStore else { return }
-        try? await store.client.deleteObject(bucket: bucket, key: key)
-    }
 }

@@ -143,10 +143,10 @@ public final class Worker: Sendable {
                         case .skip(let why):
                             logger.debug("skipped an entry", metadata: ["entry": "\(delivery.entry)", "why": "\(why)"])
                             // A job cancelled before any worker took it ends here.
-                            if why == "cancelled" { removeSealedUpload(of: delivery.spec) }
+                            if why == "cancelled" { await removeSealedUpload(of: delivery.spec) }
                         case .dead(let reason):
                             logger.error("dead-lettered", metadata: ["entry": "\(delivery.entry)", "reason": "\(reason)"])
-                            removeSealedUpload(of: delivery.spec)
+                            await removeSealedUpload(of: delivery.spec)
                         case .rejected(let reason):
                             logger.error("rejected a stream entry that is not a job", metadata: ["entry": "\(delivery.entry)", "reason": "\(reason)"])
                         }
@@ -186,21 +186,17 @@ public final class Worker: Sendable {
         }
         guard let outcome else { return }
         if await finish(lease, outcome) {
-            if outcome.isFinal { removeSealedUpload(of: spec) }
+            if outcome.isFinal { await removeSealedUpload(of: spec) }
             notify(spec: spec, lease: lease, outcome: outcome)
         }
     }
 
     /// A sealed upload has served its purpose once its job has ended, whichever way (published,
-    /// failed, dead or cancelled), unless the job asked to keep it.
-    private func removeSealedUpload(of spec: JobSpec?) {
-        guard let path = spec?.sealedUploadToRemove else { return }
-        if let remote = BucketSource(path) {
-            let storage = configuration.storage
-            Task { await remote.remove(in: storage) }
-            return
-        }
-        try? FileManager.default.removeItem(atPath: path)
+    /// failed, dead or cancelled), unless the job asked to keep it. The store removes it, as the
+    /// API does for a job cancelled while queued, and only from its own uploads.
+    private func removeSealedUpload(of spec: JobSpec?) async {
+        guard let source = spec?.sealedUploadToRemove, let uploads = (configuration.storage as? any SealedUploadStorage)?.sealedUploads else { return }
+        _ = try? await uploads.removeSource(source)
     }
 
     /// Tells the job's callback URL, if it has one.
