@@ -81,8 +81,8 @@ extension Worker {
     }
 
     private func transcode(_ source: TranscodeSource, into staging: any VersionStaging, profilePath: String, lease: Lease, spec: JobSpec) async -> Outcome? {
-        // The staging folder is `ROOT/staging/NAME`; the child opens ROOT as its store.
-        let localRoot = ((staging.folder as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
+        // The child opens the store its staging folder is in.
+        let localRoot = AssetStore.root(ofStaging: staging.folder)
         let arguments = [
             "transcode", source.name, "--profile", profilePath, "--out", localRoot, "--asset-id", staging.asset.rawValue,
             "--events", "--quiet", "--keyring-stdin", "--memory-limit-mib", String(configuration.memoryLimitMiB),

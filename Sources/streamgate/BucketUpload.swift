@@ -15,8 +15,7 @@ final class BucketUpload {
     init(into store: BucketStore, asset: AssetID, spool folder: String?) throws {
         let holder = "t" + AssetID.random().rawValue.prefix(15)
         version = try waitFor { try await store.stage(asset, heldBy: String(holder), spool: folder.map(StorePath.absolute) ?? NSTemporaryDirectory() + "streamgate-spool") }
-        // The staging folder is SPOOL/staging/NAME.
-        spool = try AssetStore(root: ((version.folder as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent)
+        spool = try AssetStore(root: AssetStore.root(ofStaging: version.folder))
         staging = try spool.adoptStaging(version.folder, for: asset)
         location = store.location
         let files = StoredFiles(into: version)

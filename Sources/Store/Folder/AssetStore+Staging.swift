@@ -40,6 +40,12 @@ extension AssetStore {
         return StagingArea(store: self, asset: asset, directory: directory, ownsDirectory: false)
     }
 
+    /// The store a staging folder (`ROOT/staging/NAME`) belongs to: what a process handed only
+    /// the folder opens to adopt it.
+    public static func root(ofStaging folder: String) -> String {
+        ((folder as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
+    }
+
     /// Removes every staging folder of `asset` made for `holder` (``stage(_:heldBy:)``): what an
     /// earlier holder of the same job left when it died, for the one that holds the job now.
     public func discardStaging(of asset: AssetID, heldBy holder: String) {
