@@ -62,14 +62,22 @@ extension AssetStore: AssetStorage {
         }
     }
 
-    /// Runs `work` on the thread pool, its ``StoreError`` kept as it is.
+    /// Runs `work` on the store's thread pool.
     func onPool<Value: Sendable>(_ work: @escaping @Sendable () throws -> Value) async throws(StoreError) -> Value {
+        try await threadPool.storeWork(at: root, work)
+    }
+}
+
+extension NIOThreadPool {
+    /// Runs a store's disk work on this pool, its ``StoreError`` kept as it is and any other
+    /// error (the pool shut down) named after `place`.
+    func storeWork<Value: Sendable>(at place: String, _ work: @escaping @Sendable () throws -> Value) async throws(StoreError) -> Value {
         do {
-            return try await threadPool.runIfActive { try work() }
+            return try await runIfActive { try work() }
         } catch let error as StoreError {
             throw error
         } catch {
-            throw StoreError("\(root): \(error)")
+            throw StoreError("\(place): \(error)")
         }
     }
 }
@@ -136,14 +144,8 @@ final class FolderStaging: VersionStaging, @unchecked Sendable {
     func stored(_ relative: String) async throws(StoreError) {}
 
     func publish(requiredFiles: [String], publisher: String?) async throws(StoreError) -> PublishedVersion {
-        do {
-            return try await threadPool.runIfActive { [self] in
-                try lock.withLock { try area.publish(requiredFiles: requiredFiles, publisher: publisher) }
-            }
-        } catch let error as StoreError {
-            throw error
-        } catch {
-            throw StoreError("\(folder): \(error)")
+        try await threadPool.storeWork(at: folder) { [self] in
+            try lock.withLock { try area.publish(requiredFiles: requiredFiles, publisher: publisher) }
         }
     }
 

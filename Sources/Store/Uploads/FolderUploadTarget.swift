@@ -156,13 +156,7 @@ public struct FolderUploadTarget: SealedUploadTarget {
     }
 
     private func onPool<Value: Sendable>(_ work: @escaping @Sendable () throws -> Value) async throws(StoreError) -> Value {
-        do {
-            return try await threadPool.runIfActive { try work() }
-        } catch let error as StoreError {
-            throw error
-        } catch {
-            throw StoreError("\(folder): \(error)")
-        }
+        try await threadPool.storeWork(at: folder, work)
     }
 
     private static func write(_ bytes: ByteBuffer, to descriptor: Int32, at offset: Int, path: String) throws(StoreError) {
