@@ -77,7 +77,7 @@ extension OriginRoutes {
             }
             metrics.l2Miss.increment()
         }
-        guard let stored = try await read(relative, of: version, maximumBytes: Self.maximumObjectBytes) else { return nil }
+        guard let stored = try await read(relative, of: version)?.bytes else { return nil }
         if let shared { Task { await shared.put(name, stored.buffer) } }
         return stored
     }
@@ -85,16 +85,16 @@ extension OriginRoutes {
     /// The largest file of a version the origin reads into memory.
     static let maximumObjectBytes = 512 << 20
 
-    /// Reads a whole file of a published version from the store (one read, or one GET), into
-    /// memory whose pages may be lent (``PageMappedMemory``); nil when it does not exist.
-    func read(_ relative: String, of version: PublishedVersion, maximumBytes: Int) async throws -> ObjectBytes? {
-        let stored = try await store.read(relative, of: version, range: nil, maximumBytes: maximumBytes) { size, fill in
+    /// Reads a file of a published version, whole or a range, from the store (one read, or one
+    /// GET), into memory whose pages may be lent (``PageMappedMemory``); nil when it does not exist.
+    func read(_ relative: String, of version: PublishedVersion, range: ClosedRange<Int>? = nil) async throws -> StoredRead<ObjectBytes>? {
+        let stored = try await store.read(relative, of: version, range: range, maximumBytes: Self.maximumObjectBytes) { size, fill in
             try PageMappedMemory.make(size: size, fill: fill)
         }
         guard let stored else { return nil }
         counters.withLockedValue { $0.storeReads += 1 }
         metrics.storeReads.increment()
-        return stored.bytes
+        return stored
     }
 }
 
@@ -121,10 +121,8 @@ public struct CachedObject: Sendable {
         self.body = body
         lendsBody = bytes.lendable
         gzipped = type == .playlist ? Gzip.compress(body.readableBytesView).map { ByteBuffer(bytes: $0) } : nil
-        // A version never changes, so (version, name) identifies the bytes.
-        let tag = "\(version)/\(relative)\(entry ? "~entry" : "")"
-        eTag = "\"\(tag)\""
-        gzipETag = "\"\(tag)+gzip\""
+        eTag = Self.eTag(version: version, relative: relative, entry: entry)
+        gzipETag = Self.eTag(version: version, relative: relative, entry: entry, gzip: true)
         lastModified = HTTPSemantics.publishTime(ofVersion: version) ?? 0
         lastModifiedText = HTTPSemantics.httpDate(lastModified)
         sizeText = String(body.readableBytes)
@@ -132,6 +130,12 @@ public struct CachedObject: Sendable {
             OriginRoutes.wholeHead(type: type, cacheControl: cacheControl(true), lastModified: lastModifiedText, eTag: eTag, size: sizeText),
             OriginRoutes.wholeHead(type: type, cacheControl: cacheControl(false), lastModified: lastModifiedText, eTag: eTag, size: sizeText)
         )
+    }
+
+    /// A file's strong ETag: a version never changes, so (version, name) identifies the bytes,
+    /// and it is known without them.
+    static func eTag(version: String, relative: String, entry: Bool = false, gzip: Bool = false) -> String {
+        "\"\(version)/\(relative)\(entry ? "~entry" : "")\(gzip ? "+gzip" : "")\""
     }
 
     /// What the object costs L1: its bytes and a little bookkeeping.

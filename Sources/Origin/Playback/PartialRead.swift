@@ -24,12 +24,7 @@ extension OriginRoutes {
         if cache.get(known.cacheKey(in: version), countingMiss: false) != nil { return nil }
         let relative = known.target.relative
         return .load {
-            let read = try await self.store.read(relative, of: version, range: range, maximumBytes: Self.maximumObjectBytes) { size, fill in
-                try PageMappedMemory.make(size: size, fill: fill)
-            }
-            guard let read else { return nil }
-            self.counters.withLockedValue { $0.storeReads += 1 }
-            self.metrics.storeReads.increment()
+            guard let read = try await self.read(relative, of: version, range: range) else { return nil }
             return PartialObject(body: read.bytes, lower: range.lowerBound, totalSize: read.totalSize)
         }
     }
@@ -40,7 +35,7 @@ extension OriginRoutes {
         let publishTime = HTTPSemantics.publishTime(ofVersion: version.version) ?? 0
         var headers = Self.validatorHeaders(
             type: type, cacheControl: cacheControl(versioned: known.target.version != nil),
-            lastModified: HTTPSemantics.httpDate(publishTime), eTag: "\"\(version.version)/\(known.target.relative)\""
+            lastModified: HTTPSemantics.httpDate(publishTime), eTag: CachedObject.eTag(version: version.version, relative: known.target.relative)
         )
         headers[.acceptRanges] = "bytes"
         let count = partial.body.buffer.readableBytes
