@@ -43,16 +43,6 @@ import Ethereum
             .replacingOccurrences(of: "ERC4907", with: chain.contract("erc4907").checksummed))
     }
 
-    /// Polls `body` until it holds or `seconds` pass.
-    func eventually(_ seconds: Double = 20, _ body: () async throws -> Bool) async throws -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try await body() { return true }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return false
-    }
-
     @Test func ownerGrantedNonOwnerDeniedWithReasonThenL1() async throws {
         let fixture = Fixture()
         let owner = TestChain.freshAddress()
@@ -162,7 +152,7 @@ import Ethereum
         #expect(granted.reason == "through a delegation (delegate.xyz): vault \(vault) holds 1 token of \(chain.contract("erc721")) (ERC-721)")
 
         try await chain.call("sg_delegateAll", [vault.json, viewer.json, .string(EthereumHex.encode([UInt8](repeating: 0, count: 32))), false])
-        #expect(try await eventually(10) { try await !fixture.check(viewer, policy).granted })
+        #expect(try await eventually(within: 10) { try await !fixture.check(viewer, policy).granted })
         follower.cancel()
         await follower.value
         try await fixture.shutdown()
@@ -213,7 +203,7 @@ import Ethereum
             let receipt = try await chain.call("sg_transfer721", [seller.json, buyer.json, .integer(id)])
             let saleBlock = try #require(receipt["blockNumber"]?.uint64)
             var refusal: OwnershipAnswer?
-            #expect(try await eventually(10) {
+            #expect(try await eventually(within: 10) {
                 let answer = try await fixture.check(seller, policy)
                 if !answer.granted { refusal = answer }
                 return !answer.granted
@@ -223,7 +213,7 @@ import Ethereum
             #expect((refused.block ?? 0) >= saleBlock)
             #expect(refused.reason == "the viewer owns 0 of tokens \(id) of \(chain.contract("erc721")) (ERC-721), needs 1")
             #expect((follower.lastProcessedBlock ?? 0) >= saleBlock)
-            #expect(try await eventually(10) { try await fixture.check(buyer, policy).granted })
+            #expect(try await eventually(within: 10) { try await fixture.check(buyer, policy).granted })
             // The follower also dropped the answers from Redis.
             let keys = try await client.send(["KEYS", "{sg}:gate:own:31337:\(seller.lowercasedHex):*"])
             for key in keys.array ?? [] {
@@ -287,7 +277,7 @@ import Ethereum
             let shared = try await second.check(seller, policy)
             #expect(shared.granted && shared.source == .l2)
             try await chain.call("sg_transfer721", [seller.json, TestChain.freshAddress().json, .integer(id)])
-            #expect(try await eventually(10) { try await !second.check(seller, policy).granted })
+            #expect(try await eventually(within: 10) { try await !second.check(seller, policy).granted })
             follower.cancel()
             firstFollower.cancel()
             await follower.value

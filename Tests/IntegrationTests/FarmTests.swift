@@ -60,7 +60,8 @@ struct FarmTests {
             let id = try await farm.queue.enqueue(JobSpec(source: sealed, profile: Self.fast, assetID: "bad", sourceEncrypted: true)).jobID
             let record = try await farm.wait(for: id, timeout: 60) { $0.state.isTerminal }
             #expect(record.state == .failed, "\(record)")
-            #expect(!FileManager.default.fileExists(atPath: sealed), "the failed job's sealed upload was kept")
+            // The worker removes the upload once the failure is recorded, so a moment after it.
+            #expect(try await eventually(within: 10) { !FileManager.default.fileExists(atPath: sealed) }, "the failed job's sealed upload was kept")
         }
     }
 
