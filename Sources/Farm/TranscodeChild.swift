@@ -17,6 +17,7 @@ final class TranscodeChild: @unchecked Sendable {
     private var failure: (reason: String, status: TranscodeExit)?
     private var errorTail = ""
     private let onStored: @Sendable (String) -> Void
+    private let onPlayable: @Sendable () -> Void
     private let readers = DispatchGroup()
     /// Serves the source's bytes to the child, when they come from elsewhere (an object in a bucket).
     let sourceServer: SourceChannelServer?
@@ -28,13 +29,16 @@ final class TranscodeChild: @unchecked Sendable {
     /// `--source-channel 3` after `arguments`: it reads its input's bytes from `source` through
     /// this process (it has no network of its own), and the input argument is only `sourceName`,
     /// the name its messages use (the `s3://` URL). Serving ends when the child closes its end.
-    /// `onStored` hears each file the child reports finished, on the thread reading its output.
+    /// `onStored` hears each file the child reports finished, and `onPlayable` when a growing
+    /// version may be shown, in the order the child says them, on the thread reading its output.
     init(
         executable: String, arguments: [String], secrets: [UInt8], sandbox: ChildProcess.Sandbox, logger: Logger,
-        source: (any RandomAccessSource)? = nil, sourceName: String = "source", onStored: @escaping @Sendable (String) -> Void = { _ in }
+        source: (any RandomAccessSource)? = nil, sourceName: String = "source", onStored: @escaping @Sendable (String) -> Void = { _ in },
+        onPlayable: @escaping @Sendable () -> Void = {}
     ) throws {
         self.logger = logger
         self.onStored = onStored
+        self.onPlayable = onPlayable
         var channel: (worker: Int32, child: Int32)?
         if source != nil { channel = try SourceChannel.makePair() }
         do {
@@ -115,14 +119,15 @@ final class TranscodeChild: @unchecked Sendable {
             ])
             return
         }
-        if case .stored(let file) = event {
-            onStored(file)
-            return
+        switch event {
+        case .stored(let file): return onStored(file)
+        case .playable: return onPlayable()
+        default: break
         }
         lock.lock(); defer { lock.unlock() }
         switch event {
         case .progress(let progress): latestProgress = progress
-        case .stored: break
+        case .stored, .playable: break
         case .finished(let finished): summary = finished
         case .failed(let reason, let status): failure = (reason, status)
         }

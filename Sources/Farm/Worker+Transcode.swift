@@ -1,7 +1,9 @@
 import Foundation
 import Jobs
 import Logging
+import NIOConcurrencyHelpers
 import Processes
+import Redis
 import S3
 import Store
 
@@ -21,10 +23,14 @@ extension Worker {
         guard let asset = lease.assetID ?? spec.assetID else { return .failed("field 'asset_id' is required") }
         let id: AssetID
         do { id = try AssetID(asset) } catch { return .failed("field 'asset_id': \(error)") }
-        if let version = await versionPublished(asset: id, by: lease.jobID) {
-            logger.info("already published by an earlier attempt of this job", metadata: ["job": "\(lease.jobID)", "version": "\(version)"])
-            return .succeeded(version: version)
+        let versions = try? await configuration.storage.versions(of: id)
+        if let current = versions?.current, !current.isGrowing, versions?.publisher == lease.jobID {
+            logger.info("already published by an earlier attempt of this job", metadata: ["job": "\(lease.jobID)", "version": "\(current.version)"])
+            return .succeeded(version: current.version)
         }
+        // Shown while it grows only in place of nothing (or of this job's own growth, an earlier
+        // attempt's that died): a published asset is replaced only by a whole version.
+        let growing = versions.map { $0.current == nil || ($0.current!.isGrowing && $0.publisher == lease.jobID) } ?? false
 
         let input: TranscodeSource
         switch await transcodeSource(source) {
@@ -40,8 +46,15 @@ extension Worker {
         } catch {
             return postponeForStore(reason: "\(error)")
         }
-        let outcome = await transcode(input, into: staging, profilePath: profilePath, lease: lease, spec: spec)
+        let shown = NIOLockedValueBox(false)
+        let outcome = await transcode(input, into: staging, profilePath: profilePath, growing: growing, shown: shown, lease: lease, spec: spec)
         await staging.discard()
+        var succeeded = false
+        if case .succeeded? = outcome { succeeded = true }
+        if shown.withLockedValue({ $0 }), !succeeded {
+            // Withdrawn with the attempt: origins must stop showing it now, not when they next look.
+            _ = try? await queue.redis.announceAssetChange(id.rawValue, in: queue.keys)
+        }
         return outcome
     }
 
@@ -80,14 +93,17 @@ extension Worker {
         }
     }
 
-    private func transcode(_ source: TranscodeSource, into staging: any VersionStaging, profilePath: String, lease: Lease, spec: JobSpec) async -> Outcome? {
+    private func transcode(
+        _ source: TranscodeSource, into staging: any VersionStaging, profilePath: String, growing: Bool, shown: NIOLockedValueBox<Bool>,
+        lease: Lease, spec: JobSpec
+    ) async -> Outcome? {
         // The child opens the store its staging folder is in.
         let localRoot = AssetStore.root(ofStaging: staging.folder)
         let arguments = [
             "transcode", source.name, "--profile", profilePath, "--out", localRoot, "--asset-id", staging.asset.rawValue,
             "--events", "--quiet", "--keyring-stdin", "--memory-limit-mib", String(configuration.memoryLimitMiB),
             "--staging", staging.folder,
-        ] + configuration.transcodeArguments
+        ] + (growing ? ["--growing"] : []) + configuration.transcodeArguments
         // A job may ask for less time than the worker allows, never more.
         let timeLimit = min(spec.timeoutSeconds ?? configuration.jobTimeoutSeconds, configuration.jobTimeoutSeconds)
         var sandbox = configuration.sandbox
@@ -96,13 +112,20 @@ extension Worker {
         var childLogger = logger
         childLogger[metadataKey: "job"] = "\(lease.jobID)"
         // Files the child reports finished go to the store while it works, in the order written.
-        let storing = StoredFiles(into: staging)
+        let storing = StoredFiles(into: staging, afterStoring: { [self] file in
+            // A shown version's playlist grew: origins drop their copy now rather than in a second.
+            guard file.hasSuffix(".m3u8"), shown.withLockedValue({ $0 }) else { return }
+            _ = try? await queue.redis.announcePlaylistsGrew(staging.asset.rawValue, in: queue.keys)
+        }, onPlayable: { [self] in
+            if await show(staging, lease: lease, spec: spec) { shown.withLockedValue { $0 = true } }
+        })
         defer { storing.cancel() }
         let child: TranscodeChild
         do {
             child = try TranscodeChild(
                 executable: configuration.executable, arguments: arguments, secrets: configuration.keyring.handoff(),
-                sandbox: sandbox, logger: childLogger, source: source.reader, sourceName: source.name, onStored: { storing.report($0) }
+                sandbox: sandbox, logger: childLogger, source: source.reader, sourceName: source.name,
+                onStored: { storing.report($0) }, onPlayable: { storing.reportPlayable() }
             )
         } catch {
             return retryOrDead(lease: lease, spec: spec, reason: "\(error)")
@@ -243,10 +266,22 @@ extension Worker {
         if await child.process.exited(timeout: 5) == nil { child.process.signalGroup(SIGKILL) }
     }
 
-    /// The version of `asset` readers see now, when this job published it.
-    private func versionPublished(asset: AssetID, by jobID: String) async -> String? {
-        guard let versions = try? await configuration.storage.versions(of: asset), versions.publisher == jobID else { return nil }
-        return versions.current?.version
+    /// Shows the growing version (every file the child reported before saying `playable` is
+    /// stored): the job records it, origins hear of it, the callback is told. A store that refuses
+    /// costs nothing but the early start: the version is published whole at the end. True when shown.
+    private func show(_ staging: any VersionStaging, lease: Lease, spec: JobSpec) async -> Bool {
+        let version: PublishedVersion
+        do {
+            guard let shown = try await staging.show(requiredFiles: PublishedVersion.requiredFilesToShow, publisher: lease.jobID) else { return false }
+            version = shown
+        } catch {
+            logger.warning("cannot show the growing version; it is published whole at the end", metadata: ["job": "\(lease.jobID)", "error": "\(error)"])
+            return false
+        }
+        logger.info("playable while it grows", metadata: ["job": "\(lease.jobID)", "asset": "\(version.asset)", "version": "\(version.version)"])
+        _ = try? await queue.playable(lease, consumer: configuration.id, version: version.version)
+        notify(spec: spec, lease: lease, state: "playable", version: version.version)
+        return true
     }
 
     /// Takes no job for a while after a store failure: 1 s, doubling with each failure in a row up

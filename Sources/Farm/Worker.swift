@@ -200,13 +200,13 @@ public final class Worker: Sendable {
     }
 
     /// Tells the job's callback URL, if it has one.
-    private func notify(spec: JobSpec, lease: Lease, state: String, error: String? = nil, version: String? = nil) {
+    func notify(spec: JobSpec, lease: Lease, state: String, error: String? = nil, version: String? = nil) {
         guard let url = spec.callbackURL else { return }
         let asset = lease.assetID ?? spec.assetID
         webhooks.send(
             WebhookSender.Event(
                 type: "job.\(state)", jobID: lease.jobID, state: state, assetID: asset, attempt: lease.attempt, error: error,
-                version: version, playbackPath: state == "succeeded" ? asset.map { "/v/\($0)/master.m3u8" } : nil,
+                version: version, playbackPath: state == "succeeded" || state == "playable" ? asset.map { "/v/\($0)/master.m3u8" } : nil,
                 at: ISO8601DateFormatter().string(from: Date())
             ),
             to: url

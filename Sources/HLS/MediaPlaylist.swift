@@ -41,6 +41,7 @@ extension MediaPlaylist {
         out += "#EXT-X-MEDIA-SEQUENCE:\(mediaSequence)\n"
         if let playlistType { out += "#EXT-X-PLAYLIST-TYPE:\(playlistType.rawValue)\n" }
         if independentSegments { out += "#EXT-X-INDEPENDENT-SEGMENTS\n" }
+        if let startOffset { out += "#EXT-X-START:TIME-OFFSET=\(Syntax.duration(startOffset)),PRECISE=YES\n" }
         var currentKey: SegmentKey?
         for segment in segments {
             if segment.discontinuity { out += "#EXT-X-DISCONTINUITY\n" }
@@ -166,6 +167,16 @@ private struct MediaPlaylistParser {
             playlist.playlistType = type
         case "EXT-X-INDEPENDENT-SEGMENTS":
             playlist.independentSegments = true
+        case "EXT-X-START":
+            try once()
+            let attributes = try AttributeList(try required(), line: number)
+            // signed-decimal-floating-point: negative offsets count from the end.
+            let text = try attributes.plain("TIME-OFFSET", required: true)!
+            let magnitude = Syntax.decimalFloat(text.hasPrefix("-") ? text.dropFirst() : Substring(text))
+            guard let magnitude else {
+                throw HLSParseError(line: number, message: "EXT-X-START TIME-OFFSET '\(text)' is not a number")
+            }
+            playlist.startOffset = text.hasPrefix("-") ? -magnitude : magnitude
         case "EXT-X-ENDLIST":
             playlist.endList = true
         case "EXT-X-DISCONTINUITY":

@@ -92,18 +92,23 @@ public struct MediaPlaylist: Sendable, Equatable {
     public var mediaSequence: Int
     public var playlistType: PlaylistType?
     public var independentSegments: Bool
+    /// EXT-X-START `TIME-OFFSET` (with `PRECISE=YES`): where a player should start, seconds from
+    /// the first segment; a growing playlist says 0 so players start at the beginning, not at the
+    /// live edge.
+    public var startOffset: Double?
     public var endList: Bool
     public var segments: [MediaSegment]
 
     public init(
         version: Int? = nil, targetDuration: Int? = nil, mediaSequence: Int = 0, playlistType: PlaylistType? = nil,
-        independentSegments: Bool = false, endList: Bool = false, segments: [MediaSegment] = []
+        independentSegments: Bool = false, startOffset: Double? = nil, endList: Bool = false, segments: [MediaSegment] = []
     ) {
         self.version = version
         self.targetDuration = targetDuration
         self.mediaSequence = mediaSequence
         self.playlistType = playlistType
         self.independentSegments = independentSegments
+        self.startOffset = startOffset
         self.endList = endList
         self.segments = segments
     }

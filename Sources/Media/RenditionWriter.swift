@@ -6,11 +6,11 @@ import HLS
 final class SegmentBoundaries {
     /// Video: the presentation timestamps (video time base) of the frames that start a segment.
     private(set) var videoStarts: Set<Int64> = []
-    /// Audio-only renditions cut at the first packet at or after each multiple of this (seconds).
-    let segmentDuration: Double
+    /// Audio-only renditions cut at the first packet at or after each segment start of the grid.
+    let grid: SegmentGrid
 
-    init(segmentDuration: Double) {
-        self.segmentDuration = segmentDuration
+    init(grid: SegmentGrid) {
+        self.grid = grid
     }
 
     func markVideoStart(_ pts: Int64) { videoStarts.insert(pts) }
@@ -37,6 +37,8 @@ final class RenditionWriter {
     private var peakEnd: Double = 0
     /// Codec parameters seen in the stream, for CODECS.
     private(set) var videoCodecString: String?
+    /// Told after each segment is sealed (a growing playlist lists it).
+    var onSealed: ((RenditionWriter) throws -> Void)?
 
     init(name: String, muxer: SegmentMuxer, sealer: SegmentSealer, boundaries: SegmentBoundaries,
          videoTimeBase: AVRational?, audioTimeBase: AVRational?) {
@@ -143,10 +145,10 @@ final class RenditionWriter {
         try muxer.write(packet, track: track, encoderTimeBase: timeBase)
     }
 
-    /// The audio-only cut rule: segment n covers [n·d, (n+1)·d), with a millisecond of slack for
-    /// timestamps rounded just under a boundary.
+    /// The audio-only cut rule: the grid's segments, with a millisecond of slack for timestamps
+    /// rounded just under a boundary.
     private func segmentIndex(at seconds: Double) -> Int {
-        Int(((seconds + 0.001) / boundaries.segmentDuration).rounded(.down))
+        boundaries.grid.segmentIndex(at: seconds + 0.001)
     }
 
     private func seal(_ bytes: [UInt8], duration: Double) throws {
@@ -156,5 +158,6 @@ final class RenditionWriter {
             fileName: SegmentNaming.fileName(index: index), duration: duration
         )
         segments.append(segment)
+        try onSealed?(self)
     }
 }

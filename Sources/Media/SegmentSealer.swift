@@ -18,16 +18,23 @@ struct SealedSegment {
 /// A content key covers `rotation` consecutive segment indexes (all of them when 0), the same on
 /// every rendition, so a player switching renditions keeps its key. Each segment has its own random
 /// IV, written into the playlist, so no two segments share a CBC IV under one key.
+///
+/// Each key is stored (wrapped by the master key, as `keys/<id>.key`) the moment it is made, before
+/// the first segment it encrypts: a growing playlist may list that segment right after.
 final class SegmentSealer {
     private let staging: StagingArea
+    private let keyring: Keyring
+    private let assetID: AssetID
     private let rotation: Int
     private(set) var keys: [ContentKey] = []
     /// Bytes written so far, and the most allowed (``InputLimits/maxOutputBytes``).
     private var written = 0
     private let maxBytes: Int
 
-    init(staging: StagingArea, rotation: Int, maxBytes: Int = .max) {
+    init(staging: StagingArea, keyring: Keyring, assetID: AssetID, rotation: Int, maxBytes: Int = .max) {
         self.staging = staging
+        self.keyring = keyring
+        self.assetID = assetID
         self.rotation = rotation
         self.maxBytes = maxBytes
     }
@@ -35,7 +42,10 @@ final class SegmentSealer {
     func key(forSegment index: Int) throws -> ContentKey {
         let slot = rotation > 0 ? index / rotation : 0
         while keys.count <= slot {
-            keys.append(try ContentKey.generate())
+            let key = try ContentKey.generate()
+            let wrapped = try keyring.wrap(key, context: assetID.rawValue)
+            try staging.write(wrapped.serialized(), to: "keys/\(key.id).key")
+            keys.append(key)
         }
         return keys[slot]
     }
@@ -51,13 +61,5 @@ final class SegmentSealer {
         }
         try staging.write(ciphertext, to: "\(rendition)/\(fileName)")
         return SealedSegment(index: index, fileName: fileName, duration: duration, size: ciphertext.count, keyID: key.id, iv: iv)
-    }
-
-    /// Writes every content key, wrapped by the master key, as `keys/<id>.key`.
-    func writeWrappedKeys(keyring: Keyring, assetID: AssetID) throws {
-        for key in keys {
-            let wrapped = try keyring.wrap(key, context: assetID.rawValue)
-            try staging.write(wrapped.serialized(), to: "keys/\(key.id).key")
-        }
     }
 }

@@ -63,6 +63,7 @@ final class TranscodeJob {
     private var audioOnlyWriter: RenditionWriter?
     private let sealer: SegmentSealer
     private let boundaries: SegmentBoundaries
+    private var playlists: LadderPlaylists!
     private var warnings: [String] = []
     private var geometry: SourceGeometry?
     private var frameRate = AVRational(num: 0, den: 1)
@@ -82,7 +83,7 @@ final class TranscodeJob {
     init(
         input source: TranscodeInput, profile: Profile, assetID: AssetID, staging: StagingArea, keyring: Keyring, limits: InputLimits,
         progressInterval: Double, progress: ((TranscodeProgress) -> Void)?, isCancelled: @escaping () -> Bool,
-        started: Date
+        started: Date, growing: Bool = false, onPlayable: (() -> Void)? = nil
     ) throws {
         self.inputName = source.name
         self.profile = profile
@@ -100,10 +101,19 @@ final class TranscodeJob {
             throw TranscodeError(file: inputName, reason: error.reason, kind: .init(error))
         }
         originSeconds = input.startTime
-        sealer = SegmentSealer(staging: staging, rotation: profile.keyRotationSegments, maxBytes: limits.maxOutputBytes)
-        boundaries = SegmentBoundaries(segmentDuration: profile.segmentDuration)
+        sealer = SegmentSealer(
+            staging: staging, keyring: keyring, assetID: assetID, rotation: profile.keyRotationSegments, maxBytes: limits.maxOutputBytes
+        )
+        boundaries = SegmentBoundaries(grid: SegmentGrid(profile: profile))
         try selectStreams()
         try buildPipeline()
+        var outputs = renditions.map { LadderPlaylists.Output(writer: $0.writer, plan: $0.plan) }
+        if let audioOnlyWriter { outputs.append(LadderPlaylists.Output(writer: audioOnlyWriter, plan: nil)) }
+        playlists = LadderPlaylists(
+            staging: staging, outputs: outputs, inputName: inputName, audioBitrate: audio != nil ? profile.audio?.bitrate : nil,
+            frameRate: frameRate.num > 0 && frameRate.den > 0 ? av_q2d(frameRate) : nil, segmentDuration: profile.segmentDuration,
+            growing: growing, onPlayable: onPlayable
+        )
     }
 
     private func selectStreams() throws {
@@ -336,9 +346,8 @@ final class TranscodeJob {
         let slack = 0.001
         if framesDecoded == 0 || seconds + slack >= nextKeyframeTime {
             frame.pointee.pict_type = AV_PICTURE_TYPE_I
-            let keyIndex = ((seconds + slack) / profile.keyframeInterval).rounded(.down)
-            nextKeyframeTime = (keyIndex + 1) * profile.keyframeInterval
-            let segment = Int(((seconds + slack) / profile.segmentDuration).rounded(.down))
+            nextKeyframeTime = boundaries.grid.keyframe(after: seconds + slack)
+            let segment = boundaries.grid.segmentIndex(at: seconds + slack)
             if framesDecoded == 0 || segment > currentSegment {
                 boundaries.markVideoStart(pts)
                 currentSegment = max(segment, 0)
@@ -429,71 +438,10 @@ final class TranscodeJob {
     // MARK: - Playlists and manifest
 
     private func writePlaylists() throws -> TranscodeSummary {
-        var variants: [VariantStream] = []
-        var summaries: [TranscodeSummary.Rendition] = []
-        let audioCodec = audio != nil ? ["mp4a.40.2"] : []
-        let fps: Double? = frameRate.num > 0 && frameRate.den > 0 ? av_q2d(frameRate) : nil
-
-        var outputs: [(RenditionWriter, PlannedRung?)] = renditions.map { ($0.writer, $0.plan) }
-        if let audioOnlyWriter { outputs.append((audioOnlyWriter, nil)) }
-
-        var duration = 0.0
-        for (writer, plan) in outputs {
-            let segments = writer.segments
-            guard !segments.isEmpty else {
-                throw TranscodeError(file: inputName, reason: "too little decodable media for one segment (rendition \(writer.name))")
-            }
-            let playlist = MediaPlaylist(
-                version: nil, targetDuration: nil, mediaSequence: 0, playlistType: .vod,
-                independentSegments: true, endList: true,
-                segments: segments.map { segment in
-                    MediaSegment(
-                        duration: segment.duration, uri: segment.fileName,
-                        key: SegmentKey(method: .aes128, uri: "../keys/\(segment.keyID)", iv: segment.iv, keyFormat: nil)
-                    )
-                }
-            )
-            try staging.write(playlist.render(), to: "\(writer.name)/index.m3u8")
-
-            let totalSeconds = segments.reduce(0) { $0 + $1.duration }
-            let totalBytes = segments.reduce(0) { $0 + $1.size }
-            duration = max(duration, totalSeconds)
-            let peak = segments.map { Double($0.size * 8) / max($0.duration, 0.001) }.max() ?? 0
-            let average = totalSeconds > 0 ? Double(totalBytes * 8) / totalSeconds : 0
-            var codecs: [String] = []
-            if plan != nil {
-                guard let videoCodec = writer.videoCodecString else {
-                    throw TranscodeError(file: inputName, reason: "rendition \(writer.name): no H.264 sequence parameter set in the output")
-                }
-                codecs.append(videoCodec)
-            }
-            codecs += audioCodec
-            let resolution = plan.map { Resolution(width: $0.width, height: $0.height) }
-            variants.append(VariantStream(
-                uri: "\(writer.name)/index.m3u8", bandwidth: Int(peak.rounded(.up)),
-                averageBandwidth: Int(average.rounded(.up)), codecs: codecs, resolution: resolution,
-                frameRate: plan != nil ? fps : nil, audioGroup: nil
-            ))
-            summaries.append(TranscodeSummary.Rendition(
-                name: writer.name, width: plan?.width, height: plan?.height, codecs: codecs,
-                bandwidth: Int(peak.rounded(.up)), averageBandwidth: Int(average.rounded(.up)),
-                frameRate: plan != nil ? fps : nil, segments: segments.count, bytes: totalBytes
-            ))
-        }
-
         if decodeFailures > 0 { warnings.append("\(decodeFailures) damaged packets were skipped") }
-        try sealer.writeWrappedKeys(keyring: keyring, assetID: assetID)
-        let summary = TranscodeSummary(
-            assetID: assetID.rawValue, version: nil, profile: profile.name, durationSeconds: duration,
-            segments: summaries.reduce(0) { $0 + $1.segments }, wallSeconds: Date().timeIntervalSince(started),
-            renditions: summaries, keys: sealer.keys.count, warnings: warnings
-        )
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try staging.write(Array(try encoder.encode(summary)), to: "asset.json")
-        // The multivariant playlist is written last: an asset without one is never published.
-        let master = MultivariantPlaylist(version: nil, independentSegments: true, renditions: [], variants: variants)
-        try staging.write(master.render(), to: "master.m3u8")
-        return summary
+        return try playlists.finish(TranscodeSummary(
+            assetID: assetID.rawValue, version: nil, profile: profile.name, durationSeconds: 0, segments: 0,
+            wallSeconds: Date().timeIntervalSince(started), renditions: [], keys: sealer.keys.count, warnings: warnings
+        ))
     }
 }

@@ -123,6 +123,9 @@ public final class Transcoder {
     ///     with ``AssetStore/adoptStaging(_:for:)``: written, never published nor removed here (the
     ///     worker publishes it through its store). When nil, the transcode stages in a folder of its
     ///     own, publishes it, and removes it on failure.
+    ///   - growing: write the playlists as the version grows (``LadderPlaylists``), so its owner can
+    ///     show it before it is whole; `onPlayable` is told once every rendition has a segment and
+    ///     the multivariant playlist is written.
     /// - Throws: ``StoreError`` when the store fails (full, unwritable): the input is not to blame,
     ///   and another try may succeed; ``TranscodeError`` for everything about the input.
     public func transcode(
@@ -134,7 +137,9 @@ public final class Transcoder {
         progress: ((TranscodeProgress) -> Void)? = nil,
         isCancelled: @escaping () -> Bool = { false },
         publisher: String? = nil,
-        staging adopted: StagingArea? = nil
+        staging adopted: StagingArea? = nil,
+        growing: Bool = false,
+        onPlayable: (() -> Void)? = nil
     ) throws -> TranscodeSummary {
         if case .path(let path) = input { try Transcoder.checkReadable(path) }
         let started = Date()
@@ -143,7 +148,8 @@ public final class Transcoder {
         do {
             let job = try TranscodeJob(
                 input: input, profile: profile, assetID: assetID, staging: staging, keyring: keyring, limits: limits,
-                progressInterval: progressInterval, progress: progress, isCancelled: isCancelled, started: started
+                progressInterval: progressInterval, progress: progress, isCancelled: isCancelled, started: started,
+                growing: growing, onPlayable: onPlayable
             )
             var summary = try job.run()
             if adopted == nil {

@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import Redis
 import Store
 import Gate
 
@@ -79,6 +80,8 @@ public struct OriginRoutes: Sendable {
     /// and unwrap the file each time. Never in L1, L2 or any HTTP cache.
     let keys = NIOLockedValueBox<[String: [UInt8]]>([:])
     let flights: SingleFlight<CachedObject>
+    /// Playlists of growing versions, kept apart from L1 and never in L2.
+    let growing = GrowingPlaylists()
     let metrics: OriginMetrics
     let counters = NIOLockedValueBox(Counters())
     let warming = NIOLockedValueBox(0)
@@ -139,11 +142,18 @@ public struct OriginRoutes: Sendable {
 
     // MARK: - Invalidation
 
-    /// An asset was republished or deleted: forget its versions and drop its objects from L1.
-    public func assetChanged(_ asset: String) {
-        directory.forget(asset)
-        policies?.forget(asset)
-        let prefix = asset + "/"
+    /// An asset was republished, shown while it grows, or deleted: forget its versions and drop
+    /// its objects from L1. `<asset>/playlists` says only that a growing version's playlists
+    /// changed: just those are dropped.
+    public func assetChanged(_ message: String) {
+        if message.hasSuffix(Keyspace.playlistsGrew) {
+            growing.removeAll(prefix: String(message.dropLast(Keyspace.playlistsGrew.count)) + "/")
+            return
+        }
+        directory.forget(message)
+        policies?.forget(message)
+        let prefix = message + "/"
+        growing.removeAll(prefix: prefix)
         cache.removeAll { $0.hasPrefix(prefix) }
     }
 

@@ -71,6 +71,11 @@ public struct Profile: Sendable, Equatable {
     public var keyframeInterval: Double
     /// A new content key every N segments; 0 keeps one key per asset.
     public var keyRotationSegments: Int
+    /// The durations of the first segments, seconds, each at most ``segmentDuration``, adding up
+    /// to a whole multiple of ``keyframeInterval``; then one every ``segmentDuration``. Short first
+    /// segments make a growing asset playable sooner (HLS lets segments be shorter than the
+    /// target duration). Empty: every segment is ``segmentDuration`` long.
+    public var startupSegments: [Double] = []
     /// Sorted by box area, largest first.
     public var rungs: [VideoRung]
     /// `nil` drops audio.

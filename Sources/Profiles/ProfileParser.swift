@@ -55,7 +55,7 @@ private struct ProfileParser {
             throw ProfileError(file: file, line: nil, column: nil, message: "the profile is empty")
         }
         let top = try Fields(root, place: "at the top level", allowed: [
-            "name", "segment_duration", "keyframe_interval", "key_rotation_segments", "rungs", "audio",
+            "name", "segment_duration", "keyframe_interval", "startup_segments", "key_rotation_segments", "rungs", "audio",
         ], parser: self)
 
         let (name, nameNode) = try top.string("name", required: true)!
@@ -80,6 +80,7 @@ private struct ProfileParser {
             }
             keyframeInterval = interval
         }
+        let startupSegments = try parseStartupSegments(top["startup_segments"], segmentDuration: segmentDuration, keyframeInterval: keyframeInterval)
         var keyRotation = 0
         if let (value, node) = try top.int("key_rotation_segments") {
             guard value >= 0 else { throw error(node, "'key_rotation_segments' must not be negative, got \(value)") }
@@ -114,8 +115,36 @@ private struct ProfileParser {
             let (a, b) = ($0.element.width * $0.element.height, $1.element.width * $1.element.height)
             return a != b ? a > b : $0.offset < $1.offset
         }.map(\.element)
-        return Profile(name: name, segmentDuration: segmentDuration, keyframeInterval: keyframeInterval,
-                       keyRotationSegments: keyRotation, rungs: sorted, audio: audio)
+        var profile = Profile(name: name, segmentDuration: segmentDuration, keyframeInterval: keyframeInterval,
+                              keyRotationSegments: keyRotation, rungs: sorted, audio: audio)
+        profile.startupSegments = startupSegments
+        return profile
+    }
+
+    /// `startup_segments: [1, 1, 2, 2]`: each more than 0 and at most `segment_duration`, at most
+    /// 16 of them, adding up to a whole multiple of `keyframe_interval` (the regular grid goes on
+    /// from there, on the same IDR instants).
+    func parseStartupSegments(_ node: Node?, segmentDuration: Double, keyframeInterval: Double) throws -> [Double] {
+        guard let node, node.tagName != .null else { return [] }
+        guard case .sequence(let sequence) = node, sequence.count <= 16 else {
+            throw error(node, "'startup_segments' must be a list of at most 16 durations in seconds")
+        }
+        var durations: [Double] = []
+        for item in sequence {
+            guard [.int, .float].contains(item.tagName), item.scalar?.string.contains(":") == false, let value = item.float, value.isFinite else {
+                throw error(item, "'startup_segments' holds durations in seconds, got '\(item.scalarText)'")
+            }
+            guard value >= 0.1, value <= segmentDuration else {
+                throw error(item, "each of 'startup_segments' must be at least 0.1 and at most segment_duration (\(segmentDuration) s), got \(item.scalarText)")
+            }
+            durations.append(value)
+        }
+        let total = durations.reduce(0, +)
+        let ratio = total / keyframeInterval
+        guard abs(ratio - ratio.rounded()) < 1e-9 else {
+            throw error(node, "'startup_segments' add up to \(total) s, which is not a whole multiple of keyframe_interval (\(keyframeInterval) s)")
+        }
+        return durations
     }
 
     func parseRung(_ node: Node, index: Int) throws -> (VideoRung, nameNode: Node) {

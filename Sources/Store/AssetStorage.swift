@@ -94,16 +94,25 @@ public protocol VersionStaging: AnyObject, Sendable {
     /// The file `relative` of ``folder`` is complete: a backend that keeps the store elsewhere
     /// sends it now (and may remove the local copy).
     func stored(_ relative: String) async throws(StoreError)
-    /// Makes the version current, atomically (see ``StagingArea/publish(requiredFiles:publisher:)``
-    /// for `requiredFiles` and `publisher`).
+    /// Makes the version current before it is whole, marked growing, so players start while the
+    /// rest is stored (``StagingArea/show(requiredFiles:publisher:)``): only for an asset with no
+    /// current version, or whose current one is this publisher's and still growing (an earlier
+    /// attempt died). nil when it was not shown: it is published whole at the end instead.
+    func show(requiredFiles: [String], publisher: String) async throws(StoreError) -> PublishedVersion?
+    /// Makes the version current and whole, atomically (see ``StagingArea/publish(requiredFiles:publisher:)``
+    /// for `requiredFiles` and `publisher`); a version shown while it grew stops growing.
     func publish(requiredFiles: [String], publisher: String?) async throws(StoreError) -> PublishedVersion
-    /// Ends the attempt unpublished: what it wrote is removed. Safe to call more than once.
+    /// Ends the attempt unpublished: what it wrote is removed, and a version shown while it grew
+    /// is withdrawn. Safe to call more than once.
     func discard() async
 }
 
 extension PublishedVersion {
     /// The files without which a version is not an asset: nothing is published without them.
     public static let requiredFiles = ["master.m3u8", "asset.json"]
+    /// The file without which a growing version is not shown: the multivariant playlist, written
+    /// once every rendition it lists has a segment.
+    public static let requiredFilesToShow = ["master.m3u8"]
 }
 
 extension AssetStorage {

@@ -67,6 +67,11 @@ struct Transcode: ParsableCommand {
     @Option(help: .hidden)
     var staging: String?
 
+    /// With --staging and --events: playlists are written as the version grows, and `playable`
+    /// says when the worker may show it.
+    @Flag(help: .hidden)
+    var growing = false
+
     @OptionGroup(title: "Input limits") var limits: MediaLimitOptions
 
     func run() throws {
@@ -100,7 +105,8 @@ struct Transcode: ParsableCommand {
             do {
                 summary = try transcoder.transcode(
                     input: source, profile: ladder, assetID: id, limits: limits, progressInterval: events ? 0.5 : 0.25,
-                    progress: progress, isCancelled: { stop.isRequested }, publisher: publisher, staging: adopted
+                    progress: progress, isCancelled: { stop.isRequested }, publisher: publisher, staging: adopted,
+                    growing: growing && events && staging != nil, onPlayable: { EventWriter.write(.playable) }
                 )
                 if let bucket { summary.version = try bucket.publish(publisher: publisher) }
             } catch {

@@ -110,11 +110,11 @@ struct WebhookTests {
             )).jobID
             _ = try await farm.wait(for: id) { $0.state.isTerminal }
 
-            // running (refused once, then retried) and succeeded.
+            // running (refused once, then retried), playable (shown while it grew) and succeeded.
             let deadline = Date().addingTimeInterval(30)
-            while receiver.deliveries.count < 3, Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+            while receiver.deliveries.count < 4, Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
             let deliveries = receiver.deliveries
-            #expect(deliveries.count == 3, "\(deliveries.map { String(decoding: $0.body, as: UTF8.self) })")
+            #expect(deliveries.count == 4, "\(deliveries.map { String(decoding: $0.body, as: UTF8.self) })")
             var events: [String] = []
             for delivery in deliveries {
                 let header = try #require(delivery.headers["streamgate-signature"])
@@ -133,11 +133,16 @@ struct WebhookTests {
                 events.append(try #require(object["type"] as? String))
                 #expect(delivery.headers["streamgate-event"] == object["type"] as? String)
             }
-            #expect(events == ["job.running", "job.running", "job.succeeded"])
-            #expect(deliveries[0].headers["streamgate-delivery"] == deliveries[1].headers["streamgate-delivery"],
+            #expect(events.sorted() == ["job.playable", "job.running", "job.running", "job.succeeded"], "\(events)")
+            #expect(events.last == "job.succeeded", "\(events)")
+            let running = deliveries.filter { $0.headers["streamgate-event"] == "job.running" }
+            #expect(running.count == 2 && running[0].headers["streamgate-delivery"] == running[1].headers["streamgate-delivery"],
                     "a retry is the same delivery")
-            let final = try JSONSerialization.jsonObject(with: Data(deliveries[2].body)) as? [String: Any]
-            #expect(final?["playback_path"] as? String == "/v/hooked/master.m3u8")
+            for event in ["job.playable", "job.succeeded"] {
+                let delivery = try #require(deliveries.first { $0.headers["streamgate-event"] == event })
+                let body = try JSONSerialization.jsonObject(with: Data(delivery.body)) as? [String: Any]
+                #expect(body?["playback_path"] as? String == "/v/hooked/master.m3u8", "\(event)")
+            }
         }
     }
 }

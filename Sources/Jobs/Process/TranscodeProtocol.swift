@@ -58,6 +58,9 @@ public enum TranscodeEvent: Sendable, Equatable {
     /// A file of the staging folder is complete (a sealed segment, a key, a playlist): the
     /// worker may store it now.
     case stored(String)
+    /// Every rendition has a segment and the multivariant playlist is written (after their
+    /// `stored` events): a growing version (`--growing`) may be shown now.
+    case playable
     /// Every file is written into the staging folder: the last line of a transcode that
     /// succeeded. The worker publishes the version.
     case finished(TranscodeSummary)
@@ -137,7 +140,7 @@ extension TranscodeEvent {
 }
 
 // The wire format: {"type":"progress",…fields}, {"type":"stored","file":"720p/seg_00001.ts"},
-// {"type":"done","summary":{…}}, {"type":"failed","reason":…,"status":65}.
+// {"type":"playable"}, {"type":"done","summary":{…}}, {"type":"failed","reason":…,"status":65}.
 extension TranscodeEvent: Codable {
     private enum CodingKeys: String, CodingKey {
         case type, summary, reason, status, file
@@ -155,6 +158,8 @@ extension TranscodeEvent: Codable {
                 throw DecodingError.dataCorruptedError(forKey: .file, in: container, debugDescription: "not a plain relative path")
             }
             self = .stored(file)
+        case "playable":
+            self = .playable
         case "done":
             self = .finished(try container.decode(TranscodeSummary.self, forKey: .summary))
         case "failed":
@@ -177,6 +182,8 @@ extension TranscodeEvent: Codable {
         case .stored(let file):
             try container.encode("stored", forKey: .type)
             try container.encode(file, forKey: .file)
+        case .playable:
+            try container.encode("playable", forKey: .type)
         case .finished(let summary):
             try container.encode("done", forKey: .type)
             try container.encode(summary, forKey: .summary)

@@ -230,6 +230,10 @@ public struct JobRecord: Sendable, Equatable, Codable {
     public var createdAt: Int64?
     public var startedAt: Int64?
     public var finishedAt: Int64?
+    /// When the job's version was first shown, still growing (milliseconds since 1970).
+    public var playableAt: Int64?
+    /// The version shown while it grew.
+    public var playableVersion: String?
     public var updatedAt: Int64?
     public var nextAttemptAt: Int64?
 
@@ -237,7 +241,7 @@ public struct JobRecord: Sendable, Equatable, Codable {
         case id, state, spec, attempts, maxAttempts = "max_attempts", priority, assetID = "asset_id", version, error, worker
         case progress, stage, fps, speed, etaSeconds = "eta_s", cancelRequested = "cancel_requested"
         case createdAt = "created_at", startedAt = "started_at", finishedAt = "finished_at", updatedAt = "updated_at"
-        case nextAttemptAt = "next_attempt_at"
+        case nextAttemptAt = "next_attempt_at", playableAt = "playable_at", playableVersion = "playable_version"
     }
 
     /// Reads a job hash (HGETALL); nil when it is empty.
@@ -263,6 +267,8 @@ public struct JobRecord: Sendable, Equatable, Codable {
         startedAt = fields["started_at"].flatMap { Int64($0) }
         finishedAt = fields["finished_at"].flatMap { Int64($0) }
         updatedAt = fields["updated_at"].flatMap { Int64($0) }
+        playableAt = fields["playable_at"].flatMap { Int64($0) }
+        playableVersion = fields["playable_version"].flatMap { $0.isEmpty ? nil : $0 }
         nextAttemptAt = fields["next_attempt_at"].flatMap { Int64($0) }
     }
 }

@@ -195,6 +195,19 @@ extension JobQueue {
         return Self.leaseStatus(reply)
     }
 
+    /// The attempt's version is shown while it grows (``AssetStorage``'s `show`): the job records
+    /// when and which version, its events say `playable`, and origins hear the asset changed.
+    public func playable(_ lease: Lease, consumer: String, version: String) async throws(RedisError) -> LeaseStatus {
+        let reply = try await eval(
+            Scripts.playable, keys: [keys.job(lease.jobID), keys.events, lease.stream],
+            arguments: [
+                lease.token, String(Self.now()), version, String(eventsMaxLength), lease.jobID, keys.group, consumer,
+                lease.entry, keys.assetChanges,
+            ]
+        )
+        return Self.leaseStatus(reply)
+    }
+
     /// Ends an attempt. Returns false when the lease was lost (another worker owns the job now).
     /// Safe to retry: sent again under the same lease (after a lost answer, or a
     /// ``RedisError/notReplicated(endpoint:replicas:wanted:)``) it answers true and changes nothing.

@@ -230,6 +230,19 @@ enum Scripts {
     return held(KEYS[1])
     """)
 
+    /// A running job's version is shown while it grows: recorded on the job, told on the events
+    /// stream, and announced to every origin on the asset-changes channel, in one step.
+    /// KEYS: job, events, stream. ARGV: lease, now, version, events_maxlen, id, group, consumer,
+    /// entry, asset-changes channel. Returns like `renew`.
+    static let playable = RedisScript(prelude + """
+    if not hold_lease(KEYS[1], KEYS[3], ARGV[1], ARGV[6], ARGV[7], ARGV[8]) then return 0 end
+    redis.call('HSET', KEYS[1], 'playable_at', ARGV[2], 'playable_version', ARGV[3], 'updated_at', ARGV[2])
+    capped_xadd(KEYS[2], ARGV[4], 'job', ARGV[5], 'state', 'playable', 'version', ARGV[3], 'at', ARGV[2])
+    local asset = redis.call('HGET', KEYS[1], 'asset_id')
+    if asset and asset ~= '' then redis.call('PUBLISH', ARGV[9], asset) end
+    return held(KEYS[1])
+    """)
+
     /// Ends an attempt under its lease: succeeded, failed, dead, cancelled, retry (to the delayed set),
     /// postpone (to the delayed set, the attempt not counted) or release (straight back to the
     /// stream, the attempt not counted).

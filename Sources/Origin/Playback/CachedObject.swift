@@ -11,6 +11,7 @@ extension OriginRoutes {
     /// The file `known` names (of `type`) in `version`, from L1; else the work of loading it once
     /// (L2, then the store, however many requests miss at once) into L1. nil: no such file.
     func cachedObject(_ known: KnownTarget, _ type: MediaType, in version: PublishedVersion, mode: PlaybackMode) -> Lookup<CachedObject?> {
+        if version.isGrowing, type == .playlist { return growingPlaylist(known, in: version) }
         // A miss counts (in L1's frequency sketch and the metrics) only where the load follows.
         if let cached = cache.get(known.cacheKey(in: version), countingMiss: mode == .mayLoad) { return .known(cached) }
         if mode == .mayLoad { counted(l1Hit: false) }
@@ -38,9 +39,45 @@ extension OriginRoutes {
                     body = loaded
                 }
                 let object = CachedObject(
-                    body: body, type: type, version: version.version, relative: relative, entry: rewritten, cacheControl: self.cacheControl(versioned:)
+                    body: body, type: type, version: version.version, relative: relative, entry: rewritten,
+                    cacheControl: (self.cacheControl(versioned: true), self.cacheControl(versioned: false))
                 )
                 self.cache.put(key, object, cost: object.cost)
+                return object
+            }
+        } catch is Missing {
+            return nil
+        }
+    }
+
+    /// A playlist of a growing version, from ``GrowingPlaylists``; else read from the store (once,
+    /// however many ask at once; never from L2) and kept there a moment. An entry playlist is made
+    /// from the version's own, as for a whole version.
+    private func growingPlaylist(_ known: KnownTarget, in version: PublishedVersion) -> Lookup<CachedObject?> {
+        let key = known.cacheKey(in: version)
+        if let kept = growing.get(key) { return .known(kept) }
+        let (relative, rewritten) = (known.target.relative, known.isEntryPlaylist)
+        return .load { try await self.loadGrowing(version, relative, rewritten: rewritten) }
+    }
+
+    private func loadGrowing(_ version: PublishedVersion, _ relative: String, rewritten: Bool) async throws -> CachedObject? {
+        let name = Self.objectName(version, relative)
+        let key = Self.cacheKey(name, rewritten: rewritten)
+        do {
+            return try await flights.value(for: key + "~growing", counted: true) {
+                var body: ObjectBytes
+                if rewritten {
+                    var original = self.growing.get(Self.cacheKey(name, rewritten: false))
+                    if original == nil { original = try await self.loadGrowing(version, relative, rewritten: false) }
+                    guard let original else { throw Missing() }
+                    let folder = relative.split(separator: "/").dropLast().joined(separator: "/")
+                    body = ObjectBytes(copied: PlaylistRewriter.rewrite(original.body, directory: folder, version: version.version))
+                } else {
+                    guard let stored = try await self.read(relative, of: version)?.bytes else { throw Missing() }
+                    body = stored
+                }
+                let object = CachedObject(growing: body, version: version.version, relative: relative, entry: rewritten)
+                self.growing.put(key, object)
                 return object
             }
         } catch is Missing {
@@ -112,30 +149,53 @@ public struct CachedObject: Sendable {
     let lastModifiedText: String
     /// `Content-Length` of the whole body.
     let sizeText: String
+    /// `Cache-Control` at a versioned URL and at a version-less one.
+    let cacheControl: (versioned: String, unversioned: String)
     /// The encoded head of the plain 200 answer for the whole object, at a versioned URL and at a
     /// version-less one (they differ in `Cache-Control`).
     let wholeHeads: (versioned: ByteBuffer, unversioned: ByteBuffer)
 
-    init(body bytes: ObjectBytes, type: MediaType, version: String, relative: String, entry: Bool, cacheControl: (_ versioned: Bool) -> String) {
+    /// - Parameter content: what tells this object's bytes from others at the same name (a growing
+    ///   playlist's); nil for a file of a whole version, which never changes.
+    init(
+        body bytes: ObjectBytes, type: MediaType, version: String, relative: String, entry: Bool,
+        cacheControl: (versioned: String, unversioned: String), content: String? = nil, lastModified: Int? = nil
+    ) {
         let body = bytes.buffer
         self.body = body
         lendsBody = bytes.lendable
         gzipped = type == .playlist ? Gzip.compress(body.readableBytesView).map { ByteBuffer(bytes: $0) } : nil
-        eTag = Self.eTag(version: version, relative: relative, entry: entry)
-        gzipETag = Self.eTag(version: version, relative: relative, entry: entry, gzip: true)
-        lastModified = HTTPSemantics.publishTime(ofVersion: version) ?? 0
-        lastModifiedText = HTTPSemantics.httpDate(lastModified)
+        eTag = Self.eTag(version: version, relative: relative, entry: entry, content: content)
+        gzipETag = Self.eTag(version: version, relative: relative, entry: entry, content: content, gzip: true)
+        self.lastModified = lastModified ?? HTTPSemantics.publishTime(ofVersion: version) ?? 0
+        lastModifiedText = HTTPSemantics.httpDate(self.lastModified)
         sizeText = String(body.readableBytes)
+        self.cacheControl = cacheControl
         wholeHeads = (
-            OriginRoutes.wholeHead(type: type, cacheControl: cacheControl(true), lastModified: lastModifiedText, eTag: eTag, size: sizeText),
-            OriginRoutes.wholeHead(type: type, cacheControl: cacheControl(false), lastModified: lastModifiedText, eTag: eTag, size: sizeText)
+            OriginRoutes.wholeHead(type: type, cacheControl: cacheControl.versioned, lastModified: lastModifiedText, eTag: eTag, size: sizeText),
+            OriginRoutes.wholeHead(type: type, cacheControl: cacheControl.unversioned, lastModified: lastModifiedText, eTag: eTag, size: sizeText)
         )
     }
 
-    /// A file's strong ETag: a version never changes, so (version, name) identifies the bytes,
-    /// and it is known without them.
-    static func eTag(version: String, relative: String, entry: Bool = false, gzip: Bool = false) -> String {
-        "\"\(version)/\(relative)\(entry ? "~entry" : "")\(gzip ? "+gzip" : "")\""
+    /// A playlist of a growing version: a second's `max-age` wherever it is asked for (it changes
+    /// as segments are sealed), an ETag of its bytes, modified now.
+    init(growing bytes: ObjectBytes, version: String, relative: String, entry: Bool) {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a: a playlist is a few kilobytes
+        for byte in bytes.buffer.readableBytesView { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        self.init(
+            body: bytes, type: .playlist, version: version, relative: relative, entry: entry,
+            cacheControl: (Self.growingCacheControl, Self.growingCacheControl), content: String(hash, radix: 16),
+            lastModified: Int(Date().timeIntervalSince1970)
+        )
+    }
+
+    /// What a growing playlist may be kept for, by a player or a CDN.
+    static let growingCacheControl = "public, max-age=1"
+
+    /// A file's strong ETag: a whole version never changes, so (version, name) identifies the
+    /// bytes, and it is known without them; a growing playlist adds its `content` tag.
+    static func eTag(version: String, relative: String, entry: Bool = false, content: String? = nil, gzip: Bool = false) -> String {
+        "\"\(version)/\(relative)\(entry ? "~entry" : "")\(content.map { "@" + $0 } ?? "")\(gzip ? "+gzip" : "")\""
     }
 
     /// What the object costs L1: its bytes and a little bookkeeping.

@@ -50,7 +50,8 @@ extension OriginRoutes {
         let fields = request.headerFields
         let useGzip = object.gzipped != nil && fields[.range] == nil && HTTPSemantics.acceptsGzip(fields[.acceptEncoding])
         let eTag = useGzip ? object.gzipETag : object.eTag
-        var headers = Self.validatorHeaders(type: type, cacheControl: cacheControl(versioned: versioned), lastModified: object.lastModifiedText, eTag: eTag)
+        let cacheControl = versioned ? object.cacheControl.versioned : object.cacheControl.unversioned
+        var headers = Self.validatorHeaders(type: type, cacheControl: cacheControl, lastModified: object.lastModifiedText, eTag: eTag)
 
         if HTTPSemantics.notModified(
             ifNoneMatch: fields[.ifNoneMatch], ifModifiedSince: fields[.ifModifiedSince], eTag: eTag,

@@ -20,7 +20,8 @@ extension OriginRoutes {
     /// memory. Random access (seeking, a crawler, a mix of many viewers behind one address) reads
     /// nothing ahead. Segment names are numbered (`00042.ts`).
     func warm(after version: PublishedVersion, _ segment: NumberedSegment, client: String) {
-        guard options.warmSegments > 0 else { return }
+        // A growing version's next segments mostly do not exist yet: asking would cost a miss each.
+        guard options.warmSegments > 0, !version.isGrowing else { return }
         let (folder, number, digits) = (segment.folder, segment.number, segment.digits)
         let stream = PlayingStream(client: client, asset: version.asset.rawValue, version: version.version, folder: folder)
         let sequential = lastSegments.withLockedValue { last -> Bool in

@@ -8,6 +8,10 @@ struct BucketPointer: Codable, Equatable {
     var version: String
     var publisher: String?
     var previous: String?
+    /// The version is shown while it is still being written: its playlists grow. Absent once whole.
+    var growing: Bool?
+
+    var isGrowing: Bool { growing == true }
 
     /// Refuses a pointer naming anything but versions: a version name is part of every key read.
     func checked(key: String) throws(StoreError) -> BucketPointer {
@@ -38,28 +42,36 @@ extension BucketStore {
         }
     }
 
-    /// Makes `version` (every object of it written) the asset's current version.
+    /// Makes `version` the asset's current version: whole (every object of it written), or
+    /// `growing` (shown while the rest is written).
     ///
     /// Reads the pointer, then writes the new one only if the pointer is still what was read
     /// (`If-Match`, or `If-None-Match: *` when there was none); a publisher that lost the race
-    /// reads again and retries. When the current version is already `publisher`'s (an earlier
-    /// attempt of the same job published it, then its worker died), nothing is written and that
-    /// version is returned with `true`.
-    func swapPointer(_ asset: AssetID, to version: String, publisher: String?) async throws(StoreError) -> (PublishedVersion, alreadyPublished: Bool) {
+    /// reads again and retries. When the current version is already `publisher`'s and whole (an
+    /// earlier attempt of the same job published it, then its worker died), nothing is written and
+    /// that version is returned as `.alreadyPublished`. A growing version is shown only in place of
+    /// none, or of a growing one of the same publisher (an earlier attempt's, never made whole):
+    /// `.notShown` otherwise.
+    func swapPointer(_ asset: AssetID, to version: String, publisher: String?, growing: Bool = false) async throws(StoreError) -> PointerSwap {
         let key = pointerKey(asset)
         for _ in 0..<16 {
             let read = try await readPointer(asset)
-            if let publisher, let current = read?.0, current.publisher == publisher {
-                return (publishedVersion(asset, current.version), true)
+            let current = read?.0
+            let ownGrowth = current.map { $0.isGrowing && $0.publisher == publisher && publisher != nil } ?? false
+            if let publisher, let current, current.publisher == publisher, !current.isGrowing {
+                return .alreadyPublished(publishedVersion(asset, current.version))
             }
-            let next = BucketPointer(version: version, publisher: publisher, previous: read?.0.version)
+            if growing, current != nil, !ownGrowth { return .notShown }
+            // A growing version replaced by its own publisher was never whole: it is not kept readable.
+            let previous = ownGrowth ? current?.previous : current?.version
+            let next = BucketPointer(version: version, publisher: publisher, previous: previous == version ? nil : previous, growing: growing ? true : nil)
             let body = ByteBuffer(bytes: try! JSONEncoder().encode(next))
             do {
                 try await client.putObject(
                     bucket: bucket, key: key, body: body, contentType: "application/json",
                     ifNoneMatch: read == nil, ifMatch: read?.eTag
                 )
-                return (publishedVersion(asset, version), false)
+                return .swapped(PublishedVersion(asset: asset, version: version, directory: versionPrefix(asset, version), isGrowing: growing))
             } catch let error as S3Error where error.status == 412 || error.status == 409 {
                 // Another publisher changed the pointer since it was read (409: a conditional
                 // write in flight on the same key). Read it again.
@@ -70,6 +82,20 @@ extension BucketStore {
             }
         }
         throw StoreError("s3://\(bucket)/\(key): cannot publish \(version): the pointer kept changing under 16 attempts")
+    }
+
+    /// What ``swapPointer(_:to:publisher:growing:)`` did.
+    enum PointerSwap {
+        case swapped(PublishedVersion)
+        case alreadyPublished(PublishedVersion)
+        case notShown
+    }
+
+    /// Withdraws a version shown while it grew: the pointer goes when it still names that version
+    /// (only an asset with no other current version is shown early). Best effort.
+    func withdrawGrowing(_ asset: AssetID, version: String) async {
+        guard let (pointer, _) = try? await readPointer(asset), pointer.version == version, pointer.isGrowing else { return }
+        try? await client.deleteObject(bucket: bucket, key: pointerKey(asset))
     }
 
     /// Removes the versions of `asset` no pointer names any more and no writer may still be

@@ -7,8 +7,9 @@ import S3
 /// A worker's version on its way to a bucket: the transcode writes into a local staging folder
 /// (the worker's spool); each finished file is uploaded as soon as the worker hears of it
 /// (``stored(_:)``) and its local copy removed, so segments reach the bucket while the ladder is
-/// still being encoded and the spool holds little more than what is in flight. ``publish(requiredFiles:publisher:)``
-/// uploads what is left, then swaps the asset's pointer.
+/// still being encoded and the spool holds little more than what is in flight. ``show(requiredFiles:publisher:)``
+/// points the asset at the version while it grows; ``publish(requiredFiles:publisher:)`` uploads
+/// what is left, then swaps the asset's pointer (to the version, whole).
 final class BucketStaging: VersionStaging, Sendable {
     private let store: BucketStore
     private let area: LockedArea
@@ -18,6 +19,8 @@ final class BucketStaging: VersionStaging, Sendable {
     private struct State {
         var uploaded: Set<String> = []
         var finished = false
+        /// The pointer names this version, growing.
+        var shown = false
     }
 
     init(store: BucketStore, area: StagingArea, version: String) {
@@ -33,26 +36,47 @@ final class BucketStaging: VersionStaging, Sendable {
         guard StorePath.isSafeRelative(relative) else {
             throw StoreError("\(folder): refusing to store '\(relative.prefix(80))': not a plain relative path")
         }
-        let already = state.withLockedValue { $0.finished || $0.uploaded.contains(relative) }
+        // A playlist is written again as its version grows: stored each time, kept in the spool
+        // (the writer replaces it there; removing it could remove a newer copy).
+        let replaceable = Self.isReplaceable(relative)
+        let already = state.withLockedValue { $0.finished || (!replaceable && $0.uploaded.contains(relative)) }
         guard !already else { return }
         try await upload(relative)
         // The bucket has it now: the spool need not keep it.
-        unlink(folder + "/" + relative)
+        if !replaceable { unlink(folder + "/" + relative) }
+    }
+
+    func show(requiredFiles: [String], publisher: String) async throws(StoreError) -> PublishedVersion? {
+        guard !state.withLockedValue({ $0.finished || $0.shown }) else { throw StoreError("\(folder): only a staged version can be shown") }
+        let uploaded = state.withLockedValue { $0.uploaded }
+        for file in requiredFiles where !uploaded.contains(file) {
+            throw StoreError("\(folder): cannot show \(asset): \(file) is not stored yet")
+        }
+        switch try await store.swapPointer(asset, to: version, publisher: publisher, growing: true) {
+        case .swapped(let shown):
+            state.withLockedValue { $0.shown = true }
+            return shown
+        case .alreadyPublished, .notShown:
+            return nil
+        }
     }
 
     func publish(requiredFiles: [String], publisher: String?) async throws(StoreError) -> PublishedVersion {
         guard !state.withLockedValue({ $0.finished }) else { throw StoreError("\(folder): staging already published or discarded") }
-        let remaining = try localFiles().filter { relative in !state.withLockedValue { $0.uploaded.contains(relative) } }
+        let remaining = try localFiles().filter { relative in Self.isReplaceable(relative) || !state.withLockedValue { $0.uploaded.contains(relative) } }
         try await uploadAll(remaining)
         let uploaded = state.withLockedValue { $0.uploaded }
         for file in requiredFiles where !uploaded.contains(file) {
             throw StoreError("\(folder): cannot publish \(asset): \(file) is missing")
         }
-        let (published, alreadyPublished) = try await store.swapPointer(asset, to: version, publisher: publisher)
-        if alreadyPublished {
+        let published: PublishedVersion
+        switch try await store.swapPointer(asset, to: version, publisher: publisher) {
+        case .swapped(let swapped): published = swapped
+        case .alreadyPublished(let earlier):
             // An earlier attempt of the same job published: this attempt's objects are nobody's.
             await discard()
-            return published
+            return earlier
+        case .notShown: throw StoreError("\(folder): cannot publish \(asset): the pointer refused a whole version")
         }
         state.withLockedValue { $0.finished = true }
         area.discard()
@@ -62,12 +86,13 @@ final class BucketStaging: VersionStaging, Sendable {
     }
 
     func discard() async {
-        let uploaded: Set<String>? = state.withLockedValue { state in
-            guard !state.finished else { return nil }
+        let (uploaded, shown): (Set<String>?, Bool) = state.withLockedValue { state in
+            guard !state.finished else { return (nil, false) }
             state.finished = true
-            return state.uploaded
+            return (state.uploaded, state.shown)
         }
         area.discard()
+        if shown { await store.withdrawGrowing(asset, version: version) }
         guard let uploaded, !uploaded.isEmpty else { return }
         try? await store.deleteObjects(uploaded.map { store.versionPrefix(asset, version) + "/" + $0 })
     }
@@ -118,6 +143,9 @@ final class BucketStaging: VersionStaging, Sendable {
         }
         return files.sorted()
     }
+
+    /// Playlists: written again while a version grows.
+    static func isReplaceable(_ relative: String) -> Bool { relative.hasSuffix(".m3u8") }
 
     /// What a CDN or a browser reading the bucket directly is told.
     static func contentType(of relative: String) -> String {

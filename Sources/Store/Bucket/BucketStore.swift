@@ -61,7 +61,8 @@ public final class BucketStore: AssetStorage {
 
     public func versions(of asset: AssetID) async throws(StoreError) -> AssetVersions {
         guard let (pointer, _) = try await readPointer(asset) else { return .none }
-        let current = publishedVersion(asset, pointer.version)
+        var current = publishedVersion(asset, pointer.version)
+        current.isGrowing = pointer.isGrowing
         var readable = [pointer.version: current]
         if let previous = pointer.previous { readable[previous] = publishedVersion(asset, previous) }
         return AssetVersions(current: current, publisher: pointer.publisher, readable: readable)

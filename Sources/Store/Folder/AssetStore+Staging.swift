@@ -37,7 +37,7 @@ extension AssetStore {
         var info = stat()
         guard lstat(directory, &info) == 0 else { throw StoreError.system("cannot open the staging folder", path: directory) }
         guard info.st_mode & S_IFMT == S_IFDIR else { throw StoreError("\(directory): the staging folder is not a folder") }
-        return StagingArea(store: self, asset: asset, directory: directory, ownsDirectory: false)
+        return try StagingArea(store: self, asset: asset, directory: directory, ownsDirectory: false)
     }
 
     /// The store a staging folder (`ROOT/staging/NAME`) belongs to: what a process handed only
@@ -75,6 +75,6 @@ extension AssetStore {
         guard made != nil else {
             throw StoreError.system("cannot create a staging folder", path: stagingRoot)
         }
-        return StagingArea(store: self, asset: asset, directory: String(cString: template), ownsDirectory: true)
+        return try StagingArea(store: self, asset: asset, directory: String(cString: template), ownsDirectory: true)
     }
 }

@@ -126,7 +126,9 @@ private struct ReadableFile {
 }
 
 /// A worker's version in a folder store: the transcode writes straight into a staging folder of
-/// the store, so a finished file is already where it belongs, and publishing is one rename.
+/// the store, so a finished file is already where it belongs, and publishing is one rename (two
+/// steps for a version shown while it grows: the folder moves at ``show(requiredFiles:publisher:)``,
+/// its marker goes at the end).
 final class FolderStaging: VersionStaging, @unchecked Sendable {
     // One task uses a staging at a time (``VersionStaging``); the lock only orders its calls.
     private let lock = NSLock()
@@ -143,6 +145,12 @@ final class FolderStaging: VersionStaging, @unchecked Sendable {
 
     func stored(_ relative: String) async throws(StoreError) {}
 
+    func show(requiredFiles: [String], publisher: String) async throws(StoreError) -> PublishedVersion? {
+        try await threadPool.storeWork(at: folder) { [self] in
+            try lock.withLock { try area.show(requiredFiles: requiredFiles, publisher: publisher) }
+        }
+    }
+
     func publish(requiredFiles: [String], publisher: String?) async throws(StoreError) -> PublishedVersion {
         try await threadPool.storeWork(at: folder) { [self] in
             try lock.withLock { try area.publish(requiredFiles: requiredFiles, publisher: publisher) }
@@ -150,6 +158,6 @@ final class FolderStaging: VersionStaging, @unchecked Sendable {
     }
 
     func discard() async {
-        lock.withLock { area.discard() }
+        try? await threadPool.storeWork(at: folder) { [self] in lock.withLock { area.discard() } }
     }
 }

@@ -13,11 +13,15 @@ public struct PublishedVersion: Sendable, Equatable {
     /// Where the version's files are: the absolute folder holding `master.m3u8` and the rest in a
     /// folder store, the key prefix of its objects in a bucket.
     public let directory: String
+    /// Shown while its transcode still runs: its playlists grow (an EVENT playlist, no ENDLIST)
+    /// until the version is whole. Everything else in it is immutable from the moment it exists.
+    public var isGrowing: Bool
 
-    public init(asset: AssetID, version: String, directory: String) {
+    public init(asset: AssetID, version: String, directory: String, isGrowing: Bool = false) {
         self.asset = asset
         self.version = version
         self.directory = directory
+        self.isGrowing = isGrowing
     }
 
     /// The path (or key) of a file inside the version, or nil when `relative` is not a plain
@@ -100,7 +104,9 @@ public final class AssetStore: Sendable {
         guard Self.isVersionName(version) else {
             throw StoreError("\(link): points to '\(target)', not to a version of \(asset.rawValue)")
         }
-        return PublishedVersion(asset: asset, version: version, directory: "\(objectsRoot)/\(asset.rawValue)/\(version)")
+        let directory = "\(objectsRoot)/\(asset.rawValue)/\(version)"
+        let isGrowing = access(directory + "/" + Self.growingMarker, F_OK) == 0
+        return PublishedVersion(asset: asset, version: version, directory: directory, isGrowing: isGrowing)
     }
 
     /// The hidden file in a version naming who published it (``StagingArea/publish(requiredFiles:publisher:)``);

@@ -1,0 +1,81 @@
+import Foundation
+import Jobs
+import TestSupport
+import Testing
+
+/// A first publish is shown while it grows: players start during the transcode and reach the end.
+@Suite("progressive publish: real farm, real origin, real players", .serialized)
+struct ProgressivePublishTests {
+    /// 40 s of 720p at 30 frames a second (``FarmHarness/longClip``).
+    static let longClipFrames = 1200
+
+    @Test("ffmpeg and GStreamer start while the transcode runs and play every frame to the end", .tags(.endToEnd))
+    func playersStartDuringTranscode() async throws {
+        try await withFarm { farm in
+            try await withServe(store: farm.store, environment: farm.environment) { origin in
+                try farm.startWorker("grower")
+                let id = try await farm.queue.enqueue(JobSpec(source: await FarmHarness.longClip, profile: "fast", assetID: "growing")).jobID
+                let shown = try await farm.wait(for: id, timeout: 60) { $0.playableAt != nil || $0.state.isTerminal }
+                #expect(shown.state == .running && shown.playableVersion != nil, "shown while running: \(shown)")
+
+                // What a player finds first: an EVENT playlist without ENDLIST, short-lived everywhere.
+                let media = try await run("/usr/bin/curl", ["-s", "-D", "-", origin.baseURL + "/v/growing/360p/index.m3u8"])
+                #expect(media.stdout.contains("#EXT-X-PLAYLIST-TYPE:EVENT") && media.stdout.contains("#EXT-X-START:TIME-OFFSET=0"), "\(media.stdout)")
+                #expect(!media.stdout.contains("#EXT-X-ENDLIST"), "still growing when the players start: \(media.stdout)")
+                #expect(media.stdout.lowercased().contains("cache-control: public, max-age=1"), "\(media.stdout)")
+
+                let url = origin.baseURL + "/v/growing/master.m3u8"
+                async let ffmpeg = run("/usr/bin/ffmpeg", ["-v", "error", "-prefer_x_start", "1", "-i", url, "-map", "0:v:0", "-f", "framemd5", "-"], timeout: 180)
+                async let gstreamer = run("/usr/bin/gst-launch-1.0", [
+                    "-m", "playbin", "uri=\(url)", "video-sink=fakesink sync=false", "audio-sink=fakesink sync=false",
+                ], timeout: 180)
+                let (played, streamed) = try await (ffmpeg, gstreamer)
+                #expect(played.status == 0 && played.stderr.isEmpty, "\(played.stderr)")
+                let frames = played.stdout.split(separator: "\n").filter { $0.hasPrefix("0,") }.count
+                #expect(frames == Self.longClipFrames, "ffmpeg decoded \(frames) frames from the first to the last")
+                #expect(streamed.status == 0 && streamed.stdout.contains("Got EOS"), "GStreamer reached the end: \(streamed.stdout.suffix(2000)) \(streamed.stderr.suffix(2000))")
+
+                let record = try await farm.wait(for: id, timeout: 120) { $0.state.isTerminal }
+                #expect(record.state == .succeeded && record.version == shown.playableVersion, "the shown version became the published one: \(record)")
+                #expect((record.playableAt ?? .max) < (record.finishedAt ?? 0))
+                // Whole now: the same URL ends, and is immutable at its versioned address.
+                let final = try await run("/usr/bin/curl", ["-s", "-D", "-", origin.baseURL + "/v/growing/\(record.version ?? "")/360p/index.m3u8"])
+                #expect(final.stdout.contains("#EXT-X-ENDLIST") && final.stdout.lowercased().contains("immutable"), "\(final.stdout)")
+                #expect(farm.versions(of: "growing").count == 1)
+            }
+        }
+    }
+
+    @Test("a job cancelled after it was shown withdraws what it showed", .tags(.endToEnd))
+    func cancelledGrowthIsWithdrawn() async throws {
+        try await withFarm { farm in
+            try await withServe(store: farm.store, environment: farm.environment) { origin in
+                // Encoded slower than real time is not needed: the job is cancelled the moment it shows.
+                try farm.startWorker("shown")
+                let id = try await farm.queue.enqueue(JobSpec(source: await FarmHarness.longClip, profile: "default", assetID: "withdrawn")).jobID
+                _ = try await farm.wait(for: id, timeout: 60) { $0.playableAt != nil }
+                #expect(try await origin.get("/v/withdrawn/master.m3u8").status == 200)
+                _ = try await farm.queue.cancel(id)
+                let record = try await farm.wait(for: id, timeout: 60) { $0.state.isTerminal }
+                #expect(record.state == .cancelled, "\(record)")
+                #expect(try await eventually(within: 10) { try await origin.get("/v/withdrawn/master.m3u8").status == 404 }, "withdrawn at once, not a half asset")
+                #expect(farm.versions(of: "withdrawn").isEmpty, "nothing of it is left: \(farm.versions(of: "withdrawn"))")
+            }
+        }
+    }
+
+    @Test("a republish is not shown while it grows: the published version stays until the new one is whole", .tags(.endToEnd))
+    func republishStaysWhole() async throws {
+        try await withFarm { farm in
+            try farm.startWorker("again")
+            let clip = packageRoot.appendingPathComponent("fixtures/good/basic.mp4").path
+            let first = try await farm.queue.enqueue(JobSpec(source: clip, profile: "fast", assetID: "again")).jobID
+            let published = try await farm.wait(for: first, timeout: 60) { $0.state.isTerminal }
+            #expect(published.state == .succeeded && published.playableAt != nil)
+            let second = try await farm.queue.enqueue(JobSpec(source: await FarmHarness.longClip, profile: "fast", assetID: "again")).jobID
+            let record = try await farm.wait(for: second, timeout: 120) { $0.state.isTerminal }
+            #expect(record.state == .succeeded && record.playableAt == nil, "a republish is published whole: \(record)")
+            #expect(farm.versions(of: "again").count == 2, "the replaced version stays readable: \(farm.versions(of: "again"))")
+        }
+    }
+}
