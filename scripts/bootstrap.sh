@@ -3,7 +3,8 @@
 # development packages the Swift package links, the ffmpeg/ffprobe tools the tests play with, and
 # redis-server, which the queue tests start on their own Unix sockets (and, for the failover and
 # cluster tests, as replicas, `redis-server --sentinel` sentinels and cluster nodes on loopback
-# ports: one binary for all three). Safe to run again: it installs only what is absent.
+# ports: one binary for all three), and GStreamer, the second HLS player the progressive-publish
+# tests start during a transcode. Safe to run again: it installs only what is absent.
 set -euo pipefail
 
 packages=(
@@ -13,6 +14,7 @@ packages=(
   libhiredis-dev redis-server
   ffmpeg curl
   python3 python3-venv
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav
 )
 
 missing=()

@@ -12,9 +12,16 @@ struct ProgressivePublishTests {
     @Test("ffmpeg and GStreamer start while the transcode runs and play every frame to the end", .tags(.endToEnd))
     func playersStartDuringTranscode() async throws {
         try await withFarm { farm in
+            try FileManager.default.createDirectory(atPath: farm.store, withIntermediateDirectories: true)
             try await withServe(store: farm.store, environment: farm.environment) { origin in
                 try farm.startWorker("grower")
-                let id = try await farm.queue.enqueue(JobSpec(source: await FarmHarness.longClip, profile: "fast", assetID: "growing")).jobID
+                // GStreamer 1.22's hlsdemux cancels its own key download when a live playlist
+                // refreshes as a new key appears, so this ladder keeps one key (fast.yaml rotates).
+                let profile = farm.folder.path + "/steady.yaml"
+                let fast = try String(contentsOfFile: packageRoot.appendingPathComponent("profiles/fast.yaml").path, encoding: .utf8)
+                try fast.replacingOccurrences(of: "key_rotation_segments: 2", with: "key_rotation_segments: 0")
+                    .replacingOccurrences(of: "name: fast", with: "name: steady").write(toFile: profile, atomically: true, encoding: .utf8)
+                let id = try await farm.queue.enqueue(JobSpec(source: await FarmHarness.longClip, profile: profile, assetID: "growing")).jobID
                 let shown = try await farm.wait(for: id, timeout: 60) { $0.playableAt != nil || $0.state.isTerminal }
                 #expect(shown.state == .running && shown.playableVersion != nil, "shown while running: \(shown)")
 
@@ -49,6 +56,7 @@ struct ProgressivePublishTests {
     @Test("a job cancelled after it was shown withdraws what it showed", .tags(.endToEnd))
     func cancelledGrowthIsWithdrawn() async throws {
         try await withFarm { farm in
+            try FileManager.default.createDirectory(atPath: farm.store, withIntermediateDirectories: true)
             try await withServe(store: farm.store, environment: farm.environment) { origin in
                 // Encoded slower than real time is not needed: the job is cancelled the moment it shows.
                 try farm.startWorker("shown")
