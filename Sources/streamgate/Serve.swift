@@ -119,13 +119,12 @@ struct OriginCacheOptions: ParsableArguments {
         }
         guard (0...32).contains(warmSegments) else { throw ValidationError("--warm-segments must be between 0 and 32") }
         guard rateLimit >= 0, rateBurst >= 1 else { throw ValidationError("--rate-limit must be 0 or more and --rate-burst at least 1") }
-        var options = OriginOptions(
+        return OriginOptions(
             l1Bytes: l1Bytes.bytes, entryMaxAge: entryMaxAge, warmSegments: warmSegments,
             corsOrigins: corsOrigin == ["none"] ? [] : corsOrigin,
             rateLimit: rateLimit > 0 ? RateLimiter.Options(rate: rateLimit, burst: rateBurst, includeLoopback: rateLimitLoopback) : nil,
             fastPath: fastPath
         )
-        return options
     }
 
     func sharedOptions() throws -> SharedCache.Options? {

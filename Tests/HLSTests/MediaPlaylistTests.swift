@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import HLS
 
@@ -198,4 +199,17 @@ func mediaParseErrors(text: String, line: Int, message: String) {
     #expect(SegmentNaming.fileName(index: 99_999) == "99999.ts")
     #expect(SegmentNaming.fileName(index: 123_456) == "123456.ts")
     #expect(SegmentNaming.fileName(index: 7, extension: "m4s") == "00007.m4s")
+}
+
+@Test func startOffsetRoundTrips() throws {
+    let playlist = MediaPlaylist(
+        targetDuration: 6, playlistType: .event, independentSegments: true, startOffset: 0,
+        segments: [MediaSegment(duration: 1, uri: "00000.ts")]
+    )
+    let text = playlist.render()
+    #expect(text.contains("#EXT-X-START:TIME-OFFSET=0.000,PRECISE=YES\n"))
+    #expect(!text.contains("#EXT-X-ENDLIST"))
+    #expect(try MediaPlaylist.parse(text).startOffset == 0)
+    #expect(try MediaPlaylist.parse(text.replacingOccurrences(of: "TIME-OFFSET=0.000", with: "TIME-OFFSET=-12.5")).startOffset == -12.5)
+    #expect(parseError(text.replacingOccurrences(of: "TIME-OFFSET=0.000", with: "TIME-OFFSET=soon"))?.message.contains("TIME-OFFSET 'soon' is not a number") == true)
 }

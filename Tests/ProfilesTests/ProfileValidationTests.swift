@@ -64,7 +64,7 @@ struct BadProfile: Sendable, CustomTestStringConvertible {
 
 private let badProfiles: [BadProfile] = [
     BadProfile(yaml: yaml(.replace(3, "keyframe_intervall: 2")), line: 3,
-               fragment: "unknown key 'keyframe_intervall' at the top level (expected one of: name, segment_duration, keyframe_interval, key_rotation_segments, rungs, audio)"),
+               fragment: "unknown key 'keyframe_intervall' at the top level (expected one of: name, segment_duration, keyframe_interval, startup_segments, key_rotation_segments, rungs, audio)"),
     BadProfile(yaml: yaml(.replace(8, "    bitrat: 3000k")), line: 8,
                fragment: "unknown key 'bitrat' in rung '720p' (expected one of: name, width, height, codec, bitrate, maxrate, bufsize, profile, level, preset)"),
     BadProfile(yaml: yaml(.replace(10, "  bitrat: 128k")), line: 10, fragment: "unknown key 'bitrat' in audio"),
@@ -113,7 +113,19 @@ private let badProfiles: [BadProfile] = [
     BadProfile(yaml: yaml(.insert(after: 10, "  sample_rate: 44000")), line: 11, fragment: "'sample_rate' in audio must be an AAC rate"),
     BadProfile(yaml: yaml(.insert(after: 10, "  codec: mp3")), line: 11, fragment: "unknown codec 'mp3' in audio (expected one of: aac)"),
     BadProfile(yaml: yaml(.replace(9, "audio: [1")), line: 10, fragment: "invalid YAML"),
+    BadProfile(yaml: yaml(.insert(after: 3, "startup_segments: [1, 2]")), line: 4,
+               fragment: "'startup_segments' add up to 3.0 s, which is not a whole multiple of keyframe_interval (2.0 s)"),
+    BadProfile(yaml: yaml(.insert(after: 3, "startup_segments: [1, 7]")), line: 4, fragment: "at most segment_duration (6.0 s), got 7"),
+    BadProfile(yaml: yaml(.insert(after: 3, "startup_segments: [0, 2]")), line: 4, fragment: "must be at least 0.1"),
+    BadProfile(yaml: yaml(.insert(after: 3, "startup_segments: 2")), line: 4, fragment: "'startup_segments' must be a list"),
+    BadProfile(yaml: yaml(.insert(after: 3, "startup_segments: [a, 2]")), line: 4, fragment: "holds durations in seconds, got 'a'"),
 ]
+
+@Test func startupSegmentsAreRead() throws {
+    let profile = try Profile.parse(yaml: yaml(.insert(after: 3, "startup_segments: [1, 1, 2, 2]")), file: "s.yaml")
+    #expect(profile.startupSegments == [1, 1, 2, 2])
+    #expect(try Profile.parse(yaml: yaml(), file: "s.yaml").startupSegments.isEmpty)
+}
 
 @Test(arguments: badProfiles)
 func badProfileIsRejectedAtItsLine(_ bad: BadProfile) throws {
