@@ -103,7 +103,7 @@ extension Worker {
             "transcode", source.name, "--profile", profilePath, "--out", localRoot, "--asset-id", staging.asset.rawValue,
             "--events", "--quiet", "--keyring-stdin", "--memory-limit-mib", String(configuration.memoryLimitMiB),
             "--staging", staging.folder,
-        ] + (growing ? ["--growing"] : []) + configuration.transcodeArguments
+        ] + (growing ? ["--growing"] : []) + (spec.posterTime.map { ["--poster-time", String($0)] } ?? []) + configuration.transcodeArguments
         // A job may ask for less time than the worker allows, never more.
         let timeLimit = min(spec.timeoutSeconds ?? configuration.jobTimeoutSeconds, configuration.jobTimeoutSeconds)
         var sandbox = configuration.sandbox

@@ -4,8 +4,9 @@ import CFFmpeg
 /// rotation.
 ///
 /// Any pixel format the decoder produces (10-bit, 4:2:2, 4:4:4, RGB, full-range JPEG YUV) goes in;
-/// `yuv420p` limited range comes out. The scaler is rebuilt only if the input changes size or format
-/// mid-stream (`sws_getCachedContext`).
+/// `yuv420p` limited range comes out (for an encoder), or full-range `yuvj420p` (for a JPEG still,
+/// which decoders read as full range). The scaler is rebuilt only if the input changes size or
+/// format mid-stream (`sws_getCachedContext`).
 final class PictureConverter {
     let outputWidth: Int32
     let outputHeight: Int32
@@ -17,8 +18,12 @@ final class PictureConverter {
     private let scaled: Frame
     private let rotated: Frame
     private var configuredFor: (Int32, Int32, Int32, UInt32)?
+    /// Full-range `yuvj420p` out, for JPEG stills.
+    private let fullRange: Bool
+    private var outputFormat: AVPixelFormat { fullRange ? AV_PIX_FMT_YUVJ420P : AV_PIX_FMT_YUV420P }
 
-    init(width: Int, height: Int, scaledWidth: Int, scaledHeight: Int, rotation: Int) throws(MediaError) {
+    init(width: Int, height: Int, scaledWidth: Int, scaledHeight: Int, rotation: Int, fullRange: Bool = false) throws(MediaError) {
+        self.fullRange = fullRange
         outputWidth = Int32(width)
         outputHeight = Int32(height)
         self.scaledWidth = Int32(scaledWidth)
@@ -34,7 +39,7 @@ final class PictureConverter {
 
     /// Whether `frame` can go to the encoder untouched: already the right size and format, no rotation.
     func isPassthrough(_ frame: UnsafeMutablePointer<AVFrame>) -> Bool {
-        rotation == 0 && frame.pointee.width == outputWidth && frame.pointee.height == outputHeight
+        !fullRange && rotation == 0 && frame.pointee.width == outputWidth && frame.pointee.height == outputHeight
             && frame.pointee.format == AV_PIX_FMT_YUV420P.rawValue
             && frame.pointee.color_range != AVCOL_RANGE_JPEG
     }
@@ -62,7 +67,7 @@ final class PictureConverter {
         }
         try lines.check("scale to \(scaledWidth)x\(scaledHeight)")
         av_frame_copy_props(scaled.pointer, source)
-        scaled.pointer.pointee.color_range = AVCOL_RANGE_MPEG
+        scaled.pointer.pointee.color_range = fullRange ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG
         guard rotation != 0 else { return scaled.pointer }
 
         try prepare(rotated, width: outputWidth, height: outputHeight)
@@ -76,7 +81,7 @@ final class PictureConverter {
     private func prepare(_ frame: Frame, width: Int32, height: Int32) throws(MediaError) {
         let picture = frame.pointer
         if picture.pointee.data.0 == nil {
-            picture.pointee.format = AV_PIX_FMT_YUV420P.rawValue
+            picture.pointee.format = outputFormat.rawValue
             picture.pointee.width = width
             picture.pointee.height = height
             try av_frame_get_buffer(picture, 0).check("allocate a \(width)x\(height) picture")
@@ -91,7 +96,7 @@ final class PictureConverter {
         let format = AVPixelFormat(rawValue: source.pointee.format)
         scaler = sws_getCachedContext(
             scaler, source.pointee.width, source.pointee.height, format,
-            scaledWidth, scaledHeight, AV_PIX_FMT_YUV420P,
+            scaledWidth, scaledHeight, outputFormat,
             SWS_BICUBIC, nil, nil, nil
         )
         guard let scaler else {
@@ -101,7 +106,7 @@ final class PictureConverter {
         // Full-range input (JPEG YUV, some phones) is mapped to the limited range players expect.
         let sourceFullRange: Int32 = source.pointee.color_range == AVCOL_RANGE_JPEG ? 1 : 0
         let coefficients = sws_getCoefficients(SWS_CS_DEFAULT)
-        sws_setColorspaceDetails(scaler, coefficients, sourceFullRange, coefficients, 0, 0, 1 << 16, 1 << 16)
+        sws_setColorspaceDetails(scaler, coefficients, sourceFullRange, coefficients, fullRange ? 1 : 0, 0, 1 << 16, 1 << 16)
         configuredFor = key
     }
 }

@@ -64,6 +64,8 @@ final class TranscodeJob {
     private let sealer: SegmentSealer
     private let boundaries: SegmentBoundaries
     private var playlists: LadderPlaylists!
+    private var stills: StillsWriter?
+    private let posterTime: Double?
     private var warnings: [String] = []
     private var geometry: SourceGeometry?
     private var frameRate = AVRational(num: 0, den: 1)
@@ -83,7 +85,7 @@ final class TranscodeJob {
     init(
         input source: TranscodeInput, profile: Profile, assetID: AssetID, staging: StagingArea, keyring: Keyring, limits: InputLimits,
         progressInterval: Double, progress: ((TranscodeProgress) -> Void)?, isCancelled: @escaping () -> Bool,
-        started: Date, growing: Bool = false, onPlayable: (() -> Void)? = nil
+        started: Date, growing: Bool = false, onPlayable: (() -> Void)? = nil, posterTime: Double? = nil
     ) throws {
         self.inputName = source.name
         self.profile = profile
@@ -95,6 +97,7 @@ final class TranscodeJob {
         self.progress = progress
         self.isCancelled = isCancelled
         self.started = started
+        self.posterTime = posterTime
         do {
             input = try InputFile(source, keyring: keyring, limits: limits)
         } catch {
@@ -168,6 +171,7 @@ final class TranscodeJob {
             rotation: TranscodeJob.rotation(of: stream)
         )
         self.geometry = geometry
+        stills = try StillsWriter(staging: staging, geometry: geometry, duration: input.duration, posterTime: posterTime)
         frameRate = TranscodeJob.plausibleFrameRate(av_guess_frame_rate(input.context, stream, nil))
         let fps = frameRate.num > 0 ? av_q2d(frameRate) : 30
         let plans = LadderPlanner.plan(rungs: profile.rungs, for: geometry)
@@ -357,6 +361,7 @@ final class TranscodeJob {
         }
         framesDecoded += 1
         processedSeconds = max(processedSeconds, seconds)
+        try stills?.offer(frame, seconds: seconds)
         for rendition in renditions {
             try rendition.encode(frame)
         }
@@ -439,9 +444,13 @@ final class TranscodeJob {
 
     private func writePlaylists() throws -> TranscodeSummary {
         if decodeFailures > 0 { warnings.append("\(decodeFailures) damaged packets were skipped") }
-        return try playlists.finish(TranscodeSummary(
+        let (poster, storyboard) = try stills?.finish() ?? (nil, nil)
+        var summary = TranscodeSummary(
             assetID: assetID.rawValue, version: nil, profile: profile.name, durationSeconds: 0, segments: 0,
             wallSeconds: Date().timeIntervalSince(started), renditions: [], keys: sealer.keys.count, warnings: warnings
-        ))
+        )
+        summary.poster = poster
+        summary.storyboard = storyboard
+        return try playlists.finish(summary)
     }
 }

@@ -126,6 +126,7 @@ public final class Transcoder {
     ///   - growing: write the playlists as the version grows (``LadderPlaylists``), so its owner can
     ///     show it before it is whole; `onPlayable` is told once every rendition has a segment and
     ///     the multivariant playlist is written.
+    ///   - posterTime: the instant of the poster, seconds from the start (nil: a tenth in, at most 10 s).
     /// - Throws: ``StoreError`` when the store fails (full, unwritable): the input is not to blame,
     ///   and another try may succeed; ``TranscodeError`` for everything about the input.
     public func transcode(
@@ -139,7 +140,8 @@ public final class Transcoder {
         publisher: String? = nil,
         staging adopted: StagingArea? = nil,
         growing: Bool = false,
-        onPlayable: (() -> Void)? = nil
+        onPlayable: (() -> Void)? = nil,
+        posterTime: Double? = nil
     ) throws -> TranscodeSummary {
         if case .path(let path) = input { try Transcoder.checkReadable(path) }
         let started = Date()
@@ -149,7 +151,7 @@ public final class Transcoder {
             let job = try TranscodeJob(
                 input: input, profile: profile, assetID: assetID, staging: staging, keyring: keyring, limits: limits,
                 progressInterval: progressInterval, progress: progress, isCancelled: isCancelled, started: started,
-                growing: growing, onPlayable: onPlayable
+                growing: growing, onPlayable: onPlayable, posterTime: posterTime
             )
             var summary = try job.run()
             if adopted == nil {

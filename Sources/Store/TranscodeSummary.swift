@@ -45,10 +45,14 @@ public struct TranscodeSummary: Codable, Sendable, Equatable {
     public var renditions: [Rendition]
     public var keys: Int
     public var warnings: [String]
+    /// The poster (`poster.jpg`), when the source has video.
+    public var poster: String?
+    /// The storyboard's WebVTT index (`storyboard.vtt`), whose cues name its sprite sheets.
+    public var storyboard: String?
 
     enum CodingKeys: String, CodingKey {
         case assetID = "asset_id", version, profile, durationSeconds = "duration", segments
-        case wallSeconds = "wall_time", renditions, keys, warnings
+        case wallSeconds = "wall_time", renditions, keys, warnings, poster, storyboard
     }
 
     public init(

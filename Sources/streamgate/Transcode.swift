@@ -32,6 +32,9 @@ struct Transcode: ParsableCommand {
     @Option(help: ArgumentHelp("With --out s3://…: the local folder segments pass through on their way up (default: a folder in $TMPDIR).", valueName: "folder"))
     var spool: String?
 
+    @Option(help: ArgumentHelp("The poster's instant, seconds from the start (default: a tenth in, at most 10 s).", valueName: "seconds"))
+    var posterTime: Double?
+
     @Option(help: "The asset id (letters, digits, '-', '_'); random when omitted.")
     var assetID: String?
 
@@ -81,6 +84,9 @@ struct Transcode: ParsableCommand {
                 ? try Keyring.load(handoff: Array(FileHandle.standardInput.readDataToEndOfFile()))
                 : try Keyring.load(keyFile: masterKeyFile)
             let limits = try limits.limits()
+            if let posterTime, !(posterTime.isFinite && posterTime >= 0) {
+                throw ValidationError("--poster-time must be seconds from the start, 0 or more (got \(posterTime))")
+            }
             let ladder = try Profile.load(path: profile)
             let id = try assetID.map { try AssetID($0) } ?? AssetID.random()
             let location = try StoreLocation(store)
@@ -106,7 +112,7 @@ struct Transcode: ParsableCommand {
                 summary = try transcoder.transcode(
                     input: source, profile: ladder, assetID: id, limits: limits, progressInterval: events ? 0.5 : 0.25,
                     progress: progress, isCancelled: { stop.isRequested }, publisher: publisher, staging: adopted,
-                    growing: growing && events && staging != nil, onPlayable: { EventWriter.write(.playable) }
+                    growing: growing && events && staging != nil, onPlayable: { EventWriter.write(.playable) }, posterTime: posterTime
                 )
                 if let bucket { summary.version = try bucket.publish(publisher: publisher) }
             } catch {

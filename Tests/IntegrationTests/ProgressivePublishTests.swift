@@ -49,6 +49,15 @@ struct ProgressivePublishTests {
                 let final = try await run("/usr/bin/curl", ["-s", "-D", "-", origin.baseURL + "/v/growing/\(record.version ?? "")/360p/index.m3u8"])
                 #expect(final.stdout.contains("#EXT-X-ENDLIST") && final.stdout.lowercased().contains("immutable"), "\(final.stdout)")
                 #expect(farm.versions(of: "growing").count == 1)
+
+                // Its stills, at version-less URLs; the storyboard names its sheets by version.
+                let poster = try await run("/usr/bin/curl", ["-s", "-D", "-", "-o", "/dev/null", origin.baseURL + "/v/growing/poster.jpg"])
+                #expect(poster.stdout.contains("200") && poster.stdout.lowercased().contains("content-type: image/jpeg"), "\(poster.stdout)")
+                let storyboard = try await origin.get("/v/growing/storyboard.vtt")
+                let index = String(decoding: storyboard.body, as: UTF8.self)
+                #expect(storyboard.status == 200 && index.contains("\n\(record.version ?? "")/storyboard/000.jpg#xywh=0,0,160,90\n"), "\(index.prefix(300))")
+                let sheet = try await run("/usr/bin/curl", ["-s", "-D", "-", "-o", "/dev/null", origin.baseURL + "/v/growing/\(record.version ?? "")/storyboard/000.jpg"])
+                #expect(sheet.stdout.lowercased().contains("immutable"), "\(sheet.stdout)")
             }
         }
     }

@@ -34,6 +34,8 @@ public struct JobSpec: Codable, Sendable, Equatable {
     /// publish unless `keep_source` is true.
     public var sourceEncrypted: Bool?
     public var keepSource: Bool?
+    /// The poster's instant, seconds from the start (default: a tenth in, at most 10 s).
+    public var posterTime: Double?
 
     /// The sealed upload to delete once the job has ended, whichever way it ended; nil when the
     /// source is not an upload, or the job asked to keep it.
@@ -44,13 +46,13 @@ public struct JobSpec: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, kind, source, profile, assetID = "asset_id", priority, callbackURL = "callback_url"
         case idempotencyKey = "idempotency_key", maxAttempts = "max_attempts", timeoutSeconds = "timeout_s"
-        case sourceEncrypted = "source_encrypted", keepSource = "keep_source"
+        case sourceEncrypted = "source_encrypted", keepSource = "keep_source", posterTime = "poster_time"
     }
 
     public init(
         id: String? = nil, kind: Kind = .transcode, source: String? = nil, profile: String? = nil, assetID: String? = nil,
         priority: JobPriority? = nil, callbackURL: String? = nil, idempotencyKey: String? = nil, maxAttempts: Int? = nil,
-        timeoutSeconds: Double? = nil, sourceEncrypted: Bool? = nil, keepSource: Bool? = nil
+        timeoutSeconds: Double? = nil, sourceEncrypted: Bool? = nil, keepSource: Bool? = nil, posterTime: Double? = nil
     ) {
         self.id = id
         self.kind = kind
@@ -64,6 +66,7 @@ public struct JobSpec: Codable, Sendable, Equatable {
         self.timeoutSeconds = timeoutSeconds
         self.sourceEncrypted = sourceEncrypted
         self.keepSource = keepSource
+        self.posterTime = posterTime
     }
 
     public init(from decoder: any Decoder) throws {
@@ -80,6 +83,7 @@ public struct JobSpec: Codable, Sendable, Equatable {
         timeoutSeconds = try container.decodeIfPresent(Double.self, forKey: .timeoutSeconds)
         sourceEncrypted = try container.decodeIfPresent(Bool.self, forKey: .sourceEncrypted)
         keepSource = try container.decodeIfPresent(Bool.self, forKey: .keepSource)
+        posterTime = try container.decodeIfPresent(Double.self, forKey: .posterTime)
     }
 
     public static let defaultMaxAttempts = 3
@@ -92,6 +96,7 @@ public struct JobSpec: Codable, Sendable, Equatable {
         if let id, !JobID.isValid(id) { throw .invalidField("id", "must be 1-64 of [A-Za-z0-9_-], got '\(id.prefix(80))'") }
         if let maxAttempts, !(1...100).contains(maxAttempts) { throw .invalidField("max_attempts", "must be 1…100, got \(maxAttempts)") }
         if let timeoutSeconds, !(timeoutSeconds > 0) { throw .invalidField("timeout_s", "must be positive") }
+        if let posterTime, !(posterTime >= 0 && posterTime.isFinite) { throw .invalidField("poster_time", "must be seconds from the start, 0 or more") }
         if let assetID, !JobID.isValid(assetID) {
             throw .invalidField("asset_id", "must be 1-64 of [A-Za-z0-9_-] starting with a letter or digit, got '\(assetID.prefix(80))'")
         }
@@ -129,6 +134,7 @@ public struct JobSpec: Codable, Sendable, Equatable {
         field("keep_source", keepSource.map { $0 ? "true" : "false" })
         field("kind", Self.quoted(kind.rawValue))
         field("max_attempts", maxAttempts.map { String($0) })
+        field("poster_time", posterTime.flatMap { $0.isFinite ? "\($0)" : nil })
         field("priority", priority.map { Self.quoted($0.rawValue) })
         field("profile", profile.map(Self.quoted))
         field("source", source.map(Self.quoted))

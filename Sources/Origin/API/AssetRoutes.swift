@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import NIOPosix
 import Store
@@ -20,7 +21,18 @@ extension JobAPI {
         guard let version = try await store.versions(of: asset).current else {
             return Self.error(.notFound, "no published asset \(id)", field: "id")
         }
-        return try Self.json(.ok, ["asset_id": id, "version": version.version, "playback_path": "/v/\(id)/master.m3u8"])
+        var answer = [
+            "asset_id": id, "version": version.version, "playback_path": "/v/\(id)/master.m3u8",
+            "state": version.isGrowing ? "growing" : "published",
+        ]
+        // The stills `asset.json` lists, at version-less URLs (a growing version has none yet).
+        if !version.isGrowing, let manifest = try await store.readBuffer("asset.json", of: version, maximumBytes: 1 << 20),
+           let summary = try? JSONDecoder().decode(TranscodeSummary.self, from: Data(manifest.readableBytesView))
+        {
+            if let poster = summary.poster { answer["poster_path"] = "/v/\(id)/\(poster)" }
+            if let storyboard = summary.storyboard { answer["storyboard_path"] = "/v/\(id)/\(storyboard)" }
+        }
+        return try Self.json(.ok, answer)
     }
 
     private func deleteAsset(_ id: String) async throws -> Response {

@@ -18,7 +18,7 @@ extension JobAPI {
     // MARK: - Uploads
 
     /// The query parameters `POST /v1/uploads` accepts (and the `Upload-Metadata` keys of tus).
-    static let uploadFields: Set<String> = ["profile", "asset_id", "priority", "callback_url", "idempotency_key", "max_attempts", "keep_source"]
+    static let uploadFields: Set<String> = ["profile", "asset_id", "priority", "callback_url", "idempotency_key", "max_attempts", "keep_source", "poster_time"]
 
     /// The job an upload enqueues, from its fields (query parameters or tus metadata); else the
     /// 400 naming the field. `source` is the sealed upload's.
@@ -35,6 +35,11 @@ extension JobAPI {
                 guard let priority = JobPriority(rawValue: text) else { return .failure(UploadFieldError("priority must be high or normal", field: field)) }
                 spec.priority = priority
             case "callback_url": spec.callbackURL = text
+            case "poster_time":
+                guard let seconds = Double(text), seconds.isFinite, seconds >= 0 else {
+                    return .failure(UploadFieldError("poster_time must be seconds from the start, 0 or more", field: field))
+                }
+                spec.posterTime = seconds
             case "idempotency_key": spec.idempotencyKey = text
             case "max_attempts":
                 guard let number = Int(text) else { return .failure(UploadFieldError("max_attempts must be a whole number", field: field)) }

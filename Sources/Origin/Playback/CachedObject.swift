@@ -33,7 +33,8 @@ extension OriginRoutes {
                     if original == nil { original = try await self.load(version, relative, type: type, rewritten: false) }
                     guard let original else { throw Missing() }
                     let folder = relative.split(separator: "/").dropLast().joined(separator: "/")
-                    body = ObjectBytes(copied: PlaylistRewriter.rewrite(original.body, directory: folder, version: version.version))
+                    let rewrite = type == .webVTT ? PlaylistRewriter.rewriteStoryboard : PlaylistRewriter.rewrite
+                    body = ObjectBytes(copied: rewrite(original.body, folder, version.version))
                 } else {
                     guard let loaded = try await self.loadBytes(name, version: version, relative: relative) else { throw Missing() }
                     body = loaded
@@ -151,6 +152,9 @@ public struct CachedObject: Sendable {
     let sizeText: String
     /// `Cache-Control` at a versioned URL and at a version-less one.
     let cacheControl: (versioned: String, unversioned: String)
+    /// A growing playlist: only its ETag validates a copy (it may change twice within the second
+    /// its `Last-Modified` names).
+    let isGrowing: Bool
     /// The encoded head of the plain 200 answer for the whole object, at a versioned URL and at a
     /// version-less one (they differ in `Cache-Control`).
     let wholeHeads: (versioned: ByteBuffer, unversioned: ByteBuffer)
@@ -171,6 +175,7 @@ public struct CachedObject: Sendable {
         lastModifiedText = HTTPSemantics.httpDate(self.lastModified)
         sizeText = String(body.readableBytes)
         self.cacheControl = cacheControl
+        isGrowing = content != nil
         wholeHeads = (
             OriginRoutes.wholeHead(type: type, cacheControl: cacheControl.versioned, lastModified: lastModifiedText, eTag: eTag, size: sizeText),
             OriginRoutes.wholeHead(type: type, cacheControl: cacheControl.unversioned, lastModified: lastModifiedText, eTag: eTag, size: sizeText)

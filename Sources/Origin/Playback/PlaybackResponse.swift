@@ -54,7 +54,7 @@ extension OriginRoutes {
         var headers = Self.validatorHeaders(type: type, cacheControl: cacheControl, lastModified: object.lastModifiedText, eTag: eTag)
 
         if HTTPSemantics.notModified(
-            ifNoneMatch: fields[.ifNoneMatch], ifModifiedSince: fields[.ifModifiedSince], eTag: eTag,
+            ifNoneMatch: fields[.ifNoneMatch], ifModifiedSince: object.isGrowing ? nil : fields[.ifModifiedSince], eTag: eTag,
             lastModified: object.lastModified
         ) {
             return PlaybackResponse(status: .notModified, headers: headers, body: nil)

@@ -4,8 +4,9 @@ import Store
 // The grammar of playback URLs, parsed once per URL and thread.
 
 /// A playback URL taken apart: `/v/{asset}/master.m3u8`, `/v/{asset}/{rendition}/{file}`,
-/// `/v/{asset}/{version}/{file}`, `/v/{asset}/{version}/{rendition}/{file}`, and the keys at
-/// `[/{version}]/keys/{key_id}`; the query's first `token`.
+/// `/v/{asset}/{version}/{file}`, `/v/{asset}/{version}/{rendition}/{file}`, the stills at
+/// `[/{version}]/poster.jpg`, `[/{version}]/storyboard.vtt` and `[/{version}]/storyboard/{sheet}.jpg`,
+/// and the keys at `[/{version}]/keys/{key_id}`; the query's first `token`.
 ///
 /// Names are the store's (letters, digits, `-`, `_`, `.`). Percent-escapes are decoded per
 /// segment, and a segment that decodes to anything else (a `/`, a NUL, a space) is refused, as
@@ -54,8 +55,8 @@ package struct PlaybackTarget: Equatable {
         }
         self.version = version
         if names.count == 1 {
-            // `master.m3u8`, at the top of the published version or of a named one.
-            guard version != nil || names[0] == "master.m3u8" else { return nil }
+            // `master.m3u8` (or a still), at the top of the published version or of a named one.
+            guard version != nil || Self.entryNames.contains(names[0]) else { return nil }
             relative = names[0]
         } else if names[0] == "keys" {
             relative = "keys/" + names[1]
@@ -67,6 +68,9 @@ package struct PlaybackTarget: Equatable {
         guard StorePath.isSafeRelative(relative), let type = MediaType.of(relative) else { return nil }
         kind = .file(type)
     }
+
+    /// The files a version-less URL may name at the top of the published version.
+    static let entryNames: Set<String> = ["master.m3u8", "poster.jpg", "storyboard.vtt"]
 
     /// One path segment, percent-decoded; nil when it is empty, a dot segment, or not a name.
     private static func name(_ segment: Substring.UTF8View.SubSequence) -> String? {
@@ -136,10 +140,16 @@ package struct PlaybackTarget: Equatable {
 /// What the origin serves, by file name.
 package enum MediaType {
     case playlist, transportStream
+    /// A poster or a storyboard sheet.
+    case jpeg
+    /// A storyboard's index: like a playlist, it names other files (its sheets).
+    case webVTT
 
     package static func of(_ relative: String) -> MediaType? {
         if relative.hasSuffix(".m3u8") { return .playlist }
         if relative.hasSuffix(".ts") { return .transportStream }
+        if relative.hasSuffix(".jpg") { return .jpeg }
+        if relative.hasSuffix(".vtt") { return .webVTT }
         return nil
     }
 
@@ -147,8 +157,13 @@ package enum MediaType {
         switch self {
         case .playlist: "application/vnd.apple.mpegurl"
         case .transportStream: "video/mp2t"
+        case .jpeg: "image/jpeg"
+        case .webVTT: "text/vtt; charset=utf-8"
         }
     }
+
+    /// An index of other files: reached without a version, its URIs are rewritten to name one.
+    var namesFiles: Bool { self == .playlist || self == .webVTT }
 }
 
 /// A playback URL taken apart once (``PlaybackTarget``, its ``AssetID``) and the L1 key it last
@@ -173,7 +188,7 @@ final class KnownTarget {
         self.target = target
         asset = try? AssetID(target.asset)
         segment = target.kind == .file(.transportStream) ? NumberedSegment(target.relative) : nil
-        isEntryPlaylist = target.version == nil && target.kind == .file(.playlist)
+        if target.version == nil, case .file(let type) = target.kind { isEntryPlaylist = type.namesFiles } else { isEntryPlaylist = false }
         if case .key = target.kind {
             route = .key
         } else {

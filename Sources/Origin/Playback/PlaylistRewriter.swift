@@ -23,6 +23,18 @@ enum PlaylistRewriter {
         return ByteBuffer(string: output)
     }
 
+    /// Rewrites the sheet URIs of a storyboard's WebVTT index (its cue payloads, `sheet.jpg#xywh=…`)
+    /// the same way; the header, the blank lines and the cue timings stay as they are.
+    static func rewriteStoryboard(_ index: ByteBuffer, directory: String, version: String) -> ByteBuffer {
+        let prefix = String(repeating: "../", count: directory.isEmpty ? 0 : directory.split(separator: "/").count) + version + "/"
+        let lines = String(buffer: index).split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            let trimmed = line.hasSuffix("\r") ? line.dropLast() : line
+            guard !trimmed.isEmpty, !trimmed.hasPrefix("WEBVTT"), !trimmed.contains("-->"), !trimmed.hasPrefix("NOTE") else { return String(trimmed) }
+            return rewrite(uri: trimmed, directory: directory, prefix: prefix)
+        }
+        return ByteBuffer(string: lines.joined(separator: "\n"))
+    }
+
     /// Rewrites `URI="…"` attributes of a tag (EXT-X-KEY, EXT-X-MEDIA, EXT-X-MAP, …).
     private static func rewriteAttributes(_ tag: Substring, directory: String, prefix: String) -> String {
         guard tag.contains("URI=\"") else { return String(tag) }
