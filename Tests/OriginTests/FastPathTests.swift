@@ -250,6 +250,10 @@ struct FastPathTests {
         #expect(parts("/v/film/360p/00001.ts?tokens=1") == "film - 360p/00001.ts file(Origin.MediaType.transportStream) -")
         #expect(parts("/v/film/keys/0123?token=a.b-c_d&token=e") == "film - keys/0123 key(\"0123\") a.b-c_d")
         #expect(parts("/v/film/\(version)/keys/0123") == "film \(version) keys/0123 key(\"0123\") -")
+        // The stills: at the top of the published version, and under a version.
+        #expect(parts("/v/film/poster.jpg") == "film - poster.jpg file(Origin.MediaType.jpeg) -")
+        #expect(parts("/v/film/storyboard.vtt") == "film - storyboard.vtt file(Origin.MediaType.webVTT) -")
+        #expect(parts("/v/film/\(version)/storyboard/000.jpg") == "film \(version) storyboard/000.jpg file(Origin.MediaType.jpeg) -")
         // Escapes are decoded: in names, in the query's names and in the token.
         #expect(parts("/v/film/360p/%30%30%30%30%31.ts") == "film - 360p/00001.ts file(Origin.MediaType.transportStream) -")
         #expect(parts("/v/film/keys/0123?token=a%2Eb") == "film - keys/0123 key(\"0123\") a.b")
@@ -262,6 +266,7 @@ struct FastPathTests {
             "/v/fi lm/master.m3u8", "/v/film/360p/00001.ts\u{0}", "/v/film/%2F/x.ts", "/v/film/360p%2F00001.ts/x.ts",
             "/v/film/360p/0000%.ts", "/v/film/360p/%zz.ts", "/v/film/360p/%00.ts", "/v/film/keys/0123?token=a%2",
             "/v/film/%2e/master.m3u8", "/v/film/master.m3u8/", "/v/master.m3u8", "/v/film/v20261123T204523Z-9c2d9f34965b/keys",
+            "/v/film/other.jpg", "/v/film/asset.json", "/v/film/\(version)/asset.json", "/v/film/poster.png",
         ] {
             #expect(PlaybackTarget(path) == nil, "\(path)")
         }

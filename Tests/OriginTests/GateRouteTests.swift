@@ -60,6 +60,11 @@ struct GateRouteTests {
                     #expect(before.hasPrefix("#EXT-X-KEY:"), "only key lines change: \(before) → \(after)")
                     #expect(after == before.replacingOccurrences(of: keyURI, with: "/keys/\(stack.film.contentKey.id)?token=\(token)\""))
                 }
+                // A gated asset's poster: refused without a token, private to the owner with one.
+                try await origin.client.execute(uri: "/v/film/poster.jpg", method: .get) { #expect($0.status == .unauthorized) }
+                try await origin.client.execute(uri: "/v/film/poster.jpg?token=\(token)", method: .get) { response in
+                    #expect(response.status == .ok && response.headers[.cacheControl] == "private, no-store")
+                }
                 // The tailored key URI works for the owner: the whole path, the chain included.
                 let keyLine = try #require(tailoredLines.first { $0.hasPrefix("#EXT-X-KEY:") })
                 let uri = try #require(keyLine.split(separator: "\"").dropFirst().first)
@@ -99,10 +104,25 @@ struct GateRouteTests {
                     }
                 }
                 #expect(stack.routes.statistics.fastPath > answeredEarly, "once the policy is known, the refusal comes from memory too")
+                // The stills are pictures of the film, not ciphertext: gated like its keys.
+                let version = stack.film.version.version
+                for path in ["/v/film/poster.jpg", "/v/film/storyboard.vtt", "/v/film/\(version)/storyboard/000.jpg"] {
+                    try await origin.client.execute(uri: path, method: .get) { response in
+                        #expect(response.status == .serviceUnavailable, "\(path): \(String(buffer: response.body))")
+                        #expect(!String(buffer: response.body).contains("poster") && !String(buffer: response.body).contains("WEBVTT"))
+                    }
+                }
 
-                // Public again: served again.
+                // Public again: served again, stills too, with the version's cache rules.
                 try await stack.policies.setPolicy(nil, of: "film")
                 try await origin.client.execute(uri: paths[0], method: .get) { #expect($0.status == .ok) }
+                try await origin.client.execute(uri: "/v/film/poster.jpg", method: .get) { response in
+                    #expect(response.status == .ok && String(buffer: response.body) == "poster 0")
+                    #expect(response.headers[.contentType] == "image/jpeg" && response.headers[.cacheControl]?.hasPrefix("public") == true)
+                }
+                try await origin.client.execute(uri: "/v/film/storyboard.vtt", method: .get) { response in
+                    #expect(String(buffer: response.body).contains("\n\(stack.film.version.version)/storyboard/000.jpg#xywh=0,0,160,90"), "the entry index names the version")
+                }
 
                 // Policies unreadable: no key either (an unknown policy is not an absent one).
                 stack.redis.stop()

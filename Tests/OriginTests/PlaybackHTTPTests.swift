@@ -75,6 +75,9 @@ final class FilmFixture: @unchecked Sendable {
         playlist += "#EXT-X-ENDLIST\n"
         try staging.write(playlist, to: "360p/index.m3u8")
         try staging.write(try keyring.wrap(key, context: "film").serialized(), to: "keys/\(key.id).key")
+        try staging.write(Array("poster \(generation)".utf8), to: "poster.jpg")
+        try staging.write("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nstoryboard/000.jpg#xywh=0,0,160,90\n", to: "storyboard.vtt")
+        try staging.write(Array("sheet \(generation)".utf8), to: "storyboard/000.jpg")
         return try staging.publish(requiredFiles: ["master.m3u8"])
     }
 

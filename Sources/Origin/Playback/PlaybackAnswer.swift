@@ -125,6 +125,13 @@ extension OriginRoutes {
         _ answering: inout Answering, _ progress: inout PlaybackProgress
     ) -> PlaybackStep {
         let target = known.target
+        // A still is the picture itself, not ciphertext: a gated asset's go only to viewers the gate admits.
+        var privateStill = false
+        if type == .jpeg || type == .webVTT {
+            let (step, gated) = gateCheck(token: target.token, asset, mode, &answering, &progress)
+            if let step { return step }
+            privateStill = gated
+        }
         if progress.partial != nil || mode == .mayLoad, let direct = partialRead(known, type, in: version, request: answering.request) {
             switch found(progress.partial, direct, mode, &progress, PlaybackLoad.partial) {
             case .value(let partial?): return finish(partialResponse(partial, known: known, type: type, version: version), &answering, &progress)
@@ -156,6 +163,11 @@ extension OriginRoutes {
         }
         if type == .transportStream, let segment = known.segment { answering.readAhead = (version, segment) }
         let versioned = target.version != nil
+        if privateStill {
+            var response = fileResponse(object, type: type, versioned: versioned, request: answering.request)
+            response.headers[.cacheControl] = "private, no-store"
+            return finish(response, &answering, &progress)
+        }
         if progress.encodedHeads, answering.request.headerFields.isEmpty, !everyAnswerVariesByOrigin {
             // No range, validators, encodings or origin asked about: the object's own encoded head.
             let head = versioned ? object.wholeHeads.versioned : object.wholeHeads.unversioned
@@ -173,31 +185,39 @@ extension OriginRoutes {
     ) -> PlaybackStep {
         let relative = "keys/\(keyID).key"
         guard Self.isKeyID(keyID), StorePath.isSafeRelative(relative) else { return finish(Self.notFound, &answering, &progress) }
-        if let policies {
-            let policy: AccessPolicy?
-            switch found(progress.policy, policies.policy(of: asset.rawValue), mode, &progress, PlaybackLoad.policy) {
-            case .value(let known): policy = known
-            case .failed: return finish(Self.gateUnavailable, &answering, &progress)
-            case .step(let step): return step
-            }
-            if let policy {
-                guard let gate else { return finish(refusalWithoutGate(asset), &answering, &progress) }
-                let lookup = gate.authorize(answering.request.headerFields, queryToken: token, asset: asset.rawValue, policy: policy)
-                switch found(progress.authorization, lookup, mode, &progress, PlaybackLoad.authorization) {
-                case .value(let decision):
-                    answering.authorization = decision
-                    if case .refused(_, let refusal) = decision { return finish(refusal, &answering, &progress) }
-                case .failed(let error): return failed(error, &answering, &progress)
-                case .step(let step): return step
-                }
-            }
-        }
+        if let step = gateCheck(token: token, asset, mode, &answering, &progress).step { return step }
         switch found(progress.key, contentKey(version, keyID: keyID, relative: relative), mode, &progress, PlaybackLoad.key) {
         case .value(.key(let bytes)): return finish(Self.keyResponse(bytes, method: answering.request.method), &answering, &progress)
         case .value(.missing): return finish(Self.notFound, &answering, &progress)
         case .value(.unavailable): return finish(Self.keyUnavailable(keyID), &answering, &progress)
         case .failed(let error): return failed(error, &answering, &progress)
         case .step(let step): return step
+        }
+    }
+
+    /// What the gate says of a request for something only a viewer it admits may have (a key, a
+    /// gated asset's stills): `.step` when it refused, failed or must load first; else whether
+    /// the asset is gated at all.
+    private func gateCheck(
+        token: String?, _ asset: AssetID, _ mode: PlaybackMode, _ answering: inout Answering, _ progress: inout PlaybackProgress
+    ) -> (step: PlaybackStep?, gated: Bool) {
+        guard let policies else { return (nil, false) }
+        let policy: AccessPolicy?
+        switch found(progress.policy, policies.policy(of: asset.rawValue), mode, &progress, PlaybackLoad.policy) {
+        case .value(let known): policy = known
+        case .failed: return (finish(Self.gateUnavailable, &answering, &progress), true)
+        case .step(let step): return (step, true)
+        }
+        guard let policy else { return (nil, false) }
+        guard let gate else { return (finish(refusalWithoutGate(asset), &answering, &progress), true) }
+        let lookup = gate.authorize(answering.request.headerFields, queryToken: token, asset: asset.rawValue, policy: policy)
+        switch found(progress.authorization, lookup, mode, &progress, PlaybackLoad.authorization) {
+        case .value(let decision):
+            answering.authorization = decision
+            if case .refused(_, let refusal) = decision { return (finish(refusal, &answering, &progress), true) }
+            return (nil, true)
+        case .failed(let error): return (failed(error, &answering, &progress), true)
+        case .step(let step): return (step, true)
         }
     }
 
