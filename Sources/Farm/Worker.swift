@@ -2,6 +2,7 @@ import Foundation
 import Jobs
 import Logging
 import NIOConcurrencyHelpers
+import Redis
 import Metrics
 import Store
 import Processes
@@ -142,11 +143,15 @@ public final class Worker: Sendable {
                             group.addTask { await self.runJob(lease: lease, spec: spec) }
                         case .skip(let why):
                             logger.debug("skipped an entry", metadata: ["entry": "\(delivery.entry)", "why": "\(why)"])
-                            // A job cancelled before any worker took it ends here.
-                            if why == "cancelled" { await removeSealedUpload(of: delivery.spec) }
+                            // A job cancelled before any worker took it (or while its worker was dead) ends here.
+                            if why == "cancelled" {
+                                await removeSealedUpload(of: delivery.spec)
+                                await withdrawAbandonedGrowth(of: delivery)
+                            }
                         case .dead(let reason):
                             logger.error("dead-lettered", metadata: ["entry": "\(delivery.entry)", "reason": "\(reason)"])
                             await removeSealedUpload(of: delivery.spec)
+                            await withdrawAbandonedGrowth(of: delivery)
                         case .rejected(let reason):
                             logger.error("rejected a stream entry that is not a job", metadata: ["entry": "\(delivery.entry)", "reason": "\(reason)"])
                         }
@@ -197,6 +202,19 @@ public final class Worker: Sendable {
     private func removeSealedUpload(of spec: JobSpec?) async {
         guard let source = spec?.sealedUploadToRemove, let uploads = (configuration.storage as? any SealedUploadStorage)?.sealedUploads else { return }
         _ = try? await uploads.removeSource(source)
+    }
+
+    /// A job that ended with no worker running it (out of attempts when reclaimed, or cancelled
+    /// while its worker was dead) may have left the version it showed growing: withdrawn, so no
+    /// asset stays growing, never to end.
+    private func withdrawAbandonedGrowth(of delivery: Delivery) async {
+        guard let spec = delivery.spec, let asset = spec.assetID.flatMap({ try? AssetID($0) }) else { return }
+        guard let versions = try? await configuration.storage.versions(of: asset), versions.current?.isGrowing == true,
+              versions.publisher == spec.id ?? delivery.entry
+        else { return }
+        try? await configuration.storage.unpublish(asset)
+        _ = try? await queue.redis.announceAssetChange(asset.rawValue, in: queue.keys)
+        logger.warning("withdrew the growing version of a job that ended without its worker", metadata: ["asset": "\(asset)"])
     }
 
     /// Tells the job's callback URL, if it has one.

@@ -81,6 +81,27 @@ struct ProgressivePublishTests {
         }
     }
 
+    @Test("a job cancelled while its worker lies dead after showing its growth: withdrawn by the worker that finds it so", .tags(.endToEnd))
+    func abandonedGrowthIsWithdrawn() async throws {
+        try await withFarm { farm in
+            try FileManager.default.createDirectory(atPath: farm.store, withIntermediateDirectories: true)
+            try await withServe(store: farm.store, environment: farm.environment) { origin in
+                let doomed = try farm.startWorker("doomed", lease: 2)
+                let id = try await farm.queue.enqueue(JobSpec(source: await FarmHarness.longClip, profile: "default", assetID: "abandoned")).jobID
+                _ = try await farm.wait(for: id, timeout: 60) { $0.playableAt != nil }
+                doomed.signal(SIGKILL)
+                _ = doomed.wait(timeout: 5)
+                #expect(try await origin.get("/v/abandoned/master.m3u8").status == 200, "shown, and stalled")
+                _ = try await farm.queue.cancel(id)
+                try farm.startWorker("reaper", lease: 2)
+                let record = try await farm.wait(for: id, timeout: 60) { $0.state.isTerminal }
+                #expect(record.state == .cancelled, "\(record)")
+                #expect(try await eventually(within: 10) { try await origin.get("/v/abandoned/master.m3u8").status == 404 }, "no asset stays growing forever")
+                #expect(farm.log("reaper").contains("withdrew the growing version"), "\(farm.log("reaper").suffix(1500))")
+            }
+        }
+    }
+
     @Test("a republish is not shown while it grows: the published version stays until the new one is whole", .tags(.endToEnd))
     func republishStaysWhole() async throws {
         try await withFarm { farm in

@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 
@@ -33,11 +34,12 @@ def playable(origin, asset):
     status, master = get(f"{origin}/v/{asset}/master.m3u8")
     if status != 200:
         return False
+    master_url = f"{origin}/v/{asset}/master.m3u8"
     for line in master.decode().splitlines():
         if not line or line.startswith("#"):
             continue
-        base = f"{origin}/v/{asset}/" + line.rsplit("/", 1)[0] + "/"
-        status, media = get(f"{origin}/v/{asset}/{line}")
+        media_url = urllib.parse.urljoin(master_url, line)
+        status, media = get(media_url)
         if status != 200:
             return False
         text = media.decode()
@@ -46,7 +48,7 @@ def playable(origin, asset):
         if segment is None or key is None:
             return False
         for uri in (segment, key.group(1)):
-            if get(base + uri)[0] != 200:
+            if get(urllib.parse.urljoin(media_url, uri))[0] != 200:
                 return False
     return True
 
@@ -76,8 +78,19 @@ def publish(origin, api_key, source, asset, profile):
         time.sleep(0.02)
 
 
+def listed(playlist):
+    """True once ffmpeg's playlist lists a segment (it writes it after each one)."""
+    try:
+        with open(playlist) as text:
+            return "#EXTINF" in text.read()
+    except OSError:
+        return False
+
+
 def ffmpeg_ladder(source, out, rungs):
-    """(first segment of every rung s, exit s) for the ffmpeg command line writing the ladder."""
+    """(first segment of every rung s, exit s) for the ffmpeg command line writing the ladder, as
+    an EVENT playlist: the form in which it writes each playlist after every segment (a VOD one
+    only at the end), so a player could start on it."""
     os.makedirs(out, exist_ok=True)
     split = "".join(f"[s{i}]" for i in range(len(rungs)))
     scales = "".join(f";[s{i}]scale={w}:{h}[v{i}]" for i, (_, w, h, *_rest) in enumerate(rungs))
@@ -89,14 +102,13 @@ def ffmpeg_ladder(source, out, rungs):
         stream_map.append(f"v:{i},a:{i},name:{name}")
     command += ["-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-pix_fmt", "yuv420p", "-g", "60",
                 "-keyint_min", "60", "-sc_threshold", "0", "-c:a", "aac", "-b:a", "128k", "-ac", "2",
-                "-f", "hls", "-hls_time", "6", "-hls_playlist_type", "vod", "-var_stream_map", " ".join(stream_map),
+                "-f", "hls", "-hls_time", "6", "-hls_playlist_type", "event", "-var_stream_map", " ".join(stream_map),
                 "-master_pl_name", "master.m3u8", "-hls_segment_filename", f"{out}/%v/%05d.ts", f"{out}/%v/index.m3u8"]
     started = time.monotonic()
     process = subprocess.Popen(command)
     first = None
     while process.poll() is None:
-        if first is None and all(os.path.exists(f"{out}/{r[0]}/00001.ts") for r in rungs):
-            # 00001 exists: 00000 is whole.
+        if first is None and all(listed(f"{out}/{r[0]}/index.m3u8") for r in rungs):
             first = time.monotonic() - started
         time.sleep(0.02)
     if process.returncode != 0:

@@ -4,8 +4,8 @@
 # published Mux medians and the ffmpeg command line writing the same ladder. See measure.py.
 #
 # Usage, from the repository root:  bench/publish/run.sh      LENGTHS=10,60,300 RUNS=3 for more
-# Sources: 720p30 testsrc2 blended with a zooming Mandelbrot set, light grain, a 440 Hz tone;
-# made once into bench/.work/. Ends with one line:
+# Sources: 720p30 testsrc2 blended with a zooming Mandelbrot set, light grain, a 440 Hz tone
+# (longer than a minute: the minute looped); made once into bench/.work/. Ends with one line:
 #   summary first_playable_s_10=… full_s_10=… ffmpeg_first_segment_s_10=… ffmpeg_full_s_10=… progressive_overhead_10=… (per length)
 set -euo pipefail
 
@@ -26,18 +26,30 @@ bench_release_binary
 mkdir -p "$work"
 
 IFS=, read -r -a seconds_list <<<"$lengths"
+# A clip is made for each length up to a minute; a longer one loops the minute (the Mandelbrot set's
+# zoom grows slower to draw frame by frame, and a loop has the same motion).
+make_source() { # $1: seconds, $2: output
+  if (($1 > 60)); then
+    make_source 60 "$work/source-720p30-60s.mp4"
+    ffmpeg -hide_banner -nostdin -loglevel error -y -stream_loop $(($1 / 60)) -i "$work/source-720p30-60s.mp4" -t "$1" -c copy \
+      -movflags +faststart "$work/partial.mp4" || fail "could not loop the minute into $2"
+  else
+    [[ -s $2 ]] && return 0
+    ffmpeg -hide_banner -nostdin -loglevel error -y \
+      -f lavfi -i "testsrc2=size=1280x720:rate=30:duration=$1" \
+      -f lavfi -i "mandelbrot=size=1280x720:rate=30:maxiter=256" \
+      -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=$1" \
+      -filter_complex "[0:v]format=yuv420p[t];[1:v]format=yuv420p[m];[t][m]blend=all_mode=average,noise=alls=3:allf=t,format=yuv420p[v]" \
+      -map "[v]" -map 2:a -t "$1" -c:v libx264 -preset veryfast -crf 18 -pix_fmt yuv420p \
+      -c:a aac -b:a 192k -ac 2 -ar 48000 -movflags +faststart "$work/partial.mp4" || fail "could not make the source"
+  fi
+  mv "$work/partial.mp4" "$2"
+}
 for seconds in "${seconds_list[@]}"; do
   source=$work/source-720p30-${seconds}s.mp4
   [[ -s $source ]] && continue
   echo "bench/publish: making $source (once)" >&2
-  ffmpeg -hide_banner -nostdin -loglevel error -y \
-    -f lavfi -i "testsrc2=size=1280x720:rate=30:duration=$seconds" \
-    -f lavfi -i "mandelbrot=size=1280x720:rate=30" \
-    -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=$seconds" \
-    -filter_complex "[0:v]format=yuv420p[t];[1:v]format=yuv420p[m];[t][m]blend=all_mode=average,noise=alls=3:allf=t,format=yuv420p[v]" \
-    -map "[v]" -map 2:a -t "$seconds" -c:v libx264 -preset veryfast -crf 18 -pix_fmt yuv420p \
-    -c:a aac -b:a 192k -ac 2 -ar 48000 -movflags +faststart "$work/partial.mp4" || fail "could not make the source"
-  mv "$work/partial.mp4" "$source"
+  make_source "$seconds" "$source"
 done
 
 data=$work/dev

@@ -10,7 +10,7 @@ import Redis
 /// The job API for an upload service, under `/v1`. Every request needs `Authorization: Bearer <key>`.
 ///
 /// - `POST /v1/jobs` `{source, profile?, asset_id?, idempotency_key?, priority?, callback_url?,
-///   max_attempts?, timeout_s?}` → 202 `{job_id, asset_id, status_url}` (200 with the first job when
+///   max_attempts?, timeout_s?, poster_time?}` → 202 `{job_id, asset_id, status_url}` (200 with the first job when
 ///   the idempotency key was seen).
 /// - `POST /v1/uploads?profile=…&asset_id=…` with the file as the body → the body is sealed
 ///   (chunked AES-256-GCM) as it arrives, never written in the clear, into the store's uploads (a

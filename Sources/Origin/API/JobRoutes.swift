@@ -24,7 +24,7 @@ extension JobAPI {
 
     /// The fields `POST /v1/jobs` accepts.
     static let jobFields: Set<String> = [
-        "source", "profile", "asset_id", "idempotency_key", "priority", "callback_url", "max_attempts", "timeout_s",
+        "source", "profile", "asset_id", "idempotency_key", "priority", "callback_url", "max_attempts", "timeout_s", "poster_time",
     ]
 
     private func createJob(_ request: Request) async throws -> Response {

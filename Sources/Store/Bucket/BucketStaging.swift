@@ -54,7 +54,17 @@ final class BucketStaging: VersionStaging, Sendable {
         }
         switch try await store.swapPointer(asset, to: version, publisher: publisher, growing: true) {
         case .swapped(let shown):
-            state.withLockedValue { $0.shown = true }
+            // Discarded while the pointer was being swapped (the attempt was cancelled): withdrawn
+            // at once, or the asset would point at objects being deleted.
+            let discarded = state.withLockedValue { state -> Bool in
+                if state.finished { return true }
+                state.shown = true
+                return false
+            }
+            if discarded {
+                await store.withdrawGrowing(asset, version: version)
+                return nil
+            }
             return shown
         case .alreadyPublished, .notShown:
             return nil
