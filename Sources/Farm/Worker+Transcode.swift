@@ -49,10 +49,8 @@ extension Worker {
         let shown = NIOLockedValueBox(false)
         let outcome = await transcode(input, into: staging, profilePath: profilePath, growing: growing, shown: shown, lease: lease, spec: spec)
         await staging.discard()
-        var succeeded = false
-        if case .succeeded? = outcome { succeeded = true }
-        if shown.withLockedValue({ $0 }), !succeeded {
-            // Withdrawn with the attempt: origins must stop showing it now, not when they next look.
+        if case .succeeded? = outcome {} else if shown.withLockedValue({ $0 }) {
+            // Withdrawn with the attempt (the discard above): origins must stop showing it now.
             _ = try? await queue.redis.announceAssetChange(id.rawValue, in: queue.keys)
         }
         return outcome

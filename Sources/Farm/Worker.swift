@@ -189,7 +189,12 @@ public final class Worker: Sendable {
         case .noop: outcome = .succeeded(version: nil)  // normally finished inline, in batches
         case .transcode: outcome = await runTranscode(lease: lease, spec: spec)
         }
-        guard let outcome else { return }
+        guard let outcome else { return }  // the job is another worker's now, any growth of it too
+        if case .succeeded = outcome {} else if spec.kind == .transcode, let asset = (lease.assetID ?? spec.assetID).flatMap({ try? AssetID($0) }) {
+            // A growth an earlier attempt of this job showed, and this one did not replace (it
+            // failed before it could): no half asset stays shown.
+            _ = await withdrawGrowth(of: asset, by: lease.jobID)
+        }
         if await finish(lease, outcome) {
             if outcome.isFinal { await removeSealedUpload(of: spec) }
             notify(spec: spec, lease: lease, outcome: outcome)
@@ -209,12 +214,20 @@ public final class Worker: Sendable {
     /// asset stays growing, never to end.
     private func withdrawAbandonedGrowth(of delivery: Delivery) async {
         guard let spec = delivery.spec, let asset = spec.assetID.flatMap({ try? AssetID($0) }) else { return }
+        if await withdrawGrowth(of: asset, by: spec.id ?? delivery.entry) {
+            logger.warning("withdrew the growing version of a job that ended without its worker", metadata: ["asset": "\(asset)"])
+        }
+    }
+
+    /// Withdraws `asset`'s version when it still grows for `jobID` (and only then), and tells
+    /// the origins; true when there was one.
+    func withdrawGrowth(of asset: AssetID, by jobID: String) async -> Bool {
         guard let versions = try? await configuration.storage.versions(of: asset), versions.current?.isGrowing == true,
-              versions.publisher == spec.id ?? delivery.entry
-        else { return }
-        try? await configuration.storage.unpublish(asset)
+              versions.publisher == jobID
+        else { return false }
+        await configuration.storage.withdrawGrowth(of: asset, by: jobID)
         _ = try? await queue.redis.announceAssetChange(asset.rawValue, in: queue.keys)
-        logger.warning("withdrew the growing version of a job that ended without its worker", metadata: ["asset": "\(asset)"])
+        return true
     }
 
     /// Tells the job's callback URL, if it has one.

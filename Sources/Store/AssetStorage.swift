@@ -38,6 +38,11 @@ public protocol AssetStorage: Sendable {
     /// Withdraws an asset: readers stop seeing it at once; its versions are removed after.
     func unpublish(_ asset: AssetID) async throws(StoreError)
 
+    /// Withdraws `asset`'s current version only if it is still growing and `publisher` showed it
+    /// (a job whose attempt died, or ended without making it whole); any other version is left
+    /// alone. Best effort.
+    func withdrawGrowth(of asset: AssetID, by publisher: String) async
+
     /// A new version of `asset` being written by the attempt `holder` (a job's id) of a worker:
     /// a local folder a transcode writes into, whose files reach the store as they are finished
     /// (``VersionStaging/stored(_:)``) or at ``VersionStaging/publish(requiredFiles:publisher:)``.

@@ -79,10 +79,12 @@ struct Transcode: ParsableCommand {
 
     func run() throws {
         do {
-            if let memoryLimitMib { try ResourceLimits.capAddressSpace(mebibytes: memoryLimitMib.mebibytes) }
+            // The keyring comes from the worker, not the input: read before the cap, under which
+            // Foundation's read of standard input could find no room and return nothing.
             let keyring = keyringStdin
                 ? try Keyring.load(handoff: Array(FileHandle.standardInput.readDataToEndOfFile()))
                 : try Keyring.load(keyFile: masterKeyFile)
+            if let memoryLimitMib { try ResourceLimits.capAddressSpace(mebibytes: memoryLimitMib.mebibytes) }
             let limits = try limits.limits()
             if let posterTime, !(posterTime.isFinite && posterTime >= 0) {
                 throw ValidationError("--poster-time must be seconds from the start, 0 or more (got \(posterTime))")

@@ -133,7 +133,12 @@ extension OriginRoutes {
         return response
     }
 
-    static var notFound: PlaybackResponse { .plain(.notFound, "not found\n") }
+    /// Never stored by a CDN: a growing version's next segment is missing only until it is sealed.
+    static var notFound: PlaybackResponse {
+        var response = PlaybackResponse.plain(.notFound, "not found\n")
+        response.headers[.cacheControl] = "no-store"
+        return response
+    }
 
     // MARK: - CORS
 

@@ -41,7 +41,9 @@ final class BucketStaging: VersionStaging, Sendable {
         let replaceable = Self.isReplaceable(relative)
         let already = state.withLockedValue { $0.finished || (!replaceable && $0.uploaded.contains(relative)) }
         guard !already else { return }
-        try await upload(relative)
+        // Once shown, a playlist naming a file not stored yet would send players to a 404: it
+        // waits for its next report. Before, nothing of the version is visible.
+        try await upload(relative, onlyWhenComplete: replaceable && state.withLockedValue { $0.shown })
         // The bucket has it now: the spool need not keep it.
         if !replaceable { unlink(folder + "/" + relative) }
     }
@@ -96,23 +98,31 @@ final class BucketStaging: VersionStaging, Sendable {
     }
 
     func discard() async {
-        let (uploaded, shown): (Set<String>?, Bool) = state.withLockedValue { state in
-            guard !state.finished else { return (nil, false) }
+        let uploaded: Set<String>? = state.withLockedValue { state in
+            guard !state.finished else { return nil }
             state.finished = true
-            return (state.uploaded, state.shown)
+            return state.uploaded
         }
         area.discard()
-        if shown { await store.withdrawGrowing(asset, version: version) }
+        // Also when `show` did not say it succeeded (a pointer swap that landed, then timed out):
+        // only a growing pointer naming this version is withdrawn.
+        if uploaded != nil { await store.withdrawGrowing(asset, version: version) }
         guard let uploaded, !uploaded.isEmpty else { return }
         try? await store.deleteObjects(uploaded.map { store.versionPrefix(asset, version) + "/" + $0 })
     }
 
-    /// Uploads one local file to its key in the version.
-    private func upload(_ relative: String) async throws(StoreError) {
+    /// Uploads one local file to its key in the version. With `onlyWhenComplete` (a playlist the
+    /// writer may have written again since it was reported), nothing is sent while it names a
+    /// file not stored yet: its later report, after that file's, sends it.
+    private func upload(_ relative: String, onlyWhenComplete: Bool = false) async throws(StoreError) {
         let path = folder + "/" + relative
         // Read on the thread pool: a segment is megabytes, and this runs on the cooperative pool.
         guard let data = try? await NIOThreadPool.singleton.runIfActive({ FileManager.default.contents(atPath: path) }) ?? nil else {
             throw StoreError("\(path): cannot read the staged file")
+        }
+        if onlyWhenComplete {
+            let stored = state.withLockedValue { $0.uploaded }
+            guard Self.files(namedBy: String(decoding: data, as: UTF8.self), at: relative).allSatisfy(stored.contains) else { return }
         }
         let key = store.versionPrefix(asset, version) + "/" + relative
         do {
@@ -152,6 +162,28 @@ final class BucketStaging: VersionStaging, Sendable {
             files.append(relative)
         }
         return files.sorted()
+    }
+
+    /// The files of the version a playlist at `relative` names: its URI lines and `URI="…"`
+    /// attributes, resolved against its folder (a key URI `keys/<id>` is the file `keys/<id>.key`).
+    static func files(namedBy playlist: String, at relative: String) -> [String] {
+        let folder = relative.split(separator: "/").dropLast().map(String.init)
+        var uris: [Substring] = []
+        for line in playlist.split(separator: "\n") {
+            if !line.hasPrefix("#") {
+                uris.append(line)
+            } else if let start = line.range(of: "URI=\""), let end = line[start.upperBound...].firstIndex(of: "\"") {
+                uris.append(line[start.upperBound..<end])
+            }
+        }
+        return uris.compactMap { uri -> String? in
+            var parts = folder
+            for component in uri.split(separator: "?")[0].split(separator: "/") {
+                if component == ".." { guard !parts.isEmpty else { return nil }; parts.removeLast() } else if component != "." { parts.append(String(component)) }
+            }
+            let file = parts.joined(separator: "/")
+            return file.hasPrefix("keys/") && !file.hasSuffix(".key") ? file + ".key" : file
+        }
     }
 
     /// Playlists: written again while a version grows.

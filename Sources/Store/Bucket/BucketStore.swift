@@ -141,6 +141,12 @@ public final class BucketStore: AssetStorage {
         try? await deleteAll(under: versionsPrefix(asset))
     }
 
+    public func withdrawGrowth(of asset: AssetID, by publisher: String) async {
+        guard let (pointer, _) = try? await readPointer(asset), pointer.isGrowing, pointer.publisher == publisher else { return }
+        await withdrawGrowing(asset, version: pointer.version)
+        try? await deleteAll(under: versionPrefix(asset, pointer.version) + "/")
+    }
+
     // MARK: - Writing
 
     public func stage(_ asset: AssetID, heldBy holder: String, spool: String) async throws(StoreError) -> any VersionStaging {

@@ -54,6 +54,14 @@ extension AssetStore: AssetStorage {
         try await onPool { try self.unpublish(asset) }
     }
 
+    public func withdrawGrowth(of asset: AssetID, by publisher: String) async {
+        try? await onPool {
+            guard let current = try self.publishedVersion(of: asset), current.isGrowing, self.publisher(of: current) == publisher else { return }
+            // Checks again, under the asset's lock, that the link still names that version.
+            self.withdrawGrowing(current)
+        }
+    }
+
     public func stage(_ asset: AssetID, heldBy holder: String, spool: String) async throws(StoreError) -> any VersionStaging {
         try await onPool { () throws -> FolderStaging in
             // What an earlier attempt of this job left when its worker died: this attempt holds the job now.

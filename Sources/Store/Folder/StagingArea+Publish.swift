@@ -69,12 +69,26 @@ extension StagingArea {
         defer { close(lock) }
         let current = try store.publishedVersion(of: asset)
         if let current, !(current.isGrowing && store.publisher(of: current) == publisher) { return nil }
-        try writeFile(Array(publisher.utf8), at: AssetStore.publisherFile, exclusive: true)
-        try writeFile([], at: AssetStore.growingMarker, exclusive: true)
-        try syncWritten()
-        var version = try moveIntoObjects()
+        var version: PublishedVersion
+        do {
+            try writeFile(Array(publisher.utf8), at: AssetStore.publisherFile, exclusive: true)
+            try writeFile([], at: AssetStore.growingMarker, exclusive: true)
+            try syncWritten()
+            version = try moveIntoObjects()
+        } catch {
+            // Still staged: the version is published whole at the end, without these two files.
+            unlinkat(folderDescriptor, AssetStore.publisherFile, 0)
+            unlinkat(folderDescriptor, AssetStore.growingMarker, 0)
+            throw error
+        }
         version.isGrowing = true
-        try store.link(version)
+        do {
+            try store.link(version)
+        } catch {
+            // The link may have been swapped before the failure (a flush that failed after it).
+            store.withdrawGrowing(version, holdingLock: true)
+            throw error
+        }
         state = .growing(version)
         // An earlier attempt's growth was never whole: nobody is to play it to its end.
         store.pruneVersions(of: asset, keeping: [version.version])
@@ -148,10 +162,16 @@ extension AssetStore {
     /// Withdraws a version shown while it grew and never made whole: the asset's link goes when
     /// it still names it (only an asset with no other current version is shown early), then its
     /// folder. Best effort: a folder left behind is only space.
-    func withdrawGrowing(_ shown: PublishedVersion) {
+    /// `holdingLock`: the caller holds the asset's lock already (a second `flock` from this
+    /// process would wait for it forever).
+    func withdrawGrowing(_ shown: PublishedVersion, holdingLock: Bool = false) {
         let assetObjects = objectsRoot + "/" + shown.asset.rawValue
-        guard let lock = try? StorePath.lockFolder(assetObjects) else { return }
-        defer { close(lock) }
+        var lock: Int32 = -1
+        if !holdingLock {
+            guard let taken = try? StorePath.lockFolder(assetObjects) else { return }
+            lock = taken
+        }
+        defer { if lock >= 0 { close(lock) } }
         if (try? publishedVersion(of: shown.asset))??.version == shown.version {
             unlink(assetsRoot + "/" + shown.asset.rawValue)
             try? StorePath.syncDirectory(assetsRoot)

@@ -58,8 +58,26 @@ public final class StagingArea {
     /// writing the same name twice is an error, so a pipeline bug cannot silently replace a segment.
     public func write(_ bytes: [UInt8], to relative: String) throws(StoreError) {
         try checkWritable(relative)
-        try writeFile(bytes, at: relative, exclusive: true)
+        // Whole or absent: a version shown while it grows is read as it is written, and what a
+        // reader finds there is cached as immutable. Written aside, then linked into place
+        // (which fails if the name exists: each file is written once).
+        let partial = Self.partialName(of: relative)
+        try writeFile(bytes, at: partial, exclusive: false)
+        writtenFiles.removeLast()
+        defer { unlinkat(folderDescriptor, partial, 0) }
+        guard linkat(folderDescriptor, partial, folderDescriptor, relative, 0) == 0 else {
+            throw StoreError.system("cannot create file", path: directory + "/" + relative)
+        }
+        writtenFiles.append(relative)
         onWrite?(relative)
+    }
+
+    /// The hidden name a file is written under before it takes its own (never served: the store's
+    /// names never start with a dot).
+    static func partialName(of relative: String) -> String {
+        let slash = relative.lastIndex(of: "/")
+        let name = slash.map { relative[relative.index(after: $0)...] } ?? relative[...]
+        return (slash.map { String(relative[...$0]) } ?? "") + ".\(name).partial"
     }
 
     /// Writes `text` as UTF-8.
@@ -71,9 +89,7 @@ public final class StagingArea {
     /// version that grows, which readers may be reading at that moment.
     public func replace(_ text: String, at relative: String) throws(StoreError) {
         try checkWritable(relative)
-        let slash = relative.lastIndex(of: "/")
-        let name = slash.map { relative[relative.index(after: $0)...] } ?? relative[...]
-        let partial = (slash.map { String(relative[...$0]) } ?? "") + ".\(name).partial"
+        let partial = Self.partialName(of: relative)
         try writeFile(Array(text.utf8), at: partial, exclusive: false)
         guard renameat(folderDescriptor, partial, folderDescriptor, relative) == 0 else {
             throw StoreError.system("cannot replace", path: directory + "/" + relative)
