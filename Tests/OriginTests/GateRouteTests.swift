@@ -65,6 +65,16 @@ struct GateRouteTests {
                 try await origin.client.execute(uri: "/v/film/poster.jpg?token=\(token)", method: .get) { response in
                     #expect(response.status == .ok && response.headers[.cacheControl] == "private, no-store")
                 }
+                // Its storyboard names its sheets with the viewer's token, and they are served to it.
+                let index = try await origin.client.execute(uri: "/v/film/storyboard.vtt?token=\(token)", method: .get) { response in
+                    #expect(response.status == .ok && response.headers[.cacheControl] == "private, no-store")
+                    return String(buffer: response.body)
+                }
+                let cue = try #require(index.split(separator: "\n").first { $0.contains("#xywh=") })
+                #expect(cue.hasSuffix("/storyboard/000.jpg?token=\(token)#xywh=0,0,160,90"), "\(cue)")
+                try await origin.client.execute(uri: "/v/film/" + cue.split(separator: "#")[0], method: .get) { response in
+                    #expect(response.status == .ok && String(buffer: response.body) == "sheet 0", "\(cue)")
+                }
                 // The tailored key URI works for the owner: the whole path, the chain included.
                 let keyLine = try #require(tailoredLines.first { $0.hasPrefix("#EXT-X-KEY:") })
                 let uri = try #require(keyLine.split(separator: "\"").dropFirst().first)

@@ -164,6 +164,10 @@ extension OriginRoutes {
         if type == .transportStream, let segment = known.segment { answering.readAhead = (version, segment) }
         let versioned = target.version != nil
         if privateStill {
+            if type == .webVTT, let token = target.token {
+                guard PlaybackToken.isWellFormed(token) else { return finish(Self.malformedToken, &answering, &progress) }
+                return finish(tailored(object, type: type, token: token, method: answering.request.method), &answering, &progress)
+            }
             var response = fileResponse(object, type: type, versioned: versioned, request: answering.request)
             response.headers[.cacheControl] = "private, no-store"
             return finish(response, &answering, &progress)

@@ -115,7 +115,10 @@ extension OriginRoutes {
     /// A gated asset's playlist for one viewer: the token rides along on the URIs of the playlists
     /// and keys it lists (segments stay shared), so the response is private and never stored.
     func tailored(_ object: CachedObject, type: MediaType, token: String, method: HTTPRequest.Method) -> PlaybackResponse {
-        let body = PlaylistRewriter.appendingQuery(to: object.body, "token=" + PlaylistRewriter.queryValue(token))
+        let query = "token=" + PlaylistRewriter.queryValue(token)
+        // A storyboard's sheets are gated too: each cue's URI carries the token.
+        let body = type == .webVTT
+            ? PlaylistRewriter.appendingQueryToStoryboard(object.body, query) : PlaylistRewriter.appendingQuery(to: object.body, query)
         var headers = HTTPFields()
         headers[.contentType] = type.contentType
         headers[.cacheControl] = "private, no-store"

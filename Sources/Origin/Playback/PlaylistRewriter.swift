@@ -35,6 +35,18 @@ enum PlaylistRewriter {
         return ByteBuffer(string: lines.joined(separator: "\n"))
     }
 
+    /// Appends `query` to the sheet URI of every cue of a storyboard's index, before its
+    /// `#xywh=` fragment.
+    static func appendingQueryToStoryboard(_ index: ByteBuffer, _ query: String) -> ByteBuffer {
+        let lines = String(buffer: index).split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            guard !line.isEmpty, !line.hasPrefix("WEBVTT"), !line.contains("-->"), !line.hasPrefix("NOTE") else { return String(line) }
+            let fragment = line.firstIndex(of: "#") ?? line.endIndex
+            let uri = line[..<fragment]
+            return (uri.contains("?") ? "\(uri)&\(query)" : "\(uri)?\(query)") + line[fragment...]
+        }
+        return ByteBuffer(string: lines.joined(separator: "\n"))
+    }
+
     /// Rewrites `URI="…"` attributes of a tag (EXT-X-KEY, EXT-X-MEDIA, EXT-X-MAP, …).
     private static func rewriteAttributes(_ tag: Substring, directory: String, prefix: String) -> String {
         guard tag.contains("URI=\"") else { return String(tag) }
