@@ -222,10 +222,7 @@ public final class Worker: Sendable {
     /// Withdraws `asset`'s version when it still grows for `jobID` (and only then), and tells
     /// the origins; true when there was one.
     func withdrawGrowth(of asset: AssetID, by jobID: String) async -> Bool {
-        guard let versions = try? await configuration.storage.versions(of: asset), versions.current?.isGrowing == true,
-              versions.publisher == jobID
-        else { return false }
-        await configuration.storage.withdrawGrowth(of: asset, by: jobID)
+        guard await configuration.storage.withdrawGrowth(of: asset, by: jobID) else { return false }
         _ = try? await queue.redis.announceAssetChange(asset.rawValue, in: queue.keys)
         return true
     }

@@ -40,8 +40,8 @@ public protocol AssetStorage: Sendable {
 
     /// Withdraws `asset`'s current version only if it is still growing and `publisher` showed it
     /// (a job whose attempt died, or ended without making it whole); any other version is left
-    /// alone. Best effort.
-    func withdrawGrowth(of asset: AssetID, by publisher: String) async
+    /// alone. Best effort; true when a version was withdrawn.
+    func withdrawGrowth(of asset: AssetID, by publisher: String) async -> Bool
 
     /// A new version of `asset` being written by the attempt `holder` (a job's id) of a worker:
     /// a local folder a transcode writes into, whose files reach the store as they are finished

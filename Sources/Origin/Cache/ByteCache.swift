@@ -135,12 +135,7 @@ public final class ByteCache<Value: Sendable>: Sendable {
             sketch = FrequencySketch(expectedEntries: expectedEntries)
         }
 
-        static func hash(_ key: String) -> UInt64 {
-            // FNV-1a: stable across runs (Swift's Hasher is seeded per process), cheap on short keys.
-            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-            for byte in key.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-            return hash
-        }
+        static func hash(_ key: String) -> UInt64 { fnv1a(key.utf8) }
 
         mutating func miss(_ key: String) {
             sketch.increment(Self.hash(key))
@@ -282,4 +277,12 @@ public final class ByteCache<Value: Sendable>: Sendable {
             link(slot, into: segment)
         }
     }
+}
+
+/// FNV-1a of `bytes`: stable across runs (Swift's Hasher is seeded per process) and cheap on the
+/// short inputs it is given (L1 keys, a playlist of a few kilobytes).
+func fnv1a(_ bytes: some Sequence<UInt8>) -> UInt64 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+    return hash
 }

@@ -32,9 +32,7 @@ extension OriginRoutes {
                     var original = self.cache.get(Self.cacheKey(name, rewritten: false))
                     if original == nil { original = try await self.load(version, relative, type: type, rewritten: false) }
                     guard let original else { throw Missing() }
-                    let folder = relative.split(separator: "/").dropLast().joined(separator: "/")
-                    let rewrite = type == .webVTT ? PlaylistRewriter.rewriteStoryboard : PlaylistRewriter.rewrite
-                    body = ObjectBytes(copied: rewrite(original.body, folder, version.version))
+                    body = Self.entryBody(of: original, relative, type: type, in: version)
                 } else {
                     guard let loaded = try await self.loadBytes(name, version: version, relative: relative) else { throw Missing() }
                     body = loaded
@@ -71,8 +69,7 @@ extension OriginRoutes {
                     var original = self.growing.get(Self.cacheKey(name, rewritten: false))
                     if original == nil { original = try await self.loadGrowing(version, relative, rewritten: false) }
                     guard let original else { throw Missing() }
-                    let folder = relative.split(separator: "/").dropLast().joined(separator: "/")
-                    body = ObjectBytes(copied: PlaylistRewriter.rewrite(original.body, directory: folder, version: version.version))
+                    body = Self.entryBody(of: original, relative, type: .playlist, in: version)
                 } else {
                     guard let stored = try await self.read(relative, of: version)?.bytes else { throw Missing() }
                     body = stored
@@ -84,6 +81,14 @@ extension OriginRoutes {
         } catch is Missing {
             return nil
         }
+    }
+
+    /// What an index file (a playlist, a storyboard) reached without a version says: its own
+    /// bytes with every URI naming `version`.
+    static func entryBody(of original: CachedObject, _ relative: String, type: MediaType, in version: PublishedVersion) -> ObjectBytes {
+        let folder = relative.split(separator: "/").dropLast().joined(separator: "/")
+        let rewrite = type == .webVTT ? PlaylistRewriter.rewriteStoryboard : PlaylistRewriter.rewrite
+        return ObjectBytes(copied: rewrite(original.body, folder, version.version))
     }
 
     static func objectName(_ version: PublishedVersion, _ relative: String) -> String {
@@ -185,11 +190,9 @@ public struct CachedObject: Sendable {
     /// A playlist of a growing version: a second's `max-age` wherever it is asked for (it changes
     /// as segments are sealed), an ETag of its bytes, modified now.
     init(growing bytes: ObjectBytes, version: String, relative: String, entry: Bool) {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a: a playlist is a few kilobytes
-        for byte in bytes.buffer.readableBytesView { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
         self.init(
             body: bytes, type: .playlist, version: version, relative: relative, entry: entry,
-            cacheControl: (Self.growingCacheControl, Self.growingCacheControl), content: String(hash, radix: 16),
+            cacheControl: (Self.growingCacheControl, Self.growingCacheControl), content: String(fnv1a(bytes.buffer.readableBytesView), radix: 16),
             lastModified: Int(Date().timeIntervalSince1970)
         )
     }

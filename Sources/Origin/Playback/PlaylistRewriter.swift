@@ -11,8 +11,7 @@ enum PlaylistRewriter {
     ///   - version: the version the URIs should name.
     static func rewrite(_ playlist: ByteBuffer, directory: String, version: String) -> ByteBuffer {
         let text = String(buffer: playlist)
-        let depth = directory.isEmpty ? 0 : directory.split(separator: "/").count
-        let prefix = String(repeating: "../", count: depth) + version + "/"
+        let prefix = versionPrefix(directory: directory, version: version)
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
             let trimmed = line.hasSuffix("\r") ? line.dropLast() : line
             if trimmed.isEmpty { return "" }
@@ -26,10 +25,10 @@ enum PlaylistRewriter {
     /// Rewrites the sheet URIs of a storyboard's WebVTT index (its cue payloads, `sheet.jpg#xywh=…`)
     /// the same way; the header, the blank lines and the cue timings stay as they are.
     static func rewriteStoryboard(_ index: ByteBuffer, directory: String, version: String) -> ByteBuffer {
-        let prefix = String(repeating: "../", count: directory.isEmpty ? 0 : directory.split(separator: "/").count) + version + "/"
+        let prefix = versionPrefix(directory: directory, version: version)
         let lines = String(buffer: index).split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
             let trimmed = line.hasSuffix("\r") ? line.dropLast() : line
-            guard !trimmed.isEmpty, !trimmed.hasPrefix("WEBVTT"), !trimmed.contains("-->"), !trimmed.hasPrefix("NOTE") else { return String(trimmed) }
+            guard isCueURI(trimmed) else { return String(trimmed) }
             return rewrite(uri: trimmed, directory: directory, prefix: prefix)
         }
         return ByteBuffer(string: lines.joined(separator: "\n"))
@@ -39,12 +38,23 @@ enum PlaylistRewriter {
     /// `#xywh=` fragment.
     static func appendingQueryToStoryboard(_ index: ByteBuffer, _ query: String) -> ByteBuffer {
         let lines = String(buffer: index).split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
-            guard !line.isEmpty, !line.hasPrefix("WEBVTT"), !line.contains("-->"), !line.hasPrefix("NOTE") else { return String(line) }
+            guard isCueURI(line) else { return String(line) }
             let fragment = line.firstIndex(of: "#") ?? line.endIndex
             let uri = line[..<fragment]
             return (uri.contains("?") ? "\(uri)&\(query)" : "\(uri)?\(query)") + line[fragment...]
         }
         return ByteBuffer(string: lines.joined(separator: "\n"))
+    }
+
+    /// What names the version from a file in `directory`: `../` per folder, then the version.
+    private static func versionPrefix(directory: String, version: String) -> String {
+        String(repeating: "../", count: directory.isEmpty ? 0 : directory.split(separator: "/").count) + version + "/"
+    }
+
+    /// A storyboard index line that is a cue's payload (a sheet URI), not the header, a blank,
+    /// a cue's timing or a note.
+    private static func isCueURI(_ line: Substring) -> Bool {
+        !line.isEmpty && !line.hasPrefix("WEBVTT") && !line.contains("-->") && !line.hasPrefix("NOTE")
     }
 
     /// Rewrites `URI="…"` attributes of a tag (EXT-X-KEY, EXT-X-MEDIA, EXT-X-MAP, …).

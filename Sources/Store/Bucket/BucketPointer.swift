@@ -93,9 +93,11 @@ extension BucketStore {
 
     /// Withdraws a version shown while it grew: the pointer goes when it still names that version
     /// (only an asset with no other current version is shown early). Best effort.
-    func withdrawGrowing(_ asset: AssetID, version: String) async {
-        guard let (pointer, _) = try? await readPointer(asset), pointer.version == version, pointer.isGrowing else { return }
-        try? await client.deleteObject(bucket: bucket, key: pointerKey(asset))
+    /// True when the pointer named it (and is gone).
+    @discardableResult
+    func withdrawGrowing(_ asset: AssetID, version: String) async -> Bool {
+        guard let (pointer, _) = try? await readPointer(asset), pointer.version == version, pointer.isGrowing else { return false }
+        return (try? await client.deleteObject(bucket: bucket, key: pointerKey(asset))) != nil
     }
 
     /// Removes the versions of `asset` no pointer names any more and no writer may still be

@@ -141,10 +141,11 @@ public final class BucketStore: AssetStorage {
         try? await deleteAll(under: versionsPrefix(asset))
     }
 
-    public func withdrawGrowth(of asset: AssetID, by publisher: String) async {
-        guard let (pointer, _) = try? await readPointer(asset), pointer.isGrowing, pointer.publisher == publisher else { return }
-        await withdrawGrowing(asset, version: pointer.version)
+    public func withdrawGrowth(of asset: AssetID, by publisher: String) async -> Bool {
+        guard let (pointer, _) = try? await readPointer(asset), pointer.isGrowing, pointer.publisher == publisher else { return false }
+        let withdrawn = await withdrawGrowing(asset, version: pointer.version)
         try? await deleteAll(under: versionPrefix(asset, pointer.version) + "/")
+        return withdrawn
     }
 
     // MARK: - Writing

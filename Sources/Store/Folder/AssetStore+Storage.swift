@@ -54,12 +54,12 @@ extension AssetStore: AssetStorage {
         try await onPool { try self.unpublish(asset) }
     }
 
-    public func withdrawGrowth(of asset: AssetID, by publisher: String) async {
-        try? await onPool {
-            guard let current = try self.publishedVersion(of: asset), current.isGrowing, self.publisher(of: current) == publisher else { return }
+    public func withdrawGrowth(of asset: AssetID, by publisher: String) async -> Bool {
+        (try? await onPool { () throws -> Bool in
+            guard let current = try self.publishedVersion(of: asset), current.isGrowing, self.publisher(of: current) == publisher else { return false }
             // Checks again, under the asset's lock, that the link still names that version.
-            self.withdrawGrowing(current)
-        }
+            return self.withdrawGrowing(current)
+        }) ?? false
     }
 
     public func stage(_ asset: AssetID, heldBy holder: String, spool: String) async throws(StoreError) -> any VersionStaging {

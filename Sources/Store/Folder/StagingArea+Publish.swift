@@ -13,7 +13,7 @@ extension StagingArea {
     /// The files are flushed to disk, the folder is renamed into `objects/<asset>/<version>`, and the
     /// `assets/<asset>` link is swapped to it with one `rename(2)`. Versions older than the one this
     /// replaces are then removed; the one it replaces is kept, so a reader that resolved the link a
-    /// moment ago can finish. A version shown while it grew (``show(publisher:)``) is already
+    /// moment ago can finish. A version shown while it grew (``show(requiredFiles:publisher:)``) is already
     /// there: it stops growing (its marker goes) and nothing moves.
     ///
     /// Publishes of one asset take turns (a lock on its `objects/<asset>` folder, across
@@ -164,19 +164,23 @@ extension AssetStore {
     /// folder. Best effort: a folder left behind is only space.
     /// `holdingLock`: the caller holds the asset's lock already (a second `flock` from this
     /// process would wait for it forever).
-    func withdrawGrowing(_ shown: PublishedVersion, holdingLock: Bool = false) {
+    /// True when the link still named it (and is gone).
+    @discardableResult
+    func withdrawGrowing(_ shown: PublishedVersion, holdingLock: Bool = false) -> Bool {
         let assetObjects = objectsRoot + "/" + shown.asset.rawValue
         var lock: Int32 = -1
         if !holdingLock {
-            guard let taken = try? StorePath.lockFolder(assetObjects) else { return }
+            guard let taken = try? StorePath.lockFolder(assetObjects) else { return false }
             lock = taken
         }
         defer { if lock >= 0 { close(lock) } }
-        if (try? publishedVersion(of: shown.asset))??.version == shown.version {
+        let current = (try? publishedVersion(of: shown.asset))??.version == shown.version
+        if current {
             unlink(assetsRoot + "/" + shown.asset.rawValue)
             try? StorePath.syncDirectory(assetsRoot)
         }
         try? FileManager.default.removeItem(atPath: shown.directory)
+        return current
     }
 
     /// Removes every version but the `kept` ones. Not by name order: two publishes within one
