@@ -174,7 +174,7 @@ let package = Package(
         // -sanitize=fuzzer (fuzz/run.sh), and replays files through them otherwise.
         .target(
             name: "FuzzHarnesses",
-            dependencies: ["Origin", "Gate", "Ethereum", "Vault", "HLS", "Profiles", "Redis", "Jobs", "S3"],
+            dependencies: ["Origin", "Gate", "Ethereum", "Vault", "HLS", "Profiles", "Redis", "Jobs", "S3", "Store"],
             path: "fuzz/Sources/FuzzHarnesses"
         ),
         .systemLibrary(name: "CLibFuzzer", path: "fuzz/Sources/CLibFuzzer"),

@@ -116,3 +116,11 @@ struct GrowingVersionTests {
         #expect(versions.current == secondShown && versions.readable[firstShown.version] == nil, "the dead attempt's growth is not kept: \(versions)")
     }
 }
+
+/// A playlist the child wrote, as the worker resolves it before storing it (the child is hostile).
+@Test("a staged playlist's URIs resolve inside the version; junk lines neither trap nor escape")
+func stagedPlaylistReferences() {
+    let playlist = "#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"../keys/ab\",IV=0x0\n00000.ts\n?\n?x\n../../../etc/passwd\n./00001.ts?x=1\n"
+    #expect(StagedPlaylist.files(namedBy: playlist, at: "720p/index.m3u8") == ["keys/ab.key", "720p/00000.ts", "720p", "720p", "720p/00001.ts"])
+    #expect(StagedPlaylist.files(namedBy: "360p/index.m3u8\n", at: "master.m3u8") == ["360p/index.m3u8"])
+}

@@ -122,7 +122,7 @@ final class BucketStaging: VersionStaging, Sendable {
         }
         if onlyWhenComplete {
             let stored = state.withLockedValue { $0.uploaded }
-            guard Self.files(namedBy: String(decoding: data, as: UTF8.self), at: relative).allSatisfy(stored.contains) else { return }
+            guard StagedPlaylist.files(namedBy: String(decoding: data, as: UTF8.self), at: relative).allSatisfy(stored.contains) else { return }
         }
         let key = store.versionPrefix(asset, version) + "/" + relative
         do {
@@ -164,28 +164,6 @@ final class BucketStaging: VersionStaging, Sendable {
         return files.sorted()
     }
 
-    /// The files of the version a playlist at `relative` names: its URI lines and `URI="…"`
-    /// attributes, resolved against its folder (a key URI `keys/<id>` is the file `keys/<id>.key`).
-    static func files(namedBy playlist: String, at relative: String) -> [String] {
-        let folder = relative.split(separator: "/").dropLast().map(String.init)
-        var uris: [Substring] = []
-        for line in playlist.split(separator: "\n") {
-            if !line.hasPrefix("#") {
-                uris.append(line)
-            } else if let start = line.range(of: "URI=\""), let end = line[start.upperBound...].firstIndex(of: "\"") {
-                uris.append(line[start.upperBound..<end])
-            }
-        }
-        return uris.compactMap { uri -> String? in
-            var parts = folder
-            for component in uri.split(separator: "?")[0].split(separator: "/") {
-                if component == ".." { guard !parts.isEmpty else { return nil }; parts.removeLast() } else if component != "." { parts.append(String(component)) }
-            }
-            let file = parts.joined(separator: "/")
-            return file.hasPrefix("keys/") && !file.hasSuffix(".key") ? file + ".key" : file
-        }
-    }
-
     /// Playlists: written again while a version grows.
     static func isReplaceable(_ relative: String) -> Bool { relative.hasSuffix(".m3u8") }
 
@@ -209,4 +187,30 @@ private final class LockedArea: @unchecked Sendable {
     var asset: AssetID { area.asset }
     var directory: String { area.directory }
     func discard() { lock.withLock { area.discard() } }
+}
+
+/// A playlist the transcode child wrote into the spool, read by the worker: the child is treated
+/// as hostile, so this reads any bytes (fuzzed as `child-output`).
+package enum StagedPlaylist {
+    /// The files of the version a playlist at `relative` names: its URI lines and `URI="…"`
+    /// attributes, resolved against its folder (a key URI `keys/<id>` is the file `keys/<id>.key`).
+    package static func files(namedBy playlist: String, at relative: String) -> [String] {
+        let folder = relative.split(separator: "/").dropLast().map(String.init)
+        var uris: [Substring] = []
+        for line in playlist.split(separator: "\n") {
+            if !line.hasPrefix("#") {
+                uris.append(line)
+            } else if let start = line.range(of: "URI=\""), let end = line[start.upperBound...].firstIndex(of: "\"") {
+                uris.append(line[start.upperBound..<end])
+            }
+        }
+        return uris.compactMap { uri -> String? in
+            var parts = folder
+            for component in uri.prefix { $0 != "?" }.split(separator: "/") {
+                if component == ".." { guard !parts.isEmpty else { return nil }; parts.removeLast() } else if component != "." { parts.append(String(component)) }
+            }
+            let file = parts.joined(separator: "/")
+            return file.hasPrefix("keys/") && !file.hasSuffix(".key") ? file + ".key" : file
+        }
+    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Jobs
+import Store
 
 /// What an upload service puts on the queue: job descriptions and the webhook address in them.
 enum JobHarnesses {
@@ -21,6 +22,18 @@ enum JobHarnesses {
         let stored = spec.json()
         let again = try? JobSpec.parse(stored)
         require(again == spec, "a job written as \(stored) reads back as another job")
+    }
+
+    /// What a transcode child says to its worker (an event line) and writes for it (a playlist
+    /// the worker resolves before storing it): the child is treated as hostile.
+    static let childOutput = Harness("child-output", maxLength: 4096, "TranscodeEvent(line:), StagedPlaylist.files(namedBy:at:)") { bytes in
+        let text = bytes.text
+        if let event = try? TranscodeEvent(line: text), case .stored(let file) = event {
+            require(StorePath.isSafeRelative(file), "a stored event named \(file)")
+        }
+        for file in StagedPlaylist.files(namedBy: text, at: "720p/index.m3u8") {
+            require(!file.hasPrefix("/") && !file.split(separator: "/").contains(".."), "resolved to \(file)")
+        }
     }
 
     /// Webhook addresses: whatever is accepted names one port, one scheme, and — for a numeric
