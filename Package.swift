@@ -99,7 +99,7 @@ let package = Package(
         .target(
             name: "Farm",
             dependencies: [
-                "Jobs", "Redis", "Processes", "Store", "Vault", "S3",
+                "Jobs", "Redis", "Processes", "Store", "Vault", "S3", "HLS",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

@@ -14,6 +14,7 @@ final class TranscodeChild: @unchecked Sendable {
     private let lock = NSLock()
     private var latestProgress: TranscodeEvent.Progress?
     private var summary: TranscodeSummary?
+    private var plan: SplitPlan?
     private var failure: (reason: String, status: TranscodeExit)?
     private var errorTail = ""
     private let onStored: @Sendable (String) -> Void
@@ -84,6 +85,12 @@ final class TranscodeChild: @unchecked Sendable {
         return summary
     }
 
+    /// The split the child planned (`--may-split`) instead of transcoding.
+    var splitPlan: SplitPlan? {
+        lock.lock(); defer { lock.unlock() }
+        return plan
+    }
+
     /// Why the child failed and the status it said it would exit with, from its `failed` event;
     /// nil when it wrote none (a crash, a kill, arguments it refused).
     var failed: (reason: String, status: TranscodeExit)? {
@@ -129,6 +136,7 @@ final class TranscodeChild: @unchecked Sendable {
         case .progress(let progress): latestProgress = progress
         case .stored, .playable: break
         case .finished(let finished): summary = finished
+        case .split(let split): plan = split
         case .failed(let reason, let status): failure = (reason, status)
         }
     }

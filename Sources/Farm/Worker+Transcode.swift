@@ -11,29 +11,31 @@ import Store
 // the publish, and what the attempt's end means for the job.
 
 extension Worker {
-    /// Runs the transcode child; nil when the lease was lost (nothing must be recorded).
+    /// Runs the transcode child; nil when there is nothing to record now: the lease was lost, or
+    /// the job split its source and its coordinator (``coordinateSplit(_:)``) records its end.
     func runTranscode(lease: Lease, spec: JobSpec) async -> Outcome? {
-        guard let source = spec.source else { return .failed("field 'source' is required") }
-        let profileName = spec.profile ?? "default"
-        let profilePath = profileName.contains("/") || profileName.hasSuffix(".yaml")
-            ? profileName : "\(configuration.profilesDirectory)/\(profileName).yaml"
-        guard FileManager.default.fileExists(atPath: profilePath) else {
-            return .failed("unknown profile '\(profileName)' (no \(profilePath))")
-        }
-        guard let asset = lease.assetID ?? spec.assetID else { return .failed("field 'asset_id' is required") }
+        guard let sourceName = spec.source else { return .failed("field 'source' is required") }
+        let profilePath: String
         let id: AssetID
-        do { id = try AssetID(asset) } catch { return .failed("field 'asset_id': \(error)") }
+        switch jobTarget(lease: lease, spec: spec) {
+        case .success(let target): (profilePath, id) = target
+        case .failure(let refusal): return refusal.outcome
+        }
         let versions = try? await configuration.storage.versions(of: id)
         if let current = versions?.current, !current.isGrowing, versions?.publisher == lease.jobID {
             logger.info("already published by an earlier attempt of this job", metadata: ["job": "\(lease.jobID)", "version": "\(current.version)"])
             return .succeeded(version: current.version)
+        }
+        // A split an earlier attempt began goes on where it was: its chunks are jobs already.
+        if let recorded = await recordedSplit(of: lease) {
+            return await resumeSplit(recorded, profilePath: profilePath, asset: id, lease: lease, spec: spec)
         }
         // Shown while it grows only in place of nothing (or of this job's own growth, an earlier
         // attempt's that died): a published asset is replaced only by a whole version.
         let growing = versions.map { $0.current == nil || ($0.current!.isGrowing && $0.publisher == lease.jobID) } ?? false
 
         let input: TranscodeSource
-        switch await transcodeSource(source) {
+        switch await transcodeSource(sourceName) {
         case .success(let found): input = found
         case .failure(let refusal): return refusal.outcome
         }
@@ -47,13 +49,54 @@ extension Worker {
             return postponeForStore(reason: "\(error)")
         }
         let shown = NIOLockedValueBox(false)
-        let outcome = await transcode(input, into: staging, profilePath: profilePath, growing: growing, shown: shown, lease: lease, spec: spec)
+        // Files the child reports finished go to the store while it works, in the order written.
+        let storing = StoredFiles(into: staging, afterStoring: { [self] file in
+            // A shown version's playlist grew: origins drop their copy now rather than in a second.
+            guard file.hasSuffix(".m3u8"), shown.withLockedValue({ $0 }) else { return }
+            _ = try? await queue.redis.announcePlaylistsGrew(staging.asset.rawValue, in: queue.keys)
+        }, onPlayable: { [self] in
+            if await show(staging, lease: lease, spec: spec) { shown.withLockedValue { $0 = true } }
+        })
+        let options = ["--may-split"] + (growing ? ["--growing"] : []) + (spec.posterTime.map { ["--poster-time", String($0)] } ?? [])
+        let end = await runChild(input, profilePath: profilePath, into: staging, options: options, storing: storing, lease: lease, spec: spec)
+        var outcome: Outcome?
+        switch end {
+        case .finished(let run):
+            do {
+                let published = try await staging.publish(requiredFiles: PublishedVersion.requiredFiles, publisher: lease.jobID)
+                transcodeSucceeded(run)
+                outcome = .succeeded(version: published.version)
+            } catch {
+                outcome = postponeForStore(reason: "\(error)")
+            }
+        case .split(let plan):
+            await staging.discard()
+            return await startSplit(plan, source: input, profilePath: profilePath, asset: id, lease: lease, spec: spec)
+        case .ended(let ended):
+            outcome = ended
+        }
         await staging.discard()
         if case .succeeded? = outcome {} else if shown.withLockedValue({ $0 }) {
             // Withdrawn with the attempt (the discard above): origins must stop showing it now.
             _ = try? await queue.redis.announceAssetChange(id.rawValue, in: queue.keys)
         }
         return outcome
+    }
+
+    /// The job's profile file and asset, or why it cannot run.
+    func jobTarget(lease: Lease, spec: JobSpec) -> Result<(profilePath: String, asset: AssetID), SourceRefusal> {
+        let profileName = spec.profile ?? "default"
+        let profilePath = profileName.contains("/") || profileName.hasSuffix(".yaml")
+            ? profileName : "\(configuration.profilesDirectory)/\(profileName).yaml"
+        guard FileManager.default.fileExists(atPath: profilePath) else {
+            return .failure(SourceRefusal(outcome: .failed("unknown profile '\(profileName)' (no \(profilePath))")))
+        }
+        guard let asset = lease.assetID ?? spec.assetID else { return .failure(SourceRefusal(outcome: .failed("field 'asset_id' is required"))) }
+        do {
+            return .success((profilePath, try AssetID(asset)))
+        } catch {
+            return .failure(SourceRefusal(outcome: .failed("field 'asset_id': \(error)")))
+        }
     }
 
     /// A job's source as the child gets it: a local path it opens, or an object in a bucket this
@@ -70,7 +113,7 @@ extension Worker {
 
     /// The source checked against this worker's roots and opened; a missing or refused source
     /// fails the job, a bucket that does not answer postpones it.
-    private func transcodeSource(_ source: String) async -> Result<TranscodeSource, SourceRefusal> {
+    func transcodeSource(_ source: String) async -> Result<TranscodeSource, SourceRefusal> {
         if let remote = BucketSource(source) {
             if let problem = remote.problem(storage: configuration.storage, roots: configuration.sourceRoots) {
                 return .failure(SourceRefusal(outcome: .failed("field 'source': \(problem)")))
@@ -91,17 +134,38 @@ extension Worker {
         }
     }
 
-    private func transcode(
-        _ source: TranscodeSource, into staging: any VersionStaging, profilePath: String, growing: Bool, shown: NIOLockedValueBox<Bool>,
+    /// A child that finished: what it reported, and for the metrics how long it took and how fast.
+    struct FinishedRun {
+        let summary: TranscodeSummary
+        let started: Date
+        let speed: Double?
+    }
+
+    /// How one child run ended.
+    enum ChildEnd {
+        /// Every file is written, and every file it reported is stored.
+        case finished(FinishedRun)
+        /// It planned a split (`--may-split`) and transcoded nothing.
+        case split(SplitPlan)
+        /// The attempt's outcome; nil when the lease was lost (nothing must be recorded).
+        case ended(Outcome?)
+    }
+
+    /// Runs one `streamgate transcode` child writing into `staging`, with `options` after the
+    /// common arguments, under the job's lease: each file it reports goes to `storing`, and it is
+    /// stopped when the job is cancelled, released, out of time or taken over.
+    func runChild(
+        _ source: TranscodeSource, profilePath: String, into staging: any VersionStaging, options: [String], storing: StoredFiles,
         lease: Lease, spec: JobSpec
-    ) async -> Outcome? {
+    ) async -> ChildEnd {
+        defer { storing.cancel() }
         // The child opens the store its staging folder is in.
         let localRoot = AssetStore.root(ofStaging: staging.folder)
         let arguments = [
             "transcode", source.name, "--profile", profilePath, "--out", localRoot, "--asset-id", staging.asset.rawValue,
             "--events", "--quiet", "--keyring-stdin", "--memory-limit-mib", String(configuration.memoryLimitMiB),
             "--staging", staging.folder,
-        ] + (growing ? ["--growing"] : []) + (spec.posterTime.map { ["--poster-time", String($0)] } ?? []) + configuration.transcodeArguments
+        ] + options + configuration.transcodeArguments
         // A job may ask for less time than the worker allows, never more.
         let timeLimit = min(spec.timeoutSeconds ?? configuration.jobTimeoutSeconds, configuration.jobTimeoutSeconds)
         var sandbox = configuration.sandbox
@@ -109,15 +173,6 @@ extension Worker {
         sandbox.cpuSeconds = Int(timeLimit) * ProcessInfo.processInfo.activeProcessorCount + 60
         var childLogger = logger
         childLogger[metadataKey: "job"] = "\(lease.jobID)"
-        // Files the child reports finished go to the store while it works, in the order written.
-        let storing = StoredFiles(into: staging, afterStoring: { [self] file in
-            // A shown version's playlist grew: origins drop their copy now rather than in a second.
-            guard file.hasSuffix(".m3u8"), shown.withLockedValue({ $0 }) else { return }
-            _ = try? await queue.redis.announcePlaylistsGrew(staging.asset.rawValue, in: queue.keys)
-        }, onPlayable: { [self] in
-            if await show(staging, lease: lease, spec: spec) { shown.withLockedValue { $0 = true } }
-        })
-        defer { storing.cancel() }
         let child: TranscodeChild
         do {
             child = try TranscodeChild(
@@ -126,7 +181,7 @@ extension Worker {
                 onStored: { storing.report($0) }, onPlayable: { storing.reportPlayable() }
             )
         } catch {
-            return retryOrDead(lease: lease, spec: spec, reason: "\(error)")
+            return .ended(retryOrDead(lease: lease, spec: spec, reason: "\(error)"))
         }
         let started = Date()
         let stopReason = await supervise(child, lease: lease, timeLimit: timeLimit, started: started)
@@ -136,27 +191,30 @@ extension Worker {
         switch stopReason {
         case .leaseLost?:
             logger.warning("lease lost; the job belongs to another worker now", metadata: ["job": "\(lease.jobID)"])
-            return nil
-        case .cancel?: return .cancelled
-        case .release?: return .release
+            return .ended(nil)
+        case .cancel?: return .ended(.cancelled)
+        case .release?: return .ended(.release)
         case .timeout(let limit)?:
-            return retryOrDead(lease: lease, spec: spec, reason: "timed out after \(Int(limit)) s and was killed")
+            return .ended(retryOrDead(lease: lease, spec: spec, reason: "timed out after \(Int(limit)) s and was killed"))
         case nil:
-            guard TranscodeExit(exit) == .succeeded, child.finished != nil else {
-                return outcome(of: child, exit: exit, lease: lease, spec: spec)
-            }
+            guard TranscodeExit(exit) == .succeeded else { return .ended(outcome(of: child, exit: exit, lease: lease, spec: spec)) }
+            if let plan = child.splitPlan { return .split(plan) }
+            guard let summary = child.finished else { return .ended(outcome(of: child, exit: exit, lease: lease, spec: spec)) }
             do {
                 try await storing.finish()
-                let published = try await staging.publish(requiredFiles: PublishedVersion.requiredFiles, publisher: lease.jobID)
-                WorkerMetrics.transcoded(seconds: Date().timeIntervalSince(started), speed: child.progress?.speed)
-                state.withLockedValue {
-                    $0.storeFailures = 0
-                    $0.storePausedUntil = nil
-                }
-                return .succeeded(version: published.version)
             } catch {
-                return postponeForStore(reason: "\(error)")
+                return .ended(postponeForStore(reason: "\(error)"))
             }
+            return .finished(FinishedRun(summary: summary, started: started, speed: child.progress?.speed))
+        }
+    }
+
+    /// A transcode reached the store: the metrics hear of it, and a store pause ends.
+    func transcodeSucceeded(_ run: FinishedRun) {
+        WorkerMetrics.transcoded(seconds: Date().timeIntervalSince(run.started), speed: run.speed)
+        state.withLockedValue {
+            $0.storeFailures = 0
+            $0.storePausedUntil = nil
         }
     }
 
@@ -240,7 +298,7 @@ extension Worker {
 
     /// The store failed (full, unwritable, unreachable), not the job: postponed, the attempt not
     /// counted, and no job taken for a while.
-    private func postponeForStore(reason: String) -> Outcome {
+    func postponeForStore(reason: String) -> Outcome {
         pauseForStore(reason: reason)
         let delay = configuration.retryDelay(afterAttempt: 1)
         return .postpone(reason, at: Int64((Date().timeIntervalSince1970 + delay) * 1000))
@@ -296,7 +354,7 @@ extension Worker {
         ])
     }
 
-    private func retryOrDead(lease: Lease, spec: JobSpec, reason: String) -> Outcome {
+    func retryOrDead(lease: Lease, spec: JobSpec, reason: String) -> Outcome {
         let maxAttempts = spec.maxAttempts ?? JobSpec.defaultMaxAttempts
         guard lease.attempt < maxAttempts else {
             return .dead("gave up after \(lease.attempt) attempts: \(reason)")

@@ -43,6 +43,9 @@ public final class Worker: Sendable {
         var jobsDone = 0
         var storeFailures = 0
         var storePausedUntil: Date?
+        /// Split transcodes this worker coordinates: they hold their jobs' leases but take no
+        /// slot, since their chunks run as jobs of their own.
+        var coordinators: [String: Task<Void, Never>] = [:]
     }
 
     public init(configuration: WorkerConfiguration, queue: JobQueue, fetcher: JobQueue, logger: Logger) {
@@ -166,6 +169,8 @@ public final class Worker: Sendable {
             }
             await group.waitForAll()
         }
+        // Coordinators hand their jobs back once draining: whoever runs next resumes them.
+        for coordinator in state.withLockedValue({ Array($0.coordinators.values) }) { await coordinator.value }
         try? await queue.redis.send(["ZREM", queue.keys.workers, configuration.id])
         try? await queue.redis.send(["DEL", queue.keys.worker(configuration.id)])
         await webhooks.shutdown()
@@ -188,8 +193,16 @@ public final class Worker: Sendable {
         switch spec.kind {
         case .noop: outcome = .succeeded(version: nil)  // normally finished inline, in batches
         case .transcode: outcome = await runTranscode(lease: lease, spec: spec)
+        case .chunk: outcome = await runChunk(lease: lease, spec: spec)
         }
-        guard let outcome else { return }  // the job is another worker's now, any growth of it too
+        // nil: the job is another worker's now (any growth of it too), or a coordinator's.
+        guard let outcome else { return }
+        await conclude(lease: lease, spec: spec, outcome: outcome)
+    }
+
+    /// Records an attempt's end, and what follows from it: a growth it left withdrawn, the sealed
+    /// upload removed once the job is over, the callback told.
+    func conclude(lease: Lease, spec: JobSpec, outcome: Outcome) async {
         if case .succeeded = outcome {} else if spec.kind == .transcode, let asset = (lease.assetID ?? spec.assetID).flatMap({ try? AssetID($0) }) {
             // A growth an earlier attempt of this job showed, and this one did not replace (it
             // failed before it could): no half asset stays shown.

@@ -39,10 +39,13 @@ final class RenditionWriter {
     private(set) var videoCodecString: String?
     /// Told after each segment is sealed (a growing playlist lists it).
     var onSealed: ((RenditionWriter) throws -> Void)?
+    /// The index of the first segment: 0, or where a part of a split transcode starts.
+    let firstIndex: Int
 
     init(name: String, muxer: SegmentMuxer, sealer: SegmentSealer, boundaries: SegmentBoundaries,
-         videoTimeBase: AVRational?, audioTimeBase: AVRational?) {
+         videoTimeBase: AVRational?, audioTimeBase: AVRational?, firstIndex: Int = 0) {
         self.name = name
+        self.firstIndex = firstIndex
         self.muxer = muxer
         self.sealer = sealer
         self.boundaries = boundaries
@@ -152,7 +155,7 @@ final class RenditionWriter {
     }
 
     private func seal(_ bytes: [UInt8], duration: Double) throws {
-        let index = segments.count
+        let index = firstIndex + segments.count
         let segment = try sealer.seal(
             bytes, rendition: name, index: index,
             fileName: SegmentNaming.fileName(index: index), duration: duration

@@ -35,4 +35,11 @@ struct SegmentGrid {
         guard let startup = startupEnds.first(where: { $0 > seconds }) else { return regular }
         return min(startup, regular)
     }
+
+    /// The first segment start at or after `seconds`.
+    func segmentStart(atOrAfter seconds: Double) -> Double {
+        if let startup = ([0] + startupEnds).first(where: { $0 + 1e-9 >= seconds }) { return startup }
+        let steps = ((seconds - regularStart) / segmentDuration - 1e-9).rounded(.up)
+        return regularStart + steps * segmentDuration
+    }
 }

@@ -44,7 +44,10 @@ final class SegmentMuxer {
     /// - Parameters:
     ///   - video: the rendition's video encoder, opened.
     ///   - audio: the shared audio encoder, opened.
-    init(name: String, video: Encoder?, audio: Encoder?, expectedSegmentBytes: Int) throws(MediaError) {
+    ///   - sharedClock: timestamps are the source's, shifted by ``sharedClockOffset`` and nothing
+    ///     else, so parts of a split transcode muxed apart (each chunk's video, the audio) meet on
+    ///     one clock; libavformat would otherwise shift each part by its own first negative DTS.
+    init(name: String, video: Encoder?, audio: Encoder?, expectedSegmentBytes: Int, sharedClock: Bool = false) throws(MediaError) {
         self.name = name
         var allocated: UnsafeMutablePointer<AVFormatContext>? = nil
         try avformat_alloc_output_context2(&allocated, nil, "mpegts", nil).check("\(name): create MPEG-TS muxer")
@@ -66,6 +69,10 @@ final class SegmentMuxer {
         }
         context.pointee.pb = io
         context.pointee.flags |= AVFMT_FLAG_CUSTOM_IO | AVFMT_FLAG_FLUSH_PACKETS
+        if sharedClock {
+            context.pointee.avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED
+            context.pointee.output_ts_offset = Self.sharedClockOffset
+        }
 
         if let video {
             videoStream = try addStream(from: video)
@@ -74,6 +81,9 @@ final class SegmentMuxer {
             audioStream = try addStream(from: audio)
         }
     }
+
+    /// 10 s (in AV_TIME_BASE units): more than any B-frame delay or AAC priming puts a DTS before 0.
+    static let sharedClockOffset: Int64 = 10 * Int64(AV_TIME_BASE)
 
     deinit {
         if let io = context.pointee.pb {

@@ -33,13 +33,16 @@ final class StillsWriter {
     private let sheet: Frame
     private var sheetsWritten = 0
     private var lastSeconds = 0.0
+    private let makesStoryboard: Bool
 
     /// - Parameters:
     ///   - duration: the source's, when the container says: it sets the poster's instant (a
     ///     tenth in, at most 10 s) unless `posterTime` chooses one, and the thumbnails' interval
     ///     (about 100 of them, at least a second apart).
-    init(staging: StagingArea, geometry: SourceGeometry, duration: Double?, posterTime: Double?) throws(MediaError) {
+    ///   - storyboard: false makes the poster alone (a part of a split transcode).
+    init(staging: StagingArea, geometry: SourceGeometry, duration: Double?, posterTime: Double?, storyboard: Bool = true) throws(MediaError) {
         self.staging = staging
+        makesStoryboard = storyboard
         posterAt = max(0, posterTime ?? min((duration ?? 0) * 0.1, 10))
         interval = max(1, ((duration ?? 100) / 100).rounded(.up))
         let aspect = geometry.displayWidth / max(geometry.displayHeight, 1)
@@ -77,7 +80,7 @@ final class StillsWriter {
                 hasLatest = av_frame_ref(latest.pointer, frame) >= 0
             }
         }
-        if seconds + 0.001 >= nextThumbnail {
+        if makesStoryboard, seconds + 0.001 >= nextThumbnail {
             try addThumbnail(frame, at: seconds)
             nextThumbnail = (((seconds + 0.001) / interval).rounded(.down) + 1) * interval
         }

@@ -42,10 +42,10 @@ private final class VideoRendition {
 
 /// The state of one transcode, from open to playlists. Used once, on one thread.
 final class TranscodeJob {
-    private let inputName: String
-    private let profile: Profile
+    let inputName: String
+    let profile: Profile
     private let assetID: AssetID
-    private let staging: StagingArea
+    let staging: StagingArea
     private let keyring: Keyring
     private let limits: InputLimits
     private let progressInterval: Double
@@ -53,40 +53,49 @@ final class TranscodeJob {
     private let isCancelled: () -> Bool
     private let started: Date
 
-    private let input: InputFile
-    private var videoIndex: Int32?
-    private var audioIndex: Int32?
-    private var videoDecoder: Decoder?
+    let input: InputFile
+    /// The whole source, or one part of a split transcode (``TranscodePart``).
+    let part: TranscodePart
+    var videoIndex: Int32?
+    var audioIndex: Int32?
+    var videoDecoder: Decoder?
     private var audioDecoder: Decoder?
     private var audio: AudioPipeline?
     private var renditions: [VideoRendition] = []
+    var renditionPlans: [PlannedRung] { renditions.map(\.plan) }
     private var audioOnlyWriter: RenditionWriter?
-    private let sealer: SegmentSealer
-    private let boundaries: SegmentBoundaries
+    let sealer: SegmentSealer
+    let boundaries: SegmentBoundaries
     private var playlists: LadderPlaylists!
-    private var stills: StillsWriter?
-    private let posterTime: Double?
-    private var warnings: [String] = []
-    private var geometry: SourceGeometry?
-    private var frameRate = AVRational(num: 0, den: 1)
+    var stills: StillsWriter?
+    let posterTime: Double?
+    var warnings: [String] = []
+    var geometry: SourceGeometry?
+    var frameRate = AVRational(num: 0, den: 1)
 
     // Timing state.
-    private let originSeconds: Double
-    private var framesDecoded = 0
+    let originSeconds: Double
+    var framesDecoded = 0
     private var audioSamplesDecoded = 0
-    private var lastVideoPTS: Int64?
-    private var videoEnd: Int64 = 0
-    private var nextKeyframeTime = 0.0
-    private var currentSegment = -1
-    private var processedSeconds = 0.0
+    var lastVideoPTS: Int64?
+    var videoEnd: Int64 = 0
+    var nextKeyframeTime = 0.0
+    var currentSegment = -1
+    var processedSeconds = 0.0
+    /// A part's stretch is behind: the run stops reading.
+    var reachedPartEnd = false
+    /// The seek to a part's start landed past it: the run reads again from the beginning.
+    var needsRewind = false
+    var rewound = false
     private var lastReport = Date.distantPast
     private var decodeFailures = 0
 
     init(
         input source: TranscodeInput, profile: Profile, assetID: AssetID, staging: StagingArea, keyring: Keyring, limits: InputLimits,
         progressInterval: Double, progress: ((TranscodeProgress) -> Void)?, isCancelled: @escaping () -> Bool,
-        started: Date, growing: Bool = false, onPlayable: (() -> Void)? = nil, posterTime: Double? = nil
+        started: Date, growing: Bool = false, onPlayable: (() -> Void)? = nil, posterTime: Double? = nil, part: TranscodePart = .whole
     ) throws {
+        self.part = part
         self.inputName = source.name
         self.profile = profile
         self.assetID = assetID
@@ -120,8 +129,9 @@ final class TranscodeJob {
     }
 
     private func selectStreams() throws {
-        if !profile.rungs.isEmpty { videoIndex = input.bestStream(AVMEDIA_TYPE_VIDEO) }
-        if profile.audio != nil { audioIndex = input.bestStream(AVMEDIA_TYPE_AUDIO) }
+        if !profile.rungs.isEmpty, part != .audio { videoIndex = input.bestStream(AVMEDIA_TYPE_VIDEO) }
+        if profile.audio != nil, part.hasAudio { audioIndex = input.bestStream(AVMEDIA_TYPE_AUDIO) }
+        if part != .whole { try checkPartStreams() }
         guard videoIndex != nil || audioIndex != nil else {
             let found = input.streamCount == 0 ? "no streams at all" : "streams: \(input.streamSummary)"
             let wanted = profile.rungs.isEmpty ? "audio" : (profile.audio == nil ? "video" : "video or audio")
@@ -138,7 +148,9 @@ final class TranscodeJob {
         if let videoIndex {
             try buildVideo(stream: input.stream(videoIndex))
         } else {
-            let muxer = try SegmentMuxer(name: "audio", video: nil, audio: audio!.encoder, expectedSegmentBytes: 256 * 1024)
+            let muxer = try SegmentMuxer(
+                name: "audio", video: nil, audio: audio!.encoder, expectedSegmentBytes: 256 * 1024, sharedClock: part != .whole
+            )
             audioOnlyWriter = RenditionWriter(
                 name: "audio", muxer: muxer, sealer: sealer, boundaries: boundaries,
                 videoTimeBase: nil, audioTimeBase: audio!.timeBase
@@ -171,7 +183,7 @@ final class TranscodeJob {
             rotation: TranscodeJob.rotation(of: stream)
         )
         self.geometry = geometry
-        stills = try StillsWriter(staging: staging, geometry: geometry, duration: input.duration, posterTime: posterTime)
+        stills = try makeStills(geometry: geometry)
         frameRate = TranscodeJob.plausibleFrameRate(av_guess_frame_rate(input.context, stream, nil))
         let fps = frameRate.num > 0 ? av_q2d(frameRate) : 30
         let plans = LadderPlanner.plan(rungs: profile.rungs, for: geometry)
@@ -185,10 +197,12 @@ final class TranscodeJob {
                 rotation: geometry.rotation
             )
             let expected = Int(Double(plan.rung.maxrate) / 8 * profile.segmentDuration * 1.2)
-            let muxer = try SegmentMuxer(name: plan.rung.name, video: encoder, audio: audio?.encoder, expectedSegmentBytes: expected)
+            let muxer = try SegmentMuxer(
+                name: plan.rung.name, video: encoder, audio: audio?.encoder, expectedSegmentBytes: expected, sharedClock: part != .whole
+            )
             let writer = RenditionWriter(
                 name: plan.rung.name, muxer: muxer, sealer: sealer, boundaries: boundaries,
-                videoTimeBase: encoder.timeBase, audioTimeBase: audio?.timeBase
+                videoTimeBase: encoder.timeBase, audioTimeBase: audio?.timeBase, firstIndex: firstSegmentIndex
             )
             renditions.append(try VideoRendition(plan: plan, converter: converter, encoder: encoder, writer: writer, level: level))
         }
@@ -272,8 +286,10 @@ final class TranscodeJob {
     func run() throws -> TranscodeSummary {
         let packet = try Packet()
         let frame = try Frame()
-        while try readPacket(into: packet) {
+        try seekToPartStart()
+        while !reachedPartEnd, try readPacket(into: packet) {
             defer { packet.unref() }
+            if needsRewind { try rewind() }
             if isCancelled() { throw TranscodeError(file: inputName, reason: "cancelled", kind: .cancelled) }
             if packet.streamIndex == videoIndex, let decoder = videoDecoder {
                 try decode(packet, with: decoder, into: frame, video: true)
@@ -341,12 +357,14 @@ final class TranscodeJob {
         if let last = lastVideoPTS, pts < last + step { pts = last + step }
         if pts < 0, lastVideoPTS == nil { pts = 0 }
         lastVideoPTS = pts
+        let seconds = Double(pts) * av_q2d(timeBase)
+        // A part encodes its stretch only: the frames before it were decoded to reach it.
+        guard keepsFrame(at: seconds) else { return }
         videoEnd = max(videoEnd, pts + max(1, frameDuration))
         frame.pointee.pts = pts
 
         // Force an IDR on the first frame at or after each keyframe instant; segments start on the
         // first of those at or after each segment instant. The same decision feeds every rung.
-        let seconds = Double(pts) * av_q2d(timeBase)
         let slack = 0.001
         if framesDecoded == 0 || seconds + slack >= nextKeyframeTime {
             frame.pointee.pict_type = AV_PICTURE_TYPE_I
@@ -432,11 +450,12 @@ final class TranscodeJob {
         let now = Date()
         guard final || now.timeIntervalSince(lastReport) >= progressInterval else { return }
         lastReport = now
-        var total = input.duration
+        var total = partEnd ?? input.duration
         if final { total = max(total ?? 0, processedSeconds) }
+        let start = partStart
         progress(TranscodeProgress(
-            processedSeconds: final ? (total ?? processedSeconds) : processedSeconds,
-            totalSeconds: total, frames: framesDecoded, elapsedSeconds: now.timeIntervalSince(started)
+            processedSeconds: max(0, (final ? (total ?? processedSeconds) : processedSeconds) - start),
+            totalSeconds: total.map { max(0, $0 - start) }, frames: framesDecoded, elapsedSeconds: now.timeIntervalSince(started)
         ))
     }
 
@@ -451,6 +470,7 @@ final class TranscodeJob {
         )
         summary.poster = poster
         summary.storyboard = storyboard
+        if part != .whole { return try partSummary(summary, writers: renditions.map(\.writer) + [audioOnlyWriter].compactMap { $0 }) }
         return try playlists.finish(summary)
     }
 }

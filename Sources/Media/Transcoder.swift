@@ -127,6 +127,8 @@ public final class Transcoder {
     ///     show it before it is whole; `onPlayable` is told once every rendition has a segment and
     ///     the multivariant playlist is written.
     ///   - posterTime: the instant of the poster, seconds from the start (nil: a tenth in, at most 10 s).
+    ///   - part: one part of a split transcode (``TranscodePart``), into an adopted staging
+    ///     folder: its summary carries the part's manifest, and no playlist is written.
     /// - Throws: ``StoreError`` when the store fails (full, unwritable): the input is not to blame,
     ///   and another try may succeed; ``TranscodeError`` for everything about the input.
     public func transcode(
@@ -141,7 +143,8 @@ public final class Transcoder {
         staging adopted: StagingArea? = nil,
         growing: Bool = false,
         onPlayable: (() -> Void)? = nil,
-        posterTime: Double? = nil
+        posterTime: Double? = nil,
+        part: TranscodePart = .whole
     ) throws -> TranscodeSummary {
         if case .path(let path) = input { try Transcoder.checkReadable(path) }
         let started = Date()
@@ -151,10 +154,10 @@ public final class Transcoder {
             let job = try TranscodeJob(
                 input: input, profile: profile, assetID: assetID, staging: staging, keyring: keyring, limits: limits,
                 progressInterval: progressInterval, progress: progress, isCancelled: isCancelled, started: started,
-                growing: growing, onPlayable: onPlayable, posterTime: posterTime
+                growing: growing && part == .whole, onPlayable: onPlayable, posterTime: posterTime, part: part
             )
             var summary = try job.run()
-            if adopted == nil {
+            if adopted == nil, part == .whole {
                 summary.version = try staging.publish(requiredFiles: PublishedVersion.requiredFiles, publisher: publisher).version
             }
             summary.wallSeconds = Date().timeIntervalSince(started)

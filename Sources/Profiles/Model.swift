@@ -76,6 +76,10 @@ public struct Profile: Sendable, Equatable {
     /// segments make a growing asset playable sooner (HLS lets segments be shorter than the
     /// target duration). Empty: every segment is ``segmentDuration`` long.
     public var startupSegments: [Double] = []
+    /// Seconds of source per chunk when a long upload is split across workers (each chunk a job;
+    /// audio encoded once, as its own rendition); nil encodes every upload whole on one worker.
+    /// A whole multiple of ``segmentDuration``, so chunks meet on segment boundaries.
+    public var chunkDuration: Double?
     /// Sorted by box area, largest first.
     public var rungs: [VideoRung]
     /// `nil` drops audio.

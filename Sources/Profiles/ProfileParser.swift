@@ -55,7 +55,7 @@ private struct ProfileParser {
             throw ProfileError(file: file, line: nil, column: nil, message: "the profile is empty")
         }
         let top = try Fields(root, place: "at the top level", allowed: [
-            "name", "segment_duration", "keyframe_interval", "startup_segments", "key_rotation_segments", "rungs", "audio",
+            "name", "segment_duration", "keyframe_interval", "startup_segments", "key_rotation_segments", "chunk_duration", "rungs", "audio",
         ], parser: self)
 
         let (name, nameNode) = try top.string("name", required: true)!
@@ -85,6 +85,16 @@ private struct ProfileParser {
         if let (value, node) = try top.int("key_rotation_segments") {
             guard value >= 0 else { throw error(node, "'key_rotation_segments' must not be negative, got \(value)") }
             keyRotation = value
+        }
+
+        var chunkDuration: Double?
+        if let (value, node) = try top.number("chunk_duration") {
+            // Chunks are cut on segment boundaries, after the startup segments.
+            let ratio = value / segmentDuration
+            guard value >= 10, value >= startupSegments.reduce(0, +), abs(ratio - ratio.rounded()) < 1e-9 else {
+                throw error(node, "'chunk_duration' must be at least 10 s, at least the startup segments, and a whole multiple of segment_duration (\(segmentNode.scalarText) s), got \(node.scalarText)")
+            }
+            chunkDuration = value
         }
 
         var rungs: [VideoRung] = []
@@ -118,6 +128,7 @@ private struct ProfileParser {
         var profile = Profile(name: name, segmentDuration: segmentDuration, keyframeInterval: keyframeInterval,
                               keyRotationSegments: keyRotation, rungs: sorted, audio: audio)
         profile.startupSegments = startupSegments
+        profile.chunkDuration = chunkDuration
         return profile
     }
 

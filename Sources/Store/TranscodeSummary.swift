@@ -49,10 +49,13 @@ public struct TranscodeSummary: Codable, Sendable, Equatable {
     public var poster: String?
     /// The storyboard's WebVTT index (`storyboard.vtt`), whose cues name its sprite sheets.
     public var storyboard: String?
+    /// A part of a split transcode (``PartManifest``): what it wrote, for the job that assembles
+    /// the version. Only a part's child reports one; no `asset.json` has it.
+    public var part: PartManifest?
 
     enum CodingKeys: String, CodingKey {
         case assetID = "asset_id", version, profile, durationSeconds = "duration", segments
-        case wallSeconds = "wall_time", renditions, keys, warnings, poster, storyboard
+        case wallSeconds = "wall_time", renditions, keys, warnings, poster, storyboard, part
     }
 
     public init(

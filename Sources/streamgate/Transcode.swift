@@ -75,6 +75,16 @@ struct Transcode: ParsableCommand {
     @Flag(help: .hidden)
     var growing = false
 
+    /// With --staging and --events: a source the profile splits (`chunk_duration`) is not
+    /// transcoded; its plan is said (`split`) for the worker to enqueue the chunks.
+    @Flag(help: .hidden)
+    var maySplit = false
+
+    /// With --staging and --events: one part of a split transcode, `audio` or
+    /// `video:START:END` (END empty for the source's end); its manifest is in its `done` summary.
+    @Option(help: .hidden)
+    var part: String?
+
     @OptionGroup(title: "Input limits") var limits: MediaLimitOptions
 
     func run() throws {
@@ -90,6 +100,12 @@ struct Transcode: ParsableCommand {
                 throw ValidationError("--poster-time must be seconds from the start, 0 or more (got \(posterTime))")
             }
             let ladder = try Profile.load(path: profile)
+            let part = try self.part.map { text in
+                guard let part = TranscodePart(argument: text), staging != nil, events else {
+                    throw ValidationError("--part takes 'audio' or 'video:START:END', with --staging and --events (got '\(text.prefix(60))')")
+                }
+                return part
+            } ?? .whole
             let id = try assetID.map { try AssetID($0) } ?? AssetID.random()
             let location = try StoreLocation(store)
             var bucket: BucketUpload?
@@ -104,17 +120,23 @@ struct Transcode: ParsableCommand {
             }
             let adopted = try bucket?.staging ?? staging.map { try assets.adoptStaging($0, for: id) }
             if events { adopted?.onWrite = { EventWriter.write(.stored($0)) } }
+            if part != .whole { adopted?.replacesExisting = true }
             let transcoder = Transcoder(store: assets, keyring: keyring)
             let stop = StopSignal.install(watchParent: events)
             let bar = (!quiet && !events && isatty(STDERR_FILENO) == 1) ? ProgressBar() : nil
             let progress: ((TranscodeProgress) -> Void)? = events ? EventWriter.progress : bar.map { bar in { bar.draw($0) } }
             let source = try transcodeInput()
+            if maySplit, events, staging != nil, part == .whole,
+               let plan = try SplitPlanner.plan(input: source, profile: ladder, keyring: keyring, limits: limits, posterTime: posterTime) {
+                EventWriter.write(.split(plan))
+                return
+            }
             var summary: TranscodeSummary
             do {
                 summary = try transcoder.transcode(
                     input: source, profile: ladder, assetID: id, limits: limits, progressInterval: events ? 0.5 : 0.25,
                     progress: progress, isCancelled: { stop.isRequested }, publisher: publisher, staging: adopted,
-                    growing: growing && events && staging != nil, onPlayable: { EventWriter.write(.playable) }, posterTime: posterTime
+                    growing: growing && events && staging != nil, onPlayable: { EventWriter.write(.playable) }, posterTime: posterTime, part: part
                 )
                 if let bucket { summary.version = try bucket.publish(publisher: publisher) }
             } catch {

@@ -62,8 +62,11 @@ public enum TranscodeEvent: Sendable, Equatable {
     /// `stored` events): a growing version (`--growing`) may be shown now.
     case playable
     /// Every file is written into the staging folder: the last line of a transcode that
-    /// succeeded. The worker publishes the version.
+    /// succeeded. The worker publishes the version (or, for a part, records its manifest).
     case finished(TranscodeSummary)
+    /// The source is long enough for the profile to split it (`--may-split`): the last line of a
+    /// child that transcoded nothing. The worker enqueues the chunks.
+    case split(SplitPlan)
     /// Why the transcode failed, and the status it is about to exit with: the last line of one
     /// that failed on its own terms (a crash or a kill writes nothing).
     case failed(reason: String, status: TranscodeExit)
@@ -140,10 +143,11 @@ extension TranscodeEvent {
 }
 
 // The wire format: {"type":"progress",…fields}, {"type":"stored","file":"720p/seg_00001.ts"},
-// {"type":"playable"}, {"type":"done","summary":{…}}, {"type":"failed","reason":…,"status":65}.
+// {"type":"playable"}, {"type":"done","summary":{…}}, {"type":"split","plan":{…}},
+// {"type":"failed","reason":…,"status":65}.
 extension TranscodeEvent: Codable {
     private enum CodingKeys: String, CodingKey {
-        case type, summary, reason, status, file
+        case type, summary, reason, status, file, plan
     }
 
     public init(from decoder: any Decoder) throws {
@@ -162,6 +166,11 @@ extension TranscodeEvent: Codable {
             self = .playable
         case "done":
             self = .finished(try container.decode(TranscodeSummary.self, forKey: .summary))
+        case "split":
+            switch try container.decode(SplitPlan.self, forKey: .plan).validated() {
+            case .success(let plan): self = .split(plan)
+            case .failure(let problem): throw DecodingError.dataCorruptedError(forKey: .plan, in: container, debugDescription: problem.reason)
+            }
         case "failed":
             let code = try container.decode(Int32.self, forKey: .status)
             guard let status = TranscodeExit(rawValue: code) else {
@@ -187,6 +196,9 @@ extension TranscodeEvent: Codable {
         case .finished(let summary):
             try container.encode("done", forKey: .type)
             try container.encode(summary, forKey: .summary)
+        case .split(let plan):
+            try container.encode("split", forKey: .type)
+            try container.encode(plan, forKey: .plan)
         case .failed(let reason, let status):
             try container.encode("failed", forKey: .type)
             try container.encode(reason, forKey: .reason)

@@ -11,6 +11,10 @@ public struct JobSpec: Codable, Sendable, Equatable {
         case transcode
         /// Does nothing and succeeds: for measuring the queue itself.
         case noop
+        /// One chunk of a split transcode (`parent`): the video renditions of `source` from
+        /// `chunk_start` to `chunk_end`, written into the parent's version (`share`). Enqueued only
+        /// by the worker that splits the upload.
+        case chunk
     }
 
     /// The job id; when a plain XADD leaves it out, the stream entry id is used.
@@ -36,6 +40,13 @@ public struct JobSpec: Codable, Sendable, Equatable {
     public var keepSource: Bool?
     /// The poster's instant, seconds from the start (default: a tenth in, at most 10 s).
     public var posterTime: Double?
+    /// A chunk's: the job that split the upload, the chunk's number, its stretch of the source
+    /// (seconds; no end for the last) and where it writes (``SplitStorage``'s share).
+    public var parent: String?
+    public var chunk: Int?
+    public var chunkStart: Double?
+    public var chunkEnd: Double?
+    public var share: String?
 
     /// The sealed upload to delete once the job has ended, whichever way it ended; nil when the
     /// source is not an upload, or the job asked to keep it.
@@ -47,6 +58,7 @@ public struct JobSpec: Codable, Sendable, Equatable {
         case id, kind, source, profile, assetID = "asset_id", priority, callbackURL = "callback_url"
         case idempotencyKey = "idempotency_key", maxAttempts = "max_attempts", timeoutSeconds = "timeout_s"
         case sourceEncrypted = "source_encrypted", keepSource = "keep_source", posterTime = "poster_time"
+        case parent, chunk, chunkStart = "chunk_start", chunkEnd = "chunk_end", share
     }
 
     public init(
@@ -84,6 +96,11 @@ public struct JobSpec: Codable, Sendable, Equatable {
         sourceEncrypted = try container.decodeIfPresent(Bool.self, forKey: .sourceEncrypted)
         keepSource = try container.decodeIfPresent(Bool.self, forKey: .keepSource)
         posterTime = try container.decodeIfPresent(Double.self, forKey: .posterTime)
+        parent = try container.decodeIfPresent(String.self, forKey: .parent)
+        chunk = try container.decodeIfPresent(Int.self, forKey: .chunk)
+        chunkStart = try container.decodeIfPresent(Double.self, forKey: .chunkStart)
+        chunkEnd = try container.decodeIfPresent(Double.self, forKey: .chunkEnd)
+        share = try container.decodeIfPresent(String.self, forKey: .share)
     }
 
     public static let defaultMaxAttempts = 3
@@ -112,10 +129,18 @@ public struct JobSpec: Codable, Sendable, Equatable {
         }
         switch kind {
         case .noop: break
-        case .transcode:
+        case .transcode, .chunk:
             guard let source, !source.isEmpty else { throw .missingField("source") }
             if source.utf8.contains(0) { throw .invalidField("source", "contains a NUL byte") }
         }
+        guard kind == .chunk else { return }
+        guard let parent else { throw .missingField("parent") }
+        guard JobID.isValid(parent) else { throw .invalidField("parent", "must be a job id") }
+        guard assetID != nil else { throw .missingField("asset_id") }
+        guard let chunk, (0..<SplitPlan.maxChunks).contains(chunk) else { throw .invalidField("chunk", "must be 0…\(SplitPlan.maxChunks - 1)") }
+        guard let chunkStart, chunkStart.isFinite, chunkStart >= 0 else { throw .invalidField("chunk_start", "must be seconds from the start, 0 or more") }
+        if let chunkEnd, !(chunkEnd.isFinite && chunkEnd > chunkStart) { throw .invalidField("chunk_end", "must be after chunk_start") }
+        guard let share, !share.isEmpty, share.utf8.count <= 4096, !share.utf8.contains(0) else { throw .invalidField("share", "must name the version the chunk writes into") }
     }
 
     /// Compact JSON with sorted keys, as the queue stores a job. Written by hand: a worker writes
@@ -129,14 +154,19 @@ public struct JobSpec: Codable, Sendable, Equatable {
         }
         field("asset_id", assetID.map(Self.quoted))
         field("callback_url", callbackURL.map(Self.quoted))
+        field("chunk", chunk.map { String($0) })
+        field("chunk_end", chunkEnd.flatMap { $0.isFinite ? "\($0)" : nil })
+        field("chunk_start", chunkStart.flatMap { $0.isFinite ? "\($0)" : nil })
         field("id", id.map(Self.quoted))
         field("idempotency_key", idempotencyKey.map(Self.quoted))
         field("keep_source", keepSource.map { $0 ? "true" : "false" })
         field("kind", Self.quoted(kind.rawValue))
         field("max_attempts", maxAttempts.map { String($0) })
+        field("parent", parent.map(Self.quoted))
         field("poster_time", posterTime.flatMap { $0.isFinite ? "\($0)" : nil })
         field("priority", priority.map { Self.quoted($0.rawValue) })
         field("profile", profile.map(Self.quoted))
+        field("share", share.map(Self.quoted))
         field("source", source.map(Self.quoted))
         field("source_encrypted", sourceEncrypted.map { $0 ? "true" : "false" })
         // A number JSON cannot write (validate refuses them) is left out rather than written wrong.

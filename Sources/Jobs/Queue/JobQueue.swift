@@ -91,6 +91,7 @@ public final class JobQueue: Sendable {
     /// `spec` with its id (and a transcode's asset id) filled in, validated for enqueueing.
     private func prepared(_ spec: JobSpec) throws(JobError) -> JobSpec {
         var spec = spec
+        guard spec.kind != .chunk else { throw .invalidField("kind", "'chunk' jobs are made by the farm when it splits an upload") }
         if spec.id == nil { spec.id = JobID.random() }
         if spec.kind == .transcode, spec.assetID == nil { spec.assetID = AssetID.random().rawValue }
         try spec.validate(callbackPolicy: callbackPolicy)

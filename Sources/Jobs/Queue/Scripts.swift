@@ -230,6 +230,16 @@ enum Scripts {
     return held(KEYS[1])
     """)
 
+    /// Records fields on a job under its lease (a split transcode's plan, share and manifests),
+    /// and renews the lease. KEYS: job, stream. ARGV: lease, group, consumer, entry, now, then
+    /// field and value pairs. Returns like `renew`.
+    static let record = RedisScript(prelude + """
+    if not hold_lease(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) then return 0 end
+    for i = 6, #ARGV - 1, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+    redis.call('HSET', KEYS[1], 'updated_at', ARGV[5])
+    return held(KEYS[1])
+    """)
+
     /// A running job's version is shown while it grows: recorded on the job, told on the events
     /// stream, and announced to every origin on the asset-changes channel, in one step.
     /// KEYS: job, events, stream. ARGV: lease, now, version, events_maxlen, id, group, consumer,

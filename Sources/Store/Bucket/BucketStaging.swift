@@ -14,7 +14,11 @@ final class BucketStaging: VersionStaging, Sendable {
     private let store: BucketStore
     private let area: LockedArea
     let version: String
+    private let role: Role
     private let state = NIOLockedValueBox(State())
+
+    /// A version of its own; one whose parts other workers write (``SplitStorage``); or a part.
+    enum Role { case whole, shared, part }
 
     private struct State {
         var uploaded: Set<String> = []
@@ -23,10 +27,11 @@ final class BucketStaging: VersionStaging, Sendable {
         var shown = false
     }
 
-    init(store: BucketStore, area: StagingArea, version: String) {
+    init(store: BucketStore, area: StagingArea, version: String, role: Role = .whole) {
         self.store = store
         self.area = LockedArea(area)
         self.version = version
+        self.role = role
     }
 
     var asset: AssetID { area.asset }
@@ -49,6 +54,7 @@ final class BucketStaging: VersionStaging, Sendable {
     }
 
     func show(requiredFiles: [String], publisher: String) async throws(StoreError) -> PublishedVersion? {
+        guard role != .part else { return nil }
         guard !state.withLockedValue({ $0.finished || $0.shown }) else { throw StoreError("\(folder): only a staged version can be shown") }
         let uploaded = state.withLockedValue { $0.uploaded }
         for file in requiredFiles where !uploaded.contains(file) {
@@ -74,6 +80,7 @@ final class BucketStaging: VersionStaging, Sendable {
     }
 
     func publish(requiredFiles: [String], publisher: String?) async throws(StoreError) -> PublishedVersion {
+        guard role != .part else { throw StoreError("\(folder): a part of a split transcode is published by the job that split it") }
         guard !state.withLockedValue({ $0.finished }) else { throw StoreError("\(folder): staging already published or discarded") }
         let remaining = try localFiles().filter { relative in Self.isReplaceable(relative) || !state.withLockedValue { $0.uploaded.contains(relative) } }
         try await uploadAll(remaining)
@@ -97,6 +104,12 @@ final class BucketStaging: VersionStaging, Sendable {
         return published
     }
 
+    /// A shared version's attempt ends, the version kept for the next (``SharedStaging/leave()``).
+    func leave() async {
+        state.withLockedValue { $0.finished = true }
+        area.discard()
+    }
+
     func discard() async {
         let uploaded: Set<String>? = state.withLockedValue { state in
             guard !state.finished else { return nil }
@@ -104,6 +117,14 @@ final class BucketStaging: VersionStaging, Sendable {
             return state.uploaded
         }
         area.discard()
+        switch role {
+        case .part: return  // its objects are the shared version's now
+        case .shared:
+            // Every part's objects, not only what this attempt uploaded.
+            try? await store.deleteAll(under: store.versionPrefix(asset, version) + "/")
+            return
+        case .whole: break
+        }
         // Also when `show` did not say it succeeded (a pointer swap that landed, then timed out):
         // only a growing pointer naming this version is withdrawn.
         if uploaded != nil { await store.withdrawGrowing(asset, version: version) }

@@ -151,10 +151,15 @@ public final class BucketStore: AssetStorage {
     // MARK: - Writing
 
     public func stage(_ asset: AssetID, heldBy holder: String, spool: String) async throws(StoreError) -> any VersionStaging {
+        BucketStaging(store: self, area: try localArea(asset, heldBy: holder, spool: spool), version: AssetStore.newVersionName())
+    }
+
+    /// A worker's local folder for what `holder` writes on its way to the bucket, emptied of
+    /// what an earlier attempt of the same holder left.
+    func localArea(_ asset: AssetID, heldBy holder: String, spool: String) throws(StoreError) -> StagingArea {
         let local = try AssetStore(root: spool)
         local.discardStaging(of: asset, heldBy: holder)
-        let area = try local.stage(asset, heldBy: holder)
-        return BucketStaging(store: self, area: area, version: AssetStore.newVersionName())
+        return try local.stage(asset, heldBy: holder)
     }
 
     /// Deletes every object under `keyPrefix`, a few at a time.

@@ -140,7 +140,7 @@ private struct ReadableFile {
 final class FolderStaging: VersionStaging, @unchecked Sendable {
     // One task uses a staging at a time (``VersionStaging``); the lock only orders its calls.
     private let lock = NSLock()
-    private let area: StagingArea
+    let area: StagingArea
     private let threadPool: NIOThreadPool
 
     init(area: StagingArea, threadPool: NIOThreadPool) {

@@ -30,6 +30,10 @@ public final class StagingArea {
     /// Told the relative name of each file once it is whole (a worker's child reports them, so
     /// its worker can store them before the transcode ends).
     public var onWrite: ((String) -> Void)?
+    /// Writes replace a file of the same name (whole, in one rename) instead of refusing it: a
+    /// part of a split transcode writes into a folder it shares, where an earlier attempt of the
+    /// same part may have left the same segments.
+    public var replacesExisting = false
 
     enum State {
         case staging
@@ -57,6 +61,7 @@ public final class StagingArea {
     /// Writes a new file at `relative` (folders created as needed). Each file is written once:
     /// writing the same name twice is an error, so a pipeline bug cannot silently replace a segment.
     public func write(_ bytes: [UInt8], to relative: String) throws(StoreError) {
+        if replacesExisting { return try replace(bytes, at: relative) }
         try checkWritable(relative)
         // Whole or absent: a version shown while it grows is read as it is written, and what a
         // reader finds there is cached as immutable. Written aside, then linked into place
@@ -88,9 +93,14 @@ public final class StagingArea {
     /// Writes `relative` anew, replacing what was there in one rename: for the playlists of a
     /// version that grows, which readers may be reading at that moment.
     public func replace(_ text: String, at relative: String) throws(StoreError) {
+        try replace(Array(text.utf8), at: relative)
+    }
+
+    /// ``replace(_:at:)`` for bytes.
+    public func replace(_ bytes: [UInt8], at relative: String) throws(StoreError) {
         try checkWritable(relative)
         let partial = Self.partialName(of: relative)
-        try writeFile(Array(text.utf8), at: partial, exclusive: false)
+        try writeFile(bytes, at: partial, exclusive: false)
         guard renameat(folderDescriptor, partial, folderDescriptor, relative) == 0 else {
             throw StoreError.system("cannot replace", path: directory + "/" + relative)
         }
@@ -177,6 +187,12 @@ public final class StagingArea {
     /// Ends the staging area unpublished: its owner removes the folder and everything in it; an
     /// adopted area only stops writing (its creator removes the folder). A version shown while it
     /// grew is withdrawn first. Safe to call more than once.
+    /// Lets go of the folder without removing it: another holder takes it over (a split
+    /// transcode's next attempt).
+    func leave() {
+        if case .staging = state { state = .discarded }
+    }
+
     public func discard() {
         switch state {
         case .published, .discarded: return
