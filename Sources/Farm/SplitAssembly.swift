@@ -6,10 +6,25 @@ import Store
 /// The playlists and `asset.json` of a split transcode, built from its parts' manifests: each
 /// video rendition's segments from every chunk in order, one playlist per rung; the audio, encoded
 /// once for the whole source, as an `EXT-X-MEDIA` rendition every variant names. The parts are
-/// checked to meet: the same renditions in every chunk, each chunk's segments numbered on from the
+/// checked to meet: the same renditions in every chunk, each chunk's segments numbered after the
 /// last's.
+///
+/// While the leading chunks are done and the rest are not, the same playlists are written
+/// growing: `EVENT` playlists of those chunks (and the audio as far as they reach) that start
+/// players at the beginning; a version shown so ends as `EVENT` with `EXT-X-ENDLIST`, the one
+/// change RFC 8216 §6.2.1 allows besides appending.
 struct SplitAssembly {
     static let audioGroup = "audio"
+
+    /// What the playlists are.
+    enum Form {
+        /// Whole, never shown growing: VOD playlists.
+        case whole
+        /// The leading chunks of a version shown while it grows: no `asset.json`, no ENDLIST.
+        case growing
+        /// Whole, after it was shown growing: EVENT playlists that end.
+        case grown
+    }
 
     let asset: AssetID
     let profile: String
@@ -24,7 +39,7 @@ struct SplitAssembly {
 
     /// Every file to write, by name: the media playlists, `asset.json`, and `master.m3u8` (last:
     /// a version is nothing without it).
-    func files(wallSeconds: Double) throws -> [(name: String, bytes: [UInt8])] {
+    func files(wallSeconds: Double, form: Form = .whole) throws -> [(name: String, bytes: [UInt8])] {
         guard let first = chunks.first else { throw Mismatch(reason: "no chunk") }
         var files: [(String, [UInt8])] = []
         var summary = TranscodeSummary(
@@ -38,10 +53,12 @@ struct SplitAssembly {
             }
             return (rendition, Self.peak(rendition.segments), Self.average(rendition.segments))
         }
+        var lastIndex = 0
         var variants: [VariantStream] = []
         for rendition in first.renditions {
             let segments = try joined(rendition.name)
-            files.append(("\(rendition.name)/index.m3u8", Self.playlist(segments)))
+            lastIndex = max(lastIndex, segments.last?.index ?? 0)
+            files.append(("\(rendition.name)/index.m3u8", Self.playlist(segments, form: form)))
             keys.formUnion(segments.map(\.key))
             let peak = Self.peak(segments) + (audioRendition?.peak ?? 0)
             let average = Self.average(segments) + (audioRendition?.average ?? 0)
@@ -60,7 +77,9 @@ struct SplitAssembly {
         }
         var renditions: [Rendition] = []
         if let (rendition, peak, average) = audioRendition {
-            files.append(("\(rendition.name)/index.m3u8", Self.playlist(rendition.segments)))
+            // Growing, as far as the chunks listed reach (the grid is the same).
+            let listed = form == .growing ? rendition.segments.filter { $0.index <= lastIndex } : rendition.segments
+            files.append(("\(rendition.name)/index.m3u8", Self.playlist(listed, form: form)))
             keys.formUnion(rendition.segments.map(\.key))
             renditions.append(Rendition(
                 type: .audio, groupID: Self.audioGroup, name: rendition.name, isDefault: true, autoselect: true, uri: "\(rendition.name)/index.m3u8"
@@ -74,9 +93,11 @@ struct SplitAssembly {
         summary.segments = summary.renditions.reduce(0) { $0 + $1.segments }
         summary.keys = keys.count
         summary.poster = chunks.compactMap(\.poster).first
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        files.append(("asset.json", Array(try encoder.encode(summary))))
+        if form != .growing {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            files.append(("asset.json", Array(try encoder.encode(summary))))
+        }
         let master = MultivariantPlaylist(version: nil, independentSegments: true, renditions: renditions, variants: variants)
         files.append(("master.m3u8", Array(master.render().utf8)))
         return files
@@ -92,16 +113,17 @@ struct SplitAssembly {
             guard chunk.renditions.count == chunks[0].renditions.count else {
                 throw Mismatch(reason: "chunk \(index) has \(chunk.renditions.count) renditions, chunk 0 has \(chunks[0].renditions.count)")
             }
-            let expected = segments.last.map { $0.index + 1 } ?? 0
-            guard rendition.segments.first?.index == expected else {
-                throw Mismatch(reason: "chunk \(index), rendition \(name): starts at segment \(rendition.segments.first?.index ?? -1), not \(expected)")
+            // Numbered on from the last chunk's (a gap in the source may skip a number, never repeat one).
+            let after = segments.last?.index ?? -1
+            guard let first = rendition.segments.first?.index, first > after else {
+                throw Mismatch(reason: "chunk \(index), rendition \(name): starts at segment \(rendition.segments.first?.index ?? -1), not after \(after)")
             }
             segments += rendition.segments
         }
         return segments
     }
 
-    private static func playlist(_ segments: [PartManifest.Segment]) -> [UInt8] {
+    private static func playlist(_ segments: [PartManifest.Segment], form: Form) -> [UInt8] {
         let listed = segments.map { segment in
             MediaSegment(
                 duration: segment.duration, uri: segment.file,
@@ -109,7 +131,8 @@ struct SplitAssembly {
             )
         }
         let playlist = MediaPlaylist(
-            version: nil, targetDuration: nil, mediaSequence: 0, playlistType: .vod, independentSegments: true, endList: true, segments: listed
+            version: nil, targetDuration: nil, mediaSequence: 0, playlistType: form == .whole ? .vod : .event, independentSegments: true,
+            startOffset: form == .whole ? nil : 0, endList: form != .growing, segments: listed
         )
         return Array(playlist.render().utf8)
     }

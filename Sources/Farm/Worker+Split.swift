@@ -19,6 +19,12 @@ extension Worker {
         let profileName: String
         var audio: PartManifest?
         let started: Date
+        /// The version may be shown while it grows (the asset has none, or this job's growth).
+        var growable = false
+        /// It is shown, growing: its playlists end as EVENT playlists.
+        var shown = false
+        /// Leading chunks its growing playlists list.
+        var shownChunks = 0
 
         var chunkIDs: [String] { plan.chunks.indices.map { JobQueue.chunkID(parent: lease.jobID, index: $0) } }
     }
@@ -30,15 +36,21 @@ extension Worker {
         let audio: PartManifest?
     }
 
-    func recordedSplit(of lease: Lease) async -> RecordedSplit? {
+    /// The split recorded on the job, nil when there is none. A queue that does not answer throws:
+    /// a job must never start its split over only because its record could not be read.
+    func recordedSplit(of jobID: String) async throws -> RecordedSplit? {
         let names = [JobQueue.SplitField.plan, .share, .audio].map(\.rawValue)
-        guard let values = try? await queue.fields(names, ofJobs: [lease.jobID]).first,
-              let planText = values[0], let share = values[1],
-              let plan = try? JSONDecoder().decode(SplitPlan.self, from: Data(planText.utf8)),
+        guard let values = try await queue.fields(names, ofJobs: [jobID]).first, let planText = values[0] else { return nil }
+        guard let share = values[1], let plan = try? JSONDecoder().decode(SplitPlan.self, from: Data(planText.utf8)),
               case .success(let checked) = plan.validated()
-        else { return nil }
+        else { throw SplitRecordError(reason: "the job's recorded split is unreadable") }
         let audio = values[2].flatMap { try? PartManifest.parse($0).get() }
         return RecordedSplit(plan: checked, share: share, audio: audio)
+    }
+
+    struct SplitRecordError: Error, CustomStringConvertible {
+        let reason: String
+        var description: String { reason }
     }
 
     /// The child planned a split: the shared version is staged, the plan recorded, the chunks
@@ -58,13 +70,16 @@ extension Worker {
             await staging.leave()  // the attempt that took the job over starts its own split
             return nil
         case nil:
-            await staging.discard()
+            // The record may have landed: left for the next attempt, which resumes it or, finding
+            // none, removes it before staging its own.
+            await staging.leave()
             return retryOrDead(lease: lease, spec: spec, reason: "cannot record the split plan: the queue did not answer")
         }
         logger.info("splitting the source", metadata: [
             "job": "\(lease.jobID)", "chunks": "\(plan.chunks.count)", "duration_s": "\(String(format: "%.1f", plan.duration))",
         ])
-        let run = SplitRun(lease: lease, spec: spec, plan: plan, staging: staging, profileName: spec.profile ?? "default", audio: nil, started: Date())
+        var run = SplitRun(lease: lease, spec: spec, plan: plan, staging: staging, profileName: spec.profile ?? "default", audio: nil, started: Date())
+        (run.growable, run.shown) = await growth(of: asset, by: lease.jobID)
         return await continueSplit(run, source: source, profilePath: profilePath)
     }
 
@@ -79,9 +94,10 @@ extension Worker {
             return .failed("cannot resume the split transcode: \(error)")
         }
         logger.info("resuming a split transcode", metadata: ["job": "\(lease.jobID)", "chunks": "\(recorded.plan.chunks.count)"])
-        let run = SplitRun(
+        var run = SplitRun(
             lease: lease, spec: spec, plan: recorded.plan, staging: staging, profileName: spec.profile ?? "default", audio: recorded.audio, started: Date()
         )
+        (run.growable, run.shown) = await growth(of: asset, by: lease.jobID)
         guard recorded.plan.audio, recorded.audio == nil else { return await continueSplit(run, source: nil, profilePath: profilePath) }
         switch await transcodeSource(spec.source ?? "") {
         case .success(let source):
@@ -90,6 +106,15 @@ extension Worker {
         case .failure(let refusal):
             return await endSplit(run, refusal.outcome)
         }
+    }
+
+    /// Whether the version may be shown while it grows (as for a whole transcode: in place of
+    /// nothing, or of this job's own growth), and whether an earlier attempt of it shows it now.
+    private func growth(of asset: AssetID, by jobID: String) async -> (growable: Bool, shown: Bool) {
+        guard let versions = try? await configuration.storage.versions(of: asset) else { return (false, false) }
+        guard let current = versions.current else { return (true, false) }
+        let own = current.isGrowing && versions.publisher == jobID
+        return (own, own)
     }
 
     /// Enqueues the chunks (those an earlier attempt enqueued are left as they are), encodes the
@@ -119,7 +144,8 @@ extension Worker {
             }
         }
         let coordinated = run
-        state.withLockedValue { $0.coordinators[run.lease.jobID] = Task { await self.coordinateSplit(coordinated) } }
+        // By lease: a worker that takes its own job back starts a second coordinator beside the first's end.
+        state.withLockedValue { $0.coordinators[run.lease.token] = Task { await self.coordinateSplit(coordinated) } }
         return nil
     }
 
@@ -145,6 +171,8 @@ extension Worker {
         if let outcome, outcome.isFinal {
             await cancelChunks(of: run.lease.jobID, count: run.plan.chunks.count)
             await run.staging.discard()
+            // Shown while it grew: withdrawn with it, and origins must stop showing it now.
+            if run.shown { _ = try? await queue.redis.announceAssetChange(run.staging.asset.rawValue, in: queue.keys) }
         } else {
             await run.staging.leave()
         }
@@ -164,10 +192,28 @@ extension Worker {
         }
     }
 
+    /// A split job that ended with no worker running it (cancelled while queued, dead-lettered
+    /// when reclaimed): its chunks are cancelled and the version they shared is removed.
+    func abandonSplit(of delivery: Delivery) async {
+        guard let spec = delivery.spec, spec.kind == .transcode, let asset = spec.assetID.flatMap({ try? AssetID($0) }),
+              let storage = configuration.storage as? any SplitStorage else { return }
+        let id = spec.id ?? delivery.entry
+        guard let recorded = try? await recordedSplit(of: id) else { return }
+        await cancelChunks(of: id, count: recorded.plan.chunks.count)
+        // Published before its end was recorded: the version is the asset's, not to be removed.
+        if let versions = try? await configuration.storage.versions(of: asset), let current = versions.current,
+           !current.isGrowing, versions.publisher == id { return }
+        if let staging = try? await storage.stageShared(asset, heldBy: id, spool: configuration.spool, resuming: recorded.share) {
+            await staging.discard()
+        }
+        logger.warning("cancelled the chunks of a split job that ended without its worker", metadata: ["job": "\(id)"])
+    }
+
     /// Holds the job while its chunks run elsewhere: renews its lease with their progress, stops
     /// them when it is cancelled, fails when one fails for good, and publishes once all are sealed.
-    func coordinateSplit(_ run: SplitRun) async {
-        defer { _ = state.withLockedValue { $0.coordinators.removeValue(forKey: run.lease.jobID) } }
+    func coordinateSplit(_ started: SplitRun) async {
+        var run = started
+        defer { _ = state.withLockedValue { $0.coordinators.removeValue(forKey: run.lease.token) } }
         let ids = run.chunkIDs
         var unanswered = Date()
         while true {
@@ -176,7 +222,7 @@ extension Worker {
                 _ = await endSplit(run, .release)
                 return await conclude(lease: run.lease, spec: run.spec, outcome: .release)
             }
-            guard let records = try? await queue.fields(["state", "progress", "error", JobQueue.SplitField.part.rawValue], ofJobs: ids) else {
+            guard let records = try? await queue.fields(["state", "progress", "error"], ofJobs: ids) else {
                 if Date().timeIntervalSince(unanswered) > configuration.leaseSeconds { _ = await endSplit(run, nil); return }
                 continue
             }
@@ -206,15 +252,22 @@ extension Worker {
                     _ = try? await queue.enqueueChunk(chunkSpec(run, index: index))
                 case .failed?, .dead?, .cancelled?:
                     let chunk = run.plan.chunks[index]
-                    let stretch = "\(Int(chunk.start))–\(chunk.end.map { "\(Int($0))" } ?? "end") s"
+                    let stretch = String(format: "%.0f–", chunk.start) + (chunk.end.map { String(format: "%.0f s", $0) } ?? "end")
                     let outcome = Outcome.failed("chunk \(index) (\(stretch)) \(record[0]!): \(record[2] ?? "no reason given")")
                     _ = await endSplit(run, outcome)
                     return await conclude(lease: run.lease, spec: run.spec, outcome: outcome)
                 default: break
                 }
             }
+            let leading = records.prefix { $0[0] == JobState.succeeded.rawValue }.count
+            if run.growable, leading > run.shownChunks, leading < ids.count, !run.plan.audio || run.audio != nil {
+                if let parts = try? await queue.fields([JobQueue.SplitField.part.rawValue], ofJobs: Array(ids.prefix(leading))) {
+                    await grow(&run, manifests: parts.map { $0[0] })
+                }
+            }
             guard done == ids.count else { continue }
-            let outcome = await assemble(run, manifests: records.map { $0[3] })
+            guard let parts = try? await queue.fields([JobQueue.SplitField.part.rawValue, "spec"], ofJobs: ids) else { continue }
+            let outcome = await assemble(run, manifests: parts.map { $0[0] }, specs: parts.map { $0[1] })
             // Published, the version is the store's; else it is removed, or kept for the next attempt.
             if case .succeeded = outcome {} else { _ = await endSplit(run, outcome) }
             return await conclude(lease: run.lease, spec: run.spec, outcome: outcome)
@@ -222,8 +275,12 @@ extension Worker {
     }
 
     /// Every chunk is sealed: the playlists and `asset.json` are written and the version published.
-    private func assemble(_ run: SplitRun, manifests: [String?]) async -> Outcome {
+    private func assemble(_ run: SplitRun, manifests: [String?], specs: [String?]) async -> Outcome {
         var chunks: [PartManifest] = []
+        for (index, text) in specs.enumerated() where text.flatMap({ try? JobSpec.parse($0) })?.share != run.staging.share {
+            // A chunk of an earlier split of this job (its record lost) wrote somewhere else.
+            return .failed("chunk \(index) wrote into another version than this job's")
+        }
         for (index, text) in manifests.enumerated() {
             switch text.map(PartManifest.parse) {
             case .success(let manifest)?: chunks.append(manifest)
@@ -234,17 +291,12 @@ extension Worker {
         let files: [(name: String, bytes: [UInt8])]
         do {
             files = try SplitAssembly(asset: run.staging.asset, profile: run.profileName, chunks: chunks, audio: run.audio)
-                .files(wallSeconds: Date().timeIntervalSince(run.started))
+                .files(wallSeconds: Date().timeIntervalSince(run.started), form: run.shown ? .grown : .whole)
         } catch {
             return .failed("the chunks do not make one version: \(error)")
         }
         do {
-            for file in files {
-                let path = run.staging.folder + "/" + file.name
-                try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-                guard FileManager.default.createFile(atPath: path, contents: Data(file.bytes)) else { throw StoreError("\(path): cannot write") }
-                try await run.staging.stored(file.name)
-            }
+            try await write(files, into: run.staging)
             let published = try await run.staging.publish(requiredFiles: PublishedVersion.requiredFiles, publisher: run.lease.jobID)
             logger.info("published a split transcode", metadata: [
                 "job": "\(run.lease.jobID)", "version": "\(published.version)", "chunks": "\(chunks.count)",
@@ -252,6 +304,51 @@ extension Worker {
             return .succeeded(version: published.version)
         } catch {
             return postponeForStore(reason: "\(error)")
+        }
+    }
+
+    /// The leading chunks are done: the growing playlists list them, and the first time the
+    /// version is shown. A store that refuses costs the early start only.
+    private func grow(_ run: inout SplitRun, manifests: [String?]) async {
+        let chunks = manifests.compactMap { $0.flatMap { try? PartManifest.parse($0).get() } }
+        guard chunks.count == manifests.count,
+              let files = try? SplitAssembly(asset: run.staging.asset, profile: run.profileName, chunks: chunks, audio: run.audio)
+                .files(wallSeconds: 0, form: .growing)
+        else {
+            run.growable = false  // the final assembly says what is wrong
+            return
+        }
+        do {
+            try await write(files, into: run.staging)
+            run.shownChunks = chunks.count
+            if run.shown {
+                _ = try? await queue.redis.announcePlaylistsGrew(run.staging.asset.rawValue, in: queue.keys)
+                return
+            }
+            guard let version = try await run.staging.show(requiredFiles: PublishedVersion.requiredFilesToShow, publisher: run.lease.jobID) else {
+                run.growable = false
+                return
+            }
+            run.shown = true
+            logger.info("playable while it grows", metadata: ["job": "\(run.lease.jobID)", "version": "\(version.version)", "chunks": "\(chunks.count)"])
+            _ = try? await queue.playable(run.lease, consumer: configuration.id, version: version.version)
+            notify(spec: run.spec, lease: run.lease, state: "playable", version: version.version)
+        } catch {
+            logger.warning("cannot show the growing split version; it is published whole at the end", metadata: [
+                "job": "\(run.lease.jobID)", "error": "\(error)",
+            ])
+            run.growable = false
+        }
+    }
+
+    /// Writes the assembler's files into the shared version, each whole in one rename (a shown
+    /// version's playlists are read as they change), and stores them in that order.
+    private func write(_ files: [(name: String, bytes: [UInt8])], into staging: any SharedStaging) async throws {
+        for file in files {
+            let path = staging.folder + "/" + file.name
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Data(file.bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
+            try await staging.stored(file.name)
         }
     }
 }

@@ -27,8 +27,14 @@ extension Worker {
             return .succeeded(version: current.version)
         }
         // A split an earlier attempt began goes on where it was: its chunks are jobs already.
-        if let recorded = await recordedSplit(of: lease) {
-            return await resumeSplit(recorded, profilePath: profilePath, asset: id, lease: lease, spec: spec)
+        do {
+            if let recorded = try await recordedSplit(of: lease.jobID) {
+                return await resumeSplit(recorded, profilePath: profilePath, asset: id, lease: lease, spec: spec)
+            }
+        } catch let error as SplitRecordError {
+            return .failed("\(error)")
+        } catch {
+            return retryOrDead(lease: lease, spec: spec, reason: "cannot read the job's record: \(error)")
         }
         // Shown while it grows only in place of nothing (or of this job's own growth, an earlier
         // attempt's that died): a published asset is replaced only by a whole version.

@@ -150,11 +150,13 @@ public final class Worker: Sendable {
                             if why == "cancelled" {
                                 await removeSealedUpload(of: delivery.spec)
                                 await withdrawAbandonedGrowth(of: delivery)
+                                await abandonSplit(of: delivery)
                             }
                         case .dead(let reason):
                             logger.error("dead-lettered", metadata: ["entry": "\(delivery.entry)", "reason": "\(reason)"])
                             await removeSealedUpload(of: delivery.spec)
                             await withdrawAbandonedGrowth(of: delivery)
+                            await abandonSplit(of: delivery)
                         case .rejected(let reason):
                             logger.error("rejected a stream entry that is not a job", metadata: ["entry": "\(delivery.entry)", "reason": "\(reason)"])
                         }
@@ -171,8 +173,8 @@ public final class Worker: Sendable {
         }
         // Coordinators hand their jobs back once draining: whoever runs next resumes them.
         for coordinator in state.withLockedValue({ Array($0.coordinators.values) }) { await coordinator.value }
-        try? await queue.redis.send(["ZREM", queue.keys.workers, configuration.id])
-        try? await queue.redis.send(["DEL", queue.keys.worker(configuration.id)])
+        _ = try? await queue.redis.send(["ZREM", queue.keys.workers, configuration.id])
+        _ = try? await queue.redis.send(["DEL", queue.keys.worker(configuration.id)])
         await webhooks.shutdown()
         logger.info("worker stopped", metadata: ["jobs_done": "\(state.withLockedValue { $0.jobsDone })"])
     }
@@ -205,8 +207,10 @@ public final class Worker: Sendable {
     func conclude(lease: Lease, spec: JobSpec, outcome: Outcome) async {
         if case .succeeded = outcome {} else if spec.kind == .transcode, let asset = (lease.assetID ?? spec.assetID).flatMap({ try? AssetID($0) }) {
             // A growth an earlier attempt of this job showed, and this one did not replace (it
-            // failed before it could): no half asset stays shown.
-            _ = await withdrawGrowth(of: asset, by: lease.jobID)
+            // failed before it could): no half asset stays shown. A split's next attempt resumes
+            // it, growth and all, unless the job is over.
+            let plan = try? await queue.fields([JobQueue.SplitField.plan.rawValue], ofJobs: [lease.jobID]).first?[0]
+            if outcome.isFinal || plan == nil { _ = await withdrawGrowth(of: asset, by: lease.jobID) }
         }
         if await finish(lease, outcome) {
             if outcome.isFinal { await removeSealedUpload(of: spec) }

@@ -101,18 +101,22 @@ extension TranscodeJob {
         }
         if let decoder = videoDecoder { avcodec_flush_buffers(decoder.pointer) }
         lastVideoPTS = nil
+        partFramesSeen = 0
     }
 
     /// Whether a decoded picture at `seconds` is encoded: a video part keeps its stretch, the
     /// same frames on either side of every boundary the whole would put there.
     func keepsFrame(at seconds: Double) -> Bool {
         guard case .video(let start, let end) = part else { return true }
+        // A rewind is due: nothing more from where the seek landed.
+        if needsRewind { return false }
         let slack = 0.001
         if let end, seconds + slack >= end {
             reachedPartEnd = true
             return false
         }
-        if framesDecoded == 0, !rewound, start > 0, seconds > start + slack {
+        defer { partFramesSeen += 1 }
+        if partFramesSeen == 0, !rewound, start > 0, seconds > start + slack {
             // The seek went past the start (an index that lies): read it all from the beginning.
             needsRewind = true
             return false

@@ -87,6 +87,8 @@ final class TranscodeJob {
     /// The seek to a part's start landed past it: the run reads again from the beginning.
     var needsRewind = false
     var rewound = false
+    /// Pictures a video part decoded so far, kept or not: the first tells whether the seek overshot.
+    var partFramesSeen = 0
     private var lastReport = Date.distantPast
     private var decodeFailures = 0
 
@@ -287,18 +289,24 @@ final class TranscodeJob {
         let packet = try Packet()
         let frame = try Frame()
         try seekToPartStart()
-        while !reachedPartEnd, try readPacket(into: packet) {
-            defer { packet.unref() }
-            if needsRewind { try rewind() }
-            if isCancelled() { throw TranscodeError(file: inputName, reason: "cancelled", kind: .cancelled) }
-            if packet.streamIndex == videoIndex, let decoder = videoDecoder {
-                try decode(packet, with: decoder, into: frame, video: true)
-            } else if packet.streamIndex == audioIndex, let decoder = audioDecoder {
-                try decode(packet, with: decoder, into: frame, video: false)
+        while true {
+            while !reachedPartEnd, try readPacket(into: packet) {
+                defer { packet.unref() }
+                // The packet read after a seek that overshot belongs to the wrong place: dropped.
+                if needsRewind { try rewind(); continue }
+                if isCancelled() { throw TranscodeError(file: inputName, reason: "cancelled", kind: .cancelled) }
+                if packet.streamIndex == videoIndex, let decoder = videoDecoder {
+                    try decode(packet, with: decoder, into: frame, video: true)
+                } else if packet.streamIndex == audioIndex, let decoder = audioDecoder {
+                    try decode(packet, with: decoder, into: frame, video: false)
+                }
+                reportProgress(final: false)
             }
-            reportProgress(final: false)
+            if let decoder = videoDecoder { try decode(nil, with: decoder, into: frame, video: true) }
+            // The overshoot showed only as the decoder drained: read it all again from the start.
+            guard needsRewind, !rewound else { break }
+            try rewind()
         }
-        if let decoder = videoDecoder { try decode(nil, with: decoder, into: frame, video: true) }
         if let decoder = audioDecoder { try decode(nil, with: decoder, into: frame, video: false) }
         if videoDecoder != nil, framesDecoded == 0 {
             throw TranscodeError(file: inputName, reason: "the video stream has no decodable frames")

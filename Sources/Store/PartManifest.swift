@@ -70,6 +70,7 @@ public struct PartManifest: Codable, Sendable, Equatable {
     /// Limits on what a part may claim, so a hostile one cannot make an absurd playlist.
     static let maxRenditions = 16
     static let maxSegments = 100_000
+    static let maxIndex = 10_000_000
 
     /// The manifest when every field is one a playlist can be built from: safe file names,
     /// known key ids and IVs, finite positive durations, contiguous indexes; else why not.
@@ -94,7 +95,8 @@ public struct PartManifest: Codable, Sendable, Equatable {
             let first = rendition.segments[0].index
             for (offset, segment) in rendition.segments.enumerated() {
                 let place = "rendition \(rendition.name), segment \(segment.index)"
-                guard segment.index == first + offset, segment.index >= 0 else { return .failure(.init("\(place): indexes are not contiguous")) }
+                guard (0...Self.maxIndex).contains(segment.index) else { return .failure(.init("\(place): index out of 0…\(Self.maxIndex)")) }
+                guard segment.index - offset == first else { return .failure(.init("\(place): indexes are not contiguous")) }
                 guard Self.isPlainName(segment.file), segment.file.hasSuffix(".ts") else { return .failure(.init("\(place): file '\(segment.file.prefix(40))' is not a plain .ts name")) }
                 guard segment.duration.isFinite, segment.duration >= 0, segment.duration <= 3600 else { return .failure(.init("\(place): duration \(segment.duration)")) }
                 guard segment.size > 0, segment.size <= 1 << 32 else { return .failure(.init("\(place): size \(segment.size)")) }

@@ -37,17 +37,19 @@ public struct SplitPlan: Codable, Sendable, Equatable {
 
     /// Chunks a plan may have: a 24-hour source in 60 s chunks is 1,440.
     public static let maxChunks = 2_000
+    /// A week of media: more than any limit a worker accepts.
+    public static let maxDuration = 7 * 86_400.0
 
     /// The plan when its chunks cover the source in order without gap or overlap (the first from
     /// 0, each ending where the next starts, the last open); else why not.
     public func validated() -> Result<SplitPlan, SplitPlanError> {
-        guard duration.isFinite, duration > 0 else { return .failure(SplitPlanError("duration \(duration) is not a positive number of seconds")) }
+        guard duration.isFinite, duration > 0, duration <= Self.maxDuration else { return .failure(SplitPlanError("duration \(duration) is not a positive number of seconds")) }
         guard (2...Self.maxChunks).contains(chunks.count) else { return .failure(SplitPlanError("has \(chunks.count) chunks; 2…\(Self.maxChunks) are accepted")) }
         guard posterTime.isFinite, posterTime >= 0 else { return .failure(SplitPlanError("poster time \(posterTime) is not seconds from the start")) }
         guard chunks[0].start == 0 else { return .failure(SplitPlanError("the first chunk starts at \(chunks[0].start) s, not 0")) }
         for (index, chunk) in chunks.enumerated() {
             let isLast = index == chunks.count - 1
-            guard chunk.start.isFinite, chunk.start >= 0 else { return .failure(SplitPlanError("chunk \(index) starts at \(chunk.start)")) }
+            guard chunk.start.isFinite, chunk.start >= 0, chunk.start <= duration else { return .failure(SplitPlanError("chunk \(index) starts at \(chunk.start)")) }
             if isLast {
                 guard chunk.end == nil else { return .failure(SplitPlanError("the last chunk must run to the source's end")) }
             } else {

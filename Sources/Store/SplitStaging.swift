@@ -39,19 +39,22 @@ extension AssetStore: SplitStorage {
         try await onPool { () throws -> FolderStaging in
             guard let share else {
                 self.discardStaging(of: asset, heldBy: holder)
-                return FolderStaging(area: try self.stage(asset, heldBy: holder), threadPool: self.threadPool)
+                return FolderStaging(area: try self.stage(asset, heldBy: holder), threadPool: self.threadPool, shared: true)
             }
             let name = (share as NSString).lastPathComponent
             guard share == self.stagingRoot + "/" + name, name.hasPrefix("\(asset.rawValue).\(holder).") else {
                 throw StoreError("\(share): not a staging folder of \(asset) held by \(holder) in the store \(self.root)")
             }
-            return FolderStaging(area: try StagingArea(store: self, asset: asset, directory: share, ownsDirectory: true), threadPool: self.threadPool)
+            let area = try StagingArea(store: self, asset: asset, directory: share, ownsDirectory: true)
+            // Shown growing by an earlier attempt: the share is a link to the version it became.
+            if let shown = self.shownVersion(bridgedBy: share, of: asset) { area.state = .growing(shown) }
+            return FolderStaging(area: area, threadPool: self.threadPool, shared: true)
         }
     }
 
     public func stagePart(_ asset: AssetID, of share: String, heldBy holder: String, spool: String) async throws(StoreError) -> any VersionStaging {
         try await onPool { () throws -> FolderPartStaging in
-            FolderPartStaging(area: try self.adoptStaging(share, for: asset))
+            FolderPartStaging(area: try self.adoptStaging(share, for: asset), share: share)
         }
     }
 }
@@ -65,11 +68,17 @@ extension FolderStaging: SharedStaging {
 /// folder, where they already belong.
 final class FolderPartStaging: VersionStaging, @unchecked Sendable {
     private let area: StagingArea
+    /// The shared staging folder, or the link left where it was once its version is shown: what
+    /// the part's child is handed (it resolves it as this worker did).
+    private let share: String
 
-    init(area: StagingArea) { self.area = area }
+    init(area: StagingArea, share: String) {
+        self.area = area
+        self.share = share
+    }
 
     var asset: AssetID { area.asset }
-    var folder: String { area.directory }
+    var folder: String { share }
     func stored(_ relative: String) async throws(StoreError) {}
     func show(requiredFiles: [String], publisher: String) async throws(StoreError) -> PublishedVersion? { nil }
     func publish(requiredFiles: [String], publisher: String?) async throws(StoreError) -> PublishedVersion {

@@ -153,11 +153,13 @@ struct Jobs: AsyncParsableCommand {
         func run() async throws {
             let jobs = try await queueOptions.queue().recentJobs(limit: limit)
             if json { return printJSON(jobs) }
-            print("JOB                   STATE       ATTEMPTS  PROGRESS  ASSET                 ERROR")
+            // As wide as the longest id (a chunk's is its parent's and `-cN`), and a space.
+            let width = max(22, (jobs.map(\.id.count).max() ?? 0) + 1)
+            print("JOB".padding(toLength: width, withPad: " ", startingAt: 0) + "STATE       ATTEMPTS  PROGRESS  ASSET                 ERROR")
             for job in jobs {
                 let progress = job.progress.map { String(format: "%5.1f%%", $0) } ?? "    -"
                 print(
-                    job.id.padding(toLength: 22, withPad: " ", startingAt: 0)
+                    job.id.padding(toLength: width, withPad: " ", startingAt: 0)
                         + job.state.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)
                         + "\(job.attempts)/\(job.maxAttempts)".padding(toLength: 10, withPad: " ", startingAt: 0)
                         + progress.padding(toLength: 10, withPad: " ", startingAt: 0)

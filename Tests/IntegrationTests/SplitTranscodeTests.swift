@@ -78,6 +78,42 @@ struct SplitTranscodeTests {
         }
     }
 
+    @Test("a split upload is shown once its first chunk is sealed, grows chunk by chunk, and ffmpeg started then plays every frame", .tags(.endToEnd))
+    func splitGrowsInOrder() async throws {
+        try await withFarm { farm in
+            try FileManager.default.createDirectory(atPath: farm.store, withIntermediateDirectories: true)
+            try await withServe(store: farm.store, environment: farm.environment) { origin in
+                // One worker and the default ladder: each 12 s chunk takes it a while, one after another.
+                try farm.startWorker("solo")
+                let profile = farm.folder.path + "/growing-split.yaml"
+                let ladder = try String(contentsOfFile: packageRoot.appendingPathComponent("profiles/default.yaml").path, encoding: .utf8)
+                try ladder.replacingOccurrences(of: "name: default", with: "name: growingsplit\nchunk_duration: 12")
+                    .write(toFile: profile, atomically: true, encoding: .utf8)
+                let id = try await farm.queue.enqueue(JobSpec(source: await FarmHarness.longClip, profile: profile, assetID: "growsplit")).jobID
+                let shown = try await farm.wait(for: id, timeout: 120) { $0.playableAt != nil || $0.state.isTerminal }
+                #expect(shown.state == .running && shown.playableVersion != nil, "shown while its chunks run: \(shown)")
+                let chunks = Self.chunkIDs(of: id)
+                #expect(try await farm.queue.job(chunks[2])?.state != .succeeded, "shown before the last chunk")
+
+                let media = String(decoding: try await origin.get("/v/growsplit/360p/index.m3u8").body, as: UTF8.self)
+                #expect(media.contains("#EXT-X-PLAYLIST-TYPE:EVENT") && !media.contains("#EXT-X-ENDLIST"), "\(media)")
+                #expect(media.contains("00000.ts") && !media.contains("00009.ts"), "the first chunk's segments only (0–12 s: 0…5): \(media)")
+                let played = try await run("/usr/bin/ffmpeg", [
+                    "-v", "error", "-prefer_x_start", "1", "-i", origin.baseURL + "/v/growsplit/master.m3u8", "-map", "0:v:0", "-f", "framemd5", "-",
+                ], timeout: 180)
+                #expect(played.status == 0 && played.stderr.isEmpty, "\(played.stderr.suffix(1500))")
+                let frames = Self.timings(played.stdout)
+                #expect(frames.count == ProgressivePublishTests.longClipFrames && Self.breaks(frames).isEmpty, "\(frames.count) frames, breaks at \(Self.breaks(frames).prefix(5))")
+
+                let record = try await farm.wait(for: id, timeout: 180) { $0.state.isTerminal }
+                #expect(record.state == .succeeded && record.version == shown.playableVersion, "the shown version became the published one: \(record)")
+                let final = String(decoding: try await origin.get("/v/growsplit/\(record.version ?? "")/360p/index.m3u8").body, as: UTF8.self)
+                #expect(final.contains("#EXT-X-PLAYLIST-TYPE:EVENT") && final.contains("#EXT-X-ENDLIST"), "\(final)")
+                #expect(farm.staging().isEmpty, "no link or folder left staged: \(farm.staging())")
+            }
+        }
+    }
+
     @Test("a chunk whose worker is SIGKILLed is reclaimed alone; the others are not redone", .tags(.endToEnd))
     func killedChunkIsReclaimedAlone() async throws {
         try await withFarm { farm in
@@ -130,6 +166,31 @@ struct SplitTranscodeTests {
             }
             #expect(try await eventually(within: 10) { farm.staging().isEmpty }, "the shared version is removed: \(farm.staging())")
             #expect(farm.versions(of: "abandoned").isEmpty)
+        }
+    }
+
+    @Test("in a bucket: two workers with spools of their own write one version; the origin serves it and ffmpeg plays every frame", .tags(.endToEnd))
+    func splitIntoBucket() async throws {
+        try await withS3 { server in
+            try await withFarm { farm in
+                let environment = BucketFarmTests.environment(server)
+                for name in ["north", "south"] {
+                    try farm.startWorker(name, store: BucketFarmTests.storeOptions(server), environment: environment, extra: ["--spool", farm.folder.path + "/spool-\(name)"])
+                }
+                let id = try await farm.queue.enqueue(JobSpec(source: await FarmHarness.longClip, profile: try Self.splitProfile(in: farm), assetID: "bucketsplit")).jobID
+                let record = try await farm.wait(for: id, timeout: 180) { $0.state.isTerminal }
+                #expect(record.state == .succeeded, "\(record): \(farm.log("north").suffix(1500)) \(farm.log("south").suffix(1500))")
+                #expect(!FileManager.default.fileExists(atPath: farm.store), "no worker wrote a folder store")
+                let keys = try await server.client().listAllObjects(bucket: server.bucket, prefix: "farm/objects/bucketsplit/").objects().map(\.key)
+                #expect(keys.contains { $0.hasSuffix("/audio/index.m3u8") } && keys.contains { $0.hasSuffix("/360p/00019.ts") }, "\(keys.count) objects")
+                try await withServe(store: "s3://\(server.bucket)/farm", arguments: ["--s3-endpoint", server.endpoint], environment: environment) { origin in
+                    let play = try await run("/usr/bin/ffmpeg", [
+                        "-v", "error", "-i", "\(origin.baseURL)/v/bucketsplit/master.m3u8", "-map", "0:v:0", "-f", "framemd5", "-",
+                    ], timeout: 120)
+                    #expect(play.status == 0 && play.stderr.isEmpty, "\(play.stderr)")
+                    #expect(Self.timings(play.stdout).count == ProgressivePublishTests.longClipFrames)
+                }
+            }
         }
     }
 }

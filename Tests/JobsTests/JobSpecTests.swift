@@ -5,6 +5,38 @@ import Testing
 
 @Suite("job specs: the JSON the queue stores")
 struct JobSpecTests {
+    static var chunk: JobSpec {
+        var spec = JobSpec(id: "j1-c3", kind: .chunk, source: "/in.mp4", assetID: "a1", keepSource: true, posterTime: 10)
+        spec.parent = "j1"
+        spec.chunk = 3
+        spec.chunkStart = 180
+        spec.chunkEnd = 240
+        spec.share = "/store/staging/a1.j1.Ab12Cd"
+        return spec
+    }
+
+    @Test("a chunk names its parent, its stretch and its share; a client cannot enqueue one")
+    func chunkSpecs() async throws {
+        try Self.chunk.validate()
+        func refusal(_ change: (inout JobSpec) -> Void) -> String? {
+            var spec = Self.chunk
+            change(&spec)
+            do { try spec.validate(); return nil } catch { return error.field }
+        }
+        #expect(refusal { $0.parent = nil } == "parent")
+        #expect(refusal { $0.parent = "../x" } == "parent")
+        #expect(refusal { $0.chunk = -1 } == "chunk")
+        #expect(refusal { $0.chunkStart = .nan } == "chunk_start")
+        #expect(refusal { $0.chunkEnd = 100 } == "chunk_end")
+        #expect(refusal { $0.share = "" } == "share")
+        #expect(refusal { $0.assetID = nil } == "asset_id")
+        var last = Self.chunk
+        last.chunkEnd = nil
+        try last.validate()
+        let id = JobQueue.chunkID(parent: String(repeating: "p", count: 64), index: 1999)
+        #expect(JobID.isValid(id) && id.hasSuffix("-c1999"), "\(id)")
+        #expect(JobQueue.chunkID(parent: "j1", index: 3) == "j1-c3")
+    }
     @Test("json() writes what Foundation's encoder would, key for key, and reads back as the same job", arguments: [
         JobSpec(kind: .noop),
         JobSpec(
@@ -15,6 +47,7 @@ struct JobSpecTests {
         JobSpec(source: "/x", timeoutSeconds: 600),
         JobSpec(source: "/x", timeoutSeconds: 1e300),
         JobSpec(source: "/x", timeoutSeconds: 5e-324),
+        chunk,
     ])
     func jsonMatchesFoundation(spec: JobSpec) throws {
         let written = spec.json()

@@ -28,6 +28,7 @@ struct TranscodeProtocolTests {
         .finished(TranscodeSummary(
             assetID: "a", version: nil, profile: "p", durationSeconds: 0, segments: 0, wallSeconds: 0, renditions: [], keys: 0, warnings: []
         )),
+        .split(SplitPlan(duration: 300.5, chunks: [.init(start: 0, end: 60), .init(start: 60, end: nil)], audio: true, posterTime: 10)),
     ] + TranscodeExit.allCases.map { .failed(reason: "/in/clip.mp4: \"quoted\"\nand a second line", status: $0) }
 
     @Test("every event survives encoding and decoding, as exactly one line", arguments: events)
@@ -66,6 +67,9 @@ struct TranscodeProtocolTests {
         (#"{"type": "stored"}"#, "'file' is missing"),
         (#"{"type": "stored", "file": "../../etc/passwd"}"#, "'file': not a plain relative path"),
         (#"{"type": "stored", "file": "/etc/passwd"}"#, "'file': not a plain relative path"),
+        (#"{"type": "split", "plan": {"duration": 100, "chunks": [{"start": 0, "end": 50}, {"start": 40}], "audio": true, "poster_time": 1}}"#,
+         "'plan': chunk 0 does not end where chunk 1 starts"),
+        (#"{"type": "split", "plan": {"duration": 100, "chunks": [{"start": 0}], "audio": true, "poster_time": 1}}"#, "has 1 chunks"),
         ("", "not JSON"),
     ])
     func malformedLine(_ line: String, _ why: String) {

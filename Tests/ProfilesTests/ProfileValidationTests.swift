@@ -64,7 +64,7 @@ struct BadProfile: Sendable, CustomTestStringConvertible {
 
 private let badProfiles: [BadProfile] = [
     BadProfile(yaml: yaml(.replace(3, "keyframe_intervall: 2")), line: 3,
-               fragment: "unknown key 'keyframe_intervall' at the top level (expected one of: name, segment_duration, keyframe_interval, startup_segments, key_rotation_segments, rungs, audio)"),
+               fragment: "unknown key 'keyframe_intervall' at the top level (expected one of: name, segment_duration, keyframe_interval, startup_segments, key_rotation_segments, chunk_duration, rungs, audio)"),
     BadProfile(yaml: yaml(.replace(8, "    bitrat: 3000k")), line: 8,
                fragment: "unknown key 'bitrat' in rung '720p' (expected one of: name, width, height, codec, bitrate, maxrate, bufsize, profile, level, preset)"),
     BadProfile(yaml: yaml(.replace(10, "  bitrat: 128k")), line: 10, fragment: "unknown key 'bitrat' in audio"),
@@ -119,7 +119,14 @@ private let badProfiles: [BadProfile] = [
     BadProfile(yaml: yaml(.insert(after: 3, "startup_segments: [0, 2]")), line: 4, fragment: "must be at least 0.1"),
     BadProfile(yaml: yaml(.insert(after: 3, "startup_segments: 2")), line: 4, fragment: "'startup_segments' must be a list"),
     BadProfile(yaml: yaml(.insert(after: 3, "startup_segments: [a, 2]")), line: 4, fragment: "holds durations in seconds, got 'a'"),
+    BadProfile(yaml: yaml(.insert(after: 3, "chunk_duration: 61")), line: 4, fragment: "a whole multiple of segment_duration (6 s), got 61"),
+    BadProfile(yaml: yaml(.insert(after: 3, "chunk_duration: 6")), line: 4, fragment: "'chunk_duration' must be at least 10 s"),
 ]
+
+@Test func chunkDurationIsRead() throws {
+    #expect(try Profile.parse(yaml: yaml(.insert(after: 3, "chunk_duration: 60")), file: "s.yaml").chunkDuration == 60)
+    #expect(try Profile.parse(yaml: yaml(), file: "s.yaml").chunkDuration == nil)
+}
 
 @Test func startupSegmentsAreRead() throws {
     let profile = try Profile.parse(yaml: yaml(.insert(after: 3, "startup_segments: [1, 1, 2, 2]")), file: "s.yaml")

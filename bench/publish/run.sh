@@ -3,7 +3,9 @@
 # (`streamgate dev`: redis-server, the origin, WORKERS workers, profiles/default.yaml), beside the
 # published Mux medians and the ffmpeg command line writing the same ladder. See measure.py.
 #
-# Usage, from the repository root:  bench/publish/run.sh      LENGTHS=10,60,300 RUNS=3 for more
+# Usage, from the repository root:  bench/publish/run.sh      LENGTHS=10,60,300 RUNS=3 for more;
+#   SPLIT=1 (with 300 in LENGTHS) adds the split phase: one 5-minute upload by 1 and by 2 pinned
+#   workers (split.sh), whose figures join the summary line; SPLIT=only runs that phase alone.
 # Sources: 720p30 testsrc2 blended with a zooming Mandelbrot set, light grain, a 440 Hz tone
 # (longer than a minute: the minute looped); made once into bench/.work/. Ends with one line:
 #   summary first_playable_s_10=… full_s_10=… ffmpeg_first_segment_s_10=… ffmpeg_full_s_10=… progressive_overhead_10=… (per length)
@@ -21,7 +23,7 @@ source "$root/bench/lib.sh"
 fail() { bench_fail "$@"; }
 
 [[ $lengths =~ ^[0-9]+(,[0-9]+)*$ ]] || fail "LENGTHS must be seconds separated by commas (got '$lengths')"
-bench_debian ffmpeg curl
+bench_debian ffmpeg curl bc
 bench_release_binary
 mkdir -p "$work"
 
@@ -62,4 +64,17 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 curl -fs "http://127.0.0.1:$port/readyz" >/dev/null || fail "streamgate dev did not become ready (see $work/dev.log)"
-python3 "$root/bench/publish/measure.py" "http://127.0.0.1:$port" "$(cat "$data/dev/api.key")" "$work" "$lengths"
+if [[ ${SPLIT:-0} != only ]]; then
+  python3 "$root/bench/publish/measure.py" "http://127.0.0.1:$port" "$(cat "$data/dev/api.key")" "$work" "$lengths" >"$work/measure.out" \
+    || { cat "$work/measure.out"; fail "measure.py failed"; }
+  grep -v '^summary ' "$work/measure.out"
+fi
+kill -INT $dev_pid 2>/dev/null || true
+wait $dev_pid 2>/dev/null || true
+summary=$([[ ${SPLIT:-0} != only ]] && grep '^summary ' "$work/measure.out" || echo summary)
+if [[ ${SPLIT:-0} != 0 ]]; then
+  # shellcheck source=split.sh
+  source "$root/bench/publish/split.sh"
+  summary="$summary $split_summary"
+fi
+echo "$summary"

@@ -48,7 +48,9 @@ final class BucketStaging: VersionStaging, Sendable {
         guard !already else { return }
         // Once shown, a playlist naming a file not stored yet would send players to a 404: it
         // waits for its next report. Before, nothing of the version is visible.
-        try await upload(relative, onlyWhenComplete: replaceable && state.withLockedValue { $0.shown })
+        // A shared version's playlists name parts other workers stored: its assembler lists only
+        // those whose jobs have ended.
+        try await upload(relative, onlyWhenComplete: replaceable && role == .whole && state.withLockedValue { $0.shown })
         // The bucket has it now: the spool need not keep it.
         if !replaceable { unlink(folder + "/" + relative) }
     }
@@ -120,7 +122,8 @@ final class BucketStaging: VersionStaging, Sendable {
         switch role {
         case .part: return  // its objects are the shared version's now
         case .shared:
-            // Every part's objects, not only what this attempt uploaded.
+            // Every part's objects, not only what this attempt uploaded; shown, withdrawn first.
+            if uploaded != nil { await store.withdrawGrowing(asset, version: version) }
             try? await store.deleteAll(under: store.versionPrefix(asset, version) + "/")
             return
         case .whole: break

@@ -36,8 +36,35 @@ extension AssetStore {
         }
         var info = stat()
         guard lstat(directory, &info) == 0 else { throw StoreError.system("cannot open the staging folder", path: directory) }
+        if info.st_mode & S_IFMT == S_IFLNK, let shown = shownVersion(bridgedBy: directory, of: asset) {
+            // A split transcode's version shown while it grows: its parts write on in its new place.
+            return try StagingArea(store: self, asset: asset, directory: shown.directory, ownsDirectory: false)
+        }
         guard info.st_mode & S_IFMT == S_IFDIR else { throw StoreError("\(directory): the staging folder is not a folder") }
         return try StagingArea(store: self, asset: asset, directory: directory, ownsDirectory: false)
+    }
+
+    /// A shared staging folder (a split transcode's) moves into the objects when its version is
+    /// shown growing; a link left in its place (``bridge(_:to:)``) leads the parts still to
+    /// come to it. The version it names, only while that version is growing; nil for anything else.
+    func shownVersion(bridgedBy link: String, of asset: AssetID) -> PublishedVersion? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlink(link, &buffer, buffer.count - 1)
+        guard length > 0 else { return nil }
+        let target = String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let prefix = "../objects/\(asset.rawValue)/"
+        let name = target.hasPrefix(prefix) ? String(target.dropFirst(prefix.count)) : ""
+        guard Self.isVersionName(name) else { return nil }
+        let directory = "\(objectsRoot)/\(asset.rawValue)/\(name)"
+        guard access(directory + "/" + Self.growingMarker, F_OK) == 0 else { return nil }
+        return PublishedVersion(asset: asset, version: name, directory: directory, isGrowing: true)
+    }
+
+    /// Leaves a link at a shown shared staging folder's old place, naming the version it became.
+    func bridge(_ staging: String, to version: PublishedVersion) throws(StoreError) {
+        guard symlink("../objects/\(version.asset.rawValue)/\(version.version)", staging) == 0 else {
+            throw StoreError.system("cannot leave a link to the shown version", path: staging)
+        }
     }
 
     /// The store a staging folder (`ROOT/staging/NAME`) belongs to: what a process handed only

@@ -143,9 +143,14 @@ final class FolderStaging: VersionStaging, @unchecked Sendable {
     let area: StagingArea
     private let threadPool: NIOThreadPool
 
-    init(area: StagingArea, threadPool: NIOThreadPool) {
+    /// A split transcode's (``SplitStorage``): its parts write into it from elsewhere, so once
+    /// shown, a link at its old place leads them to where it moved.
+    private let shared: Bool
+
+    init(area: StagingArea, threadPool: NIOThreadPool, shared: Bool = false) {
         self.area = area
         self.threadPool = threadPool
+        self.shared = shared
     }
 
     var asset: AssetID { area.asset }
@@ -155,17 +160,43 @@ final class FolderStaging: VersionStaging, @unchecked Sendable {
 
     func show(requiredFiles: [String], publisher: String) async throws(StoreError) -> PublishedVersion? {
         try await threadPool.storeWork(at: folder) { [self] in
-            try lock.withLock { try area.show(requiredFiles: requiredFiles, publisher: publisher) }
+            try lock.withLock {
+                guard let shown = try area.show(requiredFiles: requiredFiles, publisher: publisher) else { return nil }
+                if shared {
+                    do {
+                        try area.store.bridge(area.directory, to: shown)
+                    } catch {
+                        area.discard()  // its parts could not find it: withdrawn, published whole at the end
+                        throw error
+                    }
+                }
+                return shown
+            }
         }
     }
 
     func publish(requiredFiles: [String], publisher: String?) async throws(StoreError) -> PublishedVersion {
         try await threadPool.storeWork(at: folder) { [self] in
-            try lock.withLock { try area.publish(requiredFiles: requiredFiles, publisher: publisher) }
+            try lock.withLock {
+                let published = try area.publish(requiredFiles: requiredFiles, publisher: publisher)
+                removeBridge()
+                return published
+            }
         }
     }
 
     func discard() async {
-        try? await threadPool.storeWork(at: folder) { [self] in lock.withLock { area.discard() } }
+        try? await threadPool.storeWork(at: folder) { [self] in
+            lock.withLock {
+                area.discard()
+                removeBridge()
+            }
+        }
+    }
+
+    /// The link a shown shared version left at its old place, once nobody is to follow it.
+    private func removeBridge() {
+        var info = stat()
+        if shared, lstat(area.directory, &info) == 0, info.st_mode & S_IFMT == S_IFLNK { unlink(area.directory) }
     }
 }

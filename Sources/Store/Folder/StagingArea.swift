@@ -190,7 +190,10 @@ public final class StagingArea {
     /// Lets go of the folder without removing it: another holder takes it over (a split
     /// transcode's next attempt).
     func leave() {
-        if case .staging = state { state = .discarded }
+        switch state {
+        case .staging, .growing: state = .discarded
+        case .published, .discarded: break
+        }
     }
 
     public func discard() {

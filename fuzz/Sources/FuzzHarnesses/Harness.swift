@@ -31,7 +31,7 @@ public enum Harnesses {
         GateHarnesses.playbackToken, GateHarnesses.siwe, GateHarnesses.rfc3339, GateHarnesses.accessPolicy,
         SealedSourceHarness.harness,
         MediaHarnesses.mediaPlaylist, MediaHarnesses.multivariantPlaylist, MediaHarnesses.profile,
-        JobHarnesses.jobSpec, JobHarnesses.callbackURL, JobHarnesses.childOutput, SourceChannelHarness.harness,
+        JobHarnesses.jobSpec, JobHarnesses.callbackURL, JobHarnesses.childOutput, JobHarnesses.partManifest, SourceChannelHarness.harness,
         S3Harnesses.xml,
         TusHarness.harness,
     ]

@@ -36,6 +36,27 @@ enum JobHarnesses {
         }
     }
 
+    /// What a part of a split transcode records for the job that assembles it (its manifest,
+    /// from a child), and the split plan a child says: whatever is accepted names only plain files
+    /// and covers the source without gap.
+    static let partManifest = Harness("part-manifest", maxLength: 8192, "PartManifest.parse, SplitPlan.validated") { bytes in
+        let text = bytes.text
+        if case .success(let manifest) = PartManifest.parse(text) {
+            for rendition in manifest.renditions {
+                require(!rendition.name.contains("/") && !rendition.name.hasPrefix("."), "a rendition named \(rendition.name)")
+                for segment in rendition.segments {
+                    require(!segment.file.contains("/") && segment.duration.isFinite && segment.key.utf8.count == 32, "a segment \(segment)")
+                }
+            }
+        }
+        if let plan = try? JSONDecoder().decode(SplitPlan.self, from: Data(text.utf8)), case .success(let checked) = plan.validated() {
+            require(checked.chunks.first?.start == 0 && checked.chunks.last?.end == nil, "a plan \(checked.chunks)")
+            for (chunk, next) in zip(checked.chunks, checked.chunks.dropFirst()) {
+                require(chunk.end == next.start && next.start > chunk.start, "chunks \(chunk) then \(next)")
+            }
+        }
+    }
+
     /// Webhook addresses: whatever is accepted names one port, one scheme, and — for a numeric
     /// host — the address glibc's resolver would connect to.
     static let callbackURL = Harness("callback-url", maxLength: 2100, "CallbackURL(_:) and its literal verdict") { bytes in
