@@ -18,6 +18,23 @@ struct SplitTranscodeTests {
 
     static func chunkIDs(of parent: String) -> [String] { (0..<3).map { JobQueue.chunkID(parent: parent, index: $0) } }
 
+    /// 40 s of 360p with B-frames and open GOPs every 3.3 s (what cameras and encoders make):
+    /// chunk starts fall between keyframes, and frames come out of the decoder out of file order.
+    static var bframeClip: String {
+        get async throws {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("sg-bframes-\(getpid()).mp4").path
+            if !FileManager.default.fileExists(atPath: path) {
+                let made = try await run("/usr/bin/ffmpeg", [
+                    "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30:duration=40",
+                    "-f", "lavfi", "-i", "sine=frequency=330:duration=40", "-c:v", "libx264", "-preset", "veryfast", "-bf", "3",
+                    "-g", "100", "-x264-params", "open-gop=1", "-c:a", "aac", "-shortest", path,
+                ])
+                guard made.status == 0 else { throw TestFailure("cannot make the B-frame clip: \(made.stderr)") }
+            }
+            return path
+        }
+    }
+
     /// ffmpeg's framemd5 lines of one stream: (pts, duration) in the stream's time base.
     static func timings(_ framemd5: String) -> [(pts: Int, duration: Int)] {
         framemd5.split(separator: "\n").filter { !$0.hasPrefix("#") }.compactMap { line in
@@ -39,7 +56,7 @@ struct SplitTranscodeTests {
             try await withServe(store: farm.store, environment: farm.environment) { origin in
                 try farm.startWorker("left")
                 try farm.startWorker("right")
-                let clip = await FarmHarness.longClip
+                let clip = try await Self.bframeClip
                 let split = try await farm.queue.enqueue(JobSpec(source: clip, profile: try Self.splitProfile(in: farm), assetID: "split")).jobID
                 let whole = try await farm.queue.enqueue(JobSpec(source: clip, profile: "fast", assetID: "whole")).jobID
                 let record = try await farm.wait(for: split, timeout: 180) { $0.state.isTerminal }

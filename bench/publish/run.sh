@@ -5,7 +5,8 @@
 #
 # Usage, from the repository root:  bench/publish/run.sh      LENGTHS=10,60,300 RUNS=3 for more;
 #   SPLIT=1 (with 300 in LENGTHS) adds the split phase: one 5-minute upload by 1 and by 2 pinned
-#   workers (split.sh), whose figures join the summary line; SPLIT=only runs that phase alone.
+#   workers (split.sh; SPLIT_CHUNK=60 for 60 s chunks, 30 unless set), whose figures join the
+#   summary line; SPLIT=only runs that phase alone.
 # Sources: 720p30 testsrc2 blended with a zooming Mandelbrot set, light grain, a 440 Hz tone
 # (longer than a minute: the minute looped); made once into bench/.work/. Ends with one line:
 #   summary first_playable_s_10=… full_s_10=… ffmpeg_first_segment_s_10=… ffmpeg_full_s_10=… progressive_overhead_10=… (per length)

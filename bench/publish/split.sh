@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/publish/split.sh: one long upload split across workers (profiles/default.yaml with
-# chunk_duration: 60), published by 1 worker and by 2, each worker pinned to a core of its own
+# chunk_duration: SPLIT_CHUNK, 30 s unless set), published by 1 worker and by 2, each worker pinned to a core of its own
 # (taskset; libx264 sizes its threads from the affinity it inherits, so each encoder keeps to its
 # core): what adding a machine adds. Sourced by run.sh after the sources exist; prints
 #   split full_s_300_w1=… full_s_300_w2=… split_speedup=…
@@ -14,8 +14,10 @@ bench_debian redis-server util-linux
 
 split_dir=$work/split
 rm -rf "$split_dir" && mkdir -p "$split_dir"
-sed 's/^name: default$/name: split\nchunk_duration: 60/' "$root/profiles/default.yaml" >"$split_dir/split.yaml"
-grep -q '^chunk_duration: 60$' "$split_dir/split.yaml" || fail "could not make the split profile"
+split_chunk=${SPLIT_CHUNK:-30}
+[[ $split_chunk =~ ^[0-9]+$ ]] || fail "SPLIT_CHUNK must be whole seconds (got '$split_chunk')"
+sed "s/^name: default\$/name: split\nchunk_duration: $split_chunk/" "$root/profiles/default.yaml" >"$split_dir/split.yaml"
+grep -q "^chunk_duration: $split_chunk\$" "$split_dir/split.yaml" || fail "could not make the split profile"
 split_port=$((port + 1))
 redis-server --port "$split_port" --save '' --appendonly no --daemonize no >"$split_dir/redis.log" 2>&1 &
 split_redis=$!
@@ -51,6 +53,6 @@ split_publish() { # $1: worker count
 w1=$(split_publish 1)
 w2=$(split_publish 2)
 kill "$split_redis" 2>/dev/null || true
-printf '%8s %14s %14s %8s\n' "source" "1 worker" "2 workers" "ratio"
-printf '%7ss %13.1fs %13.1fs %8.3f\n' "$split_length" "$w1" "$w2" "$(echo "$w2 / $w1" | bc -l)"
+printf '%8s %8s %14s %14s %8s\n' "source" "chunks" "1 worker" "2 workers" "ratio"
+printf '%7ss %7ss %13.1fs %13.1fs %8.3f\n' "$split_length" "$split_chunk" "$w1" "$w2" "$(echo "$w2 / $w1" | bc -l)"
 split_summary=$(printf 'full_s_%s_w1=%.1f full_s_%s_w2=%.1f split_speedup=%.3f' "$split_length" "$w1" "$split_length" "$w2" "$(echo "$w2 / $w1" | bc -l)")
