@@ -93,6 +93,12 @@ struct SplitAssembly {
         summary.segments = summary.renditions.reduce(0) { $0 + $1.segments }
         summary.keys = keys.count
         summary.poster = chunks.compactMap(\.poster).first
+        // Each chunk's thumbnails, on its own sheets, in one index: written with the whole version.
+        let cues = chunks.flatMap { $0.storyboard ?? [] }
+        if form != .growing, !cues.isEmpty {
+            files.append((StoryboardIndex.fileName, Array(StoryboardIndex.render(cues).utf8)))
+            summary.storyboard = StoryboardIndex.fileName
+        }
         if form != .growing {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -9,7 +9,6 @@ import Store
 /// read for seek-bar previews.
 final class StillsWriter {
     static let posterName = "poster.jpg"
-    static let storyboardName = "storyboard.vtt"
     static let columns = 10
     static let rows = 10
 
@@ -33,18 +32,27 @@ final class StillsWriter {
     private let sheet: Frame
     private var sheetsWritten = 0
     private var lastSeconds = 0.0
-    private let makesStoryboard: Bool
+    /// A part's start: its sheets are named after it.
+    private let partStart: Double?
+    private let makesPoster: Bool
 
     /// - Parameters:
     ///   - duration: the source's, when the container says: it sets the poster's instant (a
     ///     tenth in, at most 10 s) unless `posterTime` chooses one, and the thumbnails' interval
     ///     (about 100 of them, at least a second apart).
-    ///   - storyboard: false makes the poster alone (a part of a split transcode).
-    init(staging: StagingArea, geometry: SourceGeometry, duration: Double?, posterTime: Double?, storyboard: Bool = true) throws(MediaError) {
+    ///   - part: a part of a split transcode from `start` seconds, which makes the poster only when
+    ///     `poster` says so, and its own sheets (named after its start); its cues are the caller's
+    ///     to index with the other parts'.
+    init(staging: StagingArea, geometry: SourceGeometry, duration: Double?, posterTime: Double?, part: (start: Double, poster: Bool)? = nil) throws(MediaError) {
         self.staging = staging
-        makesStoryboard = storyboard
         posterAt = max(0, posterTime ?? min((duration ?? 0) * 0.1, 10))
         interval = max(1, ((duration ?? 100) / 100).rounded(.up))
+        partStart = part?.start
+        // Not this part's poster: as if it were written.
+        makesPoster = part?.poster ?? true
+        posterWritten = !makesPoster
+        // The first thumbnail the whole would take in this stretch: at or after a multiple of the interval.
+        if let start = part?.start { nextThumbnail = ((start - 0.001) / interval).rounded(.up) * interval }
         let aspect = geometry.displayWidth / max(geometry.displayHeight, 1)
         (tileWidth, tileHeight) = Self.fit(aspect: aspect, box: 160, limit: (geometry.displayWidth, geometry.displayHeight))
         let posterSize = Self.fit(aspect: aspect, box: 1280, limit: (geometry.displayWidth, geometry.displayHeight))
@@ -80,36 +88,45 @@ final class StillsWriter {
                 hasLatest = av_frame_ref(latest.pointer, frame) >= 0
             }
         }
-        if makesStoryboard, seconds + 0.001 >= nextThumbnail {
+        if seconds + 0.001 >= nextThumbnail {
             try addThumbnail(frame, at: seconds)
             nextThumbnail = (((seconds + 0.001) / interval).rounded(.down) + 1) * interval
         }
     }
 
-    /// Writes what is left: the poster if no frame reached its instant, the last sheet, and the
-    /// index. Returns the names written, for `asset.json`.
-    func finish() throws -> (poster: String?, storyboard: String?) {
-        if !posterWritten, hasLatest { try writePoster(latest.pointer) }
-        av_frame_unref(latest.pointer)
-        guard !starts.isEmpty else { return (posterWritten ? Self.posterName : nil, nil) }
-        if starts.count > sheetsWritten * Self.columns * Self.rows { try writeSheet() }
-        var vtt = "WEBVTT\n"
-        for (index, start) in starts.enumerated() {
-            let end = index + 1 < starts.count ? starts[index + 1] : max(lastSeconds, start + 0.001)
-            let place = index % (Self.columns * Self.rows)
-            let x = place % Self.columns * tileWidth, y = place / Self.columns * tileHeight
-            vtt += "\n\(Self.timestamp(start)) --> \(Self.timestamp(end))\n\(Self.sheetName(index / (Self.columns * Self.rows)))#xywh=\(x),\(y),\(tileWidth),\(tileHeight)\n"
-        }
-        try staging.write(vtt, to: Self.storyboardName)
-        return (posterWritten ? Self.posterName : nil, Self.storyboardName)
+    /// What was made: the poster's name, the index's (written only for a whole transcode), and
+    /// the cues.
+    struct Made {
+        var poster: String?
+        var storyboard: String?
+        var cues: [StoryboardIndex.Cue]
     }
 
-    static func sheetName(_ index: Int) -> String { String(format: "storyboard/%03d.jpg", index) }
+    /// Writes what is left: the poster if no frame reached its instant, the last sheet, and (for
+    /// the whole source) the index.
+    func finish() throws -> Made {
+        if !posterWritten, hasLatest { try writePoster(latest.pointer) }
+        av_frame_unref(latest.pointer)
+        let poster = posterWritten && makesPoster ? Self.posterName : nil
+        guard !starts.isEmpty else { return Made(poster: poster, storyboard: nil, cues: []) }
+        if starts.count > sheetsWritten * Self.columns * Self.rows { try writeSheet() }
+        let cues = starts.enumerated().map { index, start in
+            let end = index + 1 < starts.count ? starts[index + 1] : max(lastSeconds, start + 0.001)
+            let place = index % (Self.columns * Self.rows)
+            return StoryboardIndex.Cue(
+                start: start, end: end, sheet: sheetName(index / (Self.columns * Self.rows)),
+                x: place % Self.columns * tileWidth, y: place / Self.columns * tileHeight, width: tileWidth, height: tileHeight
+            )
+        }
+        guard partStart == nil else { return Made(poster: poster, storyboard: nil, cues: cues) }
+        try staging.write(StoryboardIndex.render(cues), to: StoryboardIndex.fileName)
+        return Made(poster: poster, storyboard: StoryboardIndex.fileName, cues: cues)
+    }
 
-    /// WebVTT's `hh:mm:ss.ttt`.
-    static func timestamp(_ seconds: Double) -> String {
-        let milliseconds = Int((seconds * 1000).rounded())
-        return String(format: "%02d:%02d:%02d.%03d", milliseconds / 3_600_000, milliseconds / 60_000 % 60, milliseconds / 1000 % 60, milliseconds % 1000)
+    /// `storyboard/000.jpg` …; a part's `storyboard/p<start in ms>-000.jpg` ….
+    func sheetName(_ index: Int) -> String {
+        guard let partStart else { return String(format: "storyboard/%03d.jpg", index) }
+        return String(format: "storyboard/p%.0f-%03d.jpg", partStart * 1000, index)
     }
 
     private func writePoster(_ frame: UnsafeMutablePointer<AVFrame>) throws {
@@ -147,7 +164,7 @@ final class StillsWriter {
         let fullHeight = sheet.pointer.pointee.height
         sheet.pointer.pointee.height = Int32(rows * tileHeight)
         defer { sheet.pointer.pointee.height = fullHeight }
-        try staging.write(try JPEGEncoder.encode(sheet.pointer), to: Self.sheetName(sheetsWritten))
+        try staging.write(try JPEGEncoder.encode(sheet.pointer), to: sheetName(sheetsWritten))
         sheetsWritten += 1
         try Self.paintBlack(sheet.pointer)
     }

@@ -68,15 +68,15 @@ extension TranscodeJob {
         }
     }
 
-    /// A video part's poster is written by the part whose stretch holds its instant; no part
-    /// makes a storyboard (its sheets span the whole source).
+    /// A video part's poster is written by the part whose stretch holds its instant; each part
+    /// makes the storyboard's thumbnails of its stretch, on sheets of its own.
     func makeStills(geometry: SourceGeometry) throws -> StillsWriter? {
         guard case .video(let start, let end) = part else {
             return try StillsWriter(staging: staging, geometry: geometry, duration: input.duration, posterTime: posterTime)
         }
         let instant = posterTime ?? min((input.duration ?? 0) * 0.1, 10)
-        guard instant + 0.001 >= start, end.map({ instant + 0.001 < $0 }) ?? true else { return nil }
-        return try StillsWriter(staging: staging, geometry: geometry, duration: input.duration, posterTime: instant, storyboard: false)
+        let holdsPoster = instant + 0.001 >= start && (end.map { instant + 0.001 < $0 } ?? true)
+        return try StillsWriter(staging: staging, geometry: geometry, duration: input.duration, posterTime: instant, part: (start, holdsPoster))
     }
 
     /// Seeks a video part to the keyframe at or before its start (the frames between are decoded
@@ -126,7 +126,7 @@ extension TranscodeJob {
 
     /// A part's summary: its manifest instead of playlists (the job that split the source
     /// writes those, from every part's).
-    func partSummary(_ summary: TranscodeSummary, writers: [RenditionWriter]) throws -> TranscodeSummary {
+    func partSummary(_ summary: TranscodeSummary, writers: [RenditionWriter], cues: [StoryboardIndex.Cue]) throws -> TranscodeSummary {
         var summary = summary
         let plans = Dictionary(renditionPlans.map { ($0.rung.name, $0) }, uniquingKeysWith: { first, _ in first })
         var renditions: [PartManifest.Rendition] = []
@@ -153,6 +153,7 @@ extension TranscodeJob {
             ))
         }
         summary.part = PartManifest(renditions: renditions, frames: framesDecoded, poster: summary.poster, warnings: summary.warnings)
+        summary.part?.storyboard = cues.isEmpty ? nil : cues
         summary.renditions = []
         summary.storyboard = nil
         return summary

@@ -471,14 +471,16 @@ final class TranscodeJob {
 
     private func writePlaylists() throws -> TranscodeSummary {
         if decodeFailures > 0 { warnings.append("\(decodeFailures) damaged packets were skipped") }
-        let (poster, storyboard) = try stills?.finish() ?? (nil, nil)
+        let made = try stills?.finish()
         var summary = TranscodeSummary(
             assetID: assetID.rawValue, version: nil, profile: profile.name, durationSeconds: 0, segments: 0,
             wallSeconds: Date().timeIntervalSince(started), renditions: [], keys: sealer.keys.count, warnings: warnings
         )
-        summary.poster = poster
-        summary.storyboard = storyboard
-        if part != .whole { return try partSummary(summary, writers: renditions.map(\.writer) + [audioOnlyWriter].compactMap { $0 }) }
+        summary.poster = made?.poster
+        summary.storyboard = made?.storyboard
+        if part != .whole {
+            return try partSummary(summary, writers: renditions.map(\.writer) + [audioOnlyWriter].compactMap { $0 }, cues: made?.cues ?? [])
+        }
         return try playlists.finish(summary)
     }
 }

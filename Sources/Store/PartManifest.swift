@@ -58,6 +58,8 @@ public struct PartManifest: Codable, Sendable, Equatable {
     public var frames: Int
     /// The poster, when this part's stretch held the poster's instant.
     public var poster: String?
+    /// The storyboard's cues of this part's stretch, on its own sheets.
+    public var storyboard: [StoryboardIndex.Cue]?
     public var warnings: [String]
 
     public init(renditions: [Rendition], frames: Int, poster: String?, warnings: [String]) {
@@ -105,6 +107,15 @@ public struct PartManifest: Codable, Sendable, Equatable {
             }
         }
         if let poster, poster != "poster.jpg" { return .failure(.init("poster '\(poster.prefix(40))' is not poster.jpg")) }
+        for cue in storyboard ?? [] {
+            let sheet = cue.sheet.hasPrefix("storyboard/") ? String(cue.sheet.dropFirst("storyboard/".count)) : ""
+            guard Self.isPlainName(sheet), sheet.hasSuffix(".jpg") else { return .failure(.init("storyboard sheet '\(cue.sheet.prefix(60))' is not storyboard/<name>.jpg")) }
+            guard cue.start.isFinite, cue.end.isFinite, cue.start >= 0, cue.end >= cue.start, cue.end <= 7 * 86_400 else {
+                return .failure(.init("storyboard cue \(cue.start)–\(cue.end) is not a span of seconds"))
+            }
+            guard [cue.x, cue.y, cue.width, cue.height].allSatisfy({ (0...65_536).contains($0) }) else { return .failure(.init("storyboard cue's place is out of range")) }
+        }
+        guard (storyboard?.count ?? 0) <= Self.maxSegments else { return .failure(.init("too many storyboard cues")) }
         guard frames >= 0 else { return .failure(.init("frames \(frames)")) }
         return .success(self)
     }

@@ -90,6 +90,14 @@ struct SplitTranscodeTests {
                 let assetJSON = try JSONSerialization.jsonObject(with: manifest) as? [String: Any]
                 #expect((assetJSON?["poster"] as? String) == "poster.jpg" && (assetJSON?["renditions"] as? [Any])?.count == 3, "\(String(describing: assetJSON))")
                 #expect(try await origin.get("/v/split/poster.jpg").status == 200)
+                // The storyboard: each chunk's thumbnails on its own sheets, one index, as many cues as the whole's.
+                #expect((assetJSON?["storyboard"] as? String) == "storyboard.vtt")
+                let (splitIndex, wholeIndex) = try await (origin.get("/v/split/storyboard.vtt"), origin.get("/v/whole/storyboard.vtt"))
+                let cues = { (body: Data) in String(decoding: body, as: UTF8.self).components(separatedBy: " --> ").count - 1 }
+                #expect(splitIndex.status == 200 && cues(splitIndex.body) == cues(wholeIndex.body) && cues(splitIndex.body) >= 39, "\(cues(splitIndex.body)) cues")
+                let sheets = Set(String(decoding: splitIndex.body, as: UTF8.self).split(separator: "\n").filter { $0.contains("#xywh=") }.map { $0.split(separator: "#")[0] })
+                #expect(sheets.count == 3, "a sheet a chunk: \(sheets)")
+                for sheet in sheets { #expect(try await origin.get("/v/split/\(record.version ?? "")/\(sheet.split(separator: "/").suffix(2).joined(separator: "/"))").status == 200, "\(sheet)") }
                 #expect(farm.staging().isEmpty, "nothing left staged: \(farm.staging())")
             }
         }

@@ -42,6 +42,21 @@ struct SplitRecordsTests {
         #expect(error.reason.contains(reason), "\(error.reason)")
     }
 
+    @Test("a storyboard cue must name a sheet under storyboard/ and a span of seconds")
+    func storyboardCues() {
+        func problem(_ cue: StoryboardIndex.Cue) -> String? {
+            var manifest = Self.manifest([Self.segment(0)])
+            manifest.storyboard = [cue]
+            if case .failure(let error) = manifest.validated() { return error.reason }
+            return nil
+        }
+        #expect(problem(.init(start: 0, end: 1, sheet: "storyboard/p0-000.jpg", x: 0, y: 0, width: 160, height: 90)) == nil)
+        #expect(problem(.init(start: 0, end: 1, sheet: "storyboard/../../keys/x.jpg", x: 0, y: 0, width: 160, height: 90))?.contains("is not storyboard/") == true)
+        #expect(problem(.init(start: 0, end: 1, sheet: "keys/x.key", x: 0, y: 0, width: 160, height: 90))?.contains("is not storyboard/") == true)
+        #expect(problem(.init(start: 2, end: 1, sheet: "storyboard/a.jpg", x: 0, y: 0, width: 160, height: 90))?.contains("span of seconds") == true)
+        #expect(problem(.init(start: 0, end: 1, sheet: "storyboard/a.jpg", x: -1, y: 0, width: 160, height: 90))?.contains("out of range") == true)
+    }
+
     @Test("bytes that are not a manifest are refused")
     func notAManifest() {
         for text in ["", "{", "[]", "{\"renditions\": 3}", String(repeating: "[", count: 10_000)] {
