@@ -1,4 +1,5 @@
 import Foundation
+import Redis
 import Store
 import Testing
 @testable import Jobs
@@ -36,6 +37,11 @@ struct JobSpecTests {
         let id = JobQueue.chunkID(parent: String(repeating: "p", count: 64), index: 1999)
         #expect(JobID.isValid(id) && id.hasSuffix("-c1999"), "\(id)")
         #expect(JobQueue.chunkID(parent: "j1", index: 3) == "j1-c3")
+        // Refused before any Redis is asked: the queue here has none.
+        let queue = JobQueue(redis: RedisClient(url: try RedisURL("unix:///tmp/sg-no-such-redis.sock"), connections: 1, reconnectWindow: 0.3))
+        await #expect(throws: JobError.invalidField("kind", "'chunk' jobs are made by the farm when it splits an upload")) {
+            _ = try await queue.enqueue(Self.chunk)
+        }
     }
     @Test("json() writes what Foundation's encoder would, key for key, and reads back as the same job", arguments: [
         JobSpec(kind: .noop),
