@@ -16,6 +16,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        // Traces: the Tracing API in the libraries, swift-otel's OTLP/HTTP exporter in the executable
+        // (its gRPC exporter is left out: it would bring a second HTTP/2 stack for nothing).
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         // C libraries, through pkg-config; SwiftPM names the Debian packages when one is missing.
@@ -71,6 +75,16 @@ let package = Package(
             name: "Media",
             dependencies: ["CFFmpeg", "CLinux", "HLS", "Vault", "Store", "Profiles", .product(name: "Logging", package: "swift-log")]
         ),
+        // How StreamGate traces: which work gets spans, and a trace's W3C context as it travels
+        // between processes. The exporter is chosen by the executable.
+        .target(
+            name: "Traces",
+            dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         // Child processes: only the descriptors given, default signals, dead with their parent,
         // optionally sandboxed.
         .target(name: "Processes", dependencies: ["CLinux"]),
@@ -88,7 +102,7 @@ let package = Package(
         .target(
             name: "Jobs",
             dependencies: [
-                "Redis", "Processes", "Vault", "Store",
+                "Redis", "Processes", "Vault", "Store", "Traces",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -99,7 +113,9 @@ let package = Package(
         .target(
             name: "Farm",
             dependencies: [
-                "Jobs", "Redis", "Processes", "Store", "Vault", "S3", "HLS",
+                "Jobs", "Redis", "Processes", "Store", "Vault", "S3", "HLS", "Traces",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -114,7 +130,9 @@ let package = Package(
         .target(
             name: "Gate",
             dependencies: [
-                "Ethereum", "Vault", "Redis",
+                "Ethereum", "Vault", "Redis", "Traces",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -146,7 +164,9 @@ let package = Package(
         .target(
             name: "Origin",
             dependencies: [
-                "Store", "Vault", "Redis", "Jobs", "Ethereum", "Gate", "CZlib", "CLinux",
+                "Store", "Vault", "Redis", "Jobs", "Ethereum", "Gate", "CZlib", "CLinux", "Traces",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -159,8 +179,9 @@ let package = Package(
         .executableTarget(
             name: "streamgate",
             dependencies: [
-                "Media", "Origin", "Store", "Vault", "Profiles", "Redis", "Processes", "Jobs", "Farm", "Ethereum", "LocalChain", "CLinux",
+                "Media", "Origin", "Store", "Vault", "Profiles", "Redis", "Processes", "Jobs", "Farm", "Ethereum", "LocalChain", "CLinux", "Traces",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "OTel", package: "swift-otel"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
@@ -201,7 +222,7 @@ let package = Package(
         .testTarget(name: "HLSTests", dependencies: ["HLS"]),
         .testTarget(name: "ProfilesTests", dependencies: ["Profiles"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "S3", "TestSupport"]),
-        .testTarget(name: "JobsTests", dependencies: ["Jobs", "Redis", "Processes", "Store", "TestSupport"]),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "Redis", "Processes", "Store", "Traces", "TestSupport"]),
         .testTarget(
             name: "GateTests",
             dependencies: ["Gate", "Ethereum", "LocalChain", "Vault", "Redis", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client")]

@@ -19,6 +19,10 @@ final class TranscodeChild: @unchecked Sendable {
     private var errorTail = ""
     private let onStored: @Sendable (String) -> Void
     private let onPlayable: @Sendable () -> Void
+    private let onStage: @Sendable (TranscodeStage) -> Void
+    /// Stage events heard: a child says a dozen; more is a child gone wrong, not heard further.
+    private var stagesHeard = 0
+    static let maximumStages = 64
     private let readers = DispatchGroup()
     /// Serves the source's bytes to the child, when they come from elsewhere (an object in a bucket).
     let sourceServer: SourceChannelServer?
@@ -31,15 +35,17 @@ final class TranscodeChild: @unchecked Sendable {
     /// this process (it has no network of its own), and the input argument is only `sourceName`,
     /// the name its messages use (the `s3://` URL). Serving ends when the child closes its end.
     /// `onStored` hears each file the child reports finished, and `onPlayable` when a growing
-    /// version may be shown, in the order the child says them, on the thread reading its output.
+    /// version may be shown, in the order the child says them, on the thread reading its output;
+    /// `onStage` each stage it measured (with `--stages`), for the job's trace.
     init(
         executable: String, arguments: [String], secrets: [UInt8], sandbox: ChildProcess.Sandbox, logger: Logger,
         source: (any RandomAccessSource)? = nil, sourceName: String = "source", onStored: @escaping @Sendable (String) -> Void = { _ in },
-        onPlayable: @escaping @Sendable () -> Void = {}
+        onPlayable: @escaping @Sendable () -> Void = {}, onStage: @escaping @Sendable (TranscodeStage) -> Void = { _ in }
     ) throws {
         self.logger = logger
         self.onStored = onStored
         self.onPlayable = onPlayable
+        self.onStage = onStage
         var channel: (worker: Int32, child: Int32)?
         if source != nil { channel = try SourceChannel.makePair() }
         do {
@@ -129,12 +135,15 @@ final class TranscodeChild: @unchecked Sendable {
         switch event {
         case .stored(let file): return onStored(file)
         case .playable: return onPlayable()
+        case .stage(let stage):
+            let heard = lock.withLock { stagesHeard += 1; return stagesHeard }
+            return heard <= Self.maximumStages ? onStage(stage) : ()
         default: break
         }
         lock.lock(); defer { lock.unlock() }
         switch event {
         case .progress(let progress): latestProgress = progress
-        case .stored, .playable: break
+        case .stored, .playable, .stage: break
         case .finished(let finished): summary = finished
         case .split(let split): plan = split
         case .failed(let reason, let status): failure = (reason, status)

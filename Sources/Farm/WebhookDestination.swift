@@ -59,6 +59,8 @@ struct WebhookDestination: Sendable {
             redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(10))
         )
         configuration.dnsOverride = [url.clientHost: address.description]
+        // Tracing on, AsyncHTTPClient's client span (under the job's) sends `traceparent`: the
+        // receiver may continue the job's trace.
         return configuration
     }
 

@@ -2,6 +2,8 @@ import AsyncHTTPClient
 import Foundation
 import Jobs
 import Logging
+import Traces
+import Tracing
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
@@ -116,6 +118,16 @@ public final class WebhookSender: Sendable {
     /// Delivers one event now, retrying as described above, and says how it ended (which is also
     /// logged when it is not delivered).
     public func deliver(_ event: Event, to url: String) async -> DeliveryResult {
+        // In the job's trace: `send` is called inside the attempt's span, and its task inherits it.
+        await Traces.span("webhook \(event.type)", ofKind: .client) { span in
+            let result = await deliverNow(event, to: url)
+            span?.attributes["streamgate.webhook.result"] = "\(result)"
+            if case .delivered = result {} else { span?.setStatus(SpanStatus(code: .error, message: "\(result)")) }
+            return result
+        }
+    }
+
+    private func deliverNow(_ event: Event, to url: String) async -> DeliveryResult {
         let metadata: Logger.Metadata = ["job": "\(event.jobID)", "event": "\(event.type)"]
         guard let secret else {
             logger.error("webhook not sent: no STREAMGATE_WEBHOOK_SECRET configured", metadata: metadata)

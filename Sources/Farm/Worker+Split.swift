@@ -2,6 +2,7 @@ import Foundation
 import Jobs
 import Logging
 import Store
+import Traces
 
 // A split transcode, on the worker that took the upload's job: the chunks enqueued as jobs any
 // worker takes, the audio encoded here once for the whole source, then a coordinator that holds
@@ -162,6 +163,8 @@ extension Worker {
         spec.chunkStart = chunk.start
         spec.chunkEnd = chunk.end
         spec.share = run.staging.share
+        // A chunk's attempts join the trace under the attempt that split the upload.
+        spec.trace = TraceContext.current()
         return spec
     }
 

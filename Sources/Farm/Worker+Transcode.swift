@@ -6,6 +6,8 @@ import Processes
 import Redis
 import S3
 import Store
+import Traces
+import Tracing
 
 // One transcode attempt: its staging, its child, the files stored as the child finishes them,
 // the publish, and what the attempt's end means for the job.
@@ -69,7 +71,9 @@ extension Worker {
         switch end {
         case .finished(let run):
             do {
-                let published = try await staging.publish(requiredFiles: PublishedVersion.requiredFiles, publisher: lease.jobID)
+                let published = try await Traces.span("publish") { _ in
+                    try await staging.publish(requiredFiles: PublishedVersion.requiredFiles, publisher: lease.jobID)
+                }
                 transcodeSucceeded(run)
                 outcome = .succeeded(version: published.version)
             } catch {
@@ -172,6 +176,7 @@ extension Worker {
             "--events", "--quiet", "--keyring-stdin", "--memory-limit-mib", String(configuration.memoryLimitMiB),
             "--staging", staging.folder,
         ] + options + configuration.transcodeArguments
+        let started = Date()
         // A job may ask for less time than the worker allows, never more.
         let timeLimit = min(spec.timeoutSeconds ?? configuration.jobTimeoutSeconds, configuration.jobTimeoutSeconds)
         var sandbox = configuration.sandbox
@@ -179,20 +184,32 @@ extension Worker {
         sandbox.cpuSeconds = Int(timeLimit) * ProcessInfo.processInfo.activeProcessorCount + 60
         var childLogger = logger
         childLogger[metadataKey: "job"] = "\(lease.jobID)"
-        let child: TranscodeChild
-        do {
-            child = try TranscodeChild(
-                executable: configuration.executable, arguments: arguments, secrets: configuration.keyring.handoff(),
-                sandbox: sandbox, logger: childLogger, source: source.reader, sourceName: source.name,
-                onStored: { storing.report($0) }, onPlayable: { storing.reportPlayable() }
-            )
-        } catch {
-            return .ended(retryOrDead(lease: lease, spec: spec, reason: "\(error)"))
+        // The child's stages join the job's trace under this span; the child, having no sockets,
+        // says them on its pipe and this process records them.
+        let ran: (ChildEnd?, TranscodeChild?, StopReason?, ExitStatus) = await Traces.span("transcode") { span in
+            let parent = InstrumentationContext.current
+            let child: TranscodeChild
+            do {
+                child = try TranscodeChild(
+                    executable: configuration.executable, arguments: arguments + (span != nil ? ["--stages"] : []),
+                    secrets: configuration.keyring.handoff(), sandbox: sandbox, logger: childLogger, source: source.reader, sourceName: source.name,
+                    onStored: { storing.report($0) }, onPlayable: { storing.reportPlayable() },
+                    onStage: { stage in parent.map { Self.record(stage, under: $0) } }
+                )
+            } catch {
+                span?.setStatus(SpanStatus(code: .error, message: "\(error)"))
+                return (.ended(retryOrDead(lease: lease, spec: spec, reason: "\(error)")), nil, nil, .signaled(SIGKILL))
+            }
+            span?.attributes["process.pid"] = Int(child.process.pid)
+            let stopReason = await supervise(child, lease: lease, timeLimit: timeLimit, started: started)
+            let exit = await child.process.exited() ?? .signaled(SIGKILL)
+            child.drainOutput()
+            span?.attributes["streamgate.child.exit"] = "\(exit)"
+            if stopReason != nil || TranscodeExit(exit) != .succeeded { span?.setStatus(SpanStatus(code: .error, message: child.failed?.reason ?? "\(exit)")) }
+            return (nil, child, stopReason, exit)
         }
-        let started = Date()
-        let stopReason = await supervise(child, lease: lease, timeLimit: timeLimit, started: started)
-        let exit = await child.process.exited() ?? .signaled(SIGKILL)
-        child.drainOutput()
+        if let ended = ran.0 { return ended }
+        let (child, stopReason, exit) = (ran.1!, ran.2, ran.3)
 
         switch stopReason {
         case .leaseLost?:
@@ -213,6 +230,16 @@ extension Worker {
             }
             return .finished(FinishedRun(summary: summary, started: started, speed: child.progress?.speed))
         }
+    }
+
+    /// A stage the child measured, as a span under the child's.
+    static func record(_ stage: TranscodeStage, under parent: InstrumentationContext) {
+        var attributes: SpanAttributes = [:]
+        if let rendition = stage.rendition { attributes["streamgate.rendition"] = rendition }
+        if let busy = stage.busySeconds { attributes["streamgate.busy_s"] = busy }
+        if let frames = stage.frames { attributes["streamgate.frames"] = frames }
+        let name = stage.rendition.map { "\(stage.name.rawValue) \($0)" } ?? stage.name.rawValue
+        Traces.record(name, parent: parent, startNanoseconds: stage.startNanoseconds, endNanoseconds: stage.endNanoseconds, attributes: attributes)
     }
 
     /// A transcode reached the store: the metrics hear of it, and a store pause ends.

@@ -5,6 +5,8 @@ import NIOConcurrencyHelpers
 import Redis
 import Metrics
 import Store
+import Traces
+import Tracing
 import Processes
 
 /// A worker: takes jobs from the queue and runs each transcode in a child process, holding the job's
@@ -190,16 +192,31 @@ public final class Worker: Sendable {
                 return $0.running.count
             })
         }
-        notify(spec: spec, lease: lease, state: "running")
-        let outcome: Outcome?
-        switch spec.kind {
-        case .noop: outcome = .succeeded(version: nil)  // normally finished inline, in batches
-        case .transcode: outcome = await runTranscode(lease: lease, spec: spec)
-        case .chunk: outcome = await runChunk(lease: lease, spec: spec)
+        // Each attempt is a span of the trace the job was enqueued in (a new trace when it has none).
+        await Traces.traced("job.attempt", context: spec.trace?.instrumentationContext, ofKind: .consumer) { span in
+            span?.updateAttributes { attributes in
+                attributes["streamgate.job.id"] = lease.jobID
+                attributes["streamgate.job.kind"] = spec.kind.rawValue
+                attributes["streamgate.job.attempt"] = lease.attempt
+                attributes["streamgate.worker.id"] = configuration.id
+                if let asset = lease.assetID ?? spec.assetID { attributes["streamgate.asset.id"] = asset }
+            }
+            notify(spec: spec, lease: lease, state: "running")
+            let outcome: Outcome?
+            switch spec.kind {
+            case .noop: outcome = .succeeded(version: nil)  // normally finished inline, in batches
+            case .transcode: outcome = await runTranscode(lease: lease, spec: spec)
+            case .chunk: outcome = await runChunk(lease: lease, spec: spec)
+            }
+            // nil: the job is another worker's now (any growth of it too), or a coordinator's.
+            guard let outcome else {
+                span?.attributes["streamgate.job.outcome"] = "handed on"
+                return
+            }
+            span?.attributes["streamgate.job.outcome"] = outcome.name
+            if let reason = outcome.reason { span?.setStatus(SpanStatus(code: .error, message: reason)) }
+            await conclude(lease: lease, spec: spec, outcome: outcome)
         }
-        // nil: the job is another worker's now (any growth of it too), or a coordinator's.
-        guard let outcome else { return }
-        await conclude(lease: lease, spec: spec, outcome: outcome)
     }
 
     /// Records an attempt's end, and what follows from it: a growth it left withdrawn, the sealed

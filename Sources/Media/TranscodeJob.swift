@@ -5,41 +5,6 @@ import Profiles
 import Store
 import Vault
 
-/// One rung's share of the pipeline: conversion, encoder and output.
-private final class VideoRendition {
-    let plan: PlannedRung
-    let converter: PictureConverter
-    let encoder: Encoder
-    let writer: RenditionWriter
-    let packet: Packet
-    var level: H264Level
-
-    init(plan: PlannedRung, converter: PictureConverter, encoder: Encoder, writer: RenditionWriter, level: H264Level) throws(MediaError) {
-        self.plan = plan
-        self.converter = converter
-        self.encoder = encoder
-        self.writer = writer
-        self.level = level
-        packet = try Packet()
-    }
-
-    func encode(_ frame: UnsafeMutablePointer<AVFrame>?) throws {
-        if let frame {
-            let picture = converter.isPassthrough(frame) ? frame : try converter.convert(frame)
-            picture.pointee.pict_type = frame.pointee.pict_type
-            picture.pointee.pts = frame.pointee.pts
-            picture.pointee.sample_aspect_ratio = AVRational(num: 1, den: 1)
-            try encoder.send(picture)
-        } else {
-            try encoder.send(nil as UnsafeMutablePointer<AVFrame>?)
-        }
-        while try encoder.receive(into: packet) == .produced {
-            try writer.addVideo(packet)
-            packet.unref()
-        }
-    }
-}
-
 /// The state of one transcode, from open to playlists. Used once, on one thread.
 final class TranscodeJob {
     let inputName: String
@@ -91,6 +56,11 @@ final class TranscodeJob {
     var partFramesSeen = 0
     private var lastReport = Date.distantPast
     private var decodeFailures = 0
+    // The stages' clocks (the rungs keep their own).
+    private var decodeClock = StageClock()
+    private var audioClock = StageClock()
+    private var stillsClock = StageClock()
+    private var sealClock = StageClock()
 
     init(
         input source: TranscodeInput, profile: Profile, assetID: AssetID, staging: StagingArea, keyring: Keyring, limits: InputLimits,
@@ -314,9 +284,19 @@ final class TranscodeJob {
         if videoDecoder == nil, audioSamplesDecoded == 0 {
             throw TranscodeError(file: inputName, reason: "the audio stream has no decodable samples")
         }
-        try finishEncoding()
-        reportProgress(final: true)
-        return try writePlaylists()
+        return try sealClock.measure {
+            try finishEncoding()
+            reportProgress(final: true)
+            return try writePlaylists()
+        }
+    }
+
+    /// The stages measured so far (those that did any work), for the job's trace.
+    var stages: [TranscodeStage] {
+        var stages = [decodeClock.stage(.decode, frames: framesDecoded)]
+        stages += renditions.map { $0.clock.stage(.encode, rendition: $0.plan.rung.name, frames: $0.framesEncoded) }
+        stages += [audioClock.stage(.audio), stillsClock.stage(.stills), sealClock.stage(.seal)]
+        return stages.compactMap { $0 }
     }
 
     /// The next packet, false at the end. The input's reasons name what is wrong with the file.
@@ -329,11 +309,11 @@ final class TranscodeJob {
     }
 
     private func decode(_ packet: Packet?, with decoder: Decoder, into frame: Frame, video: Bool) throws {
-        if try !decoder.send(packet) {
+        if try !decodeClock.measure({ try decoder.send(packet) }) {
             decodeFailures += 1
             return
         }
-        while try decoder.receive(into: frame) == .produced {
+        while try decodeClock.measure({ try decoder.receive(into: frame) }) == .produced {
             defer { frame.unref() }
             if video {
                 try handleVideo(frame.pointer, timeBase: decoder.streamTimeBase)
@@ -387,7 +367,7 @@ final class TranscodeJob {
         }
         framesDecoded += 1
         processedSeconds = max(processedSeconds, seconds)
-        try stills?.offer(frame, seconds: seconds)
+        if let stills { try stillsClock.measure { try stills.offer(frame, seconds: seconds) } }
         for rendition in renditions {
             try rendition.encode(frame)
         }
@@ -401,7 +381,7 @@ final class TranscodeJob {
         let seconds = Double(pts) * (try secondsPerTick(timeBase)) - originSeconds
         _ = try ticks(seconds, unit: 1, what: "a sound")
         if videoDecoder == nil { processedSeconds = max(processedSeconds, seconds) }
-        try audio.add(frame, startSeconds: seconds) { packet in try self.distributeAudio(packet) }
+        try audioClock.measure { try audio.add(frame, startSeconds: seconds) { packet in try self.distributeAudio(packet) } }
     }
 
     /// The source ticks in one tick of the segments' 90 kHz clock, at least 1 (rounded up, so two

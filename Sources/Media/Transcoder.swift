@@ -129,6 +129,8 @@ public final class Transcoder {
     ///   - posterTime: the instant of the poster, seconds from the start (nil: a tenth in, at most 10 s).
     ///   - part: one part of a split transcode (``TranscodePart``), into an adopted staging
     ///     folder: its summary carries the part's manifest, and no playlist is written.
+    ///   - onStage: told each stage the transcode measured (``TranscodeStage``): the probe once the
+    ///     input is open, the others when it ends, however it ends.
     /// - Throws: ``StoreError`` when the store fails (full, unwritable): the input is not to blame,
     ///   and another try may succeed; ``TranscodeError`` for everything about the input.
     public func transcode(
@@ -144,18 +146,26 @@ public final class Transcoder {
         growing: Bool = false,
         onPlayable: (() -> Void)? = nil,
         posterTime: Double? = nil,
-        part: TranscodePart = .whole
+        part: TranscodePart = .whole,
+        onStage: ((TranscodeStage) -> Void)? = nil
     ) throws -> TranscodeSummary {
         if case .path(let path) = input { try Transcoder.checkReadable(path) }
         let started = Date()
         // discard() below removes only a folder this transcode staged; an adopted one stays for its owner.
         let staging = try adopted ?? store.stage(assetID)
         do {
-            let job = try TranscodeJob(
-                input: input, profile: profile, assetID: assetID, staging: staging, keyring: keyring, limits: limits,
-                progressInterval: progressInterval, progress: progress, isCancelled: isCancelled, started: started,
-                growing: growing && part == .whole, onPlayable: onPlayable, posterTime: posterTime, part: part
-            )
+            var probe = StageClock()
+            let job = try probe.measure {
+                try TranscodeJob(
+                    input: input, profile: profile, assetID: assetID, staging: staging, keyring: keyring, limits: limits,
+                    progressInterval: progressInterval, progress: progress, isCancelled: isCancelled, started: started,
+                    growing: growing && part == .whole, onPlayable: onPlayable, posterTime: posterTime, part: part
+                )
+            }
+            if let onStage {
+                probe.stage(.probe).map(onStage)
+            }
+            defer { if let onStage { job.stages.forEach(onStage) } }
             var summary = try job.run()
             if adopted == nil, part == .whole {
                 summary.version = try staging.publish(requiredFiles: PublishedVersion.requiredFiles, publisher: publisher).version

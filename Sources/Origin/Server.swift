@@ -57,6 +57,8 @@ public func buildServerApplication(
     logger: Logger
 ) -> OriginApplication {
     let router = Router(context: OriginRequestContext.self)
+    // Before the routes: a middleware applies to the routes added after it.
+    router.add(middleware: APITracing())
     origin.register(on: router)
     origin.gate?.register(on: router)
     api?.register(on: router)

@@ -56,6 +56,11 @@ struct Dev: AsyncParsableCommand {
     @OptionGroup(title: "Redis durability") var redisWait: RedisWaitOptions
 
     func run() async throws {
+        // The embedded server's spans; the workers it starts inherit the environment and export their own.
+        try await TraceExport.run(service: "streamgate-server", playbackRatio: 0.01) { try await runStack() }
+    }
+
+    private func runStack() async throws {
         // dev's redis-server listens on a Unix socket only: no replica can follow it, so a WAIT for
         // one would fail every enqueue. Said at once rather than on the first job.
         if redisWait.redisWaitReplicas > 0 {

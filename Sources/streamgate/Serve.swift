@@ -54,7 +54,15 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup(title: "NFT gating") var gating: GateCommandOptions
 
+    @Option(help: "With tracing on (OTEL_EXPORTER_OTLP_ENDPOINT set): the share of playback requests that miss the in-process cache to trace, 0…1; API requests are always traced.")
+    var tracePlayback: Double = 0.01
+
     func run() async throws {
+        guard (0...1).contains(tracePlayback) else { throw ValidationError("--trace-playback must be between 0 and 1") }
+        try await TraceExport.run(service: "streamgate-server", playbackRatio: tracePlayback) { try await serve() }
+    }
+
+    private func serve() async throws {
         guard uploadExpiry.nanoseconds >= 1_000_000_000 else { throw ValidationError("--upload-expiry must be 1s or more") }
         var gating = self.gating
         // Loopback clients are real clients here: for sign-ins as for playback.

@@ -15,6 +15,7 @@ struct StreamGate: AsyncParsableCommand {
     /// code that tells its kind, instead of ArgumentParser's generic error output.
     static func main() async {
         Telemetry.bootstrap()
+        TraceExport.bootstrapLogging()
         var command: ParsableCommand
         do {
             command = try parseAsRoot()

@@ -85,6 +85,11 @@ struct Transcode: ParsableCommand {
     @Option(help: .hidden)
     var part: String?
 
+    /// With --events: each stage the transcode measured is said as a `stage` event, which the
+    /// worker records in the job's trace.
+    @Flag(help: .hidden)
+    var stages = false
+
     @OptionGroup(title: "Input limits") var limits: MediaLimitOptions
 
     func run() throws {
@@ -136,7 +141,8 @@ struct Transcode: ParsableCommand {
                 summary = try transcoder.transcode(
                     input: source, profile: ladder, assetID: id, limits: limits, progressInterval: events ? 0.5 : 0.25,
                     progress: progress, isCancelled: { stop.isRequested }, publisher: publisher, staging: adopted,
-                    growing: growing && events && staging != nil, onPlayable: { EventWriter.write(.playable) }, posterTime: posterTime, part: part
+                    growing: growing && events && staging != nil, onPlayable: { EventWriter.write(.playable) }, posterTime: posterTime, part: part,
+                    onStage: stages && events ? { EventWriter.write(.stage($0)) } : nil
                 )
                 if let bucket { summary.version = try bucket.publish(publisher: publisher) }
             } catch {

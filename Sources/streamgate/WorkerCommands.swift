@@ -30,6 +30,10 @@ struct WorkerCommand: AsyncParsableCommand {
     var metricsHost: String = "127.0.0.1"
 
     func run() async throws {
+        try await TraceExport.run(service: "streamgate-worker") { try await work() }
+    }
+
+    private func work() async throws {
         let options = workerOptions
         // Refuse to start without a master key: every job would fail on it.
         let keyring: Keyring

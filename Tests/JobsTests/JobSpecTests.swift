@@ -2,6 +2,7 @@ import Foundation
 import Redis
 import Store
 import Testing
+import Traces
 @testable import Jobs
 
 @Suite("job specs: the JSON the queue stores")
@@ -54,6 +55,7 @@ struct JobSpecTests {
         JobSpec(source: "/x", timeoutSeconds: 1e300),
         JobSpec(source: "/x", timeoutSeconds: 5e-324),
         chunk,
+        traced,
     ])
     func jsonMatchesFoundation(spec: JobSpec) throws {
         let written = spec.json()
@@ -67,6 +69,40 @@ struct JobSpecTests {
         let keys = try #require(ours?.allKeys as? [String])
         let offsets = keys.sorted().map { written.range(of: "\"\($0)\":")?.lowerBound }
         #expect(!offsets.contains(nil) && offsets == offsets.sorted { $0! < $1! })
+    }
+
+    static let traced: JobSpec = {
+        var spec = JobSpec(source: "/x")
+        spec.trace = TraceContext(traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", tracestate: "vendor=a,other=b")
+        return spec
+    }()
+
+    @Test("a job carries a W3C trace context; a malformed one is refused by name", arguments: [
+        ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", true),
+        ("01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-later", true),
+        ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-later", false),
+        ("00-00000000000000000000000000000000-b7ad6b7169203331-01", false),
+        ("00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01", false),
+        ("00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01", false),
+        ("ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", false),
+        ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331", false),
+        ("00_0af7651916cd43dd8448eb211c80319c_b7ad6b7169203331_01", false),
+        ("", false),
+    ])
+    func traceContext(_ traceparent: String, _ valid: Bool) throws {
+        #expect(TraceContext.isValid(traceparent: traceparent) == valid)
+        var spec = JobSpec(source: "/x")
+        spec.traceparent = traceparent
+        if valid {
+            try spec.validate()
+            #expect(spec.trace?.traceparent == traceparent)
+        } else {
+            #expect(throws: JobError.invalidField("traceparent", "must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)")) { try spec.validate() }
+            #expect(spec.trace == nil)
+        }
+        // A vendor's state that does not fit is dropped, never carried.
+        #expect(TraceContext(traceparent: Self.traced.traceparent!, tracestate: String(repeating: "a", count: 513))?.tracestate == nil)
+        #expect(TraceContext(traceparent: Self.traced.traceparent!, tracestate: "a=\u{7}")?.tracestate == nil)
     }
 
     @Test("parse names what is wrong: not an object, not JSON, a field of the wrong type")

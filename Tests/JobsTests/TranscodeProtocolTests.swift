@@ -29,6 +29,8 @@ struct TranscodeProtocolTests {
             assetID: "a", version: nil, profile: "p", durationSeconds: 0, segments: 0, wallSeconds: 0, renditions: [], keys: 0, warnings: []
         )),
         .split(SplitPlan(duration: 300.5, chunks: [.init(start: 0, end: 60), .init(start: 60, end: nil)], audio: true, posterTime: 10)),
+        .stage(TranscodeStage(name: .encode, rendition: "720p", startNanoseconds: 1_764_800_000_000_000_000, endNanoseconds: 1_764_800_002_500_000_000, busySeconds: 1.25, frames: 300)),
+        .stage(TranscodeStage(name: .probe, startNanoseconds: 5, endNanoseconds: 5)),
     ] + TranscodeExit.allCases.map { .failed(reason: "/in/clip.mp4: \"quoted\"\nand a second line", status: $0) }
 
     @Test("every event survives encoding and decoding, as exactly one line", arguments: events)
@@ -70,6 +72,12 @@ struct TranscodeProtocolTests {
         (#"{"type": "split", "plan": {"duration": 100, "chunks": [{"start": 0, "end": 50}, {"start": 40}], "audio": true, "poster_time": 1}}"#,
          "'plan': chunk 0 does not end where chunk 1 starts"),
         (#"{"type": "split", "plan": {"duration": 100, "chunks": [{"start": 0}], "audio": true, "poster_time": 1}}"#, "has 1 chunks"),
+        (#"{"type": "stage", "stage": {"name": "decode", "start_ns": 10, "end_ns": 9}}"#, "'end_ns' is before 'start_ns'"),
+        (#"{"type": "stage", "stage": {"name": "encode", "rendition": "a b", "start_ns": 1, "end_ns": 2}}"#, "'rendition' must be 1-64 printable"),
+        (#"{"type": "stage", "stage": {"name": "encode", "rendition": "", "start_ns": 1, "end_ns": 2}}"#, "'rendition' must be 1-64 printable"),
+        (#"{"type": "stage", "stage": {"name": "mine", "start_ns": 1, "end_ns": 2}}"#, "'stage.name'"),
+        (#"{"type": "stage", "stage": {"name": "seal", "start_ns": -1, "end_ns": 2}}"#, "'stage.start_ns'"),
+        (#"{"type": "stage", "stage": {"name": "seal", "start_ns": 1, "end_ns": 2, "busy_s": -3}}"#, "'busy_s' must be 0 or more"),
         ("", "not JSON"),
     ])
     func malformedLine(_ line: String, _ why: String) {

@@ -1,6 +1,8 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import Traces
+import Tracing
 import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
@@ -62,6 +64,8 @@ public final class EthereumRPC: Sendable {
         } else {
             var http = HTTPClient.Configuration()
             http.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 16
+            // Chain calls get StreamGate's own span, and only in traced work (``tracedPost``).
+            http.tracing.tracer = nil
             client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: http)
             ownsClient = true
         }
@@ -103,7 +107,7 @@ public final class EthereumRPC: Sendable {
             }
             let got: [RPCAnswer]
             do {
-                got = try await post(pending.map { requests[$0] }, to: index)
+                got = try await tracedPost(pending.map { requests[$0] }, to: index)
             } catch {
                 // A cancelled caller says nothing about the endpoint.
                 if Task.isCancelled { throw .unavailable("cancelled") }
@@ -128,6 +132,26 @@ public final class EthereumRPC: Sendable {
             failures.append("\(endpoint.label): \(nodeFailure ?? "node failure")")
         }
         throw .unavailable(failures.joined(separator: "; "))
+    }
+
+    /// ``post(_:to:)`` in a client span, when the request that needs it is traced.
+    private func tracedPost(_ requests: [RPCRequest], to index: Int) async throws(Failure) -> [RPCAnswer] {
+        let method = requests.count == 1 ? requests[0].method : "batch"
+        let result: Result<[RPCAnswer], Failure> = await Traces.span("rpc \(method)", ofKind: .client) { span in
+            span?.updateAttributes { attributes in
+                attributes["rpc.system"] = "jsonrpc"
+                attributes["rpc.method"] = method
+                attributes["streamgate.rpc.endpoint"] = endpoints[index].label
+                attributes["streamgate.rpc.requests"] = requests.count
+            }
+            do throws(Failure) {
+                return .success(try await post(requests, to: index))
+            } catch {
+                span?.setStatus(SpanStatus(code: .error, message: error.reason))
+                return .failure(error)
+            }
+        }
+        return try result.get()
     }
 
     /// Healthy endpoints in configured order, then those cooling down (oldest failure first).

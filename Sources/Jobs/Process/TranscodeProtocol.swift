@@ -70,6 +70,8 @@ public enum TranscodeEvent: Sendable, Equatable {
     /// Why the transcode failed, and the status it is about to exit with: the last line of one
     /// that failed on its own terms (a crash or a kill writes nothing).
     case failed(reason: String, status: TranscodeExit)
+    /// A stage the child measured (with `--stages`), for the job's trace.
+    case stage(TranscodeStage)
 
     public struct Progress: Codable, Sendable, Equatable {
         /// Video frames decoded so far.
@@ -147,7 +149,7 @@ extension TranscodeEvent {
 // {"type":"failed","reason":…,"status":65}.
 extension TranscodeEvent: Codable {
     private enum CodingKeys: String, CodingKey {
-        case type, summary, reason, status, file, plan
+        case type, summary, reason, status, file, plan, stage
     }
 
     public init(from decoder: any Decoder) throws {
@@ -171,6 +173,10 @@ extension TranscodeEvent: Codable {
             case .success(let plan): self = .split(plan)
             case .failure(let problem): throw DecodingError.dataCorruptedError(forKey: .plan, in: container, debugDescription: problem.reason)
             }
+        case "stage":
+            let stage = try container.decode(TranscodeStage.self, forKey: .stage)
+            if let problem = stage.problem { throw DecodingError.dataCorruptedError(forKey: .stage, in: container, debugDescription: problem) }
+            self = .stage(stage)
         case "failed":
             let code = try container.decode(Int32.self, forKey: .status)
             guard let status = TranscodeExit(rawValue: code) else {
@@ -199,6 +205,9 @@ extension TranscodeEvent: Codable {
         case .split(let plan):
             try container.encode("split", forKey: .type)
             try container.encode(plan, forKey: .plan)
+        case .stage(let stage):
+            try container.encode("stage", forKey: .type)
+            try container.encode(stage, forKey: .stage)
         case .failed(let reason, let status):
             try container.encode("failed", forKey: .type)
             try container.encode(reason, forKey: .reason)

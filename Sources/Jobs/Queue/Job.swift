@@ -1,5 +1,6 @@
 import Foundation
 import Store
+import Traces
 
 /// What a job asks for: the `job` field of its stream entry, as JSON.
 ///
@@ -47,6 +48,10 @@ public struct JobSpec: Codable, Sendable, Equatable {
     public var chunkStart: Double?
     public var chunkEnd: Double?
     public var share: String?
+    /// The trace the job belongs to (W3C `traceparent`, `tracestate`): set by whoever enqueues it
+    /// while traced, so every attempt's spans join the trace of the request that made the job.
+    public var traceparent: String?
+    public var tracestate: String?
 
     /// The sealed upload to delete once the job has ended, whichever way it ended; nil when the
     /// source is not an upload, or the job asked to keep it.
@@ -58,7 +63,7 @@ public struct JobSpec: Codable, Sendable, Equatable {
         case id, kind, source, profile, assetID = "asset_id", priority, callbackURL = "callback_url"
         case idempotencyKey = "idempotency_key", maxAttempts = "max_attempts", timeoutSeconds = "timeout_s"
         case sourceEncrypted = "source_encrypted", keepSource = "keep_source", posterTime = "poster_time"
-        case parent, chunk, chunkStart = "chunk_start", chunkEnd = "chunk_end", share
+        case parent, chunk, chunkStart = "chunk_start", chunkEnd = "chunk_end", share, traceparent, tracestate
     }
 
     public init(
@@ -101,6 +106,8 @@ public struct JobSpec: Codable, Sendable, Equatable {
         chunkStart = try container.decodeIfPresent(Double.self, forKey: .chunkStart)
         chunkEnd = try container.decodeIfPresent(Double.self, forKey: .chunkEnd)
         share = try container.decodeIfPresent(String.self, forKey: .share)
+        traceparent = try container.decodeIfPresent(String.self, forKey: .traceparent)
+        tracestate = try container.decodeIfPresent(String.self, forKey: .tracestate)
     }
 
     public static let defaultMaxAttempts = 3
@@ -123,6 +130,12 @@ public struct JobSpec: Codable, Sendable, Equatable {
             if let callbackPolicy, case .refused(let why)? = url.literalVerdict(callbackPolicy) {
                 throw .invalidField("callback_url", "must reach a public address: \(why) (an operator can allow it with --webhook-allow)")
             }
+        }
+        if let traceparent, !TraceContext.isValid(traceparent: traceparent) {
+            throw .invalidField("traceparent", "must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)")
+        }
+        if let tracestate, !TraceContext.isValid(tracestate: tracestate) {
+            throw .invalidField("tracestate", "must be at most 512 bytes of printable ASCII")
         }
         if let idempotencyKey, idempotencyKey.isEmpty || idempotencyKey.utf8.count > 200 {
             throw .invalidField("idempotency_key", "must be 1-200 bytes")
@@ -171,6 +184,8 @@ public struct JobSpec: Codable, Sendable, Equatable {
         field("source_encrypted", sourceEncrypted.map { $0 ? "true" : "false" })
         // A number JSON cannot write (validate refuses them) is left out rather than written wrong.
         field("timeout_s", timeoutSeconds.flatMap { $0.isFinite ? "\($0)" : nil })
+        field("traceparent", traceparent.map(Self.quoted))
+        field("tracestate", tracestate.map(Self.quoted))
         return out + "}"
     }
 
@@ -330,6 +345,17 @@ public enum JobError: Error, CustomStringConvertible, Sendable, Equatable {
         switch self {
         case .missingField(let field), .invalidField(let field, _): field
         default: nil
+        }
+    }
+}
+
+extension JobSpec {
+    /// The trace this job joins, when it carries a valid one.
+    public var trace: TraceContext? {
+        get { traceparent.flatMap { TraceContext(traceparent: $0, tracestate: tracestate) } }
+        set {
+            traceparent = newValue?.traceparent
+            tracestate = newValue?.tracestate
         }
     }
 }

@@ -80,6 +80,14 @@ public enum Outcome: Sendable, Equatable {
         }
     }
 
+    /// Why the attempt did not succeed, when it failed (nil for a success, a cancel or a release).
+    public var reason: String? {
+        switch self {
+        case .failed(let why), .retry(let why, _), .dead(let why), .postpone(let why, _): why
+        case .succeeded, .cancelled, .release: nil
+        }
+    }
+
     /// Whether the job ends with this outcome (it is not run again).
     public var isFinal: Bool {
         switch self {

@@ -5,6 +5,7 @@ import Metrics
 import NIOCore
 import Store
 import Gate
+import Traces
 
 extension JobAPI {
     func registerJobRoutes<Context: RequestContext>(on router: Router<Context>) {
@@ -110,10 +111,17 @@ extension JobAPI {
     }
 
     /// Enqueues a job (every route's one way onto the queue) and counts it by where it came from.
+    /// Traced, the job carries the enqueue span's context, which its attempts continue.
     func submit(_ spec: JobSpec, source: String) async throws -> JobQueue.Enqueued {
-        let enqueued = try await queue.enqueue(spec)
-        if enqueued.created { Counter(label: "streamgate_jobs_enqueued_total", dimensions: [("source", source)]).increment() }
-        return enqueued
+        try await Traces.span("enqueue", ofKind: .producer) { span in
+            var spec = spec
+            spec.trace = span == nil ? nil : TraceContext.current()
+            let enqueued = try await queue.enqueue(spec)
+            span?.attributes["streamgate.job.id"] = enqueued.jobID
+            if let asset = enqueued.assetID { span?.attributes["streamgate.asset.id"] = asset }
+            if enqueued.created { Counter(label: "streamgate_jobs_enqueued_total", dimensions: [("source", source)]).increment() }
+            return enqueued
+        }
     }
 
     /// A job may only read files under the configured roots: the API must not become a way to make

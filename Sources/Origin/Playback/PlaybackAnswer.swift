@@ -2,6 +2,7 @@ import Foundation
 import Gate
 import HTTPTypes
 import Store
+import Traces
 
 // The one place a playback request is answered.
 //
@@ -66,8 +67,17 @@ struct PlaybackProgress {
         self.encodedHeads = encodedHeads
     }
 
-    /// Runs `load` and keeps its outcome, failure included (the answer names it).
+    /// Runs `load` and keeps its outcome, failure included (the answer names it); in a span of
+    /// its own when the request is traced.
     mutating func run(_ load: PlaybackLoad) async {
+        guard Traces.isTraced else { return await runNow(load) }
+        await Traces.span(load.spanName) { span in
+            await runNow(load)
+            span?.attributes["streamgate.outcome"] = outcome(of: load)
+        }
+    }
+
+    private mutating func runNow(_ load: PlaybackLoad) async {
         switch load {
         case .version(let work): version = await Result { try await work() }
         case .object(let work): object = await Result { try await work() }
@@ -75,6 +85,51 @@ struct PlaybackProgress {
         case .policy(let work): policy = await Result { try await work() }
         case .authorization(let work): authorization = await Result { try await work() }
         case .key(let work): key = await Result { try await work() }
+        }
+    }
+
+    /// How `load` ended, for its span: the gate's decision, or whether the thing was found.
+    private func outcome(of load: PlaybackLoad) -> String {
+        func described<T>(_ result: Result<T?, any Error>?) -> String {
+            switch result {
+            case .success(.some)?: "found"
+            case .success(nil)?: "missing"
+            case .failure(let error)?: "failed: \(error)"
+            case nil: "not run"
+            }
+        }
+        switch load {
+        case .version: return described(version)
+        case .object: return described(object)
+        case .partial: return described(partial)
+        case .policy: return described(policy)
+        case .authorization:
+            switch authorization {
+            case .success(.granted)?: return "granted"
+            case .success(.refused(let why, _))?: return "refused: \(why)"
+            case .failure(let error)?: return "failed: \(error)"
+            case nil: return "not run"
+            }
+        case .key:
+            switch key {
+            case .success?: return "found"
+            case .failure(let error)?: return "failed: \(error)"
+            case nil: return "not run"
+            }
+        }
+    }
+}
+
+extension PlaybackLoad {
+    /// The span a traced request gives this load.
+    var spanName: String {
+        switch self {
+        case .version: "load version"
+        case .object: "load object"
+        case .partial: "load range"
+        case .policy: "load policy"
+        case .authorization: "gate authorize"
+        case .key: "load key"
         }
     }
 }
