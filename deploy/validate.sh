@@ -2,11 +2,13 @@
 # Validates StreamGate's deploy/ folder from the repository root; offline once .venv/ exists.
 #   1. every Kubernetes manifest against the API schemas of the oldest and newest Kubernetes we
 #      target (kubernetes-validate --strict, which bundles the schemas);
-#   2. deploy/check_deploy.py: the KEDA ScaledObject (a CRD with no bundled schema), that the
-#      manifests agree with each other and with StreamGate's command line, the bucket store and
+#   2. deploy/check_deploy.py: the KEDA ScaledObject and the VerticalPodAutoscalers (CRDs with no
+#      bundled schema), that the manifests agree with each other and with StreamGate's command
+#      line, the server's blue-green slots, PodDisruptionBudgets and HPAs, the bucket store and
 #      the spool, Redis behind Sentinel, that no Secret or key is committed, the systemd units'
 #      required settings and both redis.conf files;
-#   3. systemd-analyze verify on every unit, where it can run;
+#   3. deploy/blue-green.sh's syntax (bash -n, and a lint by shellcheck where installed), and
+#      systemd-analyze verify on every unit, where it can run;
 #   4. both redis.conf files loaded by a real redis-server, where one is installed, and on
 #      loopback a primary, a replica and a sentinel started from redis-config.yaml the way its
 #      start scripts start them (whose syntax sh -n checks);
@@ -43,12 +45,13 @@ for version in "${kubernetes_versions[@]}"; do
   output="$("$venv/kubernetes-validate" --strict -k "$version" "${manifests[@]}" 2>&1)" || status=$?
   reported=0
   # kubernetes-validate only warns when it has no schema for a kind. That is expected for KEDA's
-  # ScaledObject (check_deploy.py checks it) and a failure for anything else: a mistyped apiVersion
-  # would otherwise pass unchecked.
+  # ScaledObject and the VerticalPodAutoscaler (check_deploy.py checks both) and a failure for
+  # anything else: a mistyped apiVersion would otherwise pass unchecked.
   while IFS= read -r line; do
     case "$line" in
       "" | INFO*) ;;
       WARN*"api version keda.sh/"*) ;;
+      WARN*"kind VerticalPodAutoscaler with api version autoscaling.k8s.io/v1 for"*) ;;
       *) fail "Kubernetes $version: $line"; reported=1 ;;
     esac
   done <<<"$output"
@@ -60,9 +63,21 @@ done
 
 # 2. Everything a schema cannot see.
 if "$venv/python" deploy/check_deploy.py; then
-  note "ScaledObject, bucket store, Sentinel, cross-references, CLI flags, secrets, systemd units and redis.conf checked"
+  note "ScaledObject, VPAs, blue-green slots, PDBs, HPAs, bucket store, Sentinel, cross-references, CLI flags, secrets, systemd units and redis.conf checked"
 else
   failed=1
+fi
+# 3. blue-green.sh needs a cluster to run: here its syntax, and shellcheck's lint where installed.
+if output="$(bash -n deploy/blue-green.sh 2>&1)"; then
+  if ! command -v shellcheck >/dev/null 2>&1; then
+    note "deploy/blue-green.sh parses (bash -n); shellcheck is not installed"
+  elif output="$(shellcheck deploy/blue-green.sh 2>&1)"; then
+    note "deploy/blue-green.sh parses (bash -n) and passes shellcheck"
+  else
+    fail "deploy/blue-green.sh: shellcheck: $output"
+  fi
+else
+  fail "deploy/blue-green.sh: bash -n: $output"
 fi
 
 # 3. systemd-analyze verify. The units run /usr/local/bin/streamgate, which is not installed here,

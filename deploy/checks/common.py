@@ -16,7 +16,19 @@ README = DEPLOY / "README.md"
 
 NAMESPACE = "streamgate"
 WORKER = "streamgate-worker"
+# The server runs blue-green: one Deployment per slot, the Service SERVER selecting the live slot
+# and SERVER_PREVIEW the idle one (deploy/blue-green.sh switches them).
 SERVER = "streamgate-server"
+SERVER_PREVIEW = "streamgate-server-preview"
+SLOT_LABEL = "streamgate.io/slot"
+SLOTS = ("blue", "green")
+SERVER_SLOTS = tuple(f"{SERVER}-{slot}" for slot in SLOTS)
+BLUE_GREEN = DEPLOY / "blue-green.sh"
+# What the server does after SIGTERM: DrainBeforeClose.limit in Sources/Origin/Connections.
+SERVER_DRAIN_SECONDS = 30
+# The origin's HPA metric, which prometheus-adapter derives from the counter.
+REQUEST_RATE_METRIC = "streamgate_origin_requests_per_second"
+REQUEST_COUNTER = "streamgate_origin_requests_total"
 STREAMS = ("{sg}:jobs:high", "{sg}:jobs:normal")
 CONSUMER_GROUP = "workers"
 
@@ -100,6 +112,36 @@ def pod_spec(doc) -> dict:
 def containers(doc) -> list[dict]:
     spec = pod_spec(doc)
     return (spec.get("initContainers") or []) + (spec.get("containers") or [])
+
+
+def selects(selector, labels) -> bool:
+    """Whether a LabelSelector (matchLabels, matchExpressions) matches a set of labels."""
+    selector, labels = selector or {}, labels or {}
+    if not selector:
+        return False
+    if not (selector.get("matchLabels") or {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator, values = expression.get("key"), expression.get("operator"), expression.get("values") or []
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and labels.get(key) in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+        if operator == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+QUANTITY_SUFFIXES = {"m": 1e-3, "": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+                     "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def quantity(value) -> float | None:
+    """A Kubernetes quantity ("500m", "2", "512Mi") as a number, or None."""
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?", str(value))
+    return float(match.group(1)) * QUANTITY_SUFFIXES[match.group(2) or ""] if match else None
 
 
 def flag(args: list, name: str):

@@ -8,8 +8,8 @@ import re
 import yaml
 
 from .common import (
-    K8S, KEY_DIR, KEY_FILE, NAMESPACE, README, REDIS_URL, SECRETS, SERVER, SPOOL, STORE_CONFIG, WORKER,
-    container_env, containers, expand, find, flag, pod_spec, problem, referenced_secrets,
+    K8S, KEY_DIR, KEY_FILE, NAMESPACE, README, REDIS_URL, SECRETS, SERVER, SERVER_SLOTS, SPOOL, STORE_CONFIG,
+    WORKER, container_env, containers, expand, find, flag, pod_spec, problem, referenced_secrets,
 )
 
 
@@ -241,18 +241,27 @@ def check_worker(docs) -> dict | None:
 
 
 def check_server(docs, worker) -> None:
-    path, doc = find(docs, "Deployment", SERVER)
-    if doc is None:
-        problem(K8S, f"no Deployment {SERVER}")
-        return
-    replicas = doc["spec"].get("replicas", 1)
-    if not isinstance(replicas, int) or replicas < 2:
-        problem(path, f"the server needs at least 2 replicas (has {replicas!r})")
+    """Each slot's Deployment (blue-green, checks/rollout.py), and the Service players use."""
+    for name in SERVER_SLOTS:
+        path, doc = find(docs, "Deployment", name)
+        if doc is None:
+            problem(K8S, f"no Deployment {name}")
+        else:
+            check_server_deployment(docs, worker, path, doc)
+    service_path, service = find(docs, "Service", SERVER)
+    if service is None or not any(p.get("port") == 8080 for p in service["spec"].get("ports") or []):
+        problem(service_path or K8S, f"no Service {SERVER} on port 8080")
+
+
+def check_server_deployment(docs, worker, path, doc) -> None:
+    name = doc["metadata"]["name"]
+    if "replicas" in doc["spec"]:
+        problem(path, f"{name} must not set replicas: its HorizontalPodAutoscaler owns the count, and apply would reset it")
     check_master_key_mount(path, doc)
     store = check_store(docs, path, doc)
     published = resolved_store(docs, worker) if worker is not None else None
     if published and store and store != published:
-        problem(path, f"the server reads {store} but the workers publish to {published}")
+        problem(path, f"{name} reads {store} but the workers publish to {published}")
     for container in pod_spec(doc).get("containers") or []:
         args = container.get("args") or []
         if not args or args[0] != "serve":
@@ -261,11 +270,8 @@ def check_server(docs, worker) -> None:
         for kind, route in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
             probe = http_probe(container, kind)
             if probe.get("path") != route or str(port_number(container, probe.get("port"))) != port:
-                problem(path, f"the {kind} must be GET {route} on port {port}")
+                problem(path, f"{name}: the {kind} must be GET {route} on port {port}")
         keys = [e for e in container.get("env") or [] if e.get("name") == "STREAMGATE_API_KEYS"]
         ref = ((keys[0].get("valueFrom") or {}).get("secretKeyRef") or {}) if keys else {}
         if ref.get("name") != "streamgate-api-keys" or ref.get("key") != SECRETS["streamgate-api-keys"][0]:
-            problem(path, "STREAMGATE_API_KEYS must come from the Secret streamgate-api-keys, key `keys`")
-    service_path, service = find(docs, "Service", SERVER)
-    if service is None or not any(p.get("port") == 8080 for p in service["spec"].get("ports") or []):
-        problem(service_path or K8S, f"no Service {SERVER} on port 8080")
+            problem(path, f"{name}: STREAMGATE_API_KEYS must come from the Secret streamgate-api-keys, key `keys`")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .common import (
     CLUSTER_SUFFIX, K8S, RECONNECT_WINDOW_MS, REDIS_HOST, REDIS_PODS, SENTINEL_MASTER, SENTINELS,
-    SERVER, WORKER, containers, find, flag, pod_spec, problem,
+    SERVER_SLOTS, WORKER, containers, find, flag, pod_spec, problem,
 )
 
 
@@ -112,7 +112,7 @@ def check_sentinel_conf(path: Path, text: str) -> None:
 
 def check_wait_replicas(docs) -> None:
     """--redis-wait-replicas N needs N + 1 replicas, so the new primary after a failover has N."""
-    for name in (SERVER, WORKER):
+    for name in (*SERVER_SLOTS, WORKER):
         path, doc = find(docs, "Deployment", name)
         for container in (containers(doc) if doc else []):
             wait = flag(container.get("args") or [], "--redis-wait-replicas")
