@@ -85,6 +85,8 @@ public struct OriginRoutes: Sendable {
     let metrics: OriginMetrics
     let counters = NIOLockedValueBox(Counters())
     let warming = NIOLockedValueBox(0)
+    /// Viewer analytics, when on (``PlaybackAnalytics``).
+    public let analytics: PlaybackAnalytics?
     /// The last segment number each client asked for, per rendition: tells playing on from seeking.
     let lastSegments = NIOLockedValueBox<[PlayingStream: Int]>([:])
 
@@ -106,9 +108,11 @@ public struct OriginRoutes: Sendable {
 
     public init(
         store: any AssetStorage, unwrapKey: @escaping KeyUnwrapper, logger: Logger, threadPool: NIOThreadPool = .singleton,
-        options: OriginOptions = OriginOptions(), shared: SharedCache? = nil, gate: PlaybackGate? = nil, policies: PolicyStore? = nil
+        options: OriginOptions = OriginOptions(), shared: SharedCache? = nil, gate: PlaybackGate? = nil, policies: PolicyStore? = nil,
+        analytics: PlaybackAnalytics? = nil
     ) {
         self.gate = gate
+        self.analytics = analytics
         self.policies = gate?.policies ?? policies
         self.store = store
         self.unwrapKey = unwrapKey

@@ -55,6 +55,8 @@ struct Dev: AsyncParsableCommand {
 
     @OptionGroup(title: "Redis durability") var redisWait: RedisWaitOptions
 
+    @OptionGroup(title: "Viewer analytics") var analytics: AnalyticsOptions
+
     func run() async throws {
         // The embedded server's spans; the workers it starts inherit the environment and export their own.
         try await TraceExport.run(service: "streamgate-server", playbackRatio: 0.01) { try await runStack() }
@@ -130,7 +132,7 @@ struct Dev: AsyncParsableCommand {
             storage: storage, masterKeyFile: keyFile, redis: redis.urlString, prefix: "sg", apiKeyFile: apiKeyFile,
             sourceRoots: [FileManager.default.currentDirectoryPath], maxUploadBytes: 8 << 30, gating: gating,
             webhookPolicy: webhookPolicy, connections: try connections.limits(),
-            replicaWait: redisWait.replicaWait
+            replicaWait: redisWait.replicaWait, analytics: analytics
         )
         let queue = server.queue!
         environment["STREAMGATE_REDIS_URL"] = redis.urlString

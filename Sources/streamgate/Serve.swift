@@ -54,6 +54,8 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup(title: "NFT gating") var gating: GateCommandOptions
 
+    @OptionGroup(title: "Viewer analytics") var analytics: AnalyticsOptions
+
     @Option(help: "With tracing on (OTEL_EXPORTER_OTLP_ENDPOINT set): the share of playback requests that miss the in-process cache to trace, 0…1; API requests are always traced.")
     var tracePlayback: Double = 0.01
 
@@ -73,7 +75,7 @@ struct Serve: AsyncParsableCommand {
             origin: try cache.originOptions(),
             shared: try cache.sharedOptions(), gating: gating.enabled ? gating : nil, webhookPolicy: try webhooks.policy(),
             connections: try connections.limits(),
-            replicaWait: redisWait.replicaWait
+            replicaWait: redisWait.replicaWait, analytics: analytics
         )
         let metrics = server.api != nil ? server.queue.map { queue in Task { await QueueMetrics.run(queue: queue) } } : nil
         defer { metrics?.cancel() }
@@ -185,6 +187,8 @@ struct ServerSetup {
     let logger: Logger
     let origin: OriginRoutes
     let gate: GateRuntime?
+    /// Viewer analytics' writer, when on.
+    let analytics: AnalyticsFlusher?
     /// Deadlines and caps of the HTTP server's connections.
     let connections: ConnectionLimits
 
@@ -194,7 +198,7 @@ struct ServerSetup {
         shared sharedOptions: SharedCache.Options? = SharedCache.Options(), gating: GateCommandOptions? = nil,
         apiKeys extraKeys: [String] = [], webhookPolicy: OutboundAddressPolicy = .publicOnly,
         connections: ConnectionLimits = ConnectionLimits(),
-        replicaWait: ReplicaWait = ReplicaWait()
+        replicaWait: ReplicaWait = ReplicaWait(), analytics analyticsOptions: AnalyticsOptions? = nil
     ) throws {
         self.connections = connections
         var logger = Logger(label: "streamgate.serve")
@@ -245,6 +249,8 @@ struct ServerSetup {
         let shared = queue.flatMap { queue in
             sharedOptions.map { SharedCache(redis: queue.redis, keys: queue.keys, options: $0, logger: logger) }
         }
+        let analytics = try analyticsOptions?.flusher(queue: queue.map { ($0.redis, $0.keys) }, store: assets, logger: logger)
+        self.analytics = analytics
         self.origin = OriginRoutes(
             store: assets,
             unwrapKey: { asset, keyID, stored in
@@ -256,7 +262,7 @@ struct ServerSetup {
             },
             logger: logger, options: options, shared: shared, gate: gate?.gate,
             // Without a gate, policies are still read: a gated asset's key must not be handed out.
-            policies: queue.map { PolicyStore(redis: $0.redis, keys: $0.keys) }
+            policies: queue.map { PolicyStore(redis: $0.redis, keys: $0.keys) }, analytics: analytics?.analytics
         )
     }
 
@@ -315,6 +321,8 @@ struct ServerSetup {
         ])
         invalidation?.start()
         let followers = (gate?.followers ?? []).map { follower in Task { await follower.run() } }
+        await analytics?.prepare()
+        let analyticsWriter = analytics.map { flusher in Task { await flusher.run() } }
         let application = application(host: host, port: port)
         var failure: (any Error)?
         do {
@@ -322,6 +330,9 @@ struct ServerSetup {
         } catch {
             failure = error
         }
+        // The last tallies go out before the server is gone.
+        analyticsWriter?.cancel()
+        await analyticsWriter?.value
         followers.forEach { $0.cancel() }
         for follower in followers { await follower.value }
         for rpc in gate?.rpcs ?? [] { try? await rpc.shutdown() }

@@ -27,7 +27,7 @@ struct RequestHeadTests {
     static let heads: [(head: String, expected: String)] = [
         ("GET /v/a/b.ts HTTP/1.1\r\n\r\n", "GET /v/a/b.ts []"),
         ("HEAD /v/a/b.ts HTTP/1.1\r\nHost: t\r\n\r\n", "HEAD /v/a/b.ts []"),
-        ("GET /v/a/b.ts?token=x HTTP/1.1\r\nRange: bytes=0-3\r\nUser-Agent: p\r\n\r\n", "GET /v/a/b.ts?token=x [range=bytes=0-3]"),
+        ("GET /v/a/b.ts?token=x HTTP/1.1\r\nRange: bytes=0-3\r\nUser-Agent: p\r\n\r\n", "GET /v/a/b.ts?token=x [range=bytes=0-3,user-agent=p]"),
         ("GET /v/a/b.ts HTTP/1.1\r\nrange:\t bytes=0-3 \t\r\n\r\n", "GET /v/a/b.ts [range=bytes=0-3]"),
         ("GET /v/a/b.ts HTTP/1.1\r\nIF-NONE-MATCH: \"x\"\r\nOrigin: https://p\r\nAuthorization: Bearer t\r\n\r\n",
          "GET /v/a/b.ts [if-none-match=\"x\",origin=https://p,authorization=Bearer t]"),

@@ -12,6 +12,22 @@ extension JobAPI {
         router.delete("/v1/assets/{id}") { request, context in
             try await self.authorized(request) { try await self.deleteAsset(context.parameters.get("id") ?? "") }
         }
+        router.get("/v1/assets/{id}/analytics") { request, context in
+            try await self.authorized(request) {
+                try await self.analytics(context.parameters.get("id") ?? "", minutes: request.uri.queryParameters["minutes"].map(String.init))
+            }
+        }
+    }
+
+    /// `GET /v1/assets/{id}/analytics?minutes=N`: the last N minutes (60 by default, a week at most).
+    private func analytics(_ id: String, minutes text: String?) async throws -> Response {
+        guard (try? AssetID(id)) != nil else { return Self.error(.badRequest, "'\(id)' is not an asset id", field: "id") }
+        let limit = AnalyticsReport.maximumMinutes
+        guard let minutes = text.map({ Int($0) }) ?? 60, (1...limit).contains(minutes) else {
+            return Self.error(.badRequest, "'minutes' must be 1…\(limit)", field: "minutes")
+        }
+        let report = try await AnalyticsReport.read(asset: id, minutes: minutes, redis: queue.redis, keys: queue.keys)
+        return try Self.json(.ok, report)
     }
 
     // MARK: - Assets

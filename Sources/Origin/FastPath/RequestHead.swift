@@ -25,8 +25,8 @@ package struct ByteRequestHead {
     }
 
     /// The headers an answer depends on (ranges, validators, gzip, CORS, the gate's token: see
-    /// ``OriginRoutes/answer(_:mode:progress:)``). Everything else a
-    /// player sends (`Host`, `User-Agent`, `Accept`…) cannot change the answer and is skipped.
+    /// ``OriginRoutes/answer(_:mode:progress:)``), and `User-Agent`, which viewer analytics
+    /// count a session by. Everything else a player sends (`Host`, `Accept`…) is skipped.
     private static let kept: [(lowercase: [UInt8], name: HTTPField.Name)] = [
         (Array("range".utf8), .range),
         (Array("if-range".utf8), .ifRange),
@@ -35,6 +35,7 @@ package struct ByteRequestHead {
         (Array("accept-encoding".utf8), .acceptEncoding),
         (Array("origin".utf8), .origin),
         (Array("authorization".utf8), .authorization),
+        (Array("user-agent".utf8), .userAgent),
     ]
 
     /// Parses one request head: `head` runs from the request line up to and including the blank

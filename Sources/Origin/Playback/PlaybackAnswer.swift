@@ -165,6 +165,8 @@ extension OriginRoutes {
         case .failed(let error): return failed(error, &answering, &progress)
         case .step(let step): return step
         }
+        // A published asset: its answer counts for viewer analytics.
+        answering.viewing = known
 
         switch known.target.kind {
         case .file(let type):
@@ -290,6 +292,8 @@ extension OriginRoutes {
         var authorization: KeyAuthorization?
         /// With an encoded head: the body bytes (the fields carry no `Content-Length` to read).
         var encodedBodyBytes: Int?
+        /// The target, once it named a published asset (what viewer analytics count).
+        var viewing: KnownTarget?
     }
 
     /// What a lookup gave: the value, a failed load, or the step to take first.
@@ -343,6 +347,12 @@ extension OriginRoutes {
         applyCORS(to: &response.headers, answering.request.headerFields)
         let sent = answering.request.method == .head ? 0 : (bodyBytes ?? response.headers[.contentLength].flatMap { Int($0) } ?? 0)
         metrics.request(answering.route, status: response.status.code, nanoseconds: DispatchTime.now().uptimeNanoseconds &- progress.started, bodyBytes: sent)
+        if let analytics, let known = answering.viewing, let asset = known.asset {
+            analytics.record(
+                asset: asset.rawValue, route: answering.route, rendition: known.segment.map { Substring($0.folder) }, status: response.status.code,
+                bytes: sent, viewer: .init(token: known.target.token, address: progress.client.address, userAgent: answering.request.headerFields[.userAgent])
+            )
+        }
         return .answer(response)
     }
 

@@ -13,6 +13,7 @@ extension OriginRoutes {
                 return await self.answer(request.head, client: self.client(of: address)).response
             }
         }
+        registerBeacons(on: router)
     }
 
     /// The answer to a playback request, loading whatever it needs: ``answer(_:mode:progress:)``

@@ -24,6 +24,17 @@ enum HTTPHarnesses {
 
     /// The playback URL grammar, on any request target: what it takes apart names only store
     /// names, never a dot segment or a path outside the asset.
+    /// A player's beacon (POST /v/{asset}/beacon), unauthenticated: parsed, or refused with a reason.
+    static let beacon = Harness("beacon", maxLength: 2048, "Beacon.parse on beacon bodies") { bytes in
+        do throws(BeaconError) {
+            let beacon = try Beacon.parse(Array(bytes))
+            require(bytes.count <= Beacon.maximumBytes, "a beacon over the size limit was read")
+            require(beacon.milliseconds.map { (0...Beacon.maximumMilliseconds).contains($0) } ?? true, "ms out of range kept")
+        } catch {
+            require(!error.description.isEmpty, "a refusal without a reason")
+        }
+    }
+
     static let playbackTarget = Harness("playback-target", maxLength: 1024, "PlaybackTarget on request targets") { bytes in
         guard let target = PlaybackTarget(String(decoding: bytes, as: UTF8.self)) else { return }
         let nameBytes = Set(Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.".utf8))
@@ -42,7 +53,8 @@ enum HTTPHarnesses {
     }
 
     /// What an answerable head must be: GET or HEAD of an origin-form target taken from the request
-    /// line as it is, with only the headers an answer depends on.
+    /// line as it is, with only the headers an answer depends on (and the user agent viewer
+    /// analytics count sessions by).
     private static func check(_ parsed: ByteRequestHead.Parsed, head: UnsafeRawBufferPointer) {
         guard case .answerable(let request) = parsed else { return }
         let line = Array(head.prefix { $0 != cr })
@@ -52,9 +64,9 @@ enum HTTPHarnesses {
         require((method == "GET" && request.method == .get) || (method == "HEAD" && request.method == .head), "method \(method) read as \(request.method)")
         require(request.path == String(decoding: words[1], as: UTF8.self), "the target is not the request line's")
         require(request.path?.first == "/", "an answerable target that is not origin-form")
-        let kept: Set<String> = ["range", "if-range", "if-none-match", "if-modified-since", "accept-encoding", "origin", "authorization"]
+        let kept: Set<String> = ["range", "if-range", "if-none-match", "if-modified-since", "accept-encoding", "origin", "authorization", "user-agent"]
         for field in request.headerFields {
-            require(kept.contains(field.name.canonicalName), "kept a header no answer depends on: \(field.name)")
+            require(kept.contains(field.name.canonicalName), "kept a header nothing reads: \(field.name)")
         }
     }
 
