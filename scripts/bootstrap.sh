@@ -4,7 +4,10 @@
 # redis-server, which the queue tests start on their own Unix sockets (and, for the failover and
 # cluster tests, as replicas, `redis-server --sentinel` sentinels and cluster nodes on loopback
 # ports: one binary for all three), and GStreamer, the second HLS player the progressive-publish
-# tests start during a transcode. Safe to run again: it installs only what is absent.
+# tests start during a transcode, and prometheus for its promtool, which checks and unit-tests
+# the alerting and recording rules (deploy/prometheus/check.sh; where systemd runs, the package
+# also enables a Prometheus server on :9090: `systemctl disable --now prometheus` if unwanted).
+# Safe to run again: it installs only what is absent.
 set -euo pipefail
 
 packages=(
@@ -15,6 +18,7 @@ packages=(
   ffmpeg curl
   python3 python3-venv
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav
+  prometheus
 )
 
 missing=()

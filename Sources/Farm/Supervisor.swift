@@ -1,6 +1,7 @@
 import Foundation
 import Jobs
 import Logging
+import Metrics
 import NIOConcurrencyHelpers
 import Processes
 
@@ -44,6 +45,9 @@ public final class Supervisor: Sendable {
     private let queue: JobQueue
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
+    /// `streamgate_farm_worker_restarts_total{farm}`: workers that ended without being asked to
+    /// (what a crash-looping alert watches).
+    private let restarts: Counter
 
     private struct Member {
         var id: String
@@ -63,6 +67,7 @@ public final class Supervisor: Sendable {
         self.configuration = configuration
         self.queue = queue
         self.logger = logger
+        restarts = Counter(label: "streamgate_farm_worker_restarts_total", dimensions: [("farm", configuration.name)])
     }
 
     /// Stop: the first call drains every worker, the second releases their jobs.
@@ -176,6 +181,7 @@ public final class Supervisor: Sendable {
             }
             for (member, status) in ended where !member.draining && !stopping {
                 state.restarts += 1
+                restarts.increment()
                 if status != .exited(0) || Date().timeIntervalSince(member.started) < 5 { state.recentFailures.append(Date()) }
             }
             return ended

@@ -13,7 +13,8 @@ import Store
 /// store's path and Redis's error text (which may hold an address or a user name) go to the log,
 /// once each time they change.
 public struct HealthRoutes: Sendable {
-    let store: any AssetStorage
+    /// nil: a process with no store to check (a farm's supervisor).
+    let store: (any AssetStorage)?
     let queue: JobQueue?
     /// Renders the metrics registry; nil serves no `/metrics`.
     let metrics: (@Sendable () -> [UInt8])?
@@ -27,7 +28,7 @@ public struct HealthRoutes: Sendable {
         public let detail: String
     }
 
-    public init(store: any AssetStorage, queue: JobQueue?, metrics: (@Sendable () -> [UInt8])?, logger: Logger = Logger(label: "streamgate.health")) {
+    public init(store: (any AssetStorage)?, queue: JobQueue?, metrics: (@Sendable () -> [UInt8])?, logger: Logger = Logger(label: "streamgate.health")) {
         self.store = store
         self.queue = queue
         self.metrics = metrics
@@ -63,7 +64,7 @@ public struct HealthRoutes: Sendable {
     public func problems() async -> [Problem] {
         var problems: [Problem] = []
         do {
-            try await store.checkReadable()
+            try await store?.checkReadable()
         } catch {
             problems.append(Problem(name: "store", detail: "\(error)"))
         }

@@ -22,6 +22,9 @@ public enum QueueMetrics {
         }
         Gauge(label: "streamgate_dead_letters").record(stats.dead)
         Gauge(label: "streamgate_workers").record(stats.workers)
+        // When the figures above were true: a Redis that stops answering freezes them, and the
+        // alerts tell stale figures by this.
+        Gauge(label: "streamgate_queue_refreshed_timestamp_seconds").record(Date().timeIntervalSince1970)
     }
 
     /// Refreshes until the task is cancelled.

@@ -59,6 +59,7 @@ public func buildServerApplication(
     let router = Router(context: OriginRequestContext.self)
     // Before the routes: a middleware applies to the routes added after it.
     router.add(middleware: APITracing())
+    router.add(middleware: APIRequestMetrics())
     origin.register(on: router)
     origin.gate?.register(on: router)
     api?.register(on: router)

@@ -16,5 +16,5 @@ enum Telemetry {
         MetricsSystem.bootstrap(factory)
     }
 
-    static let render: @Sendable () -> [UInt8] = { registry.emitToBuffer() }
+    static let render: @Sendable () -> [UInt8] = { MetricCatalog.withHelp(registry.emitToBuffer()) }
 }

@@ -23,11 +23,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "This worker's id (default: host-pid-random).")
     var id: String?
 
-    @Option(help: "Serve /metrics and /healthz on this port (loopback unless --metrics-host).")
-    var metricsPort: Int?
-
-    @Option(help: "The address for --metrics-port.")
-    var metricsHost: String = "127.0.0.1"
+    @OptionGroup(title: "Metrics") var metrics: MetricsEndpointOptions
 
     func run() async throws {
         try await TraceExport.run(service: "streamgate-worker") { try await work() }
@@ -63,17 +59,7 @@ struct WorkerCommand: AsyncParsableCommand {
             fetcher: try queueOptions.queue(connections: 1), logger: logger
         )
         let signals = SignalCounter { count in count == 1 ? worker.drain() : worker.release() }
-        var metricsServer: Task<Void, Error>?
-        if let metricsPort {
-            let router = Router()
-            HealthRoutes(store: storage, queue: nil, metrics: Telemetry.render).register(on: router)
-            let app = Application(
-                router: router,
-                configuration: ApplicationConfiguration(address: .hostname(metricsHost, port: metricsPort), serverName: "StreamGate"),
-                logger: logger
-            )
-            metricsServer = Task { try await app.run() }
-        }
+        let metricsServer = metrics.start(store: storage, logger: logger)
         try await worker.run()
         metricsServer?.cancel()
         withExtendedLifetime(signals) {}
@@ -108,6 +94,8 @@ struct FarmCommand: AsyncParsableCommand {
     @Option(help: "A folder for each worker's log (default: this process's output).")
     var logs: String?
 
+    @OptionGroup(title: "Metrics") var metrics: MetricsEndpointOptions
+
     func run() async throws {
         if let workers, !(0...Supervisor.maximumWorkers).contains(workers) {
             throw CommandFailure(message: "--workers must be 0…\(Supervisor.maximumWorkers), got \(workers)", code: 64)
@@ -133,7 +121,9 @@ struct FarmCommand: AsyncParsableCommand {
             queue: try queueOptions.queue(connections: 2), logger: logger
         )
         let signals = SignalCounter { _ in supervisor.stop() }
+        let metricsServer = metrics.start(store: nil, logger: logger)
         try await supervisor.run()
+        metricsServer?.cancel()
         withExtendedLifetime(signals) {}
     }
 
@@ -141,5 +131,28 @@ struct FarmCommand: AsyncParsableCommand {
     /// environment): the worker options, the prefix and the replica wait.
     var workerArguments: [String] {
         workerOptions.arguments + ["--prefix", queueOptions.prefix] + redisWait.arguments
+    }
+}
+
+/// `--metrics-port`: `/metrics` and `/healthz` of a process with no HTTP server of its own (a
+/// worker, a farm's supervisor).
+struct MetricsEndpointOptions: ParsableArguments {
+    @Option(help: "Serve /metrics and /healthz on this port (loopback unless --metrics-host).")
+    var metricsPort: Int?
+
+    @Option(help: "The address for --metrics-port.")
+    var metricsHost: String = "127.0.0.1"
+
+    /// The server's task, when a port is given.
+    func start(store: (any AssetStorage)?, logger: Logger) -> Task<Void, Error>? {
+        guard let metricsPort else { return nil }
+        let router = Router()
+        HealthRoutes(store: store, queue: nil, metrics: Telemetry.render).register(on: router)
+        let app = Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(metricsHost, port: metricsPort), serverName: "StreamGate"),
+            logger: logger
+        )
+        return Task { try await app.run() }
     }
 }

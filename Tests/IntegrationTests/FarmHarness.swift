@@ -52,13 +52,13 @@ final class FarmHarness: @unchecked Sendable {
     }
 
     /// Starts `streamgate farm --workers N`.
-    func startFarm(workers: Int, lease: Double = 10) throws -> ChildProcess {
+    func startFarm(workers: Int, lease: Double = 10, extra: [String] = []) throws -> ChildProcess {
         let process = try ChildProcess(
             executable: streamgateBinary,
             arguments: [
                 "farm", "--store", store, "--workers", String(workers), "--lease", String(lease), "--logs", folder.path + "/logs",
                 "--profiles", packageRoot.appendingPathComponent("profiles").path,
-            ],
+            ] + extra,
             environment: environment, stdout: .file(folder.path + "/farm.log"), stderr: .file(folder.path + "/farm.log")
         )
         lock.lock()
