@@ -70,6 +70,9 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        // Disaster recovery: backups of the store and Redis into a folder, restores checked before
+        // anything is written, and master-key rotation.
+        .target(name: "Recovery", dependencies: ["Store", "Redis", "Vault"]),
         // FFmpeg wrappers and the transcode pipeline.
         .target(
             name: "Media",
@@ -179,7 +182,7 @@ let package = Package(
         .executableTarget(
             name: "streamgate",
             dependencies: [
-                "Media", "Origin", "Store", "Vault", "Profiles", "Redis", "Processes", "Jobs", "Farm", "Ethereum", "LocalChain", "CLinux", "Traces",
+                "Media", "Origin", "Store", "Vault", "Profiles", "Redis", "Processes", "Jobs", "Farm", "Ethereum", "LocalChain", "CLinux", "Traces", "Recovery",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "OTel", package: "swift-otel"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -44,3 +44,30 @@ public enum Digest {
         return Array(output.prefix(Int(length)))
     }
 }
+
+/// SHA-256 fed piece by piece (a file too large to hold): `update` with each piece, then `finish`
+/// for the lowercase hex digest. One owner, used once.
+public struct SHA256Stream: ~Copyable {
+    private let context: OpaquePointer
+
+    public init() {
+        guard let context = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new failed") }
+        precondition(EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1, "SHA-256 init failed")
+        self.context = context
+    }
+
+    deinit { EVP_MD_CTX_free(context) }
+
+    public mutating func update(_ bytes: [UInt8]) {
+        bytes.withUnsafeBufferPointer { buffer in
+            precondition(EVP_DigestUpdate(context, buffer.baseAddress, buffer.count) == 1, "SHA-256 update failed")
+        }
+    }
+
+    public consuming func finish() -> String {
+        var output = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        precondition(EVP_DigestFinal_ex(context, &output, &length) == 1, "SHA-256 final failed")
+        return Hex.encode(output.prefix(Int(length)))
+    }
+}

@@ -16,6 +16,7 @@ enum MetricCatalog {
         "streamgate_origin_lent_bytes_total": "Body bytes sent by lending L1's pages to the socket rather than copying them.",
         "streamgate_origin_connections": "Open client connections.",
         "streamgate_origin_connections_closed_total": "Client connections the server closed, by reason.",
+        "streamgate_origin_store_failovers_total": "Store reads answered from the fallback store because the store failed.",
         // Origin: the control API and analytics.
         "streamgate_api_requests_total": "Control API (/v1) requests, by route pattern, method and status.",
         "streamgate_api_request_duration_seconds": "Time to answer a control API (/v1) request, by route pattern, method and status.",

@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Jobs
 import Logging
+import Metrics
 import Origin
 import Store
 import Vault
@@ -16,6 +17,9 @@ struct Serve: AsyncParsableCommand {
     )
 
     @OptionGroup(title: "Store") var store: StoreOptions
+
+    @Option(help: ArgumentHelp("A second store holding a copy of the assets (another region's), read when the first fails.", valueName: "folder|s3-url"))
+    var fallbackStore: String?
 
     @Option(help: "The address to listen on.")
     var host: String = "127.0.0.1"
@@ -64,13 +68,28 @@ struct Serve: AsyncParsableCommand {
         try await TraceExport.run(service: "streamgate-server", playbackRatio: tracePlayback) { try await serve() }
     }
 
+    /// The store, with its copy behind it when one is given.
+    private func storage() throws -> any AssetStorage {
+        let primary = try store.storage(creating: false)
+        guard let fallbackStore else { return primary }
+        var copy = store
+        copy.store = fallbackStore
+        let secondary = try copy.storage(creating: false)
+        let failovers = Counter(label: "streamgate_origin_store_failovers_total")
+        let logger = Logger(label: "streamgate.serve")
+        return FailoverStorage(primary: primary, secondary: secondary) { why in
+            failovers.increment()
+            logger.warning("the store failed; answering from its copy", metadata: ["why": "\(why)", "copy": "\(fallbackStore)"])
+        }
+    }
+
     private func serve() async throws {
         guard uploadExpiry.nanoseconds >= 1_000_000_000 else { throw ValidationError("--upload-expiry must be 1s or more") }
         var gating = self.gating
         // Loopback clients are real clients here: for sign-ins as for playback.
         if cache.rateLimitLoopback { gating.signInLimits.authRateLimitLoopback = true }
         let server = try ServerSetup(
-            storage: try store.storage(creating: false), masterKeyFile: masterKeyFile, redis: redis, prefix: prefix, apiKeyFile: apiKeyFile,
+            storage: try storage(), masterKeyFile: masterKeyFile, redis: redis, prefix: prefix, apiKeyFile: apiKeyFile,
             sourceRoots: sourceRoot, maxUploadBytes: maxUploadBytes.bytes, uploadExpiry: .nanoseconds(Int64(uploadExpiry.nanoseconds)),
             origin: try cache.originOptions(),
             shared: try cache.sharedOptions(), gating: gating.enabled ? gating : nil, webhookPolicy: try webhooks.policy(),
