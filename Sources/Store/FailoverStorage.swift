@@ -3,7 +3,8 @@ import NIOConcurrencyHelpers
 /// An origin's store with a second to read from when the first fails (another region's copy,
 /// kept by bucket replication or by `streamgate backup` and `restore`): every read goes to the
 /// primary; one that fails (an error, not a missing file) is answered from the secondary. Writes
-/// go to the primary only: this is for serving.
+/// go to the primary only: this is for serving. A primary that answers "no such asset" while it
+/// fails its own health check (its folder gone, its bucket unreachable) counts as failed too.
 ///
 /// The copy may name its versions differently (a restored copy publishes new versions): a read of
 /// a primary version the secondary lacks reads the same file of the secondary's current version,
@@ -13,6 +14,8 @@ public final class FailoverStorage: AssetStorage {
     public let secondary: any AssetStorage
     /// Version folders (or key prefixes) the secondary gave: read from it alone.
     private let secondaryDirectories = NIOLockedValueBox<Set<String>>([])
+    /// The primary's health check, asked at most once a second: (when, healthy).
+    private let health = NIOLockedValueBox<(at: ContinuousClock.Instant, healthy: Bool)?>(nil)
     /// Told why, each time the secondary answers in the primary's place (to log and count).
     private let onFailover: @Sendable (String) -> Void
 
@@ -26,8 +29,10 @@ public final class FailoverStorage: AssetStorage {
     public var uploads: String { primary.uploads }
 
     public func versions(of asset: AssetID) async throws(StoreError) -> AssetVersions {
-        do {
-            return try await primary.versions(of: asset)
+        do throws(StoreError) {
+            let versions = try await primary.versions(of: asset)
+            if versions.current == nil, let why = await primaryFailure() { throw why }
+            return versions
         } catch {
             let versions = try await fallBack(error) { () async throws(StoreError) in try await secondary.versions(of: asset) }
             secondaryDirectories.withLockedValue { known in
@@ -46,7 +51,9 @@ public final class FailoverStorage: AssetStorage {
             return try await secondary.read(relative, of: version, range: range, maximumBytes: maximumBytes, into: make)
         }
         do {
-            return try await primary.read(relative, of: version, range: range, maximumBytes: maximumBytes, into: make)
+            let read = try await primary.read(relative, of: version, range: range, maximumBytes: maximumBytes, into: make)
+            if read == nil, let why = await primaryFailure() { throw why }
+            return read
         } catch {
             onFailover("\(primary.location): \(error)")
             let copies = try await secondary.versions(of: version.asset)
@@ -80,6 +87,18 @@ public final class FailoverStorage: AssetStorage {
 
     public func stage(_ asset: AssetID, heldBy holder: String, spool: String) async throws(StoreError) -> any VersionStaging {
         try await primary.stage(asset, heldBy: holder, spool: spool)
+    }
+
+    /// Why the primary is failing, when its health check says it is (asked at most once a second).
+    private func primaryFailure() async -> StoreError? {
+        let now = ContinuousClock.now
+        if let known = health.withLockedValue({ $0 }), now - known.at < .seconds(1) {
+            return known.healthy ? nil : StoreError("\(primary.location) is not readable")
+        }
+        var failure: StoreError?
+        do { try await primary.checkReadable() } catch { failure = error }
+        health.withLockedValue { $0 = (now, failure == nil) }
+        return failure
     }
 
     private func fallBack<Value>(_ error: StoreError, _ read: () async throws(StoreError) -> Value) async throws(StoreError) -> Value {

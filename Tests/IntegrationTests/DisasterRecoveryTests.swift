@@ -125,3 +125,94 @@ struct DisasterRecoveryTests {
         }
     }
 }
+
+@Suite("master key rotation and store failover", .serialized)
+struct KeyRotationTests {
+    static let newKey = Data((0..<32).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 5) }).base64EncodedString()
+
+    func transcode(_ asset: String, into store: String) async throws {
+        let made = try await run(streamgateBinary, [
+            "transcode", packageRoot.appendingPathComponent("fixtures/good/basic.mp4").path, "--out", store, "--asset-id", asset,
+            "--profile", packageRoot.appendingPathComponent("profiles/fast.yaml").path, "--quiet",
+        ], environment: streamgateEnvironment())
+        #expect(made.status == 0, "\(made.stderr)")
+    }
+
+    /// Every file of the store's versions, by path, with its bytes.
+    func files(_ store: String) throws -> [String: Data] {
+        var files: [String: Data] = [:]
+        let root = store + "/objects"
+        for relative in FileManager.default.enumerator(atPath: root)?.compactMap({ $0 as? String }) ?? [] {
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: root + "/" + relative, isDirectory: &isFolder), !isFolder.boolValue {
+                files[relative] = try Data(contentsOf: URL(fileURLWithPath: root + "/" + relative))
+            }
+        }
+        return files
+    }
+
+    @Test("every content key is wrapped again under the new master key; no segment changes; the old key can go", .tags(.endToEnd))
+    func rotation() async throws {
+        let folder = try TemporaryFolder()
+        let store = folder.path + "/store"
+        try await transcode("rotated", into: store)
+        let before = try files(store)
+        let oldKey = try MasterKey(base64: testMasterKey, source: "test")
+        let newKey = try MasterKey(base64: Self.newKey, source: "test")
+
+        // Without the old key to unwrap with, nothing can be rotated: said, nothing changed.
+        let alone = try await run(streamgateBinary, ["rotate-master-key", "--store", store], environment: streamgateEnvironment(masterKey: Self.newKey))
+        #expect(alone.status != 0 && alone.stderr.contains("STREAMGATE_PREVIOUS_MASTER_KEYS"), "\(alone.stderr)")
+
+        var both = streamgateEnvironment(masterKey: Self.newKey)
+        both[Keyring.previousKeysEnvironmentVariable] = testMasterKey
+        // Playback while it runs: a server holding both keys.
+        try await withServe(store: store, environment: both) { server in
+            let rotated = try await run(streamgateBinary, ["rotate-master-key", "--store", store], environment: both)
+            #expect(rotated.status == 0, "\(rotated.stderr)")
+            #expect(rotated.stdout.contains("0 already current") && !rotated.stdout.contains(" 0 keys wrapped again"), "\(rotated.stdout)")
+            let play = try await run("/usr/bin/ffmpeg", ["-v", "error", "-i", "\(server.baseURL)/v/rotated/master.m3u8", "-map", "0", "-f", "null", "-"])
+            #expect(play.status == 0, "\(play.stderr)")
+        }
+        let after = try files(store)
+        #expect(Set(after.keys) == Set(before.keys), "no file added or lost")
+        for (path, bytes) in after {
+            if path.contains("/keys/") && path.hasSuffix(".key") {
+                let wrapped = try WrappedKey(serialized: Array(bytes))
+                #expect(wrapped.masterKeyID == newKey.id, "\(path) is under the new master key")
+                #expect(bytes != before[path])
+                let old = try WrappedKey(serialized: Array(before[path]!))
+                #expect(old.masterKeyID == oldKey.id)
+            } else {
+                #expect(bytes == before[path], "\(path) is untouched")
+            }
+        }
+        // Run again: nothing to do. Then the old key can go: a server with the new key alone plays.
+        let again = try await run(streamgateBinary, ["rotate-master-key", "--store", store], environment: both)
+        #expect(again.stdout.contains(" 0 keys wrapped again"), "\(again.stdout)")
+        try await withServe(store: store, environment: streamgateEnvironment(masterKey: Self.newKey)) { server in
+            let play = try await run("/usr/bin/ffmpeg", ["-v", "error", "-i", "\(server.baseURL)/v/rotated/master.m3u8", "-map", "0", "-f", "null", "-"])
+            #expect(play.status == 0, "\(play.stderr)")
+        }
+    }
+
+    @Test("with the store gone, an origin serves from its fallback copy", .tags(.endToEnd))
+    func failover() async throws {
+        let folder = try TemporaryFolder()
+        let store = folder.path + "/store", backups = folder.path + "/backups", copy = folder.path + "/copy"
+        try await transcode("everywhere", into: store)
+        #expect(try await run(streamgateBinary, ["backup", "--store", store, "--to", backups], environment: streamgateEnvironment()).status == 0)
+        #expect(try await run(streamgateBinary, ["restore", "--store", copy, "--from", backups], environment: streamgateEnvironment()).status == 0)
+        try await withServe(store: store, arguments: ["--fallback-store", copy, "--l1-bytes", "0"]) { server in
+            let first = try await run("/usr/bin/ffmpeg", ["-v", "error", "-i", "\(server.baseURL)/v/everywhere/master.m3u8", "-map", "0", "-f", "null", "-"])
+            #expect(first.status == 0, "\(first.stderr)")
+            #expect(try await server.metric("streamgate_origin_store_failovers_total") == 0)
+            // The region's store fails: its volume is gone.
+            try FileManager.default.moveItem(atPath: store, toPath: store + ".gone")
+            try await Task.sleep(for: .seconds(1.5))  // past the origin's version memory
+            let second = try await run("/usr/bin/ffmpeg", ["-v", "error", "-i", "\(server.baseURL)/v/everywhere/master.m3u8", "-map", "0", "-f", "null", "-"])
+            #expect(second.status == 0, "\(second.stderr)")
+            #expect(try await server.metric("streamgate_origin_store_failovers_total") > 0)
+        }
+    }
+}
