@@ -48,14 +48,10 @@ public struct BackupRun: Sendable {
             guard let version = try await store.versions(of: asset).current, !version.isGrowing else { continue }
             var files: [BackupManifest.File] = []
             for relative in try await store.files(of: version) {
-                guard let read = try await store.read(relative, of: version, range: nil, maximumBytes: Int(Int32.max), into: { size, fill in
-                    var bytes = [UInt8](repeating: 0, count: size)
-                    let filled = try bytes.withUnsafeMutableBytes { try fill($0) }
-                    return Array(bytes.prefix(filled))
-                }) else {
+                guard let bytes = try await store.bytes(of: relative, in: version, maximumBytes: Int(Int32.max)) else {
                     throw BackupError("\(asset)/\(version.version)/\(relative): listed but not readable")
                 }
-                files.append(count(try folder.put(read.bytes, as: relative)))
+                files.append(count(try folder.put(bytes, as: relative)))
             }
             assets.append(BackupManifest.Asset(asset: asset.rawValue, version: version.version, files: files))
         }
@@ -90,5 +86,16 @@ public struct BackupRun: Sendable {
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
         return "b" + formatter.string(from: date) + "-" + String(UInt32.random(in: 0 ... .max), radix: 16)
+    }
+}
+
+extension AssetStorage {
+    /// A whole file of a version as bytes; nil when there is no such file.
+    func bytes(of relative: String, in version: PublishedVersion, maximumBytes: Int) async throws -> [UInt8]? {
+        try await read(relative, of: version, range: nil, maximumBytes: maximumBytes) { size, fill in
+            var bytes = [UInt8](repeating: 0, count: size)
+            let filled = try bytes.withUnsafeMutableBytes { try fill($0) }
+            return Array(bytes.prefix(filled))
+        }?.bytes
     }
 }

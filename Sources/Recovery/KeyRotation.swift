@@ -31,14 +31,10 @@ public struct KeyRotation: Sendable {
             for version in try await store.versions(of: asset).readable.values.sorted(by: { $0.version < $1.version }) {
                 summary.versions += 1
                 for relative in try await store.files(of: version) where relative.hasPrefix("keys/") && relative.hasSuffix(".key") {
-                    guard let read = try await store.read(relative, of: version, range: nil, maximumBytes: 64 * 1024, into: { size, fill in
-                        var bytes = [UInt8](repeating: 0, count: size)
-                        let filled = try bytes.withUnsafeMutableBytes { try fill($0) }
-                        return Array(bytes.prefix(filled))
-                    }) else { continue }
+                    guard let bytes = try await store.bytes(of: relative, in: version, maximumBytes: 64 * 1024) else { continue }
                     let wrapped: WrappedKey
                     do {
-                        wrapped = try WrappedKey(serialized: read.bytes)
+                        wrapped = try WrappedKey(serialized: bytes)
                     } catch {
                         throw BackupError("\(asset)/\(version.version)/\(relative): not a wrapped key (\(error))")
                     }
