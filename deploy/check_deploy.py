@@ -5,8 +5,8 @@ kubernetes-validate checks each built-in Kubernetes resource against its schema;
 the rest, offline: the KEDA ScaledObject and the VerticalPodAutoscalers (CRDs it has no schema
 for), that the manifests agree with each other and with StreamGate's command line (every flag they
 pass exists in Sources/streamgate), the server's blue-green slots, Services, PodDisruptionBudgets
-and HPAs and deploy/blue-green.sh's names, that the store is a bucket and nothing is shared on
-disk, that Redis runs behind sane sentinels, that no secret is committed and every Secret used is
+and HPAs and deploy/blue-green.sh's names, the canary workers (the workers' pods but for the
+track), that the store is a bucket and nothing is shared on disk, that Redis runs behind sane sentinels, that no secret is committed and every Secret used is
 created in deploy/README.md, that every systemd unit has what it needs, and that both redis.conf
 files keep the queue durable and bounded.
 
@@ -26,7 +26,7 @@ from checks.kubernetes import (  # noqa: E402
     check_common, check_kustomization, check_secrets_documented, check_server, check_store_config, check_worker,
 )
 from checks.redis import check_redis, check_redis_conf  # noqa: E402
-from checks.rollout import check_blue_green, check_blue_green_script, check_disruption_budgets  # noqa: E402
+from checks.rollout import check_blue_green, check_blue_green_script, check_canary, check_disruption_budgets  # noqa: E402
 from checks.scaling import check_hpa, check_scaled_object, check_vpa  # noqa: E402
 from checks.systemd import check_systemd  # noqa: E402
 
@@ -43,6 +43,7 @@ def main() -> int:
     run(check_scaled_object, docs, worker)
     run(check_blue_green, docs)
     run(check_blue_green_script, docs)
+    run(check_canary, docs, worker)
     run(check_disruption_budgets, docs)
     run(check_hpa, docs)
     run(check_vpa, docs)

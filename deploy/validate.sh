@@ -4,9 +4,9 @@
 #      target (kubernetes-validate --strict, which bundles the schemas);
 #   2. deploy/check_deploy.py: the KEDA ScaledObject and the VerticalPodAutoscalers (CRDs with no
 #      bundled schema), that the manifests agree with each other and with StreamGate's command
-#      line, the server's blue-green slots, PodDisruptionBudgets and HPAs, the bucket store and
-#      the spool, Redis behind Sentinel, that no Secret or key is committed, the systemd units'
-#      required settings and both redis.conf files;
+#      line, the server's blue-green slots, the canary workers, PodDisruptionBudgets and HPAs, the
+#      bucket store and the spool, Redis behind Sentinel, that no Secret or key is committed, the
+#      systemd units' required settings and both redis.conf files;
 #   3. deploy/blue-green.sh's syntax (bash -n, and a lint by shellcheck where installed), and
 #      systemd-analyze verify on every unit, where it can run;
 #   4. both redis.conf files loaded by a real redis-server, where one is installed, and on
@@ -63,7 +63,7 @@ done
 
 # 2. Everything a schema cannot see.
 if "$venv/python" deploy/check_deploy.py; then
-  note "ScaledObject, VPAs, blue-green slots, PDBs, HPAs, bucket store, Sentinel, cross-references, CLI flags, secrets, systemd units and redis.conf checked"
+  note "ScaledObject, VPAs, blue-green slots, canary workers, PDBs, HPAs, bucket store, Sentinel, cross-references, CLI flags, secrets, systemd units and redis.conf checked"
 else
   failed=1
 fi

@@ -58,7 +58,7 @@ extension Worker {
             case .lost?: return nil
             case nil: return retryOrDead(lease: lease, spec: spec, reason: "cannot record the chunk's manifest")
             default:
-                transcodeSucceeded(run)
+                transcodeSucceeded(run, lease: lease)
                 return .succeeded(version: nil)
             }
         case .split: return .failed("a chunk's child planned a split")

@@ -74,7 +74,7 @@ extension Worker {
                 let published = try await Traces.span("publish") { _ in
                     try await staging.publish(requiredFiles: PublishedVersion.requiredFiles, publisher: lease.jobID)
                 }
-                transcodeSucceeded(run)
+                transcodeSucceeded(run, lease: lease)
                 outcome = .succeeded(version: published.version)
             } catch {
                 outcome = postponeForStore(reason: "\(error)")
@@ -242,12 +242,15 @@ extension Worker {
         Traces.record(name, parent: parent, startNanoseconds: stage.startNanoseconds, endNanoseconds: stage.endNanoseconds, attributes: attributes)
     }
 
-    /// A transcode reached the store: the metrics hear of it, and a store pause ends.
-    func transcodeSucceeded(_ run: FinishedRun) {
-        WorkerMetrics.transcoded(seconds: Date().timeIntervalSince(run.started), speed: run.speed)
+    /// A transcode reached the store: the metrics hear of it, a store pause ends, and its timing
+    /// waits for the attempt's end to be recorded (a rollout compares the tracks' speed).
+    func transcodeSucceeded(_ run: FinishedRun, lease: Lease) {
+        let wall = Date().timeIntervalSince(run.started)
+        WorkerMetrics.transcoded(seconds: wall, speed: run.speed)
         state.withLockedValue {
             $0.storeFailures = 0
             $0.storePausedUntil = nil
+            $0.timings[lease.token] = AttemptTiming(mediaSeconds: run.summary.durationSeconds, wallSeconds: wall)
         }
     }
 

@@ -48,6 +48,10 @@ public final class Worker: Sendable {
         /// Split transcodes this worker coordinates: they hold their jobs' leases but take no
         /// slot, since their chunks run as jobs of their own.
         var coordinators: [String: Task<Void, Never>] = [:]
+        /// What each transcode that published measured, by lease token, until its end is recorded.
+        var timings: [String: AttemptTiming] = [:]
+        /// A canary's last answer from the rollout, to log only its changes.
+        var canaryState: CanarySlots.State?
     }
 
     public init(configuration: WorkerConfiguration, queue: JobQueue, fetcher: JobQueue, logger: Logger) {
@@ -91,7 +95,9 @@ public final class Worker: Sendable {
         try await retrying("create consumer groups") { try await self.queue.ensureGroups() }
         let heartbeat = Task { await self.heartbeatLoop() }
         defer { heartbeat.cancel() }
-        logger.info("worker started", metadata: ["id": "\(configuration.id)", "concurrency": "\(configuration.concurrency)"])
+        logger.info("worker started", metadata: [
+            "id": "\(configuration.id)", "concurrency": "\(configuration.concurrency)", "track": "\(configuration.track.rawValue)",
+        ])
 
         await withTaskGroup(of: Void.self) { group in
             var running = 0
@@ -114,25 +120,31 @@ public final class Worker: Sendable {
                         try? await Task.sleep(for: .seconds(min(0.5, until.timeIntervalSinceNow)))
                         continue
                     }
+                    // A canary takes only its share, asked before it reads (Worker+Track.swift).
+                    let slots = try await admission(wanted: configuration.concurrency - running)
+                    if slots.count == 0 {
+                        try? await Task.sleep(for: .seconds(Double.random(in: 0.25...0.5)))
+                        continue
+                    }
                     var deliveries: [Delivery] = []
                     if Date().timeIntervalSince(lastReclaim) >= max(0.5, configuration.leaseSeconds / 4) {
                         lastReclaim = Date()
                         deliveries = try await queue.reclaim(
-                            consumer: configuration.id, leaseSeconds: configuration.leaseSeconds,
-                            count: configuration.concurrency - running
+                            consumer: configuration.id, leaseSeconds: configuration.leaseSeconds, count: slots.count
                         )
                         for delivery in deliveries {
                             logger.warning("reclaimed a job whose lease ran out", metadata: ["entry": "\(delivery.entry)"])
                         }
                     }
                     if deliveries.isEmpty {
-                        deliveries = try await fetcher.fetch(
-                            consumer: configuration.id, count: configuration.concurrency - running, block: 1
-                        )
+                        deliveries = try await fetcher.fetch(consumer: configuration.id, count: slots.count, block: 1)
                     }
                     failures = 0
                     // No-op jobs (for measuring the queue) are taken and finished in the same step.
-                    let decisions = try await queue.start(deliveries, consumer: configuration.id, inline: true)
+                    let decisions = try await queue.start(
+                        deliveries, consumer: configuration.id, inline: true, track: configuration.track, reserved: slots.window
+                    )
+                    await giveBack(slots, used: decisions.filter(\.startedAttempt).count)
                     var inlineDone = 0
                     for (delivery, decision) in zip(deliveries, decisions) {
                         switch decision {
@@ -290,7 +302,10 @@ public final class Worker: Sendable {
     @discardableResult
     private func finish(_ lease: Lease, _ outcome: Outcome) async -> Bool {
         do {
-            let recorded = try await retrying("finish job \(lease.jobID)", attempts: 8) { try await self.queue.finish(lease, outcome) }
+            let timing = state.withLockedValue { $0.timings.removeValue(forKey: lease.token) }
+            let recorded = try await retrying("finish job \(lease.jobID)", attempts: 8) {
+                try await self.queue.finish(lease, outcome, timing: timing)
+            }
             if recorded {
                 WorkerMetrics.ended(outcome.name)
                 logger.info("job ended", metadata: ["job": "\(lease.jobID)", "outcome": "\(outcome)", "attempt": "\(lease.attempt)"])
@@ -320,6 +335,7 @@ public final class Worker: Sendable {
                     "heartbeat_at", String(now), "concurrency", String(configuration.concurrency),
                     "jobs", snapshot.running.sorted().joined(separator: ","), "jobs_done", String(snapshot.jobsDone),
                     "state", snapshot.releasing ? "releasing" : snapshot.draining ? "draining" : "running",
+                    "track", configuration.track.rawValue,
                 ],
                 ["EXPIRE", key, String(Int(configuration.heartbeatSeconds * 5 + 1))],
                 ["ZADD", queue.keys.workers, String(now), configuration.id],

@@ -48,6 +48,8 @@ public struct WorkerConfiguration: Sendable {
     public var sourceRoots: [String]
     /// Where webhooks may go: public addresses, and what the operator allows (`--webhook-allow`).
     public var webhookPolicy: OutboundAddressPolicy
+    /// `canary`: takes only a running rollout's share of the jobs (``Worker``'s admission).
+    public var track: WorkerTrack
 
     public init(
         id: String = WorkerConfiguration.defaultID(), concurrency: Int = 1, storage: any AssetStorage,
@@ -58,8 +60,9 @@ public struct WorkerConfiguration: Sendable {
         keyring: Keyring, transcodeArguments: [String] = [], sandbox: ChildProcess.Sandbox = ChildProcess.Sandbox(fileSizeBytes: 2 << 30),
         sourceRoots: [String] = [], drainTimeoutSeconds: Double? = nil,
         webhookSecret: [UInt8]? = ProcessInfo.processInfo.environment["STREAMGATE_WEBHOOK_SECRET"].flatMap { $0.isEmpty ? nil : Array($0.utf8) },
-        webhookPolicy: OutboundAddressPolicy = .publicOnly
+        webhookPolicy: OutboundAddressPolicy = .publicOnly, track: WorkerTrack = .stable
     ) {
+        self.track = track
         self.webhookSecret = webhookSecret
         self.webhookPolicy = webhookPolicy
         self.drainTimeoutSeconds = drainTimeoutSeconds

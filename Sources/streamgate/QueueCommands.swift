@@ -240,14 +240,14 @@ struct QueueCommand: AsyncParsableCommand {
 }
 
 struct Workers: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Live workers: id, host, state, current jobs, jobs done, uptime.")
+    static let configuration = CommandConfiguration(abstract: "Live workers: id, state, track, jobs done, uptime, current jobs.")
     @OptionGroup var queueOptions: QueueOptions
 
     func run() async throws {
         let queue = try queueOptions.queue()
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let ids = try await queue.redis.send(["ZRANGEBYSCORE", queue.keys.workers, String(now - 15_000), "+inf"]).array?.compactMap(\.text) ?? []
-        print("WORKER                              STATE      JOBS DONE  UPTIME  CURRENT")
+        print("WORKER                              STATE      TRACK   JOBS DONE  UPTIME  CURRENT")
         for id in ids {
             let fields = try await queue.redis.send(["HGETALL", queue.keys.worker(id)]).fieldMap
             guard !fields.isEmpty else { continue }
@@ -255,6 +255,8 @@ struct Workers: AsyncParsableCommand {
             print(
                 id.padding(toLength: 36, withPad: " ", startingAt: 0)
                     + (fields["state"] ?? "?").padding(toLength: 11, withPad: " ", startingAt: 0)
+                    // A worker from before tracks existed reports none: it takes every job, as a stable one.
+                    + (fields["track"] ?? "stable").padding(toLength: 8, withPad: " ", startingAt: 0)
                     + (fields["jobs_done"] ?? "0").padding(toLength: 11, withPad: " ", startingAt: 0)
                     + ProgressBar.clock(Double(uptime)).padding(toLength: 8, withPad: " ", startingAt: 0)
                     + (fields["jobs"].flatMap { $0.isEmpty ? nil : $0 } ?? "-")

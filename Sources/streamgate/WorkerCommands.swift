@@ -48,7 +48,8 @@ struct WorkerCommand: AsyncParsableCommand {
             profilesDirectory: options.profiles, executable: Self.executablePath(), leaseSeconds: options.lease.seconds,
             jobTimeoutSeconds: options.jobTimeout.seconds, memoryLimitMiB: options.memoryLimitMib.mebibytes, keyring: keyring,
             transcodeArguments: options.limits.arguments, sourceRoots: options.sourceRoot.map(StorePath.absolute),
-            drainTimeoutSeconds: options.drainTimeout?.seconds, webhookPolicy: try options.webhooks.policy()
+            drainTimeoutSeconds: options.drainTimeout?.seconds, webhookPolicy: try options.webhooks.policy(),
+            track: try options.resolvedTrack()
         )
         var logger = Logger(label: "streamgate.worker")
         logger.logLevel = .info
@@ -105,8 +106,9 @@ struct FarmCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure(error)
         }
-        // A bad allow-list fails here, once, rather than in every worker the farm restarts.
+        // A bad allow-list or track fails here, once, rather than in every worker the farm restarts.
         _ = try workerOptions.webhooks.policy()
+        _ = try workerOptions.resolvedTrack()
         var environment = ProcessInfo.processInfo.environment
         if let redis = queueOptions.redis { environment["STREAMGATE_REDIS_URL"] = redis }
         if let logs { try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true) }

@@ -41,6 +41,12 @@ struct WorkerOptions: ParsableArguments {
     @Option(help: "A folder job sources may be in (repeatable), besides the store's uploads; none: any (the queue's writers are trusted).")
     var sourceRoot: [String] = []
 
+    @Option(help: ArgumentHelp(
+        "stable, or canary: take only a running rollout's share of the jobs (`streamgate rollout`; default: $STREAMGATE_TRACK, else stable).",
+        valueName: "track"
+    ))
+    var track: String?
+
     @OptionGroup var webhooks: WebhookOptions
 
     @OptionGroup(title: "Input limits") var limits: MediaLimitOptions
@@ -55,7 +61,17 @@ struct WorkerOptions: ParsableArguments {
         if let masterKeyFile { list += ["--master-key-file", masterKeyFile] }
         if let drainTimeout { list += ["--drain-timeout", drainTimeout.description] }
         for root in sourceRoot { list += ["--source-root", root] }
+        if let track { list += ["--track", track] }
         return list + webhooks.arguments + limits.arguments
+    }
+
+    /// The worker's track: the option, else the environment's, else stable.
+    func resolvedTrack() throws -> WorkerTrack {
+        let text = track ?? ProcessInfo.processInfo.environment["STREAMGATE_TRACK"].flatMap { $0.isEmpty ? nil : $0 } ?? "stable"
+        guard let value = WorkerTrack(rawValue: text) else {
+            throw CommandFailure(message: "--track must be stable or canary, got '\(text)'", code: 64)
+        }
+        return value
     }
 }
 

@@ -16,6 +16,9 @@ README = DEPLOY / "README.md"
 
 NAMESPACE = "streamgate"
 WORKER = "streamgate-worker"
+# Canary workers (`streamgate worker --track canary`): the worker's pods but for the track.
+CANARY = "streamgate-worker-canary"
+TRACK_LABEL = "streamgate.io/track"
 # The server runs blue-green: one Deployment per slot, the Service SERVER selecting the live slot
 # and SERVER_PREVIEW the idle one (deploy/blue-green.sh switches them).
 SERVER = "streamgate-server"

@@ -1,14 +1,15 @@
 """Safe rollouts: the server's blue-green slots (two Deployments that differ only in their slot, a
 live Service and a preview Service on opposite slots, a preStop that outlasts endpoint removal),
-the PodDisruptionBudgets of every workload, and deploy/blue-green.sh's names."""
+the canary workers (the workers' pods but for `--track canary`, out of their selector), the
+PodDisruptionBudgets of every workload, and deploy/blue-green.sh's names."""
 
 from __future__ import annotations
 
 import re
 
 from .common import (
-    BLUE_GREEN, K8S, SERVER, SERVER_DRAIN_SECONDS, SERVER_PREVIEW, SERVER_SLOTS, SLOT_LABEL, SLOTS, WORKER,
-    find, pod_spec, problem, selects,
+    BLUE_GREEN, CANARY, K8S, SERVER, SERVER_DRAIN_SECONDS, SERVER_PREVIEW, SERVER_SLOTS, SLOT_LABEL, SLOTS, TRACK_LABEL,
+    WORKER, find, pod_spec, problem, selects,
 )
 
 PLACEHOLDER = "<slot>"
@@ -98,6 +99,63 @@ def check_services(docs) -> None:
         problem(preview_path, f"Service {SERVER_PREVIEW} must select the idle slot, not {live_slot}, which {SERVER} selects")
     if live_rest != preview_rest or live_ports != preview_ports:
         problem(preview_path, f"Service {SERVER_PREVIEW} must have {SERVER}'s selector (but the slot) and ports, so a preview is what goes live")
+
+
+def without_track(spec):
+    """A pod spec with `--track canary` taken out of its containers' args, to compare with the workers'."""
+    spec = dict(spec)
+    containers = []
+    for container in spec.get("containers") or []:
+        args = [str(a) for a in container.get("args") or []]
+        for i in range(len(args) - 1):
+            if args[i] == "--track" and args[i + 1] == "canary":
+                args = args[:i] + args[i + 2:]
+                break
+        containers.append({**container, "args": args})
+    spec["containers"] = containers
+    return spec
+
+
+def check_canary(docs, worker) -> None:
+    """The canary workers run the workers' pods but for `--track canary`, under labels of their
+    own that the workers' selector does not match, at a fixed count nothing autoscales."""
+    path, canary = find(docs, "Deployment", CANARY)
+    if canary is None:
+        problem(K8S, f"no Deployment {CANARY} (the canary workers of `streamgate rollout`)")
+        return
+    spec = canary.get("spec") or {}
+    replicas = spec.get("replicas")
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        problem(path, f"{CANARY}: set replicas (1): nothing autoscales the canary")
+    template_labels = (spec.get("template") or {}).get("metadata", {}).get("labels") or {}
+    for where, labels in (("metadata.labels", canary["metadata"].get("labels")),
+                          ("spec.selector.matchLabels", (spec.get("selector") or {}).get("matchLabels")),
+                          ("the pod template's labels", template_labels)):
+        if (labels or {}).get(TRACK_LABEL) != "canary":
+            problem(path, f"{CANARY}: {where} needs {TRACK_LABEL}: canary")
+    for container in pod_spec(canary).get("containers") or []:
+        args = [str(a) for a in container.get("args") or []]
+        if not any(args[i:i + 2] == ["--track", "canary"] for i in range(len(args))):
+            problem(path, f"{CANARY}: container {container.get('name')} must pass --track canary")
+    for _, doc in docs:
+        target = ((doc.get("spec") or {}).get("scaleTargetRef") or {}).get("name")
+        if doc["kind"] in ("ScaledObject", "HorizontalPodAutoscaler") and target == CANARY:
+            problem(path, f"{doc['kind']} {doc['metadata']['name']} scales {CANARY}: the canary's count is set by hand, its share by `rollout set-share`")
+    if worker is None:
+        return
+    worker_labels = (worker["spec"].get("template") or {}).get("metadata", {}).get("labels") or {}
+    if selects(worker["spec"].get("selector"), template_labels):
+        problem(path, f"{CANARY}: its pods match {WORKER}'s selector, which cannot change: give them another app.kubernetes.io/component")
+    if selects(spec.get("selector"), worker_labels):
+        problem(path, f"{CANARY}: its selector matches {WORKER}'s pods")
+    for container in pod_spec(worker).get("containers") or []:
+        if "--track" in [str(a) for a in container.get("args") or []]:
+            problem(path, f"{WORKER}: the stable workers take the default track; --track belongs to {CANARY}")
+    if without_track(pod_spec(canary)) != without_track(pod_spec(worker)):
+        problem(path, f"{CANARY}: its pod spec must be {WORKER}'s but for --track canary, so a canary judges the version alone")
+    worker_annotations = (worker["spec"].get("template") or {}).get("metadata", {}).get("annotations")
+    if (spec.get("template") or {}).get("metadata", {}).get("annotations") != worker_annotations:
+        problem(path, f"{CANARY}: its pod annotations must be {WORKER}'s (scraping, eviction)")
 
 
 def check_disruption_budgets(docs) -> None:

@@ -39,15 +39,16 @@ extension Scripts {
     /// event); every other case (a record to create, a cancelled, finished, orphaned or exhausted
     /// job) takes `start_job` and `finish_job` exactly as a worker's job would.
     ///
-    /// KEYS: stream, events, dead, index, stats, delayed, then the job of each delivery.
-    /// ARGV: group, consumer, now, events_maxlen, retention, index_maxlen, then id, entry, spec,
-    /// priority, max_attempts, asset_id for each delivery.
+    /// KEYS: stream, events, dead, index, stats, delayed, rollout, then the job of each delivery.
+    /// ARGV: group, consumer, now, events_maxlen, retention, index_maxlen, track, reserved window
+    /// ('' for none), then id, entry, spec, priority, max_attempts, asset_id for each delivery.
     /// Returns, per delivery, {'done', attempt} or ``start``'s {'skip', why} / {'dead', reason}.
     static let runInlineBatch = RedisScript(library + """
     local stream, group, consumer, now, maxlen, retention = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
     local results, acked = {}, {}
-    for i = 1, #KEYS - 6 do
-      local job, a = KEYS[6 + i], 6 + (i - 1) * 6
+    local track, reserved = ARGV[7], ARGV[8]
+    for i = 1, #KEYS - 7 do
+      local job, a = KEYS[7 + i], 8 + (i - 1) * 6
       local id, entry = ARGV[a + 1], ARGV[a + 2]
       local f = redis.call('HMGET', job, 'state', 'entry', 'cancel', 'attempts', 'max_attempts')
       local attempt = (tonumber(f[4]) or 0) + 1
@@ -57,12 +58,14 @@ extension Scripts {
           'stage', 'succeeded', 'error', '', 'version', '')
         redis.call('EXPIRE', job, retention)
         capped_xadd(KEYS[2], maxlen, 'job', id, 'state', 'succeeded', 'error', '', 'at', now)
+        track_start(KEYS[7], job, track, reserved)
+        track_end(KEYS[7], job, 'succeeded')
         acked[#acked + 1] = entry
         results[i] = {'done', attempt}
       else
-        results[i] = run_inline({job, stream, KEYS[2], KEYS[3], KEYS[4], KEYS[5]},
+        results[i] = run_inline({job, stream, KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7]},
           {id, entry, group, consumer, now, ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], maxlen, ARGV[a + 6],
-           retention, ARGV[6]}, KEYS[6])
+           retention, ARGV[6], track, reserved}, KEYS[6])
       end
     end
     if #acked > 0 then

@@ -68,8 +68,12 @@ extension JobQueue {
 
     /// Decides for several deliveries in one round trip (plus one per entry that is not a job).
     /// With `inline`, no-op jobs are taken and finished in the same step, a batch of them per
-    /// script call (``StartDecision/ranInline(jobID:attempt:_:)``).
-    public func start(_ deliveries: [Delivery], consumer: String, inline: Bool = false) async throws(RedisError) -> [StartDecision] {
+    /// script call (``StartDecision/ranInline(jobID:attempt:_:)``). Each start is counted for the
+    /// consumer's `track` in a running rollout, unless it was counted when a canary reserved its
+    /// slots in window `reserved` (``takeCanarySlots(wanted:)``).
+    public func start(
+        _ deliveries: [Delivery], consumer: String, inline: Bool = false, track: WorkerTrack = .stable, reserved: String? = nil
+    ) async throws(RedisError) -> [StartDecision] {
         var decisions = [StartDecision?](repeating: nil, count: deliveries.count)
         var calls: [(keys: [String], arguments: [String])] = []
         var prepared: [(index: Int, id: String, spec: JobSpec)] = []
@@ -96,8 +100,8 @@ extension JobQueue {
             }
             prepared.append((index, stored.id!, stored))
             calls.append((
-                [keys.job(stored.id!), delivery.stream, keys.events, keys.dead, keys.index, keys.stats],
-                startArguments(stored, delivery: delivery, consumer: consumer, now: now)
+                [keys.job(stored.id!), delivery.stream, keys.events, keys.dead, keys.index, keys.stats, keys.rollout],
+                startArguments(stored, delivery: delivery, consumer: consumer, now: now) + [track.rawValue, reserved ?? ""]
             ))
         }
         for ((index, id, stored), reply) in zip(prepared, try await evalMany(Scripts.start, calls: calls)) {
@@ -105,8 +109,11 @@ extension JobQueue {
         }
         for (stream, jobs) in inlined {
             for batch in stride(from: 0, to: jobs.count, by: Self.scriptBatch).map({ jobs[$0..<min($0 + Self.scriptBatch, jobs.count)] }) {
-                var scriptKeys = [stream, keys.events, keys.dead, keys.index, keys.stats, keys.delayed]
-                var arguments = [keys.group, consumer, now, String(eventsMaxLength), String(retentionSeconds), String(indexMaxLength)]
+                var scriptKeys = [stream, keys.events, keys.dead, keys.index, keys.stats, keys.delayed, keys.rollout]
+                var arguments = [
+                    keys.group, consumer, now, String(eventsMaxLength), String(retentionSeconds), String(indexMaxLength),
+                    track.rawValue, reserved ?? "",
+                ]
                 for (index, id, stored) in batch {
                     scriptKeys.append(keys.job(id))
                     let delivery = deliveries[index]
@@ -211,17 +218,21 @@ extension JobQueue {
     /// Ends an attempt. Returns false when the lease was lost (another worker owns the job now).
     /// Safe to retry: sent again under the same lease (after a lost answer, or a
     /// ``RedisError/notReplicated(endpoint:replicas:wanted:)``) it answers true and changes nothing.
+    /// `timing`, when the attempt transcoded: counted for its track in a running rollout.
     @discardableResult
-    public func finish(_ lease: Lease, _ outcome: Outcome) async throws(RedisError) -> Bool {
-        try await finish([(lease, outcome)])[0]
+    public func finish(_ lease: Lease, _ outcome: Outcome, timing: AttemptTiming? = nil) async throws(RedisError) -> Bool {
+        try await finish([(lease, outcome)], timings: [timing])[0]
     }
 
-    /// Ends several attempts in one round trip; for each, whether it was recorded.
-    public func finish(_ endings: [(Lease, Outcome)]) async throws(RedisError) -> [Bool] {
-        let calls = endings.map { lease, outcome in
-            (
-                keys: [keys.job(lease.jobID), lease.stream, keys.events, keys.dead, keys.delayed, keys.stats],
-                arguments: Self.finishArguments(lease, outcome, keys: keys, eventsMaxLength: eventsMaxLength, retention: retentionSeconds)
+    /// Ends several attempts in one round trip; for each, whether it was recorded. `timings`, when
+    /// given, holds one entry per ending.
+    public func finish(_ endings: [(Lease, Outcome)], timings: [AttemptTiming?] = []) async throws(RedisError) -> [Bool] {
+        let calls = endings.enumerated().map { index, ending in
+            let timing = index < timings.count ? timings[index] : nil
+            return (
+                keys: [keys.job(ending.0.jobID), ending.0.stream, keys.events, keys.dead, keys.delayed, keys.stats, keys.rollout],
+                arguments: Self.finishArguments(ending.0, ending.1, keys: keys, eventsMaxLength: eventsMaxLength, retention: retentionSeconds)
+                    + (timing.map { [String(format: "%.3f", $0.mediaSeconds), String(format: "%.3f", $0.wallSeconds)] } ?? ["", ""])
             )
         }
         let replies = try await evalMany(Scripts.finish, calls: calls, durable: true)

@@ -77,6 +77,32 @@ enum Scripts {
     /// `start_job` and `finish_job`: the bodies of ``start`` and ``finish`` as Lua functions of
     /// (keys, arguments), so ``runInlineBatch`` can do both in one step.
     static let library = prelude + """
+    -- A rollout's counters (RolloutScripts.swift): an attempt is tagged with its worker's track
+    -- and the window it started in, so its end counts only in that window. A canary's start was
+    -- counted when it reserved the slot (`reserved` names that window).
+    local function track_start(rollout, job, track, reserved)
+      if not rollout or not track or track == '' then return end
+      local window = redis.call('HGET', rollout, 'id')
+      if not window then
+        redis.call('HSET', job, 'track', track)
+        redis.call('HDEL', job, 'rollout')
+        return
+      end
+      redis.call('HSET', job, 'track', track, 'rollout', window)
+      if reserved ~= window then redis.call('HINCRBY', rollout, track .. ':started', 1) end
+    end
+    local function track_end(rollout, job, outcome, media, wall)
+      if not rollout then return end
+      local window = redis.call('HGET', job, 'rollout')
+      if not window or redis.call('HGET', rollout, 'id') ~= window then return end
+      local track = redis.call('HGET', job, 'track') or 'stable'
+      redis.call('HINCRBY', rollout, track .. ':' .. outcome, 1)
+      if media and media ~= '' and wall and wall ~= '' then
+        redis.call('HINCRBYFLOAT', rollout, track .. ':media_s', media)
+        redis.call('HINCRBYFLOAT', rollout, track .. ':wall_s', wall)
+        redis.call('HINCRBY', rollout, track .. ':timed', 1)
+      end
+    end
     local function start_job(K, A)
       local function close(result)
         redis.call('XACK', K[2], A[3], A[2])
@@ -137,6 +163,7 @@ enum Scripts {
       redis.call('HSET', K[1], 'state', 'running', 'worker', A[4], 'lease', lease, 'started_at', now,
         'updated_at', now, 'progress', '0', 'stage', 'starting')
       capped_xadd(K[3], A[9], 'job', A[1], 'state', 'running', 'attempt', attempts, 'worker', A[4], 'at', now)
+      track_start(K[7], K[1], A[13], A[14])
       return {'run', lease, attempts, redis.call('HGET', K[1], 'spec'), redis.call('HGET', K[1], 'asset_id') or ''}
     end
     local function finish_job(K, A)
@@ -182,6 +209,7 @@ enum Scripts {
         redis.call('EXPIRE', K[1], A[10])
         capped_xadd(K[3], A[9], 'job', id, 'state', outcome, 'error', A[6], 'at', now)
       end
+      track_end(K[7], K[1], outcome, A[13], A[14])
       redis.call('HINCRBY', K[6], outcome, 1)
       return 1
     end
@@ -189,7 +217,7 @@ enum Scripts {
     local function run_inline(K, A, delayed)
       local started = start_job(K, A)
       if started[1] ~= 'run' then return started end
-      finish_job({K[1], K[2], K[3], K[4], delayed, K[6]},
+      finish_job({K[1], K[2], K[3], K[4], delayed, K[6], K[7]},
         {started[2], A[3], A[2], A[5], 'succeeded', '', '', '0', A[9], A[11], A[1]})
       return {'done', started[3]}
     end
@@ -200,9 +228,9 @@ enum Scripts {
     /// entries of finished or cancelled jobs, dead-letters a job out of attempts, else marks it
     /// running under a new lease.
     ///
-    /// KEYS: job, stream, events, dead, index, stats.
+    /// KEYS: job, stream, events, dead, index, stats, rollout.
     /// ARGV: id, entry, group, consumer, now, spec, priority, max_attempts, events_maxlen, asset_id, retention,
-    /// index_maxlen.
+    /// index_maxlen, track, the rollout window the worker reserved this start in ('' for none).
     /// Returns {'run', lease, attempts, spec, asset_id} or {'skip', why} or {'dead', reason}.
     static let start = RedisScript(library + """
     return start_job(KEYS, ARGV)
@@ -256,9 +284,10 @@ enum Scripts {
     /// Ends an attempt under its lease: succeeded, failed, dead, cancelled, retry (to the delayed set),
     /// postpone (to the delayed set, the attempt not counted) or release (straight back to the
     /// stream, the attempt not counted).
-    /// KEYS: job, stream, events, dead, delayed, stats.
+    /// KEYS: job, stream, events, dead, delayed, stats, rollout.
     /// ARGV: lease, group, entry, now, outcome, error, version, retry_at, events_maxlen, retention, id,
-    /// asset-changes channel (a succeeded job that published a version announces its asset there).
+    /// asset-changes channel (a succeeded job that published a version announces its asset there),
+    /// media seconds and wall seconds the attempt transcoded in (both '' when not measured).
     /// Returns 1, or 0 when the lease was lost (nothing changed). Sent again under the same lease
     /// (a retry), returns 1 and changes nothing but `finished_lease`.
     static let finish = RedisScript(library + """
