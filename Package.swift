@@ -72,7 +72,7 @@ let package = Package(
         ),
         // Disaster recovery: backups of the store and Redis into a folder, restores checked before
         // anything is written, and master-key rotation.
-        .target(name: "Recovery", dependencies: ["Store", "Redis", "Vault"]),
+        .target(name: "Recovery", dependencies: ["Store", "Redis", "Vault", "S3", .product(name: "NIOCore", package: "swift-nio")]),
         // FFmpeg wrappers and the transcode pipeline.
         .target(
             name: "Media",

@@ -22,9 +22,9 @@ public struct BackupRun: Sendable {
     let redis: RedisClient?
     let keys: Keyspace
     let keyring: Keyring
-    let folder: BackupFolder
+    let folder: any BackupTarget
 
-    public init(store: any VersionFiles, redis: RedisClient?, keys: Keyspace, keyring: Keyring, folder: BackupFolder) {
+    public init(store: any VersionFiles, redis: RedisClient?, keys: Keyspace, keyring: Keyring, folder: any BackupTarget) {
         self.store = store
         self.redis = redis
         self.keys = keys
@@ -51,7 +51,7 @@ public struct BackupRun: Sendable {
                 guard let bytes = try await store.bytes(of: relative, in: version, maximumBytes: Int(Int32.max)) else {
                     throw BackupError("\(asset)/\(version.version)/\(relative): listed but not readable")
                 }
-                files.append(count(try folder.put(bytes, as: relative)))
+                files.append(count(try await folder.put(bytes, as: relative)))
             }
             assets.append(BackupManifest.Asset(asset: asset.rawValue, version: version.version, files: files))
         }
@@ -62,21 +62,21 @@ public struct BackupRun: Sendable {
             for name in names.sorted() where StorePath.isSafeRelative(name) && !name.hasPrefix(".") {
                 var info = stat()
                 guard lstat(store.uploads + "/" + name, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { continue }
-                uploads.append(count(try folder.putFile(at: store.uploads + "/" + name, as: name)))
+                uploads.append(count(try await folder.putFile(at: store.uploads + "/" + name, as: name)))
             }
         }
         var snapshot: BackupManifest.File?
         if let redis {
             let (lines, keyCount) = try await RedisSnapshot.take(redis: redis, keys: keys)
-            snapshot = count(try folder.put(lines, as: "redis.jsonl"))
+            snapshot = count(try await folder.put(lines, as: "redis.jsonl"))
             summary.redisKeys = keyCount
         }
         let manifest = BackupManifest(
             format: BackupManifest.currentFormat, name: summary.name, created: ISO8601DateFormatter().string(from: now),
-            previous: folder.latest(), masterKeyID: keyring.current.id, redisPrefix: keys.prefix, assets: assets, uploads: uploads,
+            previous: await folder.latest(), masterKeyID: keyring.current.id, redisPrefix: keys.prefix, assets: assets, uploads: uploads,
             redis: snapshot
         )
-        try folder.write(manifest, signedWith: keyring.current)
+        try await folder.write(manifest, signedWith: keyring.current)
         return summary
     }
 

@@ -13,8 +13,10 @@ import Vault
 ///
 /// Every file is written aside and renamed into place, the manifest last and `latest` after it:
 /// a backup cut short leaves objects nobody names, never a manifest naming what is missing.
-public struct BackupFolder: Sendable {
+public struct BackupFolder: BackupTarget {
     public let root: String
+
+    public var location: String { root }
 
     public init(_ root: String) {
         self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
@@ -23,21 +25,23 @@ public struct BackupFolder: Sendable {
     func objectPath(_ sha256: String) -> String { "\(root)/objects/\(sha256.prefix(2))/\(sha256)" }
 
     /// Whether the object is there, whole (by its size; its bytes are checked on restore).
-    func has(_ file: BackupManifest.File) -> Bool {
+    public func has(_ file: BackupManifest.File) async -> Bool { hasNow(file) }
+
+    func hasNow(_ file: BackupManifest.File) -> Bool {
         var info = stat()
         return stat(objectPath(file.sha256), &info) == 0 && Int(info.st_size) == file.size
     }
 
     /// Keeps `bytes` as an object; returns its entry for `path`.
-    func put(_ bytes: [UInt8], as path: String) throws -> (file: BackupManifest.File, written: Bool) {
+    public func put(_ bytes: [UInt8], as path: String) async throws -> (file: BackupManifest.File, written: Bool) {
         let file = BackupManifest.File(path: path, sha256: Digest.hex(Digest.sha256(bytes)), size: bytes.count)
-        if has(file) { return (file, false) }
+        if hasNow(file) { return (file, false) }
         try writeAtomically(bytes, to: objectPath(file.sha256))
         return (file, true)
     }
 
     /// Copies a local file in as an object, hashing it on the way (uploads run to gigabytes).
-    func putFile(at source: String, as path: String) throws -> (file: BackupManifest.File, written: Bool) {
+    public func putFile(at source: String, as path: String) async throws -> (file: BackupManifest.File, written: Bool) {
         guard let input = FileHandle(forReadingAtPath: source) else { throw BackupError("\(source): cannot be read") }
         defer { try? input.close() }
         let temporary = "\(root)/objects/incoming-\(UUID().uuidString)"
@@ -60,7 +64,7 @@ public struct BackupFolder: Sendable {
             throw BackupError("\(source): copy failed: \(error)")
         }
         let file = BackupManifest.File(path: path, sha256: hasher.finish(), size: size)
-        if has(file) {
+        if hasNow(file) {
             try? FileManager.default.removeItem(atPath: temporary)
             return (file, false)
         }
@@ -70,7 +74,7 @@ public struct BackupFolder: Sendable {
 
     /// The object's bytes, checked against the manifest: a missing, truncated or altered one is
     /// refused by name.
-    func get(_ file: BackupManifest.File) throws(BackupError) -> [UInt8] {
+    public func get(_ file: BackupManifest.File) async throws(BackupError) -> [UInt8] {
         guard let data = FileManager.default.contents(atPath: objectPath(file.sha256)) else {
             throw BackupError("\(file.path): its object \(file.sha256) is missing from \(root)/objects")
         }
@@ -84,7 +88,7 @@ public struct BackupFolder: Sendable {
     }
 
     /// Checks an object without keeping it in memory (a large upload).
-    func verify(_ file: BackupManifest.File) throws(BackupError) {
+    public func verify(_ file: BackupManifest.File) async throws(BackupError) {
         guard let input = FileHandle(forReadingAtPath: objectPath(file.sha256)) else {
             throw BackupError("\(file.path): its object \(file.sha256) is missing from \(root)/objects")
         }
@@ -102,16 +106,20 @@ public struct BackupFolder: Sendable {
     // MARK: - Manifests
 
     /// The backups in the folder, oldest first.
+    public func copy(_ file: BackupManifest.File, to path: String) async throws {
+        try FileManager.default.copyItem(atPath: objectPath(file.sha256), toPath: path)
+    }
+
     public func backups() -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "\(root)/backups")) ?? []).filter { $0.hasPrefix("b") }.sorted()
     }
 
     /// The newest backup's name, as `latest` says.
-    public func latest() -> String? {
+    public func latest() async -> String? {
         (try? String(contentsOfFile: "\(root)/latest", encoding: .utf8)).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
     }
 
-    func write(_ manifest: BackupManifest, signedWith key: MasterKey) throws {
+    public func write(_ manifest: BackupManifest, signedWith key: MasterKey) async throws {
         let bytes = try manifest.encoded()
         let folder = "\(root)/backups/\(manifest.name)"
         try writeAtomically(Array(BackupManifest.signature(of: bytes, key: key).utf8) + [10], to: folder + "/manifest.sig")
@@ -120,8 +128,8 @@ public struct BackupFolder: Sendable {
     }
 
     /// The manifest of backup `name`, its signature checked.
-    public func manifest(_ name: String, keyring: Keyring) throws(BackupError) -> BackupManifest {
-        guard name.utf8.allSatisfy({ $0 != UInt8(ascii: "/") }), !name.hasPrefix(".") else { throw BackupError("'\(name)' is not a backup name") }
+    public func manifest(_ name: String, keyring: Keyring) async throws(BackupError) -> BackupManifest {
+        try BackupManifest.checkName(name)
         let folder = "\(root)/backups/\(name)"
         guard let bytes = FileManager.default.contents(atPath: folder + "/manifest.json") else {
             throw BackupError("\(folder)/manifest.json: no such backup")
@@ -129,9 +137,7 @@ public struct BackupFolder: Sendable {
         guard let signature = try? String(contentsOfFile: folder + "/manifest.sig", encoding: .utf8) else {
             throw BackupError("\(folder)/manifest.sig: missing: an unsigned manifest is not trusted")
         }
-        let manifest = try BackupManifest.verified(Array(bytes), signature: signature, keyring: keyring, file: folder + "/manifest.json")
-        guard manifest.name == name else { throw BackupError("\(folder)/manifest.json: names backup \(manifest.name), not \(name)") }
-        return manifest
+        return try BackupManifest.verified(Array(bytes), signature: signature, keyring: keyring, file: folder + "/manifest.json", name: name)
     }
 
     private func writeAtomically(_ bytes: [UInt8], to path: String) throws {

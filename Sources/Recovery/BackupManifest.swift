@@ -62,7 +62,7 @@ public struct BackupManifest: Codable, Sendable, Equatable {
 
     /// The manifest `bytes` hold, once `signature` is found right under a key of `keyring`;
     /// else why not.
-    static func verified(_ bytes: [UInt8], signature stored: String, keyring: Keyring, file: String) throws(BackupError) -> BackupManifest {
+    static func verified(_ bytes: [UInt8], signature stored: String, keyring: Keyring, file: String, name: String) throws(BackupError) -> BackupManifest {
         let manifest: BackupManifest
         do {
             manifest = try JSONDecoder().decode(BackupManifest.self, from: Data(bytes))
@@ -77,12 +77,22 @@ public struct BackupManifest: Codable, Sendable, Equatable {
         guard Digest.constantTimeEqual(Array(expected.utf8), Array(stored.trimmingCharacters(in: .whitespacesAndNewlines).utf8)) else {
             throw BackupError("\(file): the signature does not match: the manifest was changed after it was written")
         }
+        guard manifest.name == name else { throw BackupError("\(file): names backup \(manifest.name), not \(name)") }
         for file in manifest.allFiles {
             guard file.sha256.utf8.count == 64, file.sha256.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }), file.size >= 0 else {
                 throw BackupError("\(file.path): not a SHA-256 and a size in the manifest")
             }
         }
         return manifest
+    }
+}
+
+extension BackupManifest {
+    /// A backup's name is a path component: nothing that could lead elsewhere.
+    static func checkName(_ name: String) throws(BackupError) {
+        guard !name.isEmpty, name.utf8.count <= 128, !name.hasPrefix("."),
+              name.utf8.allSatisfy({ (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) || $0 == 45 || $0 == 95 })
+        else { throw BackupError("'\(name.prefix(80))' is not a backup name") }
     }
 }
 

@@ -20,11 +20,11 @@ public struct RestoreRun: Sendable {
     let redis: RedisClient?
     let keys: Keyspace
     let keyring: Keyring
-    let folder: BackupFolder
+    let folder: any BackupTarget
     /// A local folder for stores that stage elsewhere (a bucket's).
     let spool: String
 
-    public init(store: any AssetStorage, redis: RedisClient?, keys: Keyspace, keyring: Keyring, folder: BackupFolder, spool: String) {
+    public init(store: any AssetStorage, redis: RedisClient?, keys: Keyspace, keyring: Keyring, folder: any BackupTarget, spool: String) {
         self.store = store
         self.redis = redis
         self.keys = keys
@@ -33,10 +33,15 @@ public struct RestoreRun: Sendable {
         self.spool = spool
     }
 
+    private func nameOrLatest(_ name: String?) async -> String? {
+        if let name { return name }
+        return await folder.latest()
+    }
+
     /// Restores backup `name` (nil: the latest).
     public func run(_ name: String? = nil) async throws -> Summary {
-        guard let name = name ?? folder.latest() else { throw BackupError("\(folder.root): no backup here (no 'latest')") }
-        let manifest = try folder.manifest(name, keyring: keyring)
+        guard let name = await nameOrLatest(name) else { throw BackupError("\(folder.location): no backup here (no 'latest')") }
+        let manifest = try await folder.manifest(name, keyring: keyring)
         guard manifest.redisPrefix == keys.prefix else {
             throw BackupError("backup \(name) holds the keys of prefix '\(manifest.redisPrefix)', not '\(keys.prefix)' (--prefix)")
         }
@@ -51,8 +56,9 @@ public struct RestoreRun: Sendable {
         for file in manifest.uploads where !StorePath.isSafeRelative(file.path) || file.path.contains("/") {
             throw BackupError("backup \(name): upload \(file.path) is not a plain file name")
         }
-        for file in manifest.allFiles { try folder.verify(file) }
-        let entries = try manifest.redis.map { try RedisSnapshot.entries(folder.get($0), keys: keys) } ?? []
+        for file in manifest.allFiles { try await folder.verify(file) }
+        var entries: [RedisSnapshot.Entry] = []
+        if let snapshot = manifest.redis { entries = try RedisSnapshot.entries(try await folder.get(snapshot), keys: keys) }
         if !manifest.uploads.isEmpty, !(store is AssetStore) {
             throw BackupError("backup \(name) holds sealed uploads, which only a folder store keeps here")
         }
@@ -63,7 +69,7 @@ public struct RestoreRun: Sendable {
                 for file in entry.files {
                     let path = staging.folder + "/" + file.path
                     try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-                    guard FileManager.default.createFile(atPath: path, contents: Data(try folder.get(file))) else {
+                    guard FileManager.default.createFile(atPath: path, contents: Data(try await folder.get(file))) else {
                         throw BackupError("\(path): cannot be written")
                     }
                     try await staging.stored(file.path)
@@ -79,7 +85,7 @@ public struct RestoreRun: Sendable {
             let target = store.uploads + "/" + file.path
             let temporary = target + ".restoring"
             try? FileManager.default.removeItem(atPath: temporary)
-            try FileManager.default.copyItem(atPath: folder.objectPath(file.sha256), toPath: temporary)
+            try await folder.copy(file, to: temporary)
             guard rename(temporary, target) == 0 else { throw BackupError("\(target): cannot be written") }
         }
         if let redis { try await RedisSnapshot.restore(entries, redis: redis, keys: keys) }

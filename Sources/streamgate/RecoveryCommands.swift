@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Recovery
 import Redis
+import S3
 import Store
 import Vault
 
@@ -26,6 +27,18 @@ struct RecoveryRedisOptions: ParsableArguments {
     var keys: Keyspace { Keyspace(prefix: prefix) }
 }
 
+/// A backup folder, or a bucket (`s3://bucket/prefix`) reached with the S3 options given.
+func backupTarget(_ text: String, s3: S3Options) throws -> any BackupTarget {
+    do {
+        switch try StoreLocation(text) {
+        case .folder(let path): return BackupFolder(path)
+        case .bucket(let name, let prefix): return BackupBucket(client: S3Client(configuration: try s3.s3Configuration()), bucket: name, prefix: prefix)
+        }
+    } catch {
+        throw CommandFailure(message: "\(text): \(error)", code: 78)
+    }
+}
+
 func loadKeyring(_ keyFile: String?) throws -> Keyring {
     do {
         return try Keyring.load(keyFile: keyFile)
@@ -43,7 +56,7 @@ struct BackupCommand: AsyncParsableCommand {
     @OptionGroup(title: "Store") var store: StoreOptions
     @OptionGroup(title: "Redis") var redis: RecoveryRedisOptions
 
-    @Option(help: ArgumentHelp("The backup folder (made when missing).", valueName: "folder"))
+    @Option(help: ArgumentHelp("Where backups are kept: a folder (made when missing), or s3://bucket/prefix (with the S3 options).", valueName: "folder|s3-url"))
     var to: String
 
     @Option(help: "A file holding the master key (base64 or 32 raw bytes); else STREAMGATE_MASTER_KEY. It signs the backup.")
@@ -57,7 +70,8 @@ struct BackupCommand: AsyncParsableCommand {
         let client = try redis.client()
         if client == nil { FileHandle.standardError.write(Data("streamgate: no --redis: the backup keeps the store alone\n".utf8)) }
         do {
-            let summary = try await BackupRun(store: files, redis: client, keys: redis.keys, keyring: keyring, folder: BackupFolder(to)).run()
+            let target = try backupTarget(to, s3: store.s3)
+            let summary = try await BackupRun(store: files, redis: client, keys: redis.keys, keyring: keyring, folder: target).run()
             print("backup \(summary.name): \(summary.assets) assets, \(summary.files) files (\(summary.written) new, \(summary.bytesWritten) bytes), \(summary.redisKeys) Redis keys, in \(to)")
         } catch let error as BackupError {
             throw CommandFailure(message: "backup: \(error)", code: 74)
@@ -75,7 +89,7 @@ struct RestoreCommand: AsyncParsableCommand {
     @OptionGroup(title: "Store") var store: StoreOptions
     @OptionGroup(title: "Redis") var redis: RecoveryRedisOptions
 
-    @Option(help: ArgumentHelp("The backup folder.", valueName: "folder"))
+    @Option(help: ArgumentHelp("Where the backups are: a folder, or s3://bucket/prefix (with the S3 options).", valueName: "folder|s3-url"))
     var from: String
 
     @Option(help: "The backup to restore (default: the latest).")
@@ -92,7 +106,7 @@ struct RestoreCommand: AsyncParsableCommand {
         let storage = try store.storage(creating: true)
         let client = try redis.client()
         let run = RestoreRun(
-            store: storage, redis: client, keys: redis.keys, keyring: keyring, folder: BackupFolder(from),
+            store: storage, redis: client, keys: redis.keys, keyring: keyring, folder: try backupTarget(from, s3: store.s3),
             spool: spool ?? NSTemporaryDirectory() + "streamgate-restore"
         )
         do {

@@ -1,5 +1,7 @@
 import Foundation
 import Jobs
+import NIOCore
+import S3
 import Redis
 import TestSupport
 import Testing
@@ -213,6 +215,48 @@ struct KeyRotationTests {
             let second = try await run("/usr/bin/ffmpeg", ["-v", "error", "-i", "\(server.baseURL)/v/everywhere/master.m3u8", "-map", "0", "-f", "null", "-"])
             #expect(second.status == 0, "\(second.stderr)")
             #expect(try await server.metric("streamgate_origin_store_failovers_total") > 0)
+        }
+    }
+}
+
+@Suite("backups in a bucket", .serialized)
+struct BucketBackupTests {
+    @Test("a backup kept in a real S3 bucket restores the same files; an altered object there is refused", .tags(.endToEnd))
+    func bucketBackup() async throws {
+        try await withS3 { server in
+            let folder = try TemporaryFolder()
+            let store = folder.path + "/store", copy = folder.path + "/copy"
+            let made = try await run(streamgateBinary, [
+                "transcode", packageRoot.appendingPathComponent("fixtures/good/basic.mp4").path, "--out", store, "--asset-id", "offsite",
+                "--profile", packageRoot.appendingPathComponent("profiles/fast.yaml").path, "--quiet",
+            ], environment: streamgateEnvironment())
+            #expect(made.status == 0, "\(made.stderr)")
+            let environment = streamgateEnvironment().merging(BucketFarmTests.environment(server)) { $1 }
+            let target = ["s3://\(server.bucket)/backups", "--s3-endpoint", server.endpoint]
+            let backup = try await run(streamgateBinary, ["backup", "--store", store, "--to"] + target, environment: environment)
+            #expect(backup.status == 0 && backup.stdout.contains("1 assets"), "\(backup.stdout)\(backup.stderr)")
+            let again = try await run(streamgateBinary, ["backup", "--store", store, "--to"] + target, environment: environment)
+            #expect(again.stdout.contains("(0 new"), "incremental: \(again.stdout)")
+            let restore = try await run(streamgateBinary, ["restore", "--store", copy, "--from"] + target, environment: environment)
+            #expect(restore.status == 0, "\(restore.stderr)")
+            let original = try KeyRotationTests().files(store), restored = try KeyRotationTests().files(copy)
+            // The same files, byte for byte, under another version name.
+            func byName(_ files: [String: Data]) -> [String: Data] {
+                Dictionary(uniqueKeysWithValues: files.compactMap { path, data in
+                    let parts = path.split(separator: "/", maxSplits: 2)
+                    return parts.count == 3 && !parts[2].hasPrefix(".") ? (String(parts[2]), data) : nil
+                })
+            }
+            #expect(byName(original) == byName(restored) && !byName(original).isEmpty)
+
+            // One object altered in the bucket: refused, nothing restored.
+            let client = server.client()
+            let objects = try await client.listAllObjects(bucket: server.bucket, prefix: "backups/objects/").objects()
+            let victim = try #require(objects.max { $0.size < $1.size })
+            try await client.putObject(bucket: server.bucket, key: victim.key, body: ByteBuffer(repeating: 7, count: Int(victim.size)))
+            let refused = try await run(streamgateBinary, ["restore", "--store", folder.path + "/third", "--from"] + target, environment: environment)
+            #expect(refused.status != 0 && refused.stderr.contains("do not hash to"), "\(refused.stderr)")
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: folder.path + "/third/assets")) ?? []).isEmpty)
         }
     }
 }
