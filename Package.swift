@@ -163,6 +163,9 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
+        // CPU profiles of a running process: `perf script` output folded into stacks
+        // (stackcollapse-perf's format, Swift names demangled) and drawn as a flame graph SVG.
+        .target(name: "Profiling"),
         // The HTTP origin.
         .target(
             name: "Origin",
@@ -183,6 +186,7 @@ let package = Package(
             name: "streamgate",
             dependencies: [
                 "Media", "Origin", "Store", "Vault", "Profiles", "Redis", "Processes", "Jobs", "Farm", "Ethereum", "LocalChain", "CLinux", "Traces", "Recovery",
+                "Profiling",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "OTel", package: "swift-otel"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -249,11 +253,14 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
+        // Fixtures are read from their files, beside the tests.
+        .testTarget(name: "ProfilingTests", dependencies: ["Profiling"], exclude: ["Fixtures"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "Profiles", "Vault", "Store", "HLS", "TestSupport"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "streamgate", "Media", "Vault", "Store", "HLS", "Redis", "Processes", "Jobs", "Ethereum", "Gate", "LocalChain", "Farm", "TestSupport", "S3",
+                "Profiling",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -6,7 +6,8 @@
 # ports: one binary for all three), and GStreamer, the second HLS player the progressive-publish
 # tests start during a transcode, and prometheus for its promtool, which checks and unit-tests
 # the alerting and recording rules (deploy/prometheus/check.sh; where systemd runs, the package
-# also enables a Prometheus server on :9090: `systemctl disable --now prometheus` if unwanted).
+# also enables a Prometheus server on :9090: `systemctl disable --now prometheus` if unwanted),
+# and linux-perf, whose perf samples a running origin or worker for `streamgate profile`.
 # Safe to run again: it installs only what is absent.
 set -euo pipefail
 
@@ -19,6 +20,7 @@ packages=(
   python3 python3-venv
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav
   prometheus
+  linux-perf
 )
 
 missing=()

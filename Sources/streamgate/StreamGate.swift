@@ -8,7 +8,7 @@ struct StreamGate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "streamgate",
         abstract: "Transcode uploads into encrypted HLS ladders and serve them.",
-        subcommands: [Dev.self, Transcode.self, BenchQueue.self, Serve.self, WorkerCommand.self, FarmCommand.self, Scale.self, Enqueue.self, Jobs.self, QueueCommand.self, Workers.self, AnalyticsCommand.self, BackupCommand.self, RestoreCommand.self, RotateMasterKey.self, RolloutCommand.self]
+        subcommands: [Dev.self, Transcode.self, BenchQueue.self, Serve.self, WorkerCommand.self, FarmCommand.self, Scale.self, Enqueue.self, Jobs.self, QueueCommand.self, Workers.self, AnalyticsCommand.self, BackupCommand.self, RestoreCommand.self, RotateMasterKey.self, RolloutCommand.self, ProfileCommand.self]
     )
 
     /// Runs the chosen command; a ``CommandFailure`` becomes one line on standard error and an exit
