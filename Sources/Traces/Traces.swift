@@ -1,4 +1,3 @@
-import Foundation
 import Instrumentation
 import NIOConcurrencyHelpers
 import Tracing
@@ -65,13 +64,6 @@ public enum Traces {
         span.attributes.merge(attributes)
         if let failed { span.setStatus(SpanStatus(code: .error, message: failed)) }
         span.end(at: WallClockInstant(nanosecondsSinceEpoch: max(startNanoseconds, endNanoseconds)))
-    }
-
-    /// Nanoseconds since the Unix epoch, the clock spans are stamped with.
-    public static func nowNanoseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 }
 

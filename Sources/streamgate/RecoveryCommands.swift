@@ -39,6 +39,16 @@ func backupTarget(_ text: String, s3: S3Options) throws -> any BackupTarget {
     }
 }
 
+extension StoreOptions {
+    /// The store, for the commands that list and rewrite a version's files (backup, rotation).
+    func versionFiles() throws -> any VersionFiles {
+        guard let files = try storage(creating: false) as? any VersionFiles else {
+            throw CommandFailure(message: "--store: this store cannot list its versions' files", code: 78)
+        }
+        return files
+    }
+}
+
 func loadKeyring(_ keyFile: String?) throws -> Keyring {
     do {
         return try Keyring.load(keyFile: keyFile)
@@ -64,9 +74,7 @@ struct BackupCommand: AsyncParsableCommand {
 
     func run() async throws {
         let keyring = try loadKeyring(masterKeyFile)
-        guard let files = try store.storage(creating: false) as? any VersionFiles else {
-            throw CommandFailure(message: "--store: this store cannot list its versions' files", code: 78)
-        }
+        let files = try store.versionFiles()
         let client = try redis.client()
         if client == nil { FileHandle.standardError.write(Data("streamgate: no --redis: the backup keeps the store alone\n".utf8)) }
         do {
@@ -139,9 +147,7 @@ struct RotateMasterKey: AsyncParsableCommand {
         guard !keyring.previous.isEmpty else {
             throw CommandFailure(message: "no earlier master key: set STREAMGATE_PREVIOUS_MASTER_KEYS to the key(s) being replaced", code: 64)
         }
-        guard let files = try store.storage(creating: false) as? any VersionFiles else {
-            throw CommandFailure(message: "--store: this store cannot list its versions' files", code: 78)
-        }
+        let files = try store.versionFiles()
         do {
             let summary = try await KeyRotation(store: files, keyring: keyring).run()
             print("rotated to master key \(keyring.current.id): \(summary.rewrapped) keys wrapped again, \(summary.current) already current, in \(summary.versions) versions of \(summary.assets) assets")
