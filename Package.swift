@@ -182,10 +182,21 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        // The web console: pages built into the binary (no build step, no network), served beside
+        // the origin's routes; they reach StreamGate only through the job API.
+        .target(
+            name: "Console",
+            dependencies: ["Origin", "Vault", .product(name: "Hummingbird", package: "hummingbird")],
+            resources: [
+                .embedInCode("Files/console.html"), .embedInCode("Files/console.css"), .embedInCode("Files/console.js"),
+                .embedInCode("Files/charts.js"), .embedInCode("Files/tus.js"), .embedInCode("Files/watch.html"),
+                .embedInCode("Files/watch.js"), .embedInCode("Files/ethereum.js"), .embedInCode("Files/icon.svg"),
+            ]
+        ),
         .executableTarget(
             name: "streamgate",
             dependencies: [
-                "Media", "Origin", "Store", "Vault", "Profiles", "Redis", "Processes", "Jobs", "Farm", "Ethereum", "LocalChain", "CLinux", "Traces", "Recovery",
+                "Console", "Media", "Origin", "Store", "Vault", "Profiles", "Redis", "Processes", "Jobs", "Farm", "Ethereum", "LocalChain", "CLinux", "Traces", "Recovery",
                 "Profiling",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "OTel", package: "swift-otel"),

@@ -7,7 +7,8 @@
 # tests start during a transcode, and prometheus for its promtool, which checks and unit-tests
 # the alerting and recording rules (deploy/prometheus/check.sh; where systemd runs, the package
 # also enables a Prometheus server on :9090: `systemctl disable --now prometheus` if unwanted),
-# and linux-perf, whose perf samples a running origin or worker for `streamgate profile`.
+# and linux-perf, whose perf samples a running origin or worker for `streamgate profile`, and
+# chromium, the browser the console's tests drive through Playwright (it plays HLS natively).
 # Safe to run again: it installs only what is absent.
 set -euo pipefail
 
@@ -21,6 +22,7 @@ packages=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav
   prometheus
   linux-perf
+  chromium
 )
 
 missing=()

@@ -39,7 +39,7 @@ public final class Supervisor: Sendable {
     }
 
     /// The most workers one farm runs.
-    public static let maximumWorkers = 256
+    public static let maximumWorkers = JobQueue.maximumFarmWorkers
 
     public let configuration: Configuration
     private let queue: JobQueue
@@ -108,10 +108,11 @@ public final class Supervisor: Sendable {
                     desired = min(Self.maximumWorkers, max(0, Int(stored)))
                 }
                 _ = try? await queue.redis.pipeline([
-                    ["HSET", "\(key):status", "running", String(activeWorkers), "desired", String(desired),
+                    ["SADD", queue.keys.farms, configuration.name],
+                    ["HSET", queue.keys.farmStatus(farm: configuration.name), "running", String(activeWorkers), "desired", String(desired),
                      "host", WorkerConfiguration.hostName(), "pid", String(getpid()),
                      "restarts", String(state.withLockedValue { $0.restarts })],
-                    ["EXPIRE", "\(key):status", "10"],
+                    ["EXPIRE", queue.keys.farmStatus(farm: configuration.name), "10"],
                 ])
             }
             reconcile(desired: desired)

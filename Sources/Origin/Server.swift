@@ -47,13 +47,19 @@ public func buildOriginApplication(
     )
 }
 
+/// Routes the executable adds to the server beside the origin's own (the console's pages).
+public protocol ServerRoutes: Sendable {
+    func register(on router: Router<OriginRequestContext>)
+}
+
 /// The whole HTTP server: playback, and when a queue is configured the job API, plus health and
-/// metrics.
+/// metrics, and any `pages`.
 public func buildServerApplication(
     configuration: OriginConfiguration,
     origin: OriginRoutes,
     api: JobAPI?,
     health: HealthRoutes,
+    pages: [any ServerRoutes] = [],
     logger: Logger
 ) -> OriginApplication {
     let router = Router(context: OriginRequestContext.self)
@@ -64,6 +70,7 @@ public func buildServerApplication(
     origin.gate?.register(on: router)
     api?.register(on: router)
     health.register(on: router)
+    for group in pages { group.register(on: router) }
     return OriginApplication(configuration: configuration, routes: origin, responder: router.buildResponder(), logger: logger)
 }
 

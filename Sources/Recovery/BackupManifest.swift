@@ -55,9 +55,7 @@ public struct BackupManifest: Codable, Sendable, Equatable {
     /// The signature of `bytes` (a manifest as stored) under `key`: hex HMAC-SHA256 with a key
     /// derived for backups alone, so it says nothing about the master key's other uses.
     static func signature(of bytes: [UInt8], key: MasterKey) -> String {
-        let keyBytes = Array(Data(base64Encoded: key.base64EncodedKey()) ?? Data())
-        let derived = Digest.hmacSHA256(key: keyBytes, message: Array("streamgate backup manifest v1".utf8))
-        return Digest.hex(Digest.hmacSHA256(key: derived, message: bytes))
+        Digest.hex(Digest.hmacSHA256(key: key.derivedKey(for: "backup manifest"), message: bytes))
     }
 
     /// The manifest `bytes` hold, once `signature` is found right under a key of `keyring`;

@@ -50,6 +50,12 @@ public struct MasterKey: Sendable {
         Data(key).base64EncodedString()
     }
 
+    /// A key for one `purpose` alone (HMAC-SHA256 of "streamgate <purpose> v1" under the master
+    /// key): what it signs says nothing about the master key or its other uses.
+    public func derivedKey(for purpose: String) -> [UInt8] {
+        Digest.hmacSHA256(key: key, message: Array("streamgate \(purpose) v1".utf8))
+    }
+
     /// Loads the master key.
     ///
     /// `keyFile`, when given, wins (it is an explicit command-line choice). Otherwise exactly one of

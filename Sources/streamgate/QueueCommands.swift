@@ -244,23 +244,15 @@ struct Workers: AsyncParsableCommand {
     @OptionGroup var queueOptions: QueueOptions
 
     func run() async throws {
-        let queue = try queueOptions.queue()
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        let ids = try await queue.redis.send(["ZRANGEBYSCORE", queue.keys.workers, String(now - 15_000), "+inf"]).array?.compactMap(\.text) ?? []
         print("WORKER                              STATE      TRACK   JOBS DONE  UPTIME  CURRENT")
-        for id in ids {
-            let fields = try await queue.redis.send(["HGETALL", queue.keys.worker(id)]).fieldMap
-            guard !fields.isEmpty else { continue }
-            let uptime = (Int64(fields["started_at"] ?? "") ?? now).distance(to: now) / 1000
-            print(
-                id.padding(toLength: 36, withPad: " ", startingAt: 0)
-                    + (fields["state"] ?? "?").padding(toLength: 11, withPad: " ", startingAt: 0)
-                    // A worker from before tracks existed reports none: it takes every job, as a stable one.
-                    + (fields["track"] ?? "stable").padding(toLength: 8, withPad: " ", startingAt: 0)
-                    + (fields["jobs_done"] ?? "0").padding(toLength: 11, withPad: " ", startingAt: 0)
-                    + ProgressBar.clock(Double(uptime)).padding(toLength: 8, withPad: " ", startingAt: 0)
-                    + (fields["jobs"].flatMap { $0.isEmpty ? nil : $0 } ?? "-")
-            )
+        for worker in try await queueOptions.queue().liveWorkers() {
+            let uptime = (worker.startedAt ?? now).distance(to: now) / 1000
+            let columns: [(String, Int)] = [
+                (worker.id, 36), (worker.state, 11), (worker.track, 8), (String(worker.jobsDone), 11), (ProgressBar.clock(Double(uptime)), 8),
+            ]
+            let current = worker.jobs.isEmpty ? "-" : worker.jobs.joined(separator: ",")
+            print(columns.map { $0.0.padding(toLength: $0.1, withPad: " ", startingAt: 0) }.joined() + current)
         }
     }
 }
@@ -287,13 +279,11 @@ struct Scale: AsyncParsableCommand {
             throw CommandFailure(message: "the number of workers must be 0…\(Supervisor.maximumWorkers), got \(workers)", code: 64)
         }
         let queue = try queueOptions.queue(connections: 1)
-        let key = queue.keys.desiredWorkers(farm: farm)
-        let previous = try await queue.redis.send(["GETSET", key, String(workers)]).text
-        let status = try await queue.redis.send(["HGETALL", "\(key):status"]).fieldMap
-        if status.isEmpty {
+        let previous = try await queue.setDesiredWorkers(workers, farm: farm)
+        if try await queue.farm(farm).running == nil {
             FileHandle.standardError.write(Data("streamgate: no farm '\(farm)' is running now; it will start \(workers) workers\n".utf8))
         }
-        print("farm \(farm): \(workers) workers (was \(previous ?? "unset"))")
+        print("farm \(farm): \(workers) workers (was \(previous.map(String.init) ?? "unset"))")
     }
 }
 

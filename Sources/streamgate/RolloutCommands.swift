@@ -163,15 +163,8 @@ enum RolloutText {
 
     /// Live workers by track, from their heartbeats (a worker from before tracks counts as stable).
     static func liveTracks(_ queue: JobQueue) async throws -> [WorkerTrack: Int] {
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
-        let ids = try await queue.redis.send(["ZRANGEBYSCORE", queue.keys.workers, String(now - 15_000), "+inf"]).array?.compactMap(\.text) ?? []
-        guard !ids.isEmpty else { return [:] }
-        let replies = try await queue.redis.pipeline(ids.map { ["HMGET", queue.keys.worker($0), "id", "track"] })
         var counts: [WorkerTrack: Int] = [:]
-        for reply in replies {
-            guard let values = reply.array, values.count == 2, values[0].text != nil else { continue }
-            counts[values[1].text.flatMap(WorkerTrack.init(rawValue:)) ?? .stable, default: 0] += 1
-        }
+        for worker in try await queue.liveWorkers() { counts[WorkerTrack(rawValue: worker.track) ?? .stable, default: 0] += 1 }
         return counts
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CLinux
+import Console
 import Foundation
 import Hummingbird
 import Jobs
@@ -63,6 +64,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "With tracing on (OTEL_EXPORTER_OTLP_ENDPOINT set): the share of playback requests that miss the in-process cache to trace, 0…1; API requests are always traced.")
     var tracePlayback: Double = 0.01
 
+    @Flag(inversion: .prefixedNo, help: "Serve the web console at /console/ (signing in needs the job API) and the viewer's page at /watch/{asset}.")
+    var console = true
+
     func run() async throws {
         guard (0...1).contains(tracePlayback) else { throw ValidationError("--trace-playback must be between 0 and 1") }
         try await TraceExport.run(service: "streamgate-server", playbackRatio: tracePlayback) { try await serve() }
@@ -94,7 +98,7 @@ struct Serve: AsyncParsableCommand {
             origin: try cache.originOptions(),
             shared: try cache.sharedOptions(), gating: gating.enabled ? gating : nil, webhookPolicy: try webhooks.policy(),
             connections: try connections.limits(),
-            replicaWait: redisWait.replicaWait, analytics: analytics
+            replicaWait: redisWait.replicaWait, analytics: analytics, console: console
         )
         let metrics = server.api != nil ? server.queue.map { queue in Task { await QueueMetrics.run(queue: queue) } } : nil
         defer { metrics?.cancel() }
@@ -210,6 +214,8 @@ struct ServerSetup {
     let analytics: AnalyticsFlusher?
     /// Deadlines and caps of the HTTP server's connections.
     let connections: ConnectionLimits
+    /// The console's pages, when served.
+    let pages: [any ServerRoutes]
 
     init(
         storage: any AssetStorage, masterKeyFile: String?, redis: String?, prefix: String, apiKeyFile: String?,
@@ -217,9 +223,10 @@ struct ServerSetup {
         shared sharedOptions: SharedCache.Options? = SharedCache.Options(), gating: GateCommandOptions? = nil,
         apiKeys extraKeys: [String] = [], webhookPolicy: OutboundAddressPolicy = .publicOnly,
         connections: ConnectionLimits = ConnectionLimits(),
-        replicaWait: ReplicaWait = ReplicaWait(), analytics analyticsOptions: AnalyticsOptions? = nil
+        replicaWait: ReplicaWait = ReplicaWait(), analytics analyticsOptions: AnalyticsOptions? = nil, console: Bool = true
     ) throws {
         self.connections = connections
+        pages = console ? [ConsoleRoutes()] : []
         var logger = Logger(label: "streamgate.serve")
         logger.logLevel = .info
         self.logger = logger
@@ -256,7 +263,8 @@ struct ServerSetup {
                     ),
                     queue: client, keyring: keyring, logger: logger, store: assets, policies: gate?.gate.policies,
                     // A bucket store keeps its sealed uploads in the bucket, not on this machine.
-                    uploads: (assets as? any SealedUploadStorage)?.sealedUploads
+                    uploads: (assets as? any SealedUploadStorage)?.sealedUploads,
+                    browserSessions: console ? BrowserSessions(masterKey: keyring.current) : nil
                 )
             }
         }
@@ -304,7 +312,7 @@ struct ServerSetup {
     func application(host: String, port: Int) -> OriginApplication {
         buildServerApplication(
             configuration: OriginConfiguration(host: host, port: port, connections: connections), origin: origin, api: api,
-            health: HealthRoutes(store: assets, queue: queue, metrics: Telemetry.render, logger: logger), logger: logger
+            health: HealthRoutes(store: assets, queue: queue, metrics: Telemetry.render, logger: logger), pages: pages, logger: logger
         )
     }
 

@@ -69,8 +69,15 @@ func runBlocking(
     }
     let deadline = DispatchTime.now() + timeout
     if group.wait(timeout: deadline) == .timedOut {
+        // What it printed before it hung says where it hung.
         process.terminate()
-        throw TestFailure("\(executable) \(arguments.joined(separator: " ")) timed out after \(timeout) s")
+        _ = group.wait(timeout: .now() + 5)
+        let (stdoutData, stderrData) = collected.values
+        throw TestFailure("""
+            \(executable) \(arguments.joined(separator: " ")) timed out after \(timeout) s; \
+            its output ended with: \(String(decoding: stdoutData.suffix(3000), as: UTF8.self)) \
+            \(String(decoding: stderrData.suffix(3000), as: UTF8.self))
+            """)
     }
     process.waitUntilExit()
     let (stdoutData, stderrData) = collected.values
@@ -134,11 +141,11 @@ func freePort() throws -> Int {
 /// Runs `body` with `streamgate serve --store STORE ARGUMENTS` on a free port, with the test master
 /// key and `environment`; afterwards the server is stopped, whatever `body` did.
 func withServe<T>(
-    store: String, arguments: [String] = [], environment: [String: String] = [:], log: String? = nil,
+    store: String, port: Int? = nil, arguments: [String] = [], environment: [String: String] = [:], log: String? = nil,
     isolation: isolated (any Actor)? = #isolation, _ body: (OriginServer) async throws -> T
 ) async throws -> T {
     try await withOrigin(
-        serving: streamgateBinary, store: store, arguments: arguments,
+        serving: streamgateBinary, store: store, port: port, arguments: arguments,
         environment: streamgateEnvironment().merging(environment) { $1 }, log: log, body
     )
 }

@@ -155,10 +155,10 @@ public struct OriginResponse: Sendable {
 /// `body`, ready once the port accepts connections. Afterwards, whatever `body` did, the server
 /// gets SIGTERM, and SIGKILL if it has not exited 10 s later (said on standard error).
 public func withOrigin<T>(
-    serving executable: String, store: String, arguments: [String] = [], environment: [String: String],
+    serving executable: String, store: String, port chosen: Int? = nil, arguments: [String] = [], environment: [String: String],
     log: String? = nil, isolation: isolated (any Actor)? = #isolation, _ body: (OriginServer) async throws -> T
 ) async throws -> T {
-    let port = try LoopbackListener.freePort()
+    let port = try chosen ?? LoopbackListener.freePort()
     let process = try ChildProcess(
         executable: executable, arguments: ["serve", "--store", store, "--port", String(port)] + arguments,
         environment: environment, stdout: .null, stderr: log.map { .file($0) } ?? .null

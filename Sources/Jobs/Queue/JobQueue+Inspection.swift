@@ -13,6 +13,12 @@ extension JobQueue {
     /// The most recent jobs, newest first.
     public func recentJobs(limit: Int = 20) async throws(RedisError) -> [JobRecord] {
         let ids = try await redis.send(["ZREVRANGE", keys.index, "0", String(max(0, limit - 1))]).array?.compactMap(\.text) ?? []
+        return try await jobs(ids)
+    }
+
+    /// The records of `ids` that exist, in their order, in one round trip.
+    public func jobs(_ ids: [String]) async throws(RedisError) -> [JobRecord] {
+        let ids = ids.filter(JobID.isValid)
         guard !ids.isEmpty else { return [] }
         let replies = try await redis.pipeline(ids.map { ["HGETALL", keys.job($0)] })
         return zip(ids, replies).compactMap { JobRecord(id: $0, fields: $1.fieldMap) }

@@ -22,6 +22,10 @@ extension Keyspace {
     public func worker(_ id: String) -> String { "\(tag):worker:\(id)" }
     /// The worker count a farm should run.
     public func desiredWorkers(farm: String) -> String { "\(tag):farm:\(farm):desired" }
+    /// A farm's supervisor's last report (running, desired, host, restarts), expiring with it.
+    public func farmStatus(farm: String) -> String { "\(desiredWorkers(farm: farm)):status" }
+    /// The names of farms that have run, for listing them.
+    public var farms: String { "\(tag):farms" }
     /// Cumulative counters (jobs by outcome), for metrics across restarts.
     public var stats: String { "\(tag):stats" }
 }

@@ -6,6 +6,7 @@ import Redis
 
 extension JobAPI {
     func registerAssetRoutes<Context: RequestContext>(on router: Router<Context>) {
+        router.get("/v1/assets") { request, _ in try await self.authorized(request) { try await self.listAssets() } }
         router.get("/v1/assets/{id}") { request, context in
             try await self.authorized(request) { try await self.showAsset(context.parameters.get("id") ?? "") }
         }
@@ -32,23 +33,71 @@ extension JobAPI {
 
     // MARK: - Assets
 
+    /// An asset as `GET /v1/assets/{id}` describes it; the stills at version-less URLs (a growing
+    /// version has none yet), the ladder as `asset.json` records it.
+    struct AssetAnswer: Encodable {
+        var assetID: String
+        var version: String
+        var state: String
+        var playbackPath: String
+        var posterPath: String?
+        var storyboardPath: String?
+        var publisher: String?
+        /// Every version still readable, the published one included.
+        var versions: [String]
+        var profile: String?
+        var durationSeconds: Double?
+        var renditions: [TranscodeSummary.Rendition]?
+        var warnings: [String]?
+
+        enum CodingKeys: String, CodingKey {
+            case assetID = "asset_id", version, state, playbackPath = "playback_path", posterPath = "poster_path"
+            case storyboardPath = "storyboard_path", publisher, versions, profile, durationSeconds = "duration_s", renditions, warnings
+        }
+    }
+
     private func showAsset(_ id: String) async throws -> Response {
         guard let store, let asset = try? AssetID(id) else { return Self.error(.badRequest, "'\(id)' is not an asset id", field: "id") }
-        guard let version = try await store.versions(of: asset).current else {
-            return Self.error(.notFound, "no published asset \(id)", field: "id")
-        }
-        var answer = [
-            "asset_id": id, "version": version.version, "playback_path": "/v/\(id)/master.m3u8",
-            "state": version.isGrowing ? "growing" : "published",
-        ]
-        // The stills `asset.json` lists, at version-less URLs (a growing version has none yet).
+        let versions = try await store.versions(of: asset)
+        guard let version = versions.current else { return Self.error(.notFound, "no published asset \(id)", field: "id") }
+        var answer = AssetAnswer(
+            assetID: id, version: version.version, state: version.isGrowing ? "growing" : "published",
+            playbackPath: "/v/\(id)/master.m3u8", publisher: versions.publisher, versions: versions.readable.keys.sorted()
+        )
         if !version.isGrowing, let manifest = try await store.readBuffer("asset.json", of: version, maximumBytes: 1 << 20),
            let summary = try? JSONDecoder().decode(TranscodeSummary.self, from: Data(manifest.readableBytesView))
         {
-            if let poster = summary.poster { answer["poster_path"] = "/v/\(id)/\(poster)" }
-            if let storyboard = summary.storyboard { answer["storyboard_path"] = "/v/\(id)/\(storyboard)" }
+            answer.posterPath = summary.poster.map { "/v/\(id)/\($0)" }
+            answer.storyboardPath = summary.storyboard.map { "/v/\(id)/\($0)" }
+            answer.profile = summary.profile
+            answer.durationSeconds = summary.durationSeconds
+            answer.renditions = summary.renditions
+            answer.warnings = summary.warnings
         }
         return try Self.json(.ok, answer)
+    }
+
+    struct ListedAsset: Encodable {
+        var assetID: String
+        var version: String
+        var state: String
+        enum CodingKeys: String, CodingKey { case assetID = "asset_id", version, state }
+    }
+
+    /// `GET /v1/assets`: published assets by id, their versions read side by side (200 at most).
+    private func listAssets() async throws -> Response {
+        guard let store else { return Self.error(.notFound, "no store") }
+        let ids = try await store.publishedAssets().sorted { $0.rawValue < $1.rawValue }.prefix(200)
+        let listed = try await withThrowingTaskGroup(of: ListedAsset?.self) { group in
+            for id in ids {
+                group.addTask {
+                    guard let current = try await store.versions(of: id).current else { return nil }
+                    return ListedAsset(assetID: id.rawValue, version: current.version, state: current.isGrowing ? "growing" : "published")
+                }
+            }
+            return try await group.reduce(into: [ListedAsset]()) { if let asset = $1 { $0.append(asset) } }
+        }
+        return try Self.json(.ok, ["assets": listed.sorted { $0.assetID < $1.assetID }])
     }
 
     private func deleteAsset(_ id: String) async throws -> Response {

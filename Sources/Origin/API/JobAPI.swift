@@ -20,6 +20,8 @@ import Redis
 /// - `GET /v1/jobs/{id}`, `DELETE /v1/jobs/{id}` (cancel), `GET /v1/queue`.
 /// - `GET /v1/assets/{id}` (the published version), `DELETE /v1/assets/{id}`: withdraws the asset
 ///   and announces it, so every origin stops serving it within a second.
+/// - Browsers sign in with a key once (`POST /v1/session`) and are then known by a session cookie
+///   (``BrowserSessions``); changes from a browser also need its `X-CSRF-Token`.
 ///
 /// A `callback_url` whose host is a literal address must be public or allowed by the queue's
 /// `callbackPolicy` (`--webhook-allow`); names are judged by the worker when it sends.
@@ -69,14 +71,21 @@ public struct JobAPI: Sendable {
     let sessions: UploadSessions
     /// When the expired-upload sweep last ran on this origin (ms).
     let lastSweep = NIOLockedValueBox<Int64>(0)
-    private let keyDigests: [[UInt8]]
+    /// Browser sign-in; nil: only `Authorization: Bearer` is accepted.
+    let browserSessions: BrowserSessions?
+    /// One Redis reader of job events for every live feed on this origin.
+    let eventFeed: JobEventFeed
+    let keyDigests: [[UInt8]]
 
     /// - Parameter uploads: where uploads are sealed; nil: `configuration.uploadsDirectory`, a
     ///   folder (a bucket store passes its ``SealedUploadStorage/sealedUploads``).
     public init(
         configuration: Configuration, queue: JobQueue, keyring: Keyring, logger: Logger, store: (any AssetStorage)? = nil,
-        policies: PolicyStore? = nil, uploads: (any SealedUploadTarget)? = nil, threadPool: NIOThreadPool = .singleton
+        policies: PolicyStore? = nil, uploads: (any SealedUploadTarget)? = nil, browserSessions: BrowserSessions? = nil,
+        threadPool: NIOThreadPool = .singleton
     ) {
+        self.browserSessions = browserSessions
+        eventFeed = JobEventFeed(queue: queue, logger: logger)
         self.configuration = configuration
         self.uploads = uploads ?? FolderUploadTarget(folder: configuration.uploadsDirectory, threadPool: threadPool)
         sessions = UploadSessions(redis: queue.redis, keys: queue.keys)
@@ -91,6 +100,9 @@ public struct JobAPI: Sendable {
 
     public func register<Context: RequestContext>(on router: Router<Context>) {
         registerJobRoutes(on: router)
+        registerFarmRoutes(on: router)
+        registerEventRoutes(on: router)
+        if browserSessions != nil { registerSessionRoutes(on: router) }
         registerUploadRoutes(on: router)
         registerTusRoutes(on: router)
         if store != nil { registerAssetRoutes(on: router) }
@@ -101,17 +113,35 @@ public struct JobAPI: Sendable {
 
     func authorized(_ request: Request, _ body: () async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization] else {
+            if let browserSessions, let cookie = request.cookies[BrowserSessions.cookieName]?.value {
+                guard browserSessions.session(cookie, knownKeyDigests: keyDigests) != nil else {
+                    return Self.error(.unauthorized, "the session has ended: sign in again", field: "Cookie")
+                }
+                if ![.get, .head, .options].contains(request.method), !browserSessions.isCSRFToken(request.headers[BrowserSessions.csrfHeader], for: cookie) {
+                    return Self.error(.forbidden, "a change from a browser needs the session's X-CSRF-Token", field: "X-CSRF-Token")
+                }
+                return try await answering(body)
+            }
             return Self.error(.unauthorized, "an API key is required (Authorization: Bearer <key>)", field: "Authorization")
         }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             return Self.error(.unauthorized, "the Authorization header must be 'Bearer <key>'", field: "Authorization")
         }
-        let digest = Digest.sha256(Array(parts[1].utf8))
-        // Every key is compared, so the time taken does not tell which one (or how much) matched.
+        guard isKnownKey(String(parts[1])) else { return Self.error(.unauthorized, "unknown API key", field: "Authorization") }
+        return try await answering(body)
+    }
+
+    /// Whether `key` is one of the configured API keys, compared so the time taken does not tell
+    /// which one (or how much) matched.
+    func isKnownKey(_ key: String) -> Bool {
+        let digest = Digest.sha256(Array(key.utf8))
         var matched = false
         for known in keyDigests where Digest.constantTimeEqual(known, digest) { matched = true }
-        guard matched else { return Self.error(.unauthorized, "unknown API key", field: "Authorization") }
+        return matched
+    }
+
+    private func answering(_ body: () async throws -> Response) async throws -> Response {
         do {
             return try await body()
         } catch let error as RedisError {

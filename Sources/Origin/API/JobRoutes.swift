@@ -19,6 +19,56 @@ extension JobAPI {
         router.get("/v1/queue") { request, _ in
             try await self.authorized(request) { try await Self.json(.ok, try await self.queue.stats()) }
         }
+        router.get("/v1/jobs") { request, _ in
+            try await self.authorized(request) { try await self.listJobs(request.uri.queryParameters) }
+        }
+        router.post("/v1/jobs/{id}/retry") { request, context in
+            try await self.authorized(request) { try await self.retryJob(context.parameters.get("id") ?? "") }
+        }
+        router.get("/v1/dead") { request, _ in
+            try await self.authorized(request) { try await self.listDeadLetters() }
+        }
+    }
+
+    /// `GET /v1/jobs?limit=N&state=S`: the newest jobs first (50 by default, 500 at most), of one
+    /// state when asked.
+    private func listJobs(_ query: Parameters) async throws -> Response {
+        guard let limit = query["limit"].map({ Int(String($0)) }) ?? 50, (1...500).contains(limit) else {
+            return Self.error(.badRequest, "'limit' must be 1…500", field: "limit")
+        }
+        var state: JobState?
+        if let text = query["state"] {
+            guard let known = JobState(rawValue: String(text)) else { return Self.error(.badRequest, "'state' names no job state", field: "state") }
+            state = known
+        }
+        // A state filter looks further back, so a page of failures is not empty behind successes.
+        let records = try await queue.recentJobs(limit: state == nil ? limit : min(5000, limit * 10))
+        return try Self.json(.ok, ["jobs": Array(records.filter { state == nil || $0.state == state }.prefix(limit))])
+    }
+
+    private func retryJob(_ id: String) async throws -> Response {
+        switch try await queue.retry(id) {
+        case .success(let enqueued):
+            logger.info("job retried as a new job", metadata: ["job": "\(id)", "new_job": "\(enqueued.jobID)"])
+            return try Self.json(.accepted, Accepted(jobID: enqueued.jobID, assetID: enqueued.assetID, statusURL: "/v1/jobs/\(enqueued.jobID)"))
+        case .failure(.missing): return Self.error(.notFound, "no job \(id)", field: "id")
+        case .failure(.notFinished(let state)):
+            return Self.error(.conflict, "job \(id) is \(state.rawValue): only a failed, dead or cancelled job is retried", field: "id")
+        case .failure(.chunk): return Self.error(.conflict, "job \(id) is a chunk of a split: retry its parent", field: "id")
+        case .failure(.uploadRemoved):
+            return Self.error(.conflict, "job \(id)'s upload was removed when it ended: upload the file again", field: "id")
+        }
+    }
+
+    struct DeadLetter: Encodable {
+        var id: String
+        var job: String?
+        var reason: String?
+    }
+
+    private func listDeadLetters() async throws -> Response {
+        let letters = try await queue.deadLetters(limit: 50).map { DeadLetter(id: $0.id, job: $0.fields["job"], reason: $0.fields["reason"]) }
+        return try Self.json(.ok, ["dead": letters])
     }
 
     // MARK: - Jobs

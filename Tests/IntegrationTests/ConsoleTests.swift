@@ -1,0 +1,101 @@
+import Foundation
+import LocalChain
+import TestSupport
+import Testing
+
+/// The web console in a real browser: Playwright (PyPI) drives Debian's chromium through
+/// scripts/console_browser.py against a real stack (redis-server, a farm of two workers, `streamgate
+/// serve` with NFT gating, a local EVM). The script reports what the pages showed; this judges it.
+@Suite("web console: a real browser signs in, uploads, watches, plays, scales, cancels, gates", .serialized)
+struct ConsoleTests {
+    static let apiKey = "console-test-api-key-0123456789"
+    static let asset = "console-clip"
+
+    @Test("the console, end to end in chromium, and the viewer's page with an owner's and a stranger's wallet", .tags(.endToEnd))
+    func consoleInChromium() async throws {
+        let chain = try await offPool { try LocalChainProcess() }
+        defer { chain.stop() }
+        let owner = chain.accounts[1], stranger = chain.accounts[2]
+        _ = try await chain.call("sg_mint721", [.string(owner.address.checksummed), 1])
+        let policy = #"{"chain_id":\#(chain.chainID),"condition":{"erc721":{"contract":"\#(chain.contract("erc721").checksummed)","token_ids":["1"]}}}"#
+        let longClip = await FarmHarness.longClip
+        try await withFarm { farm in
+            try FileManager.default.createDirectory(atPath: farm.store, withIntermediateDirectories: true)
+            try farm.startFarm(workers: 2)
+            // The viewer's page signs in for the origin it was loaded from: the SIWE domain is it.
+            let port = try LoopbackListener.freePort()
+            let secret = Data((0..<32).map { UInt8(truncatingIfNeeded: $0 &* 5 &+ 2) }).base64EncodedString()
+            try await withServe(
+                store: farm.store, port: port,
+                arguments: [
+                    "--redis", farm.redis.urlString, "--siwe-domain", "localhost:\(port)", "--siwe-uri", "http://localhost:\(port)/",
+                    "--rpc", "\(chain.chainID)=\(chain.rpcURL)", "--chain-poll", "0.2",
+                ],
+                environment: farm.environment.merging(["STREAMGATE_TOKEN_SECRET": secret, "STREAMGATE_API_KEYS": Self.apiKey]) { $1 },
+                log: farm.folder.path + "/serve.log"
+            ) { origin in
+                let screenshots = packageRoot.appendingPathComponent(".build/console-screenshots").path
+                try FileManager.default.createDirectory(atPath: screenshots, withIntermediateDirectories: true)
+                let config: [String: String] = [
+                    "base": "http://localhost:\(port)", "api_key": Self.apiKey, "asset": Self.asset, "policy": policy,
+                    "clip": packageRoot.appendingPathComponent("fixtures/good/basic.mp4").path, "long_clip": longClip,
+                    "owner_key": "0x" + owner.privateKey.map { String(format: "%02x", $0) }.joined(),
+                    "stranger_key": "0x" + stranger.privateKey.map { String(format: "%02x", $0) }.joined(),
+                    "screenshots": screenshots,
+                ]
+                let output = try await run(
+                    packageRoot.appendingPathComponent(".venv/bin/python").path,
+                    [packageRoot.appendingPathComponent("scripts/console_browser.py").path, String(decoding: try JSONSerialization.data(withJSONObject: config), as: UTF8.self)],
+                    timeout: 420
+                )
+                let line = output.stdout.split(separator: "\n").last.map(String.init) ?? ""
+                let report = try #require(
+                    try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                    "console_browser.py said: \(output.stdout.suffix(2000)) \(output.stderr.suffix(3000))"
+                )
+                #expect((report["page_errors"] as? [String])?.isEmpty == true, "scripts threw in the page: \(report["page_errors"] ?? "")")
+                guard report["error"] == nil else {
+                    Issue.record("the browser stopped: \(report["error"] ?? "") (screenshot .build/console-screenshots/failure.png); \(report)")
+                    return
+                }
+                Self.judge(report)
+                // What the console did, seen from the server's side.
+                let policyRead = try await origin.request("GET", "/v1/assets/\(Self.asset)/policy", headers: ["Authorization": "Bearer \(Self.apiKey)"])
+                #expect(policyRead.status == 200 && policyRead.body.lowercased().contains(chain.contract("erc721").checksummed.lowercased()), "\(policyRead.body)")
+                #expect(try await farm.queue.farm("default").desired == 3)
+            }
+        }
+    }
+
+    /// What the browser must have seen, step by step.
+    static func judge(_ report: [String: Any]) {
+        #expect((report["wrong_key"] as? String)?.contains("unknown API key") == true, "\(report["wrong_key"] ?? "")")
+        let cookie = report["cookie"] as? [String: Any]
+        #expect(cookie?["http_only"] as? Bool == true && cookie?["same_site"] as? String == "Strict" && cookie?["readable_by_page"] as? Bool == false, "\(cookie ?? [:])")
+        #expect(report["change_without_csrf"] as? Int == 403, "a change without X-CSRF-Token: \(report["change_without_csrf"] ?? "")")
+        #expect((report["first_paint_s"] as? Double ?? 99) < 5)
+
+        let states = report["job_states"] as? [String] ?? []
+        let progress = report["job_progress"] as? [Double] ?? []
+        #expect(states.last == "succeeded" && states.count >= 2, "the job's row changed live, without a reload: \(states)")
+        #expect(progress.last == 100, "its progress bar reached 100 %: \(progress)")
+
+        let player = report["console_player"] as? [String: Any] ?? [:]
+        #expect((player["current_time"] as? Double ?? 0) > 1.5 && (player["frames"] as? Int ?? 0) > 20, "the console's <video> played: \(player)")
+        #expect((player["width"] as? Int ?? 0) > 0 && (player["renditions"] as? Int ?? 0) >= 2, "\(player)")
+        #expect((player["poster"] as? String)?.contains("poster") == true, "\(player)")
+        #expect((report["storyboard_preview"] as? String)?.contains("storyboard") == true, "seek previews from the storyboard: \(report["storyboard_preview"] ?? "")")
+        #expect((report["policy_saved"] as? String)?.contains("saved") == true && report["policy_read_back"] as? Int == 200)
+        #expect(report["cancelled_job"] as? String == "cancelled")
+        #expect(report["workers_before"] as? Int == 2 && report["workers_after"] as? Int == 3, "scaled 2 → 3: \(report["workers_before"] ?? "") → \(report["workers_after"] ?? "")")
+        #expect((report["health_values"] as? [String])?.filter { $0 != "–" }.count ?? 0 >= 3, "\(report["health_values"] ?? "")")
+        #expect((report["unlabelled_controls"] as? [String]) == [], "form controls without a label: \(report["unlabelled_controls"] ?? "")")
+        #expect((report["phone_overflow_px"] as? Int ?? 1) <= 0, "sideways scrolling at a phone's width: \(report["phone_overflow_px"] ?? "")")
+
+        let owner = report["watch_owner"] as? [String: Any] ?? [:]
+        #expect((owner["current_time"] as? Double ?? 0) > 1 && (owner["frames"] as? Int ?? 0) > 10 && (owner["refusal"] as? String) == "", "the owner's wallet plays the gated asset: \(owner)")
+        let stranger = report["watch_stranger"] as? [String: Any] ?? [:]
+        #expect((stranger["refusal"] as? String)?.contains("cannot watch this stream") == true, "a stranger's wallet is refused in words: \(stranger)")
+        #expect((stranger["current_time"] as? Double ?? 1) == 0, "and plays nothing: \(stranger)")
+    }
+}
