@@ -35,6 +35,7 @@ struct ConsoleTests {
                 log: farm.folder.path + "/serve.log"
             ) { origin in
                 let screenshots = packageRoot.appendingPathComponent(".build/console-screenshots").path
+                try? FileManager.default.removeItem(atPath: screenshots)
                 try FileManager.default.createDirectory(atPath: screenshots, withIntermediateDirectories: true)
                 let config: [String: String] = [
                     "base": "http://localhost:\(port)", "api_key": Self.apiKey, "asset": Self.asset, "policy": policy,

@@ -72,7 +72,8 @@ extension JobQueue {
     /// Asks farm `name` to run `workers` (its supervisor follows within a second). Returns the size
     /// asked before.
     public func setDesiredWorkers(_ workers: Int, farm name: String) async throws(RedisError) -> Int? {
-        try await redis.send(["GETSET", keys.desiredWorkers(farm: name), String(workers)]).text.flatMap { Int($0) }
+        let replies = try await redis.pipeline([["GETSET", keys.desiredWorkers(farm: name), String(workers)], ["SADD", keys.farms, name]])
+        return replies[0].text.flatMap { Int($0) }
     }
 
     /// A new job with the spec of finished job `id` (failed, dead or cancelled), its attempts

@@ -20,10 +20,10 @@ public struct BrowserSessions: Sendable {
     private let key: [UInt8]
 
     /// A session as the server reads it back.
-    struct Session {
-        var expiresAt: Int64
+    public struct Session: Sendable, Equatable {
+        public var expiresAt: Int64
         /// The first 8 bytes of the SHA-256 of the API key it was opened with.
-        var keyTag: [UInt8]
+        public var keyTag: [UInt8]
     }
 
     public init(masterKey: MasterKey, lifetime: Duration = .seconds(8 * 3600)) {
@@ -32,7 +32,7 @@ public struct BrowserSessions: Sendable {
     }
 
     /// A new session's cookie value for the API key whose SHA-256 is `keyDigest`.
-    func open(keyDigest: [UInt8], now: Date = Date()) throws -> (value: String, expiresAt: Int64) {
+    public func open(keyDigest: [UInt8], now: Date = Date()) throws -> (value: String, expiresAt: Int64) {
         let expires = Int64(now.timeIntervalSince1970) + lifetime.components.seconds
         var payload: [UInt8] = [1]
         withUnsafeBytes(of: expires.bigEndian) { payload += $0 }
@@ -43,7 +43,7 @@ public struct BrowserSessions: Sendable {
     }
 
     /// The session `value` names, when it is this server's, unexpired and its key still known.
-    func session(_ value: String, knownKeyDigests: [[UInt8]], now: Date = Date()) -> Session? {
+    public func session(_ value: String, knownKeyDigests: [[UInt8]], now: Date = Date()) -> Session? {
         let parts = value.split(separator: ".", omittingEmptySubsequences: false)
         guard value.utf8.count <= 200, parts.count == 2, let payload = Base64URL.decode(parts[0]), payload.count == 33, payload[0] == 1,
               let mac = Base64URL.decode(parts[1]),
@@ -57,11 +57,11 @@ public struct BrowserSessions: Sendable {
 
     /// The CSRF token that goes with the session `value`: given to the page at sign-in and on
     /// `GET /v1/session`, sent back by its scripts on every change.
-    func csrfToken(for value: String) -> String {
+    public func csrfToken(for value: String) -> String {
         Base64URL.encode(Digest.hmacSHA256(key: key, message: Array("csrf:\(value)".utf8)))
     }
 
-    func isCSRFToken(_ candidate: String?, for value: String) -> Bool {
+    public func isCSRFToken(_ candidate: String?, for value: String) -> Bool {
         guard let candidate else { return false }
         return Digest.constantTimeEqual(Array(candidate.utf8), Array(csrfToken(for: value).utf8))
     }

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Origin
+import Vault
 
 /// What the origin reads from a client before anything else: request heads on the socket's bytes,
 /// and the conditional, range and coding headers a playback answer depends on.
@@ -24,6 +25,18 @@ enum HTTPHarnesses {
 
     /// The playback URL grammar, on any request target: what it takes apart names only store
     /// names, never a dot segment or a path outside the asset.
+    /// The console's session cookie, sent by any browser: only a cookie this server signed is a
+    /// session, and no bytes make the check trap (the corpus's well-formed cookies are another
+    /// key's, so the fuzzer starts from the layout and still cannot forge the HMAC).
+    static let browserSession = Harness("browser-session", maxLength: 512, "BrowserSessions.session on cookie values") { bytes in
+        let value = String(decoding: bytes, as: UTF8.self)
+        require(sessions.session(value, knownKeyDigests: [sessionKeyDigest]) == nil, "a cookie this server never signed was taken for a session")
+        require(!sessions.isCSRFToken(value, for: value), "a cookie was taken for its own CSRF token")
+    }
+
+    private static let sessions = BrowserSessions(masterKey: try! MasterKey(bytes: Array(repeating: 7, count: 32)))
+    private static let sessionKeyDigest = Digest.sha256(Array("fuzz-api-key-0123456789".utf8))
+
     /// A player's beacon (POST /v/{asset}/beacon), unauthenticated: parsed, or refused with a reason.
     static let beacon = Harness("beacon", maxLength: 2048, "Beacon.parse on beacon bodies") { bytes in
         do throws(BeaconError) {

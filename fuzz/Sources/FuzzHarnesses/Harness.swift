@@ -27,7 +27,7 @@ public struct Harness: Sendable {
 /// Every harness, by name.
 public enum Harnesses {
     public static let all: [Harness] = [
-        HTTPHarnesses.requestHead, HTTPHarnesses.playbackTarget, HTTPHarnesses.beacon, HTTPHarnesses.httpDate, HTTPHarnesses.httpRange,
+        HTTPHarnesses.requestHead, HTTPHarnesses.playbackTarget, HTTPHarnesses.beacon, HTTPHarnesses.browserSession, HTTPHarnesses.httpDate, HTTPHarnesses.httpRange,
         GateHarnesses.playbackToken, GateHarnesses.siwe, GateHarnesses.rfc3339, GateHarnesses.accessPolicy,
         SealedSourceHarness.harness,
         MediaHarnesses.mediaPlaylist, MediaHarnesses.multivariantPlaylist, MediaHarnesses.profile,
