@@ -148,9 +148,12 @@ struct Dev: AsyncParsableCommand {
             queue: JobQueue(redis: RedisClient(url: redis.url, connections: 2)), logger: logger
         )
         let base = "http://\(host == "0.0.0.0" ? "127.0.0.1" : host):\(port)"
+        // The chain's sign-in is bound to localhost:PORT: the viewer's page must be opened there.
+        let consoleBase = ["0.0.0.0", "127.0.0.1", "localhost"].contains(host) ? "http://localhost:\(port)" : base
         say("""
         StreamGate dev stack
           HTTP     \(base)   playback /v/{asset}/master.m3u8 · API /v1 · /metrics · /readyz
+          console  \(consoleBase)/console/   (sign in with the API key; /watch/{asset} plays an asset, a gated one after a wallet signs in)
           API key  \(apiKey)   (\(apiKeyFile))
           Redis    \(redis.urlString)
           workers  \(workers)   (streamgate scale N --farm dev --redis \(redis.urlString))
