@@ -171,6 +171,7 @@ let package = Package(
             name: "Origin",
             dependencies: [
                 "Store", "Vault", "Redis", "Jobs", "Ethereum", "Gate", "CZlib", "CLinux", "Traces",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Instrumentation", package: "swift-distributed-tracing"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -192,6 +192,8 @@ def run(page, context, config, results, shots):
     page.get_by_role("link", name="Health", exact=True).click()
     page.wait_for_function("() => [...document.querySelectorAll('.chart .value')].filter(v => v.textContent !== '–').length >= 3")
     results["health_values"] = page.locator(".chart .value").all_inner_texts()
+    page.wait_for_function("() => document.querySelectorAll('#alerts li').length > 0")
+    results["alerts"] = page.locator("#alerts").inner_text()
     page.screenshot(path=f"{shots}/health.png", full_page=True)
 
     # Every form control has a label; a phone's width needs no sideways scrolling.

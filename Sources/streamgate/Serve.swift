@@ -67,6 +67,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Serve the web console at /console/ (signing in needs the job API) and the viewer's page at /watch/{asset}.")
     var console = true
 
+    @Option(help: ArgumentHelp("The deployment's Prometheus, whose firing alerts GET /v1/alerts and the console show.", valueName: "url"))
+    var prometheusURL: String?
+
     func run() async throws {
         guard (0...1).contains(tracePlayback) else { throw ValidationError("--trace-playback must be between 0 and 1") }
         try await TraceExport.run(service: "streamgate-server", playbackRatio: tracePlayback) { try await serve() }
@@ -89,6 +92,9 @@ struct Serve: AsyncParsableCommand {
 
     private func serve() async throws {
         guard uploadExpiry.nanoseconds >= 1_000_000_000 else { throw ValidationError("--upload-expiry must be 1s or more") }
+        if let url = prometheusURL, !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
+            throw ValidationError("--prometheus-url must be an http:// or https:// URL, got '\(url)'")
+        }
         var gating = self.gating
         // Loopback clients are real clients here: for sign-ins as for playback.
         if cache.rateLimitLoopback { gating.signInLimits.authRateLimitLoopback = true }
@@ -98,7 +104,8 @@ struct Serve: AsyncParsableCommand {
             origin: try cache.originOptions(),
             shared: try cache.sharedOptions(), gating: gating.enabled ? gating : nil, webhookPolicy: try webhooks.policy(),
             connections: try connections.limits(),
-            replicaWait: redisWait.replicaWait, analytics: analytics, console: console
+            replicaWait: redisWait.replicaWait, analytics: analytics, console: console,
+            alerts: prometheusURL.map(PrometheusAlerts.init(baseURL:))
         )
         let metrics = server.api != nil ? server.queue.map { queue in Task { await QueueMetrics.run(queue: queue) } } : nil
         defer { metrics?.cancel() }
@@ -223,7 +230,8 @@ struct ServerSetup {
         shared sharedOptions: SharedCache.Options? = SharedCache.Options(), gating: GateCommandOptions? = nil,
         apiKeys extraKeys: [String] = [], webhookPolicy: OutboundAddressPolicy = .publicOnly,
         connections: ConnectionLimits = ConnectionLimits(),
-        replicaWait: ReplicaWait = ReplicaWait(), analytics analyticsOptions: AnalyticsOptions? = nil, console: Bool = true
+        replicaWait: ReplicaWait = ReplicaWait(), analytics analyticsOptions: AnalyticsOptions? = nil, console: Bool = true,
+        alerts: PrometheusAlerts? = nil
     ) throws {
         self.connections = connections
         pages = console ? [ConsoleRoutes()] : []
@@ -264,7 +272,7 @@ struct ServerSetup {
                     queue: client, keyring: keyring, logger: logger, store: assets, policies: gate?.gate.policies,
                     // A bucket store keeps its sealed uploads in the bucket, not on this machine.
                     uploads: (assets as? any SealedUploadStorage)?.sealedUploads,
-                    browserSessions: console ? BrowserSessions(masterKey: keyring.current) : nil
+                    browserSessions: console ? BrowserSessions(masterKey: keyring.current) : nil, alerts: alerts
                 )
             }
         }

@@ -1,5 +1,6 @@
 import Foundation
 import LocalChain
+import Processes
 import TestSupport
 import Testing
 
@@ -22,6 +23,8 @@ struct ConsoleTests {
         try await withFarm { farm in
             try FileManager.default.createDirectory(atPath: farm.store, withIntermediateDirectories: true)
             try farm.startFarm(workers: 2)
+            let prometheus = try await Self.startPrometheus(in: farm.folder.path)
+            defer { _ = prometheus.process.terminate(grace: 2) }
             // The viewer's page signs in for the origin it was loaded from: the SIWE domain is it.
             let port = try LoopbackListener.freePort()
             let secret = Data((0..<32).map { UInt8(truncatingIfNeeded: $0 &* 5 &+ 2) }).base64EncodedString()
@@ -29,7 +32,7 @@ struct ConsoleTests {
                 store: farm.store, port: port,
                 arguments: [
                     "--redis", farm.redis.urlString, "--siwe-domain", "localhost:\(port)", "--siwe-uri", "http://localhost:\(port)/",
-                    "--rpc", "\(chain.chainID)=\(chain.rpcURL)", "--chain-poll", "0.2",
+                    "--rpc", "\(chain.chainID)=\(chain.rpcURL)", "--chain-poll", "0.2", "--prometheus-url", prometheus.url,
                 ],
                 environment: farm.environment.merging(["STREAMGATE_TOKEN_SECRET": secret, "STREAMGATE_API_KEYS": Self.apiKey]) { $1 },
                 log: farm.folder.path + "/serve.log"
@@ -68,6 +71,32 @@ struct ConsoleTests {
         }
     }
 
+    /// A real Prometheus (Debian's) evaluating one rule that always fires, so the console has an
+    /// alert to show; returns once it answers ready.
+    static func startPrometheus(in folder: String) async throws -> (process: ChildProcess, url: String) {
+        try """
+        groups:
+          - name: console-test
+            rules:
+              - alert: StreamGateConsoleTestAlert
+                expr: vector(1)
+                labels: {severity: ticket}
+                annotations: {summary: "An alert that always fires, for the console's test", runbook_url: docs/runbooks/README.md}
+        """.write(toFile: folder + "/rules.yml", atomically: true, encoding: .utf8)
+        try "global: {evaluation_interval: 1s}\nrule_files: [\(folder)/rules.yml]\n".write(toFile: folder + "/prometheus.yml", atomically: true, encoding: .utf8)
+        let port = try LoopbackListener.freePort()
+        let process = try ChildProcess(
+            executable: "/usr/bin/prometheus",
+            arguments: ["--config.file=\(folder)/prometheus.yml", "--storage.tsdb.path=\(folder)/prometheus-data", "--web.listen-address=127.0.0.1:\(port)"],
+            stdout: .file(folder + "/prometheus.log"), stderr: .file(folder + "/prometheus.log")
+        )
+        let url = "http://127.0.0.1:\(port)"
+        guard try await eventually(within: 30, { try await run("/usr/bin/curl", ["-sf", url + "/-/ready"]).status == 0 }) else {
+            throw TestFailure("prometheus did not become ready: \((try? String(contentsOfFile: folder + "/prometheus.log", encoding: .utf8))?.suffix(1500) ?? "")")
+        }
+        return (process, url)
+    }
+
     /// What the browser must have seen, step by step.
     static func judge(_ report: [String: Any]) {
         #expect((report["wrong_key"] as? String)?.contains("unknown API key") == true, "\(report["wrong_key"] ?? "")")
@@ -90,6 +119,7 @@ struct ConsoleTests {
         #expect(report["cancelled_job"] as? String == "cancelled")
         #expect(report["workers_before"] as? Int == 2 && report["workers_after"] as? Int == 3, "scaled 2 → 3: \(report["workers_before"] ?? "") → \(report["workers_after"] ?? "")")
         #expect((report["health_values"] as? [String])?.filter { $0 != "–" }.count ?? 0 >= 3, "\(report["health_values"] ?? "")")
+        #expect((report["alerts"] as? String)?.contains("StreamGateConsoleTestAlert firing · ticket") == true, "Prometheus's alert shown: \(report["alerts"] ?? "")")
         #expect((report["unlabelled_controls"] as? [String]) == [], "form controls without a label: \(report["unlabelled_controls"] ?? "")")
         #expect((report["phone_overflow_px"] as? Int ?? 1) <= 0, "sideways scrolling at a phone's width: \(report["phone_overflow_px"] ?? "")")
 

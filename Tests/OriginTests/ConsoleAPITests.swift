@@ -18,24 +18,24 @@ struct ConsoleAPITests {
     static let key = "console-api-key-0123456789"
     static let masterKey = try! MasterKey(bytes: (0..<32).map { UInt8($0 &+ 40) })
 
-    static func application(_ redis: RedisFixture, store: AssetStore) -> (OriginApplication, JobQueue) {
+    static func application(_ redis: RedisFixture, store: AssetStore, alerts: PrometheusAlerts? = nil) -> (OriginApplication, JobQueue) {
         let logger = Logger(label: "test.console-api")
         let queue = JobQueue(redis: redis.client(connections: 4))
         let api = JobAPI(
             configuration: .init(apiKeys: [key], uploadsDirectory: store.root + "/uploads"),
             queue: queue, keyring: Keyring(current: masterKey), logger: logger, store: store,
-            browserSessions: BrowserSessions(masterKey: masterKey)
+            browserSessions: BrowserSessions(masterKey: masterKey), alerts: alerts
         )
         let origin = OriginRoutes(store: store, unwrapKey: { _, _, _ in [] }, logger: logger)
         return (originApplication(routes: origin, api: api, health: HealthRoutes(store: store, queue: queue, metrics: { [] }), logger: logger), queue)
     }
 
-    static func withApplication(_ body: @escaping @Sendable (OriginServer, JobQueue) async throws -> Void) async throws {
+    static func withApplication(alerts: PrometheusAlerts? = nil, _ body: @escaping @Sendable (OriginServer, JobQueue) async throws -> Void) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sg-console-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         let store = try AssetStore(root: folder.path + "/store")
         try await withRedis { redis in
-            let (application, queue) = application(redis, store: store)
+            let (application, queue) = application(redis, store: store, alerts: alerts)
             try await withOrigin(application) { origin in try await body(origin, queue) }
         }
     }
@@ -212,6 +212,35 @@ struct ConsoleAPITests {
             }
             #expect(states.first == "queued" || states.first == "cancelled", "\(stream)")
             #expect(states.last == "cancelled", "the job's changes, as they happened: \(states)")
+        }
+    }
+
+    @Test("alerts: none configured is said so; an unreachable Prometheus is a 503 naming it; Prometheus's answer is read field by field")
+    func alerts() async throws {
+        let auth: HTTPFields = [.authorization: "Bearer \(Self.key)"]
+        try await Self.withApplication { origin, _ in
+            try await origin.client.execute(uri: "/v1/alerts", method: .get, headers: auth) { response in
+                #expect(response.status == .ok && Self.json(response.body)["configured"] as? Bool == false)
+            }
+        }
+        let closed = try LoopbackListener.freePort()
+        try await Self.withApplication(alerts: PrometheusAlerts(baseURL: "http://127.0.0.1:\(closed)/")) { origin, _ in
+            try await origin.client.execute(uri: "/v1/alerts", method: .get, headers: auth) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect((Self.json(response.body)["error"] as? String)?.contains("http://127.0.0.1:\(closed) cannot be reached") == true, "\(Self.json(response.body))")
+            }
+        }
+        let answer = """
+        {"status":"success","data":{"alerts":[
+          {"labels":{"alertname":"B","severity":"ticket"},"state":"pending","activeAt":"2026-12-04T10:00:00Z"},
+          {"labels":{"alertname":"A","severity":"page"},"annotations":{"summary":"s","runbook_url":"docs/runbooks/A.md"},"state":"firing"},
+          {"labels":{"severity":"page"},"state":"firing"}, {"state":"firing"}, {"labels":{"alertname":"C"},"state":"inactive"}, 7]}}
+        """
+        #expect(throws: AlertsUnavailable.self) { try PrometheusAlerts.parse(Data(answer.utf8)) }
+        let alerts = try PrometheusAlerts.parse(Data(answer.replacingOccurrences(of: ", 7]", with: "]").utf8))
+        #expect(alerts.map(\.name) == ["A", "B"] && alerts[0].runbook == "docs/runbooks/A.md" && alerts[1].state == "pending", "firing first, nameless and inactive left out: \(alerts)")
+        for bad in ["", "[]", #"{"status":"error"}"#, #"{"status":"success","data":{"alerts":{}}}"#] {
+            #expect(throws: AlertsUnavailable.self, "\(bad)") { try PrometheusAlerts.parse(Data(bad.utf8)) }
         }
     }
 }

@@ -423,14 +423,37 @@ function enterHealth() {
       charts.speed.push(speeds.length ? speeds.reduce((a, b) => a + b, 0) / speeds.length : null);
       charts.depth.push(Object.values(queue.priorities).reduce((sum, p) => sum + p.lag, 0));
       const breached = Object.values(charts).filter((c) => c.element.querySelector(".breach")).map((c) => c.element.querySelector("h3").textContent);
-      $("#alerts").textContent = breached.length ? `Objectives missed now: ${breached.join(", ")}.` : "Every objective is met now.";
+      $("#objectives").textContent = breached.length ? `Objectives missed now: ${breached.join(", ")}.` : "Every objective is met now.";
     } catch (error) {
       notify(error.message, true);
     }
   };
   tick();
-  const timer = setInterval(tick, 2000);
-  return () => clearInterval(timer);
+  refreshAlerts();
+  const timers = [setInterval(tick, 2000), setInterval(refreshAlerts, 10000)];
+  return () => timers.forEach(clearInterval);
+}
+
+/// The deployment's alerts, as its Prometheus holds them (`serve --prometheus-url`).
+async function refreshAlerts() {
+  const state = $("#alerts-state"), list = $("#alerts");
+  try {
+    const answer = await api("/v1/alerts");
+    list.replaceChildren(...answer.alerts.map((alert) => {
+      const item = element("li", { className: alert.severity === "page" ? "page" : "" },
+        element("strong", { textContent: alert.name }), ` ${alert.state}${alert.severity ? ` · ${alert.severity}` : ""}${alert.since ? ` since ${new Date(alert.since).toLocaleString()}` : ""}`,
+        alert.summary ? element("div", { textContent: alert.summary }) : null);
+      // deploy/prometheus names runbooks by their path in the repository; a URL becomes a link.
+      if (alert.runbook) item.append(/^https?:\/\//.test(alert.runbook)
+        ? element("a", { href: alert.runbook, textContent: "Runbook", rel: "noopener" })
+        : element("div", { className: "hint", textContent: `Runbook: ${alert.runbook}` }));
+      return item;
+    }));
+    state.textContent = !answer.configured ? "No Prometheus is configured (serve --prometheus-url URL)."
+      : answer.alerts.length ? `${answer.alerts.filter((a) => a.state === "firing").length} firing, ${answer.alerts.filter((a) => a.state !== "firing").length} pending.` : "No alert is firing.";
+  } catch (error) {
+    state.textContent = error.message;
+  }
 }
 
 // MARK: - Start: first paint is the page itself; the session is asked for after.

@@ -75,6 +75,8 @@ public struct JobAPI: Sendable {
     let browserSessions: BrowserSessions?
     /// One Redis reader of job events for every live feed on this origin.
     let eventFeed: JobEventFeed
+    /// Where `GET /v1/alerts` reads the deployment's alerts; nil: none configured.
+    let alerts: PrometheusAlerts?
     let keyDigests: [[UInt8]]
 
     /// - Parameter uploads: where uploads are sealed; nil: `configuration.uploadsDirectory`, a
@@ -82,9 +84,10 @@ public struct JobAPI: Sendable {
     public init(
         configuration: Configuration, queue: JobQueue, keyring: Keyring, logger: Logger, store: (any AssetStorage)? = nil,
         policies: PolicyStore? = nil, uploads: (any SealedUploadTarget)? = nil, browserSessions: BrowserSessions? = nil,
-        threadPool: NIOThreadPool = .singleton
+        alerts: PrometheusAlerts? = nil, threadPool: NIOThreadPool = .singleton
     ) {
         self.browserSessions = browserSessions
+        self.alerts = alerts
         eventFeed = JobEventFeed(queue: queue, logger: logger)
         self.configuration = configuration
         self.uploads = uploads ?? FolderUploadTarget(folder: configuration.uploadsDirectory, threadPool: threadPool)
@@ -102,6 +105,7 @@ public struct JobAPI: Sendable {
         registerJobRoutes(on: router)
         registerFarmRoutes(on: router)
         registerEventRoutes(on: router)
+        registerAlertRoutes(on: router)
         if browserSessions != nil { registerSessionRoutes(on: router) }
         registerUploadRoutes(on: router)
         registerTusRoutes(on: router)
