@@ -166,14 +166,34 @@ def run(page, context, config, results, shots):
         f"async () => (await fetch('/v1/assets/{config['asset']}/policy')).status"
     )
 
-    # A long upload, cancelled from the jobs list.
+    # A long upload whose connection drops on its second chunk: the upload resumes from the offset
+    # the server reports. Its job's progress is seen moving live, then it is cancelled.
+    patches = {"sent": 0, "dropped": 0}
+
+    def drop_second_patch(route):
+        if route.request.method == "PATCH":
+            patches["sent"] += 1
+            if patches["sent"] == 2:
+                patches["dropped"] += 1
+                return route.abort("connectionreset")
+        return route.continue_()
+
+    page.route("**/v1/uploads/*", drop_second_patch)
     page.get_by_role("link", name="Upload", exact=True).click()
     page.get_by_label("Profile").fill("default")
     page.get_by_label("Asset id").fill("console-long")
     page.locator("#upload-files").set_input_files(config["long_clip"])
     page.wait_for_function("() => document.querySelector('#uploads li')?.dataset.job && document.querySelector('#uploads li').dataset.job !== '%s'" % job)
+    page.unroute("**/v1/uploads/*")
+    results["upload_patches"] = dict(patches)
     long_job = page.locator("#uploads li").first.get_attribute("data-job")
     page.get_by_role("link", name="Jobs", exact=True).click()
+    page.wait_for_function(
+        f"() => {{ const v = document.querySelector('#job-{long_job} progress')?.value; return v > 0 && v < 100; }}"
+    )
+    results["live_progress"] = page.locator(f"#job-{long_job} progress").evaluate("p => p.value")
+    results["live_figures"] = page.locator(f"#job-{long_job} .progress-cell small").inner_text()
+    page.screenshot(path=f"{shots}/jobs-running.png", full_page=True)
     page.locator(f"#job-{long_job}").get_by_role("button", name="Cancel").click()
     page.wait_for_function(f"() => document.querySelector('#job-{long_job}')?.dataset.state === 'cancelled'")
     results["cancelled_job"] = page.locator(f"#job-{long_job}").get_attribute("data-state")

@@ -116,6 +116,11 @@ struct ConsoleTests {
         #expect((player["poster"] as? String)?.contains("poster") == true, "\(player)")
         #expect((report["storyboard_preview"] as? String)?.contains("storyboard") == true, "seek previews from the storyboard: \(report["storyboard_preview"] ?? "")")
         #expect((report["policy_saved"] as? String)?.contains("saved") == true && report["policy_read_back"] as? Int == 200)
+        let patches = report["upload_patches"] as? [String: Int] ?? [:]
+        #expect(patches["dropped"] == 1 && (patches["sent"] ?? 0) >= 5, "a 37 MB upload in 8 MiB chunks, one connection dropped, resumed: \(patches)")
+        let live = report["live_progress"] as? Double ?? 0
+        #expect(live > 0 && live < 100, "a running job's progress seen moving: \(live) \(report["live_figures"] ?? "")")
+        #expect((report["live_figures"] as? String)?.contains("fps") == true, "\(report["live_figures"] ?? "")")
         #expect(report["cancelled_job"] as? String == "cancelled")
         #expect(report["workers_before"] as? Int == 2 && report["workers_after"] as? Int == 3, "scaled 2 → 3: \(report["workers_before"] ?? "") → \(report["workers_after"] ?? "")")
         #expect((report["health_values"] as? [String])?.filter { $0 != "–" }.count ?? 0 >= 3, "\(report["health_values"] ?? "")")
