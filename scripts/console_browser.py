@@ -81,6 +81,7 @@ def main():
             run(page, context, config, results, shots)
             viewer(browser, config["owner_key"], config, "watch_owner", results)
             viewer(browser, config["stranger_key"], config, "watch_stranger", results)
+            finish(page, config, results)
         except Exception as error:  # reported whole: the Swift test prints it
             page.screenshot(path=f"{shots}/failure.png", full_page=True)
             results["error"] = f"{type(error).__name__}: {error}"
@@ -227,6 +228,21 @@ def run(page, context, config, results, shots):
     page.locator(f"#job-{job}").wait_for()
     results["phone_overflow_px"] = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
     page.screenshot(path=f"{shots}/jobs-phone.png", full_page=True)
+
+
+def finish(page, config, results):
+    """Retrying the cancelled upload says in words why it cannot be; withdrawing the asset stops
+    its playback."""
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.get_by_role("link", name="Jobs", exact=True).click()
+    page.locator("#job-state").select_option("cancelled")
+    page.get_by_role("button", name="Retry").first.click()
+    page.wait_for_function("() => document.querySelector('#notice.bad')?.textContent.length > 0")
+    results["retry_refusal"] = page.locator("#notice").inner_text()
+    page.goto(f"{config['base']}/console/#/asset/{config['asset']}")
+    page.get_by_role("button", name="Withdraw asset").click()
+    page.wait_for_function("() => location.hash === '#/assets'")
+    results["after_withdraw"] = page.evaluate(f"async () => (await fetch('/v/{config['asset']}/master.m3u8')).status")
 
 
 if __name__ == "__main__":

@@ -133,5 +133,7 @@ struct ConsoleTests {
         let stranger = report["watch_stranger"] as? [String: Any] ?? [:]
         #expect((stranger["refusal"] as? String)?.contains("cannot watch this stream") == true, "a stranger's wallet is refused in words: \(stranger)")
         #expect((stranger["current_time"] as? Double ?? 1) == 0, "and plays nothing: \(stranger)")
+        #expect((report["retry_refusal"] as? String)?.contains("upload the file again") == true, "\(report["retry_refusal"] ?? "")")
+        #expect(report["after_withdraw"] as? Int == 404, "withdrawn from the console: \(report["after_withdraw"] ?? "")")
     }
 }
