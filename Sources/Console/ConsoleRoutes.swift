@@ -27,29 +27,39 @@ public struct ConsoleRoutes: ServerRoutes {
     /// Every answer revalidates (`no-cache` with an ETag): a new release is seen at once, and an
     /// unchanged file costs a 304. The policy keeps every script to these files.
     static func serve(_ file: ConsoleFile, _ request: Request) -> Response {
+        // Text goes gzipped to a browser that takes it (compressed once, when first served).
+        let gzipped = HTTPSemantics.acceptsGzip(request.headers[.acceptEncoding]) ? file.gzipped : nil
+        let etag = gzipped == nil ? file.etag : file.gzipEtag
         var headers: HTTPFields = [
-            .contentType: file.contentType, .cacheControl: "no-cache", .eTag: file.etag,
+            .contentType: file.contentType, .cacheControl: "no-cache", .eTag: etag, .vary: "Accept-Encoding",
             .contentSecurityPolicy: "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
                 + "style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
             HTTPField.Name("X-Content-Type-Options")!: "nosniff",
             HTTPField.Name("Referrer-Policy")!: "same-origin",
         ]
-        if request.headers[.ifNoneMatch] == file.etag { return Response(status: .notModified, headers: headers) }
-        headers[.contentLength] = String(file.bytes.count)
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: file.bytes)))
+        if request.headers[.ifNoneMatch] == etag { return Response(status: .notModified, headers: headers) }
+        let bytes = gzipped ?? file.bytes
+        if gzipped != nil { headers[.contentEncoding] = "gzip" }
+        headers[.contentLength] = String(bytes.count)
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 }
 
 /// One of the console's files, built into the binary (`Files/`, embedded by SwiftPM).
 struct ConsoleFile: Sendable {
     let bytes: [UInt8]
+    /// The gzip form, for text; nil for what does not shrink.
+    let gzipped: [UInt8]?
     let contentType: String
     let etag: String
+    /// Another representation, another tag.
+    var gzipEtag: String { String(etag.dropLast()) + "-gz\"" }
 
     init(_ bytes: [UInt8], _ contentType: String) {
         self.bytes = bytes
         self.contentType = contentType
         etag = "\"" + Digest.hex(Digest.sha256(bytes).prefix(12)) + "\""
+        gzipped = Gzip.compress(bytes).flatMap { $0.count < bytes.count ? $0 : nil }
     }
 
     static let console = ConsoleFile(PackageResources.console_html, "text/html; charset=utf-8")

@@ -71,6 +71,38 @@ struct ConsoleTests {
         }
     }
 
+    @Test("the console's files: built into the binary, gzipped for a browser that takes it, revalidated by ETag, under a strict CSP")
+    func consoleFiles() async throws {
+        let folder = try TemporaryFolder()
+        try FileManager.default.createDirectory(atPath: folder.path + "/store", withIntermediateDirectories: true)
+        try await withServe(store: folder.path + "/store") { origin in
+            let base = origin.baseURL
+            let plain = try await run("/usr/bin/curl", ["-s", "-D", "-", "-o", folder.path + "/plain.js", base + "/console/console.js"])
+            let zipped = try await run("/usr/bin/curl", ["-s", "-D", "-", "-H", "Accept-Encoding: gzip", "-o", folder.path + "/console.js.gz", base + "/console/console.js"])
+            #expect(plain.stdout.contains("200 OK") && !plain.stdout.lowercased().contains("content-encoding"), "\(plain.stdout)")
+            #expect(zipped.stdout.lowercased().contains("content-encoding: gzip"), "\(zipped.stdout)")
+            let unzipped = try await run("/usr/bin/gzip", ["-dc", folder.path + "/console.js.gz"])
+            let original = try Data(contentsOf: URL(fileURLWithPath: folder.path + "/plain.js"))
+            #expect(unzipped.stdoutData == original && original.count > 10_000)
+            let compressed = try Data(contentsOf: URL(fileURLWithPath: folder.path + "/console.js.gz"))
+            #expect(compressed.count * 2 < original.count, "gzip more than halves it: \(compressed.count) of \(original.count)")
+
+            let page = try await run("/usr/bin/curl", ["-s", "-D", "-", "-o", "/dev/null", base + "/console/"])
+            for header in ["content-security-policy: default-src 'self'", "script-src 'self'", "frame-ancestors 'none'", "x-content-type-options: nosniff", "cache-control: no-cache"] {
+                #expect(page.stdout.lowercased().contains(header), "\(header) in \(page.stdout)")
+            }
+            let etag = try #require(page.stdout.split(separator: "\r\n").first { $0.lowercased().hasPrefix("etag:") }?.dropFirst(5).trimmingCharacters(in: .whitespaces))
+            let again = try await run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "If-None-Match: \(etag)", base + "/console/"])
+            #expect(again.stdout == "304")
+            for path in ["/console/nothing.js", "/console/..%2fconsole.html", "/console/console.js/x"] {
+                #expect(try await origin.get(path).status == 404, "\(path)")
+            }
+            #expect(try await origin.get("/watch/any-asset").status == 200, "the viewer's page is public")
+            // Without Redis there is no job API: signing in says so rather than pretending.
+            #expect(try await origin.request("POST", "/v1/session", body: #"{"api_key":"x"}"#).status == 404)
+        }
+    }
+
     /// A real Prometheus (Debian's) evaluating one rule that always fires, so the console has an
     /// alert to show; returns once it answers ready.
     static func startPrometheus(in folder: String) async throws -> (process: ChildProcess, url: String) {

@@ -1,10 +1,10 @@
 import CZlib
 
-/// gzip (RFC 1952) through zlib, for playlists: they are text, small and repetitive, and a player
-/// polling them saves most of their bytes.
-enum Gzip {
+/// gzip (RFC 1952) through zlib, for playlists and the console's pages: text, small and
+/// repetitive, and a player polling them saves most of their bytes.
+package enum Gzip {
     /// The gzip form of `bytes`, or nil when zlib fails (the identity form is served instead).
-    static func compress(_ bytes: some Collection<UInt8>) -> [UInt8]? {
+    package static func compress(_ bytes: some Collection<UInt8>) -> [UInt8]? {
         var input = Array(bytes)
         var stream = z_stream()
         // 15 window bits + 16 selects the gzip wrapper; level 6 is zlib's default trade-off.
