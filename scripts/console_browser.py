@@ -144,7 +144,7 @@ def run(page, context, config, results, shots):
 
     # The asset: listed with its poster, played in <video>, frames decoded, storyboard previews.
     page.get_by_role("link", name="Assets", exact=True).click()
-    page.get_by_role("link", name=config["asset"]).click()
+    page.locator("#assets").get_by_role("link", name=config["asset"]).click()
     page.wait_for_function("() => document.querySelectorAll('#renditions tbody tr').length > 0")
     page.evaluate("() => { const v = document.querySelector('#player'); v.muted = true; return v.play(); }")
     page.wait_for_function("() => document.querySelector('#player').currentTime > 1.5", timeout=TIMEOUT_MS)
@@ -204,7 +204,7 @@ def run(page, context, config, results, shots):
     page.wait_for_function("() => document.querySelectorAll('#workers tbody tr').length === 2")
     results["workers_before"] = page.locator("#workers tbody tr").count()
     page.get_by_label("Workers of farm default").fill("3")
-    page.get_by_role("button", name="Set").click()
+    page.locator("#farms").get_by_role("button", name="Set").click()
     page.wait_for_function("() => document.querySelectorAll('#workers tbody tr').length === 3", timeout=TIMEOUT_MS)
     results["workers_after"] = page.locator("#workers tbody tr").count()
     page.screenshot(path=f"{shots}/farm.png", full_page=True)
@@ -236,7 +236,7 @@ def finish(page, config, results):
     page.set_viewport_size({"width": 1280, "height": 900})
     page.get_by_role("link", name="Jobs", exact=True).click()
     page.locator("#job-state").select_option("cancelled")
-    page.get_by_role("button", name="Retry").first.click()
+    page.locator("#jobs").get_by_role("button", name="Retry").first.click()
     page.wait_for_function("() => document.querySelector('#notice.bad')?.textContent.length > 0")
     results["retry_refusal"] = page.locator("#notice").inner_text()
     page.goto(f"{config['base']}/console/#/asset/{config['asset']}")

@@ -169,8 +169,11 @@ struct ConsoleAPITests {
             try await client.execute(uri: "/v1/farms/bad%20name", method: .put, headers: auth, body: ByteBuffer(string: #"{"workers": 1}"#)) { response in
                 #expect(response.status == .badRequest && Self.json(response.body)["field"] as? String == "name")
             }
-            try await client.execute(uri: "/v1/farms/default", method: .put, headers: auth, body: ByteBuffer(string: #"{"workers": 4}"#)) { response in
-                #expect(response.status == .ok)
+            // 0 stops a farm and 1 is one worker: neither is taken for a boolean.
+            for size in [0, 1, 4] {
+                try await client.execute(uri: "/v1/farms/default", method: .put, headers: auth, body: ByteBuffer(string: #"{"workers": \#(size)}"#)) { response in
+                    #expect(response.status == .ok && Self.json(response.body)["desired"] as? Int == size, "\(size)")
+                }
             }
             #expect(try await queue.farm("default").desired == 4)
             try await client.execute(uri: "/v1/farms", method: .get, headers: auth) { response in

@@ -87,7 +87,9 @@ function signedIn(csrf) {
 
 function route() {
   if (!session.csrf) return;
-  const [, name = "jobs", argument] = location.hash.match(/^#\/([a-z]+)(?:\/(.+))?$/) || [];
+  const [, name = "jobs", raw] = location.hash.match(/^#\/([a-z]+)(?:\/(.+))?$/) || [];
+  let argument;
+  try { argument = raw === undefined ? undefined : decodeURIComponent(raw); } catch { argument = undefined; }
   const view = views.includes(name) ? name : "jobs";
   leaveView();
   leaveView = () => {};
@@ -97,7 +99,7 @@ function route() {
     current ? a.setAttribute("aria-current", "page") : a.removeAttribute("aria-current");
   });
   const enter = { upload: enterUpload, jobs: enterJobs, assets: enterAssets, asset: enterAsset, farm: enterFarm, health: enterHealth }[view];
-  const leave = enter(argument ? decodeURIComponent(argument) : undefined);
+  const leave = enter(argument);
   leaveView = typeof leave === "function" ? leave : () => {};
   document.title = `${view[0].toUpperCase()}${view.slice(1)} · StreamGate console`;
 }
@@ -214,6 +216,8 @@ function renderJobs() {
 
 function updateJob(job) {
   jobs.set(job.id, job);
+  // The list shows the newest 200; what falls far behind is forgotten.
+  if (jobs.size > 1000) [...jobs.values()].sort((a, b) => (a.created_at || 0) - (b.created_at || 0)).slice(0, jobs.size - 1000).forEach((j) => jobs.delete(j.id));
   const row = document.getElementById(`job-${job.id}`);
   if (row && showsJob(job)) row.replaceWith(jobRow(job));
   else renderJobs();
@@ -230,8 +234,15 @@ async function loadJobs() {
 function enterJobs() {
   loadJobs().catch((error) => notify(error.message, true));
   const events = new EventSource("/v1/events");
-  events.addEventListener("open", () => ($("#live-state").textContent = "live"));
-  events.addEventListener("error", () => ($("#live-state").textContent = "reconnecting…"));
+  let opened = 0;
+  events.addEventListener("open", () => {
+    $("#live-state").textContent = "live";
+    // Changes made while the feed was away are read whole once it is back.
+    if (opened++) loadJobs().catch(() => {});
+  });
+  events.addEventListener("error", () => {
+    $("#live-state").textContent = events.readyState === EventSource.CLOSED ? "not live: reload the page" : "reconnecting…";
+  });
   events.addEventListener("job", (event) => updateJob(JSON.parse(event.data)));
   return () => events.close();
 }
@@ -269,7 +280,14 @@ async function loadStoryboard(path) {
 
 function enterAsset(id) {
   const video = $("#player"), scrubber = $("#scrubber"), preview = $("#preview");
+  // Answers that arrive after this view was left are dropped: another asset's policy must never
+  // fill this one's form.
+  let current = true;
   $("#asset-title").textContent = id;
+  $("#asset-facts").replaceChildren();
+  $("#renditions tbody").replaceChildren();
+  $("#policy").value = "";
+  $("#policy-error").textContent = "";
   $("#watch-link").href = `/watch/${encodeURIComponent(id)}`;
   video.src = `/v/${encodeURIComponent(id)}/master.m3u8`;
   let cues = [];
@@ -291,6 +309,7 @@ function enterAsset(id) {
   scrubber.onpointerleave = scrubber.onblur = () => (preview.hidden = true);
 
   api(`/v1/assets/${encodeURIComponent(id)}`).then(async (asset) => {
+    if (!current) return;
     if (asset.poster_path) video.poster = asset.poster_path;
     const facts = { State: asset.state, Version: asset.version, Profile: asset.profile, Duration: asset.duration_s ? clock(asset.duration_s) : null,
       Versions: asset.versions.join(", "), Publisher: asset.publisher, Playback: asset.playback_path };
@@ -300,12 +319,15 @@ function enterAsset(id) {
       element("td", { textContent: r.codecs.join(", ") }), element("td", { className: "num", textContent: `${Math.round(r.average_bandwidth / 1000)} kb/s` }),
       element("td", { className: "num", textContent: r.segments }), element("td", { className: "num", textContent: bytes(r.bytes) }))));
     if (asset.storyboard_path) cues = await loadStoryboard(asset.storyboard_path).catch(() => []);
-  }).catch((error) => notify(error.message, true));
+  }).catch((error) => current && notify(error.message, true));
 
   fetch(`/v1/assets/${encodeURIComponent(id)}/policy`, { credentials: "same-origin" }).then(async (response) => {
-    $("#policy").value = response.ok ? JSON.stringify(await response.json(), null, 2) : "";
-  });
+    const text = response.ok ? JSON.stringify(await response.json(), null, 2) : "";
+    if (current) $("#policy").value = text;
+    if (current && !response.ok && response.status !== 404) $("#policy-error").textContent = `The policy cannot be read (HTTP ${response.status}).`;
+  }).catch((error) => current && ($("#policy-error").textContent = `The policy cannot be read: ${error.message}`));
   return () => {
+    current = false;
     video.removeEventListener("timeupdate", timeUpdate);
     video.removeEventListener("loadedmetadata", metadata);
     video.removeAttribute("src");
@@ -383,7 +405,9 @@ async function refreshFarm() {
     if (existing && existing.dataset.farm === focused) { existing.querySelector(".hint").textContent = farmControl(farm).querySelector(".hint").textContent; continue; }
     existing ? existing.replaceWith(farmControl(farm)) : box.append(farmControl(farm));
   }
-  if (!farms.length) box.replaceChildren(element("p", { className: "hint", textContent: "No farm has reported; start one with `streamgate farm`." }));
+  box.querySelectorAll(".farm-control").forEach((form) => { if (!farms.some((f) => f.name === form.dataset.farm)) form.remove(); });
+  box.querySelector(".hint-none")?.remove();
+  if (!farms.length) box.append(element("p", { className: "hint hint-none", textContent: "No farm has reported; start one with `streamgate farm`." }));
   const now = Date.now();
   $("#workers tbody").replaceChildren(...workers.map((w) => element("tr", { id: `worker-${w.id}` },
     element("td", {}, element("code", { textContent: w.id })), element("td", { textContent: w.state }), element("td", { textContent: w.track }),
@@ -415,7 +439,7 @@ function enterHealth() {
   let previous = null;
   const tick = async () => {
     try {
-      const [metrics, running, queue] = await Promise.all([fetch("/metrics").then((r) => r.text()), api("/v1/jobs?state=running&limit=100"), api("/v1/queue")]);
+      const [metrics, running, queue] = await Promise.all([fetch("/metrics").then((r) => r.text()), api("/v1/jobs?state=running&limit=20"), api("/v1/queue")]);
       const now = snapshot(metrics, Date.now());
       if (previous) Object.entries(rates(previous, now)).forEach(([name, value]) => charts[name].push(value));
       previous = now;

@@ -40,6 +40,9 @@ export async function upload(file, fields, { headers, onProgress, onRetry, signa
     const head = await fetch(url, { method: "HEAD", headers: { ...base, ...headers() }, signal });
     if (head.ok) {
       offset = Number(head.headers.get("Upload-Offset") || "0");
+      jobID = head.headers.get("StreamGate-Job-Id") || jobID;
+    } else if (head.status === 401 || head.status === 403) {
+      throw new Error("sign in again to resume this upload");
     } else {
       localStorage.removeItem(key);
       url = null;
@@ -65,7 +68,11 @@ export async function upload(file, fields, { headers, onProgress, onRetry, signa
         method: "PATCH", signal, body: chunk,
         headers: { ...base, ...headers(), "Content-Type": "application/offset+octet-stream", "Upload-Offset": String(offset) },
       });
-      if (sent.status === 409 || sent.status >= 500) throw new Error(await answerError(sent));
+      // 409: the offset moved; 423: the server still holds the dropped request's lock; 429, 5xx:
+      // later. All are retried from the offset HEAD reports.
+      if ([409, 423, 429].includes(sent.status) || sent.status >= 500) throw new Error(await answerError(sent));
+      // Signed out: the upload stays resumable once the console is signed in again.
+      if (sent.status === 401 || sent.status === 403) throw Object.assign(new Error(`sign in again to resume: ${await answerError(sent)}`), { final: true });
       if (sent.status !== 204) {
         localStorage.removeItem(key);
         throw Object.assign(new Error(await answerError(sent)), { final: true });

@@ -4,7 +4,9 @@
 import { hexOfText, signInMessage } from "/console/ethereum.js";
 
 const $ = (selector) => document.querySelector(selector);
-const asset = decodeURIComponent(location.pathname.split("/")[2] || "");
+// An asset id is letters, digits, '-' and '_' (the store's grammar): nothing else reaches the
+// sign-in message or a URL.
+const asset = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/.test(location.pathname.split("/")[2] || "") ? location.pathname.split("/")[2] : "";
 const base = `/v/${encodeURIComponent(asset)}`;
 const video = $("#player");
 $("#title").textContent = asset;
@@ -81,6 +83,10 @@ $("#connect").addEventListener("click", signIn);
 video.addEventListener("error", () => refuse(`The player stopped: ${video.error?.message || "the stream could not be played"}.`));
 
 (async () => {
+  if (!asset) {
+    refuse("This address names no stream.");
+    return;
+  }
   try {
     const keyURL = await firstKeyURL(null);
     if (!keyURL) return play(null);

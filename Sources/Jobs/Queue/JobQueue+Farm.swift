@@ -54,19 +54,22 @@ extension JobQueue {
     /// Farm `name`'s asked-for and running sizes.
     public func farm(_ name: String) async throws(RedisError) -> FarmStatus {
         let replies = try await redis.pipeline([["GET", keys.desiredWorkers(farm: name)], ["HGETALL", keys.farmStatus(farm: name)]])
-        let status = replies[1].fieldMap
+        return Self.farmStatus(name, desired: replies[0], status: replies[1])
+    }
+
+    private static func farmStatus(_ name: String, desired: RedisValue, status reply: RedisValue) -> FarmStatus {
+        let status = reply.fieldMap
         return FarmStatus(
-            name: name, desired: replies[0].text.flatMap { Int($0) }, running: status["running"].flatMap { Int($0) },
+            name: name, desired: desired.text.flatMap { Int($0) }, running: status["running"].flatMap { Int($0) },
             host: status["host"], restarts: status["restarts"].flatMap { Int($0) }
         )
     }
 
-    /// Every farm that has run (at most 100), by name.
+    /// Every farm that has run or been given a size (the first 100 by name), read in one round trip.
     public func farms() async throws(RedisError) -> [FarmStatus] {
-        let names = (try await redis.send(["SRANDMEMBER", keys.farms, "100"]).array?.compactMap(\.text) ?? []).filter(JobID.isValid).sorted()
-        var farms: [FarmStatus] = []
-        for name in names { farms.append(try await farm(name)) }
-        return farms
+        let names = (try await redis.send(["SMEMBERS", keys.farms]).array?.compactMap(\.text) ?? []).filter(JobID.isValid).sorted().prefix(100)
+        let replies = try await redis.pipeline(names.flatMap { [["GET", keys.desiredWorkers(farm: $0)], ["HGETALL", keys.farmStatus(farm: $0)]] })
+        return names.enumerated().map { index, name in Self.farmStatus(name, desired: replies[2 * index], status: replies[2 * index + 1]) }
     }
 
     /// Asks farm `name` to run `workers` (its supervisor follows within a second). Returns the size

@@ -7,8 +7,8 @@ import Vault
 /// Browser sign-in to the job API: an API key traded once for a session cookie (`HttpOnly`,
 /// `SameSite=Strict`), so a page never keeps the key where its scripts could read it.
 ///
-/// A session is stateless, so every origin of a deployment accepts it: its expiry and a tag of
-/// the API key it came from, under an HMAC keyed from the master key. Removing an API key from
+/// A session is stateless, so every origin of a deployment accepts it: its expiry and a keyed tag
+/// of the API key it came from, under an HMAC keyed from the master key. Removing an API key from
 /// the server's list ends its sessions. A request that changes something must also carry
 /// `X-CSRF-Token`, a second HMAC of the session: another site's page can neither read it nor,
 /// under `SameSite=Strict`, send the cookie.
@@ -22,7 +22,7 @@ public struct BrowserSessions: Sendable {
     /// A session as the server reads it back.
     public struct Session: Sendable, Equatable {
         public var expiresAt: Int64
-        /// The first 8 bytes of the SHA-256 of the API key it was opened with.
+        /// 8 bytes naming the API key it was opened with (an HMAC of its digest).
         public var keyTag: [UInt8]
     }
 
@@ -36,7 +36,7 @@ public struct BrowserSessions: Sendable {
         let expires = Int64(now.timeIntervalSince1970) + lifetime.components.seconds
         var payload: [UInt8] = [1]
         withUnsafeBytes(of: expires.bigEndian) { payload += $0 }
-        payload += keyDigest.prefix(8)
+        payload += keyTag(keyDigest)
         payload += try SecureRandom.bytes(16)
         let text = Base64URL.encode(payload)
         return (text + "." + Base64URL.encode(Digest.hmacSHA256(key: key, message: Array(text.utf8))), expires)
@@ -51,8 +51,14 @@ public struct BrowserSessions: Sendable {
         else { return nil }
         let expires = payload[1..<9].reduce(Int64(0)) { $0 << 8 | Int64($1) }
         let tag = Array(payload[9..<17])
-        guard expires > Int64(now.timeIntervalSince1970), knownKeyDigests.contains(where: { Array($0.prefix(8)) == tag }) else { return nil }
+        guard expires > Int64(now.timeIntervalSince1970), knownKeyDigests.contains(where: { keyTag($0) == tag }) else { return nil }
         return Session(expiresAt: expires, keyTag: tag)
+    }
+
+    /// Which API key a session came from, keyed so a cookie seen by others is no test of guesses
+    /// at the key.
+    private func keyTag(_ keyDigest: [UInt8]) -> [UInt8] {
+        Array(Digest.hmacSHA256(key: key, message: Array("key:".utf8) + keyDigest).prefix(8))
     }
 
     /// The CSRF token that goes with the session `value`: given to the page at sign-in and on

@@ -17,12 +17,15 @@ extension JobAPI {
 
     private func eventStream() -> Response {
         let feed = eventFeed
-        guard let (id, updates) = feed.subscribe() else {
+        // Subscribed only once the answer's body is being written: a client gone before that
+        // holds no place.
+        guard feed.hasRoom else {
             return Self.error(.tooManyRequests, "this server has \(JobEventFeed.maximumSubscribers) live feeds open already")
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let body = ResponseBody { writer in
+            guard let (id, updates) = feed.subscribe() else { return try await writer.finish(nil) }
             defer { feed.unsubscribe(id) }
             try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
             // Shutting down ends the stream, so a feed never holds the server's graceful close.

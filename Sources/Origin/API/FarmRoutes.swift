@@ -30,10 +30,13 @@ extension JobAPI {
         var request = request
         let body: ByteBuffer
         do { body = try await request.collectBody(upTo: 4096) } catch { return Self.error(.contentTooLarge, "the body is over 4 KiB") }
+        // Decoded as a typed field: Foundation's NSNumber bridging would take `true` for 1 and
+        // `false` for 0, and refuse nothing.
+        struct Size: Decodable { let workers: Int }
         let limit = JobQueue.maximumFarmWorkers
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any],
-              let workers = object["workers"] as? Int, !(object["workers"] is Bool), (0...limit).contains(workers)
-        else { return Self.error(.badRequest, "the body must be {\"workers\": 0…\(limit)}", field: "workers") }
+        guard let workers = (try? JSONDecoder().decode(Size.self, from: Data(buffer: body)))?.workers, (0...limit).contains(workers) else {
+            return Self.error(.badRequest, "the body must be {\"workers\": 0…\(limit)}", field: "workers")
+        }
         let previous = try await queue.setDesiredWorkers(workers, farm: name)
         logger.notice("farm scaled", metadata: ["farm": "\(name)", "workers": "\(workers)", "was": "\(previous.map(String.init) ?? "unset")"])
         return try Self.json(.ok, try await queue.farm(name))

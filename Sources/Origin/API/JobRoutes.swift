@@ -42,12 +42,18 @@ extension JobAPI {
             state = known
         }
         // A state filter looks further back, so a page of failures is not empty behind successes.
-        let records = try await queue.recentJobs(limit: state == nil ? limit : min(5000, limit * 10))
+        let records = try await queue.recentJobs(limit: state == nil ? limit : min(1000, limit * 10))
         return try Self.json(.ok, ["jobs": Array(records.filter { state == nil || $0.state == state }.prefix(limit))])
     }
 
     private func retryJob(_ id: String) async throws -> Response {
-        switch try await queue.retry(id) {
+        let outcome: Result<JobQueue.Enqueued, JobQueue.RetryRefusal>
+        do {
+            outcome = try await queue.retry(id)
+        } catch let error as JobError {
+            return Self.error(.badRequest, "job \(id) cannot be enqueued again: \(error.description)", field: error.field)
+        }
+        switch outcome {
         case .success(let enqueued):
             logger.info("job retried as a new job", metadata: ["job": "\(id)", "new_job": "\(enqueued.jobID)"])
             return try Self.json(.accepted, Accepted(jobID: enqueued.jobID, assetID: enqueued.assetID, statusURL: "/v1/jobs/\(enqueued.jobID)"))
