@@ -37,7 +37,7 @@ public struct ConsoleRoutes: ServerRoutes {
             HTTPField.Name("X-Content-Type-Options")!: "nosniff",
             HTTPField.Name("Referrer-Policy")!: "same-origin",
         ]
-        if request.headers[.ifNoneMatch] == etag { return Response(status: .notModified, headers: headers) }
+        if let tags = request.headers[.ifNoneMatch], HTTPSemantics.matches(tags, eTag: etag) { return Response(status: .notModified, headers: headers) }
         let bytes = gzipped ?? file.bytes
         if gzipped != nil { headers[.contentEncoding] = "gzip" }
         headers[.contentLength] = String(bytes.count)

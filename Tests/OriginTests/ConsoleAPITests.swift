@@ -100,6 +100,12 @@ struct ConsoleAPITests {
             try await client.execute(uri: "/v1/session", method: .delete, headers: [.cookie: cookie]) { response in
                 #expect(response.status == .noContent && response.headers[.setCookie]?.contains("Max-Age=0") == true)
             }
+            // Signed out means signed out everywhere: a copy of the cookie kept from before is refused.
+            try await client.execute(uri: "/v1/queue", method: .get, headers: [.cookie: cookie]) { response in
+                #expect(response.status == .unauthorized && (Self.json(response.body)["error"] as? String)?.contains("signed out") == true)
+            }
+            let (other, _) = try await Self.signIn(client)
+            try await client.execute(uri: "/v1/queue", method: .get, headers: [.cookie: other]) { #expect($0.status == .ok, "another session stays open") }
         }
     }
 

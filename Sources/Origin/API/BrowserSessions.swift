@@ -2,6 +2,7 @@ import Foundation
 import Gate
 import HTTPTypes
 import Hummingbird
+import Redis
 import Vault
 
 /// Browser sign-in to the job API: an API key traded once for a session cookie (`HttpOnly`,
@@ -11,7 +12,8 @@ import Vault
 /// of the API key it came from, under an HMAC keyed from the master key. Removing an API key from
 /// the server's list ends its sessions. A request that changes something must also carry
 /// `X-CSRF-Token`, a second HMAC of the session: another site's page can neither read it nor,
-/// under `SameSite=Strict`, send the cookie.
+/// under `SameSite=Strict`, send the cookie. Signing out revokes the session on every origin until
+/// it would have expired (``Keyspace/revokedSession(_:)``).
 public struct BrowserSessions: Sendable {
     public static let cookieName = "streamgate_session"
     public static let csrfHeader = HTTPField.Name("X-CSRF-Token")!
@@ -24,6 +26,8 @@ public struct BrowserSessions: Sendable {
         public var expiresAt: Int64
         /// 8 bytes naming the API key it was opened with (an HMAC of its digest).
         public var keyTag: [UInt8]
+        /// The session's own random part: what a sign-out revokes.
+        public var nonce: [UInt8]
     }
 
     public init(masterKey: MasterKey, lifetime: Duration = .seconds(8 * 3600)) {
@@ -52,7 +56,7 @@ public struct BrowserSessions: Sendable {
         let expires = payload[1..<9].reduce(Int64(0)) { $0 << 8 | Int64($1) }
         let tag = Array(payload[9..<17])
         guard expires > Int64(now.timeIntervalSince1970), knownKeyDigests.contains(where: { keyTag($0) == tag }) else { return nil }
-        return Session(expiresAt: expires, keyTag: tag)
+        return Session(expiresAt: expires, keyTag: tag, nonce: Array(payload[17..<33]))
     }
 
     /// Which API key a session came from, keyed so a cookie seen by others is no test of guesses
@@ -77,4 +81,9 @@ public struct BrowserSessions: Sendable {
     static func cookie(_ value: String?, maxAge: Int, secure: Bool) -> Cookie {
         Cookie(name: cookieName, value: value ?? "", maxAge: value == nil ? 0 : maxAge, path: "/", secure: secure, httpOnly: true, sameSite: .strict)
     }
+}
+
+extension Keyspace {
+    /// A signed-out browser session (its nonce in hex), kept until the session would have expired.
+    public func revokedSession(_ nonce: [UInt8]) -> String { "\(tag):session:revoked:\(Digest.hex(nonce))" }
 }

@@ -11,11 +11,7 @@ extension JobAPI {
     func registerSessionRoutes<Context: RequestContext>(on router: Router<Context>) {
         router.post("/v1/session") { request, _ in try await self.openSession(request) }
         router.get("/v1/session") { request, _ in self.showSession(request) }
-        router.delete("/v1/session") { request, _ in
-            var answer = Response(status: .noContent)
-            answer.setCookie(BrowserSessions.cookie(nil, maxAge: 0, secure: Self.cameOverTLS(request)))
-            return answer
-        }
+        router.delete("/v1/session") { request, _ in try await self.closeSession(request) }
     }
 
     struct SessionAnswer: Encodable {
@@ -40,6 +36,24 @@ extension JobAPI {
         let (value, expires) = try browserSessions.open(keyDigest: Digest.sha256(Array(key.utf8)))
         var answer = try Self.json(.ok, SessionAnswer(csrfToken: browserSessions.csrfToken(for: value), expiresAt: expires))
         answer.setCookie(BrowserSessions.cookie(value, maxAge: Int(browserSessions.lifetime.components.seconds), secure: Self.cameOverTLS(request)))
+        return answer
+    }
+
+    /// Removes the cookie, and revokes its session on every origin until it would have expired, so
+    /// a copy of the cookie taken before is no good either.
+    private func closeSession(_ request: Request) async throws -> Response {
+        if let browserSessions, let value = request.cookies[BrowserSessions.cookieName]?.value,
+           let session = browserSessions.session(value, knownKeyDigests: keyDigests)
+        {
+            let remaining = max(1, session.expiresAt - Int64(Date().timeIntervalSince1970))
+            do {
+                _ = try await queue.redis.send(["SET", queue.keys.revokedSession(session.nonce), "1", "EX", String(remaining)])
+            } catch {
+                return Self.error(.serviceUnavailable, "the session cannot be signed out now: the job queue is unavailable")
+            }
+        }
+        var answer = Response(status: .noContent)
+        answer.setCookie(BrowserSessions.cookie(nil, maxAge: 0, secure: Self.cameOverTLS(request)))
         return answer
     }
 
