@@ -6,12 +6,15 @@ every POST /v1/traces body (protobuf, optionally gzip) with the OpenTelemetry pr
 message classes (PyPI's opentelemetry-proto). Each span becomes one JSON line in OUT:
 service, trace_id, span_id, parent_span_id (hex, "" for a root), name, kind, start_ns, end_ns,
 status (code, message) and attributes. Anything it cannot decode is answered 400 and logged.
+It exits when its standard input closes, so it never outlives the test that started it.
 
     otlp_receiver.py OUT
 """
 import gzip
 import json
+import os
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
@@ -86,6 +89,8 @@ def main():
     Receiver.out = sys.argv[1]
     server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     print(f"listening {server.server_address[1]}", flush=True)
+    # The test holds our stdin open; when it stops, or dies, so do we.
+    threading.Thread(target=lambda: (sys.stdin.buffer.read(), os._exit(0)), daemon=True).start()
     server.serve_forever()
 
 

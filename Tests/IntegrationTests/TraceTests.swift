@@ -16,6 +16,7 @@ struct TraceTests {
     func oneJobOneTree() async throws {
         let folder = try TemporaryFolder()
         let receiver = try await OTLPReceiver(folder: folder.path)
+        defer { receiver.stop() }
         let hooks = try WebhookReceiver()
         try await hooks.ready()
         let tracing = ["OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "200"]

@@ -21,6 +21,9 @@ public final class OTLPReceiver: @unchecked Sendable {
 
     public let port: Int
     private let process: Process
+    /// Held open while the receiver should run: the receiver exits when it closes, with this
+    /// object or with the test process.
+    private let input = Pipe()
     private let output: String
 
     /// Starts the receiver; spans are kept in `folder`.
@@ -37,6 +40,7 @@ public final class OTLPReceiver: @unchecked Sendable {
         let out = Pipe()
         process.standardOutput = out
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardInput = input
         try process.run()
         self.process = process
         let line = try await offPool { () -> String in
@@ -51,9 +55,13 @@ public final class OTLPReceiver: @unchecked Sendable {
         self.port = port
     }
 
-    deinit {
+    /// Stops the receiver now.
+    public func stop() {
+        try? input.fileHandleForWriting.close()
         if process.isRunning { process.terminate() }
     }
+
+    deinit { stop() }
 
     /// The endpoint to give exporters (`OTEL_EXPORTER_OTLP_ENDPOINT`).
     public var endpoint: String { "http://127.0.0.1:\(port)" }
