@@ -104,6 +104,9 @@ struct ConsoleAPITests {
             try await client.execute(uri: "/v1/queue", method: .get, headers: [.cookie: cookie]) { response in
                 #expect(response.status == .unauthorized && (Self.json(response.body)["error"] as? String)?.contains("signed out") == true)
             }
+            try await client.execute(uri: "/v1/session", method: .get, headers: [.cookie: cookie]) { response in
+                #expect(response.status == .unauthorized, "a signed-out session gets no CSRF token back either")
+            }
             let (other, _) = try await Self.signIn(client)
             try await client.execute(uri: "/v1/queue", method: .get, headers: [.cookie: other]) { #expect($0.status == .ok, "another session stays open") }
         }

@@ -80,7 +80,7 @@ extension JobQueue {
     }
 
     /// A new job with the spec of finished job `id` (failed, dead or cancelled), its attempts
-    /// fresh: nil when there is no such job; the record when it has not ended or has succeeded.
+    /// fresh; or why not.
     public func retry(_ id: String) async throws -> Result<Enqueued, RetryRefusal> {
         guard let record = try await job(id), var spec = record.spec else { return .failure(.missing) }
         guard record.state.isTerminal, record.state != .succeeded else { return .failure(.notFinished(record.state)) }

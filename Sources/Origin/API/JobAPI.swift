@@ -117,23 +117,17 @@ public struct JobAPI: Sendable {
 
     func authorized(_ request: Request, _ body: () async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization] else {
-            if let browserSessions, let cookie = request.cookies[BrowserSessions.cookieName]?.value {
-                guard let session = browserSessions.session(cookie, knownKeyDigests: keyDigests) else {
-                    return Self.error(.unauthorized, "the session has ended: sign in again", field: "Cookie")
-                }
-                do {
-                    guard try await queue.redis.send(["EXISTS", queue.keys.revokedSession(session.nonce)]).int == 0 else {
-                        return Self.error(.unauthorized, "the session was signed out: sign in again", field: "Cookie")
-                    }
-                } catch {
-                    return Self.error(.serviceUnavailable, "sessions cannot be checked now: the job queue is unavailable")
-                }
-                if ![.get, .head, .options].contains(request.method), !browserSessions.isCSRFToken(request.headers[BrowserSessions.csrfHeader], for: cookie) {
+            switch await browserSession(request) {
+            case .none:
+                return Self.error(.unauthorized, "an API key is required (Authorization: Bearer <key>)", field: "Authorization")
+            case .ended(let refusal), .unavailable(let refusal):
+                return refusal
+            case .live(let cookie, _):
+                if ![.get, .head, .options].contains(request.method), browserSessions?.isCSRFToken(request.headers[BrowserSessions.csrfHeader], for: cookie) != true {
                     return Self.error(.forbidden, "a change from a browser needs the session's X-CSRF-Token", field: "X-CSRF-Token")
                 }
                 return try await answering(body)
             }
-            return Self.error(.unauthorized, "an API key is required (Authorization: Bearer <key>)", field: "Authorization")
         }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {

@@ -66,9 +66,9 @@ final class JobEventFeed: Sendable {
 
     /// The subscribers now; none ends the reading (decided under the lock, so a new subscriber
     /// either sees the reader running or starts the next one).
-    private func listeners(stoppingIfNone: Bool) -> [AsyncStream<Update>.Continuation] {
+    private func listenersOrStop() -> [AsyncStream<Update>.Continuation] {
         state.withLockedValue { state in
-            if state.subscribers.isEmpty && stoppingIfNone { state.reading = false }
+            if state.subscribers.isEmpty { state.reading = false }
             return Array(state.subscribers.values)
         }
     }
@@ -91,7 +91,7 @@ final class JobEventFeed: Sendable {
                 logger.warning("job event feed: cannot read events", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: .seconds(1))
             }
-            let listeners = listeners(stoppingIfNone: true)
+            let listeners = listenersOrStop()
             if listeners.isEmpty { return }
             for record in records { for listener in listeners { listener.yield(.job(record)) } }
             if ContinuousClock.now - lastPing >= Self.pingInterval {

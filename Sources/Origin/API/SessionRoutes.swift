@@ -6,11 +6,11 @@ import Vault
 
 /// `POST /v1/session` `{api_key}` → a session cookie and `{csrf_token, expires_at}`;
 /// `GET /v1/session` → the same figures for the cookie sent (401 without a live one);
-/// `DELETE /v1/session` → the cookie removed.
+/// `DELETE /v1/session` → the cookie removed and its session revoked.
 extension JobAPI {
     func registerSessionRoutes<Context: RequestContext>(on router: Router<Context>) {
         router.post("/v1/session") { request, _ in try await self.openSession(request) }
-        router.get("/v1/session") { request, _ in self.showSession(request) }
+        router.get("/v1/session") { request, _ in try await self.showSession(request) }
         router.delete("/v1/session") { request, _ in try await self.closeSession(request) }
     }
 
@@ -39,12 +39,38 @@ extension JobAPI {
         return answer
     }
 
+    /// What a request's session cookie is worth: the one check of a browser session (signature,
+    /// expiry, key still known, not signed out) for every route.
+    enum BrowserSessionCheck {
+        /// No cookie, or browser sign-in is off.
+        case none
+        case ended(Response)
+        /// Whether it was signed out cannot be asked now.
+        case unavailable(Response)
+        case live(value: String, session: BrowserSessions.Session)
+    }
+
+    func browserSession(_ request: Request) async -> BrowserSessionCheck {
+        guard let browserSessions, let value = request.cookies[BrowserSessions.cookieName]?.value else { return .none }
+        guard let session = browserSessions.session(value, knownKeyDigests: keyDigests) else {
+            return .ended(Self.error(.unauthorized, "the session has ended: sign in again", field: "Cookie"))
+        }
+        do {
+            guard try await queue.redis.send(["EXISTS", queue.keys.revokedSession(session.nonce)]).int == 0 else {
+                return .ended(Self.error(.unauthorized, "the session was signed out: sign in again", field: "Cookie"))
+            }
+        } catch {
+            return .unavailable(Self.error(.serviceUnavailable, "sessions cannot be checked now: the job queue is unavailable"))
+        }
+        return .live(value: value, session: session)
+    }
+
     /// Removes the cookie, and revokes its session on every origin until it would have expired, so
     /// a copy of the cookie taken before is no good either.
     private func closeSession(_ request: Request) async throws -> Response {
-        if let browserSessions, let value = request.cookies[BrowserSessions.cookieName]?.value,
-           let session = browserSessions.session(value, knownKeyDigests: keyDigests)
-        {
+        let check = await browserSession(request)
+        if case .unavailable(let refusal) = check { return refusal }
+        if case .live(_, let session) = check {
             let remaining = max(1, session.expiresAt - Int64(Date().timeIntervalSince1970))
             do {
                 _ = try await queue.redis.send(["SET", queue.keys.revokedSession(session.nonce), "1", "EX", String(remaining)])
@@ -57,12 +83,13 @@ extension JobAPI {
         return answer
     }
 
-    private func showSession(_ request: Request) -> Response {
-        guard let browserSessions, let value = request.cookies[BrowserSessions.cookieName]?.value,
-              let session = browserSessions.session(value, knownKeyDigests: keyDigests)
-        else { return Self.error(.unauthorized, "not signed in", field: "Cookie") }
-        return (try? Self.json(.ok, SessionAnswer(csrfToken: browserSessions.csrfToken(for: value), expiresAt: session.expiresAt)))
-            ?? Response(status: .internalServerError)
+    private func showSession(_ request: Request) async throws -> Response {
+        switch await browserSession(request) {
+        case .none: return Self.error(.unauthorized, "not signed in", field: "Cookie")
+        case .ended(let refusal), .unavailable(let refusal): return refusal
+        case .live(let value, let session):
+            return try Self.json(.ok, SessionAnswer(csrfToken: browserSessions?.csrfToken(for: value) ?? "", expiresAt: session.expiresAt))
+        }
     }
 
     /// Whether a proxy in front received the request over TLS: the cookie is then `Secure`.
